@@ -1,0 +1,357 @@
+"""From response bodies to the typed polars frame of job versions.
+
+The column names and dtypes in :data:`VERSION_SCHEMA` are a contract that the cache, the analysis
+functions, the figures and the notebooks rely on:
+
+============== ======================== ==========================================================
+column         dtype                    meaning
+============== ======================== ==========================================================
+version_id     Int64                    unique id of the job version
+version_name   String
+version_desc   String                   may be null
+status         Int16                    the raw status code
+status_name    Categorical              ``COMPLETED`` ...; undocumented codes read ``STATUS_<n>``
+outcome        Enum(OUTCOMES)           see :mod:`mavtools.statuses`
+create_time    Datetime("ms", "UTC")
+start_time     Datetime("ms", "UTC")    null when not started (the API sends 0 or nothing)
+end_time       Datetime("ms", "UTC")    null when not ended
+duration       Duration("ms")           run time as the API reports it
+queue_wait     Duration("ms")           start_time - create_time; null when not started
+pool_id        Categorical              resource pool
+flavor_code    Categorical              resource specification
+gpu_num        Int32
+npu_num        Int32
+gpu_hours      Float64                  gpu_num x duration in hours
+npu_hours      Float64                  npu_num x duration in hours
+workspace_id   Categorical              the workspace that was asked for (the API does not say)
+============== ======================== ==========================================================
+
+Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body, a
+slow path that finds the first offending record and raises :class:`ResponseFormatError` naming the
+page, the record and the field.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import polars as pl
+
+from mavtools.errors import ResponseFormatError
+from mavtools.statuses import OUTCOMES, STATUS_NAMES, outcome_of
+
+__all__ = ["OUTCOME_DTYPE", "VERSION_SCHEMA", "Page", "build_frame", "empty_frame", "parse_page"]
+
+OUTCOME_DTYPE: Final = pl.Enum(list(OUTCOMES))
+_TIME: Final = pl.Datetime("ms", "UTC")
+_DURATION: Final = pl.Duration("ms")
+
+VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
+    {
+        "version_id": pl.Int64,
+        "version_name": pl.String,
+        "version_desc": pl.String,
+        "status": pl.Int16,
+        "status_name": pl.Categorical(),
+        "outcome": OUTCOME_DTYPE,
+        "create_time": _TIME,
+        "start_time": _TIME,
+        "end_time": _TIME,
+        "duration": _DURATION,
+        "queue_wait": _DURATION,
+        "pool_id": pl.Categorical(),
+        "flavor_code": pl.Categorical(),
+        "gpu_num": pl.Int32,
+        "npu_num": pl.Int32,
+        "gpu_hours": pl.Float64,
+        "npu_hours": pl.Float64,
+        "workspace_id": pl.Categorical(),
+    }
+)
+
+#: Fields of one version as the API sends them, with the types they are read as.
+_WIRE_INT_FIELDS: Final = (
+    "version_id",
+    "status",
+    "create_time",
+    "start_time",
+    "end_time",
+    "duration",
+    "npu_num",
+    "gpu_num",
+)
+_WIRE_STR_FIELDS: Final = ("version_name", "version_desc", "pool_id", "flavor_code")
+_WIRE_VERSION: Final = pl.Struct(
+    {name: pl.Int64 for name in _WIRE_INT_FIELDS} | {name: pl.String for name in _WIRE_STR_FIELDS}
+)
+_WIRE_PAGE: Final = pl.Schema(
+    {
+        "is_success": pl.Boolean,
+        "error_code": pl.String,
+        "error_message": pl.String,
+        "total_count": pl.Int64,
+        "offset": pl.Int64,
+        "limit": pl.Int64,
+        "versions": pl.List(_WIRE_VERSION),
+    }
+)
+_RAW_SCHEMA: Final = pl.Schema(dict(_WIRE_VERSION.to_schema()))
+
+# Bounds a sane record stays within; anything outside is a malformed answer, not data.
+_MAX_STATUS: Final = 32767
+_MAX_UNITS: Final = 1_000_000
+_MAX_EPOCH_MS: Final = 253_402_300_799_000  # 9999-12-31
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One parsed response body.
+
+    Attributes:
+        is_success: the body's ``is_success`` (None when absent).
+        error_code: ``ModelArts.NNNN`` of a failure body.
+        error_message: the API's message of a failure body.
+        total_count: how many versions match the query, as the server claims.
+        versions: the records of this page with the wire field names (see ``_RAW_SCHEMA``).
+    """
+
+    is_success: bool | None
+    error_code: str | None
+    error_message: str | None
+    total_count: int | None
+    versions: pl.DataFrame
+
+
+def parse_page(body: bytes, *, where: str) -> Page:
+    """Parse one response body of ``GET .../training-jobs/versions``.
+
+    Args:
+        body: the raw bytes of the answer.
+        where: names the page in error messages (for example ``"page 3 (offset=2000)"``).
+
+    Returns:
+        The parsed :class:`Page`. A failure body (``is_success: false``) is returned, not raised:
+        the caller knows the HTTP status and the URL that belong in the error.
+
+    Raises:
+        ResponseFormatError: the body is not the documented JSON.
+    """
+    stripped = body.lstrip()[:1]
+    if not stripped:
+        raise ResponseFormatError(f"The API sent an empty body for {where}; retry later.")
+    if stripped == b"<":
+        raise ResponseFormatError(
+            f"The API sent an HTML page instead of JSON for {where}, usually a gateway or proxy "
+            "error; check the endpoint and retry later."
+        )
+    if stripped != b"{":
+        # Also keeps deeply nested arrays away from the parsers below.
+        return _parse_slowly(body, where)
+    try:
+        wire = pl.read_json(io.BytesIO(body), schema=_WIRE_PAGE)
+    except Exception:  # polars raises several error types for bodies it cannot read
+        return _parse_slowly(body, where)
+    if wire.height != 1:
+        return _parse_slowly(body, where)
+    head = wire.row(0, named=True)
+    versions = wire.select(pl.col("versions").explode()).unnest("versions").drop_nulls("version_id")
+    n_listed = wire.select(pl.col("versions").list.len()).item()
+    if n_listed is not None and versions.height != n_listed:
+        return _parse_slowly(body, where)  # a record without version_id: let the slow path name it
+    _check_values(versions, where)
+    return Page(
+        is_success=head["is_success"],
+        error_code=head["error_code"],
+        error_message=head["error_message"],
+        total_count=head["total_count"],
+        versions=versions,
+    )
+
+
+def _parse_slowly(body: bytes, where: str) -> Page:
+    """Decode with the standard library and name the first thing that breaks the contract."""
+    try:
+        doc = json.loads(body)
+    except UnicodeDecodeError:
+        raise ResponseFormatError(f"The API sent a body that is not UTF-8 text for {where}.") from None
+    except json.JSONDecodeError as exc:
+        raise ResponseFormatError(
+            f"The API sent a body that is not valid JSON for {where} ({exc.msg} at byte {exc.pos}): "
+            "the answer was probably truncated; retry later."
+        ) from None
+    except RecursionError:
+        raise ResponseFormatError(f"The API sent absurdly nested JSON for {where}.") from None
+    if not isinstance(doc, dict):
+        raise ResponseFormatError(
+            f"The API sent JSON {type(doc).__name__} instead of an object for {where}."
+        )
+    is_success = _field(doc, "is_success", bool, where)
+    error_code = _field(doc, "error_code", str, where)
+    error_message = _field(doc, "error_message", str, where)
+    total_count = _field(doc, "total_count", int, where)
+    raw_versions = doc.get("versions")
+    if raw_versions is None:
+        raw_versions = []
+    if not isinstance(raw_versions, list):
+        raise ResponseFormatError(
+            f"The API sent 'versions' as {type(raw_versions).__name__}, not a list, for {where}."
+        )
+    records = [_record(item, i, where) for i, item in enumerate(raw_versions)]
+    versions = pl.DataFrame(records, schema=_RAW_SCHEMA, orient="row")
+    _check_values(versions, where)
+    return Page(is_success, error_code, error_message, total_count, versions)
+
+
+def _field(doc: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if kind is int:
+        return _as_int(value, name, where)
+    if not isinstance(value, kind):
+        raise ResponseFormatError(
+            f"The API sent '{name}' as {type(value).__name__} {_short(value)}, "
+            f"expected {kind.__name__}, for {where}."
+        )
+    return value
+
+
+def _as_int(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ResponseFormatError(
+            f"The API sent '{name}' as {type(value).__name__} {_short(value)}, expected an integer, "
+            f"for {where}."
+        )
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise ResponseFormatError(
+                f"The API sent '{name}' as the non-integer {_short(value)} for {where}."
+            )
+        value = int(value)
+    if not -(2**63) <= value < 2**63:
+        raise ResponseFormatError(f"The API sent '{name}' out of range ({_short(value)}) for {where}.")
+    return value
+
+
+def _record(item: Any, index: int, where: str) -> tuple[Any, ...]:
+    if not isinstance(item, dict):
+        raise ResponseFormatError(
+            f"The API sent version #{index} as {type(item).__name__}, not an object, for {where}."
+        )
+    place = f"version #{index} of {where}"
+    out: list[Any] = []
+    for name in _RAW_SCHEMA:
+        value = item.get(name)
+        if value is None:
+            if name == "version_id":
+                raise ResponseFormatError(f"The API sent no 'version_id' in {place}.")
+            out.append(None)
+        elif name in _WIRE_INT_FIELDS:
+            out.append(_as_int(value, name, place))
+        elif isinstance(value, str):
+            out.append(value)
+        else:
+            raise ResponseFormatError(
+                f"The API sent '{name}' as {type(value).__name__} {_short(value)}, expected a string, "
+                f"in {place}."
+            )
+    return tuple(out)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_values(versions: pl.DataFrame, where: str) -> None:
+    """Reject values no real version has (negative times or counts, absurd magnitudes)."""
+    bounds = {
+        "version_id": (0, 2**63 - 1),
+        "status": (0, _MAX_STATUS),
+        "create_time": (0, _MAX_EPOCH_MS),
+        "start_time": (0, _MAX_EPOCH_MS),
+        "end_time": (0, _MAX_EPOCH_MS),
+        "duration": (0, _MAX_EPOCH_MS),
+        "gpu_num": (0, _MAX_UNITS),
+        "npu_num": (0, _MAX_UNITS),
+    }
+    if versions.is_empty():
+        return
+    bad = versions.select(
+        [((pl.col(c) < lo) | (pl.col(c) > hi)).any().alias(c) for c, (lo, hi) in bounds.items()]
+    ).row(0, named=True)
+    for column, is_bad in bad.items():
+        if is_bad:
+            lo, hi = bounds[column]
+            value = versions.filter((pl.col(column) < lo) | (pl.col(column) > hi))[column][0]
+            raise ResponseFormatError(
+                f"The API sent '{column}' = {value} (outside {lo}..{hi}) for {where}."
+            )
+
+
+def empty_frame() -> pl.DataFrame:
+    """Return a frame with no versions and the full :data:`VERSION_SCHEMA`."""
+    return pl.DataFrame(schema=VERSION_SCHEMA)
+
+
+def build_frame(pages: Iterable[pl.DataFrame], workspace_id: str | Sequence[str]) -> pl.DataFrame:
+    """Turn raw page records of one workspace into the typed frame.
+
+    Args:
+        pages: ``Page.versions`` frames, all from the same workspace.
+        workspace_id: the workspace that was asked for; it tags every row.
+
+    Returns:
+        A frame with exactly :data:`VERSION_SCHEMA`, in the order the pages came.
+    """
+    frames = [p for p in pages if p.height]
+    if not frames:
+        return empty_frame()
+    raw = pl.concat(frames, how="vertical", rechunk=True)
+    return typed(raw.with_columns(workspace_id=pl.lit(workspace_id, dtype=pl.String)))
+
+
+def _epoch(name: str) -> pl.Expr:
+    col = pl.col(name)
+    return pl.when(col > 0).then(col).cast(_TIME).alias(name)
+
+
+def typed(raw: pl.DataFrame) -> pl.DataFrame:
+    """Derive the typed columns from wire columns plus ``workspace_id``."""
+    known_names = pl.DataFrame(
+        {"status": list(STATUS_NAMES), "_name": list(STATUS_NAMES.values())},
+        schema={"status": pl.Int64, "_name": pl.String},
+    )
+    codes = raw.select(pl.col("status").unique().drop_nulls())["status"].to_list()
+    outcome_map = {code: outcome_of(code) for code in codes}
+    frame = raw.lazy().with_columns(
+        _epoch("create_time"),
+        _epoch("start_time"),
+        _epoch("end_time"),
+        pl.col("duration").fill_null(0).cast(_DURATION),
+        pl.col("gpu_num").fill_null(0),
+        pl.col("npu_num").fill_null(0),
+        pl.col("status").fill_null(0),
+    )
+    hours = pl.col("duration").dt.total_milliseconds() / 3_600_000.0
+    frame = (
+        frame.join(known_names.lazy(), on="status", how="left", maintain_order="left")
+        .with_columns(
+            status_name=pl.coalesce(
+                pl.col("_name"), pl.format("STATUS_{}", pl.col("status"))
+            ).cast(pl.Categorical()),
+            outcome=pl.col("status")
+            .replace_strict(outcome_map, default="unknown", return_dtype=pl.String)
+            .cast(OUTCOME_DTYPE),
+            queue_wait=(pl.col("start_time") - pl.col("create_time")),
+            gpu_hours=pl.col("gpu_num") * hours,
+            npu_hours=pl.col("npu_num") * hours,
+        )
+        .select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
+    )
+    return frame.collect()

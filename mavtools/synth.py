@@ -1,0 +1,332 @@
+"""Deterministic synthetic job versions: the bundled samples and the benchmark loads.
+
+Two generators, both seeded and independent of the clock:
+
+* :func:`simulate` plays a small queueing simulation of a ModelArts cluster: jobs arrive with a
+  daily and weekly rhythm, wait in a FIFO queue per pool until enough GPUs/NPUs are free, run for
+  a log-normal time and end as completed, failed or canceled (failures concentrated on some
+  flavors). Versions still queued or running at the snapshot time have no end. This produces the
+  bundled sample responses (``scripts/make_samples.py``).
+* :func:`bulk` produces any number of plausible records fast (vectorised in polars, no queueing)
+  for benchmarks and load tests.
+
+Both return records as the API sends them (wire field names, epoch milliseconds).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import polars as pl
+
+__all__ = ["FLAVORS", "POOLS", "SNAPSHOT", "WORKSPACES", "bulk", "simulate"]
+
+#: The moment the bundled samples were "fetched": every sample timestamp lies before it.
+SNAPSHOT: Final = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
+_HOUR_MS: Final = 3_600_000
+_DAY_MS: Final = 24 * _HOUR_MS
+
+#: Workspace id -> share of the jobs. "0" is the default workspace.
+WORKSPACES: Final[dict[str, float]] = {
+    "0": 0.5,
+    "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b": 0.3,
+    "c91e5b2d7f3a48c6a3f1c9e2b7d84f0a": 0.2,
+}
+
+
+@dataclass(frozen=True)
+class Flavor:
+    code: str
+    gpu: int
+    npu: int
+    fail_rate: float
+    median_hours: float
+
+
+FLAVORS: Final[dict[str, Flavor]] = {
+    f.code: f
+    for f in (
+        Flavor("modelarts.vm.cpu.8u", 0, 0, 0.04, 0.4),
+        Flavor("modelarts.vm.gpu.v100", 1, 0, 0.06, 1.2),
+        Flavor("modelarts.vm.gpu.2v100", 2, 0, 0.07, 2.0),
+        Flavor("modelarts.vm.gpu.4v100", 4, 0, 0.10, 3.5),
+        Flavor("modelarts.bm.gpu.8v100", 8, 0, 0.22, 5.0),
+        Flavor("modelarts.bm.gpu.8a100", 8, 0, 0.12, 6.0),
+        Flavor("modelarts.vm.gpu.a100", 1, 0, 0.05, 1.5),
+        Flavor("modelarts.vm.npu.ascend910", 0, 1, 0.18, 2.0),
+        Flavor("modelarts.bm.npu.8ascend910", 0, 8, 0.30, 4.0),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Pool:
+    pool_id: str
+    capacity: int  # accelerator units (GPUs or NPUs); CPU pools count concurrent jobs
+    flavors: dict[str, float]  # flavor -> share of the pool's jobs
+    share: float  # share of all jobs
+
+
+POOLS: Final[tuple[Pool, ...]] = (
+    Pool("pool-cpu-public", 4, {"modelarts.vm.cpu.8u": 1.0}, 0.16),
+    Pool(
+        "pool-v100-shared",
+        8,
+        {"modelarts.vm.gpu.v100": 0.5, "modelarts.vm.gpu.2v100": 0.3, "modelarts.vm.gpu.4v100": 0.2},
+        0.26,
+    ),
+    Pool("pool-v100-batch", 16, {"modelarts.vm.gpu.4v100": 0.5, "modelarts.bm.gpu.8v100": 0.5}, 0.14),
+    Pool("pool-a100-research", 16, {"modelarts.bm.gpu.8a100": 0.6, "modelarts.vm.gpu.a100": 0.4}, 0.18),
+    Pool("pool-a100-prod", 16, {"modelarts.bm.gpu.8a100": 0.7, "modelarts.vm.gpu.a100": 0.3}, 0.10),
+    Pool(
+        "pool-ascend-910",
+        12,
+        {"modelarts.vm.npu.ascend910": 0.6, "modelarts.bm.npu.8ascend910": 0.4},
+        0.16,
+    ),
+)
+
+_PROJECTS: Final = (
+    "bert-finetune",
+    "resnet50-imagenet",
+    "yolo-detect",
+    "llm-sft",
+    "asr-conformer",
+    "recsys-dlrm",
+    "vit-pretrain",
+    "ocr-crnn",
+    "churn-xgb",
+    "diffusion-lora",
+)
+_DESCRIPTIONS: Final = (
+    "nightly retrain",
+    "hyper-parameter sweep",
+    "baseline",
+    "ablation: no augmentation",
+    "lr=3e-4, batch 256",
+    "reproduce paper numbers",
+)
+
+
+def _weight(t_ms: int) -> float:
+    """Relative arrival rate at a moment: office hours (CET) and weekdays are busy."""
+    dt = datetime.fromtimestamp(t_ms / 1000, UTC)
+    hour = (dt.hour + 1) % 24
+    daily = 0.15 + math.exp(-((hour - 13.0) ** 2) / 18.0)
+    weekly = 0.3 if dt.weekday() >= 5 else 1.0
+    return daily * weekly
+
+
+def simulate(n_versions: int = 3000, *, days: int = 90, seed: int = 7) -> list[dict[str, Any]]:
+    """Simulate ``n_versions`` job versions over ``days`` ending at :data:`SNAPSHOT`.
+
+    Returns:
+        Wire records (dicts with the API's field names), each with an extra ``workspace_id`` key
+        that the API does not send (the samples writer and the local server use it to file them).
+    """
+    rng = random.Random(seed)
+    end_ms = int(SNAPSHOT.timestamp() * 1000)
+    start_ms = end_ms - days * _DAY_MS
+    # Arrivals by thinning a Poisson process against the daily/weekly weight.
+    arrivals: list[int] = []
+    while len(arrivals) < n_versions:
+        t = rng.randrange(start_ms, end_ms)
+        if rng.random() < _weight(t) / 1.15:
+            arrivals.append(t)
+    arrivals.sort()
+
+    pools = list(POOLS)
+    pool_weights = [p.share for p in pools]
+    ws_ids = list(WORKSPACES)
+    ws_weights = list(WORKSPACES.values())
+    jobs: list[dict[str, Any]] = []
+    for i, created in enumerate(arrivals):
+        pool = rng.choices(pools, pool_weights)[0]
+        flavor = FLAVORS[rng.choices(list(pool.flavors), list(pool.flavors.values()))[0]]
+        project = rng.choice(_PROJECTS)
+        hours = flavor.median_hours * math.exp(rng.gauss(0.0, 1.0))
+        run_ms = int(min(hours, 96.0) * _HOUR_MS) + rng.randrange(60_000)
+        roll = rng.random()
+        if roll < 0.015:
+            fate = rng.choice((3, 5))  # image or submission failed: never starts
+        elif roll < 0.015 + flavor.fail_rate:
+            fate = 11
+            run_ms = int(run_ms * rng.uniform(0.02, 0.6))
+        elif roll < 0.05 + flavor.fail_rate:
+            fate = rng.choice((12, 13))
+            run_ms = int(run_ms * rng.uniform(0.1, 0.9))
+        elif roll < 0.055 + flavor.fail_rate:
+            fate = 14  # lost
+        else:
+            fate = 10
+        jobs.append(
+            {
+                "version_id": 100_000 + i * 3 + rng.randrange(3),
+                "version_name": f"{project}-{rng.getrandbits(16):04x}",
+                "create_time": created,
+                "pool_id": pool.pool_id,
+                "flavor_code": flavor.code,
+                "gpu_num": flavor.gpu,
+                "npu_num": flavor.npu,
+                "version_desc": rng.choice(_DESCRIPTIONS) if rng.random() < 0.55 else None,
+                "workspace_id": rng.choices(ws_ids, ws_weights)[0],
+                "_fate": fate,
+                "_run_ms": run_ms,
+                "_submit_ms": rng.randrange(20_000, 180_000),
+            }
+        )
+    for pool in pools:
+        _run_pool(pool, [j for j in jobs if j["pool_id"] == pool.pool_id], end_ms, rng)
+    # One version with a status code the documented table does not know.
+    odd = jobs[len(jobs) // 3]
+    odd["status"] = 22
+    for job in jobs:
+        del job["_fate"], job["_run_ms"], job["_submit_ms"]
+    return jobs
+
+
+def _run_pool(pool: Pool, jobs: list[dict[str, Any]], end_ms: int, rng: random.Random) -> None:
+    """FIFO scheduling of one pool's jobs; fills status, start, end and duration."""
+    free = pool.capacity
+    running: list[tuple[int, int]] = []  # (end time, units)
+    queue: list[dict[str, Any]] = []
+
+    def units(job: dict[str, Any]) -> int:
+        return max(job["gpu_num"], job["npu_num"], 1)
+
+    def release_until(t: int) -> None:
+        nonlocal free
+        while running and running[0][0] <= t:
+            free += heapq.heappop(running)[1]
+
+    def start_waiting(t: int) -> None:
+        nonlocal free
+        while queue and units(queue[0]) <= free:
+            job = queue.pop(0)
+            job["_start"] = t
+            free -= units(job)
+            heapq.heappush(running, (t + job["_run_ms"], units(job)))
+
+    for job in jobs:
+        ready = job["create_time"] + job["_submit_ms"]
+        if job["_fate"] in (3, 5):
+            _finish(job, 0, ready, end_ms)
+            continue
+        while running and running[0][0] <= ready:
+            t = running[0][0]
+            release_until(t)
+            start_waiting(t)
+        queue.append(job)
+        start_waiting(ready)
+    while running:
+        t = running[0][0]
+        release_until(t)
+        start_waiting(t)
+    for job in jobs:
+        if "status" not in job:
+            _finish(job, job.get("_start", 0), 0, end_ms)
+        job.pop("_start", None)
+
+
+def _finish(job: dict[str, Any], start: int, fail_at: int, end_ms: int) -> None:
+    fate = job["_fate"]
+    if fate in (3, 5):  # never started
+        if fail_at > end_ms:
+            job.update(status=1, start_time=0, end_time=0, duration=0)
+        else:
+            job.update(status=fate, start_time=0, end_time=fail_at, duration=0)
+        return
+    if not start or start > end_ms:
+        ready = job["create_time"] + job["_submit_ms"]
+        # Still queued at the snapshot (or initialising if it was only just created).
+        job.update(status=7 if ready <= end_ms else 1, start_time=0, end_time=0, duration=0)
+        return
+    end = start + job["_run_ms"]
+    if end > end_ms:
+        job.update(status=8, start_time=start, end_time=0, duration=end_ms - start)
+        return
+    job.update(status=fate, start_time=start, end_time=end, duration=end - start)
+
+
+def bulk(n_versions: int, *, days: int = 365, seed: int = 1, end: datetime = SNAPSHOT) -> pl.DataFrame:
+    """Return ``n_versions`` plausible wire records as a polars frame, fast and deterministic.
+
+    No queueing: start times follow creation by a pseudo-random wait. About 2 % of the versions
+    (the newest ones) are still queued or running. Used by benchmarks and load tests.
+    """
+    end_ms = int(end.timestamp() * 1000)
+    span = days * _DAY_MS
+    flavors = list(FLAVORS.values())
+    pools = [p.pool_id for p in POOLS]
+    i = pl.int_range(n_versions, dtype=pl.UInt64, eager=True)
+
+    def rand(k: int) -> pl.Series:
+        return i.hash(seed * 1_000 + k)
+
+    create = end_ms - span + (i * span // max(n_versions, 1)).cast(pl.Int64)
+    wait = (rand(1) % 3_600_000).cast(pl.Int64)
+    run = (rand(2) % (12 * _HOUR_MS) + 60_000).cast(pl.Int64)
+    flavor_idx = (rand(3) % len(flavors)).cast(pl.Int64)
+    pool_idx = (rand(4) % len(pools)).cast(pl.Int64)
+    roll = (rand(5) % 100).cast(pl.Int64)
+    frame = pl.DataFrame(
+        {
+            "version_id": (i.cast(pl.Int64) * 2 + 1_000_000),
+            "create_time": create,
+            "_wait": wait,
+            "_run": run,
+            "_flavor": flavor_idx,
+            "pool_id": pl.Series(pools).gather(pool_idx),
+            "_roll": roll,
+        }
+    )
+    start = pl.col("create_time") + pl.col("_wait")
+    finish = start + pl.col("_run")
+    status = (
+        pl.when(start > end_ms)
+        .then(7)
+        .when(finish > end_ms)
+        .then(8)
+        .when(pl.col("_roll") < 8)
+        .then(11)
+        .when(pl.col("_roll") < 12)
+        .then(13)
+        .otherwise(10)
+    )
+    gpu = pl.Series([f.gpu for f in flavors])
+    npu = pl.Series([f.npu for f in flavors])
+    codes = pl.Series([f.code for f in flavors])
+    frame = frame.with_columns(
+        version_name=pl.format("job-{}", pl.col("version_id") % 1_000_000),
+        status=status,
+        start_time=pl.when(start > end_ms).then(0).otherwise(start),
+        end_time=pl.when(finish > end_ms).then(0).otherwise(finish),
+        duration=pl.when(start > end_ms)
+        .then(0)
+        .when(finish > end_ms)
+        .then(end_ms - start)
+        .otherwise(pl.col("_run")),
+        version_desc=pl.when(pl.col("_roll") % 3 == 0).then(pl.lit("sweep")).otherwise(None),
+        flavor_code=codes.gather(frame["_flavor"]),
+        gpu_num=gpu.gather(frame["_flavor"]),
+        npu_num=npu.gather(frame["_flavor"]),
+    )
+    return frame.select(
+        "version_id",
+        "version_name",
+        "status",
+        "create_time",
+        "start_time",
+        "end_time",
+        "duration",
+        "version_desc",
+        "pool_id",
+        "flavor_code",
+        "npu_num",
+        "gpu_num",
+    )
