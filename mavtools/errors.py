@@ -108,7 +108,23 @@ class TransportError(MavtoolsError):
 
 
 class ResponseFormatError(MavtoolsError):
-    """An answer was not the documented JSON (an HTML error page, a truncated body, wrong types)."""
+    """An answer was not the documented JSON (an HTML error page, a truncated body, wrong types).
+
+    Attributes:
+        transient: True when a retry may help (empty, truncated or HTML bodies from a gateway);
+            False when the body is well-formed but breaks the contract (wrong types, bad values).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+    def __reduce__(self):
+        return (_rebuild_format_error, (str(self), self.transient))
+
+
+def _rebuild_format_error(message: str, transient: bool) -> ResponseFormatError:
+    return ResponseFormatError(message, transient=transient)
 
 
 class IncompleteError(MavtoolsError):

@@ -143,11 +143,14 @@ def parse_page(body: bytes, *, where: str) -> Page:
     """
     stripped = body.lstrip()[:1]
     if not stripped:
-        raise ResponseFormatError(f"The API sent an empty body for {where}; retry later.")
+        raise ResponseFormatError(
+            f"The API sent an empty body for {where}; retry later.", transient=True
+        )
     if stripped == b"<":
         raise ResponseFormatError(
             f"The API sent an HTML page instead of JSON for {where}, usually a gateway or proxy "
-            "error; check the endpoint and retry later."
+            "error; check the endpoint and retry later.",
+            transient=True,
         )
     if stripped != b"{":
         # Also keeps deeply nested arrays away from the parsers below.
@@ -178,11 +181,14 @@ def _parse_slowly(body: bytes, where: str) -> Page:
     try:
         doc = json.loads(body)
     except UnicodeDecodeError:
-        raise ResponseFormatError(f"The API sent a body that is not UTF-8 text for {where}.") from None
+        raise ResponseFormatError(
+            f"The API sent a body that is not UTF-8 text for {where}.", transient=True
+        ) from None
     except json.JSONDecodeError as exc:
         raise ResponseFormatError(
             f"The API sent a body that is not valid JSON for {where} ({exc.msg} at byte {exc.pos}): "
-            "the answer was probably truncated; retry later."
+            "the answer was probably truncated; retry later.",
+            transient=True,
         ) from None
     except RecursionError:
         raise ResponseFormatError(f"The API sent absurdly nested JSON for {where}.") from None

@@ -1,0 +1,561 @@
+"""A local stand-in for the ModelArts versions API, for tests, demos and the bundled samples.
+
+:class:`FakeModelArts` holds versions in memory and answers ``GET /v1/{project}/training-jobs/versions``
+the way the documented API does: paging (``offset`` as a record offset or, switchable, as a page
+index), filters (``status``, ``pool_id``, ``workspace_id``), ``sort_by`` and ``order``, ``limit=0``,
+token and AK/SK checks, documented error bodies, and faults on demand. It also answers the IAM call
+``POST /v3/auth/tokens`` so password authentication can be tested end to end.
+
+It is reached two ways, through one :meth:`FakeModelArts.handle`:
+
+* :func:`serve` runs it as a real HTTP server on 127.0.0.1 (never another interface);
+* :class:`FakeAdapter` mounts it on a ``requests.Session`` in-process (the bundled samples use this).
+
+Faults (:meth:`FakeModelArts.inject` for the next requests, or ``fault_rate`` for random ones):
+``429`` (with ``Retry-After``), ``429-bare`` (without), ``500``, ``502`` (an HTML gateway page),
+``503``, ``reset`` (connection closed without an answer), ``timeout`` (no answer for ``stall``
+seconds), ``truncate`` (half a body), ``html`` (200 with an HTML page), ``slow`` (answer after
+``stall`` seconds), ``endless`` (a body that never ends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import random
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+
+import requests
+from requests.adapters import BaseAdapter
+
+__all__ = ["FAULT_KINDS", "FakeAdapter", "FakeModelArts", "RunningServer", "serve"]
+
+FAULT_KINDS: Final = (
+    "429",
+    "429-bare",
+    "500",
+    "502",
+    "503",
+    "reset",
+    "timeout",
+    "truncate",
+    "html",
+    "slow",
+    "endless",
+)
+_SORT_FIELDS: Final = {
+    "create_time": "create_time",
+    "job_desc": "version_desc",
+    "status": "status",
+    "duration": "duration",
+    "job_name": "version_name",
+}
+_WIRE_FIELDS: Final = (
+    "version_id",
+    "version_name",
+    "status",
+    "create_time",
+    "start_time",
+    "end_time",
+    "duration",
+    "version_desc",
+    "pool_id",
+    "flavor_code",
+    "npu_num",
+    "gpu_num",
+)
+_GATEWAY_PAGE: Final = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+    b"</center><hr><center>nginx</center></body></html>"
+)
+
+
+@dataclass
+class Answer:
+    """What :meth:`FakeModelArts.handle` decided to send.
+
+    ``action`` is ``"send"`` for a normal answer, or one of the socket-level faults ``"reset"``,
+    ``"timeout"``, ``"truncate"``, ``"endless"`` that only the HTTP front end can act out.
+    """
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    action: str = "send"
+    delay: float = 0.0
+
+
+def _error(status: int, code: str, message: str, extra: Mapping[str, str] | None = None) -> Answer:
+    body = json.dumps({"is_success": False, "error_code": code, "error_message": message}).encode()
+    return Answer(status, body, {"Content-Type": "application/json", **(extra or {})})
+
+
+class FakeModelArts:
+    """An in-memory ModelArts versions API.
+
+    Args:
+        records: wire records (API field names) each with a ``workspace_id`` key.
+        project_id: the project the server answers for; others get 403 ``ModelArts.0210``.
+        token: the token accepted in ``X-Auth-Token`` (None: no token accepted unless AK/SK given).
+        aksk: AK -> SK pairs accepted for signed requests.
+        users: ``(domain, user) -> password`` accepted by the IAM endpoint.
+        offset_mode: ``"record"`` (offset counts records) or ``"page"`` (offset is a 0-based page).
+        latency: seconds added to every answer.
+        fault_rate: share of versions requests answered by a random fault (seeded by ``seed``).
+        fault_kinds: the kinds random faults are drawn from.
+        stall: seconds a ``timeout`` or ``slow`` fault waits.
+        before_request: called with the request number before each versions request is answered,
+            to change data while a client pages.
+        auth_required: when False (the bundled samples) requests need no credentials.
+
+    Example:
+        >>> api = FakeModelArts(records, project_id="p1", token="t")
+        >>> with serve(api) as server:
+        ...     client = Client(server.url, "p1", token="t", allow_http=True)
+    """
+
+    def __init__(
+        self,
+        records: Iterable[Mapping[str, Any]] = (),
+        *,
+        project_id: str = "0123456789abcdef0123456789abcdef",
+        token: str | None = None,
+        aksk: Mapping[str, str] | None = None,
+        users: Mapping[tuple[str, str], str] | None = None,
+        offset_mode: str = "record",
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        fault_kinds: Iterable[str] = FAULT_KINDS,
+        seed: int = 0,
+        stall: float = 30.0,
+        before_request: Callable[[int], None] | None = None,
+        auth_required: bool = True,
+    ) -> None:
+        if offset_mode not in ("record", "page"):
+            raise ValueError("offset_mode is 'record' or 'page'")
+        self.project_id = project_id
+        self.token = token
+        self.aksk = dict(aksk or {})
+        self.users = dict(users or {})
+        self.offset_mode = offset_mode
+        self.latency = latency
+        self.fault_rate = fault_rate
+        self.fault_kinds = tuple(fault_kinds)
+        self.stall = stall
+        self.before_request = before_request
+        self.auth_required = auth_required
+        self.requests = 0  # versions requests answered (faults included)
+        self.request_log: list[str] = []
+        self.issued_tokens: dict[str, datetime] = {}
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self._faults: list[tuple[str, dict[str, Any]]] = []
+        self._records: dict[int, dict[str, Any]] = {}
+        self._encoded: dict[int, bytes] = {}
+        self._views: dict[tuple[Any, ...], list[int]] = {}
+        self.add_versions(records)
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def add_versions(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Add (or replace) versions; each record needs ``version_id`` and ``workspace_id``."""
+        with self._lock:
+            for record in records:
+                rec = dict(record)
+                rec.setdefault("workspace_id", "0")
+                vid = int(rec["version_id"])
+                self._records[vid] = rec
+                self._encoded.pop(vid, None)
+            self._views.clear()
+
+    def update_version(self, version_id: int, **fields: Any) -> None:
+        """Change fields of one version (for example finish it)."""
+        with self._lock:
+            self._records[version_id].update(fields)
+            self._encoded.pop(version_id, None)
+            self._views.clear()
+
+    def remove_version(self, version_id: int) -> None:
+        with self._lock:
+            self._records.pop(version_id)
+            self._encoded.pop(version_id, None)
+            self._views.clear()
+
+    @property
+    def versions(self) -> list[dict[str, Any]]:
+        """A copy of every stored record."""
+        with self._lock:
+            return [dict(r) for r in self._records.values()]
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def inject(self, kind: str, times: int = 1, **params: Any) -> None:
+        """Answer the next ``times`` versions requests with fault ``kind`` (see module docstring)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; choose from {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.extend([(kind, params)] * times)
+
+    def _next_fault(self) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            if self._faults:
+                return self._faults.pop(0)
+            if self.fault_rate and self._rng.random() < self.fault_rate:
+                return self._rng.choice(self.fault_kinds), {}
+        return None
+
+    def _fault_answer(self, kind: str, params: Mapping[str, Any]) -> Answer:
+        if kind == "429":
+            retry_after = str(params.get("retry_after", 1))
+            return _error(
+                429, "ModelArts.0120", "Too many requests.", {"Retry-After": retry_after}
+            )
+        if kind == "429-bare":
+            return _error(429, "APIGW.0308", "The throttling threshold has been reached.")
+        if kind in ("500", "503"):
+            return _error(int(kind), "ModelArts.0010", "Internal error.")
+        if kind == "502":
+            return Answer(502, _GATEWAY_PAGE, {"Content-Type": "text/html"})
+        if kind == "html":
+            return Answer(200, _GATEWAY_PAGE, {"Content-Type": "text/html"})
+        if kind == "slow":
+            return Answer(0, b"", action="slow", delay=float(params.get("stall", self.stall)))
+        return Answer(0, b"", action=kind, delay=float(params.get("stall", self.stall)))
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> Answer:
+        """Answer one request (``target`` is the path with its query string)."""
+        parts = urllib.parse.urlsplit(target)
+        path = parts.path
+        if method == "POST" and path.rstrip("/") == "/v3/auth/tokens":
+            return self._iam(body)
+        segments = path.strip("/").split("/")
+        if method == "GET" and len(segments) == 3 and segments[::2] == ["v1", "workspaces"]:
+            denied = self._check_auth(method, target, headers, body)
+            return denied or self._workspaces(urllib.parse.parse_qs(parts.query))
+        if (
+            method != "GET"
+            or len(segments) != 4
+            or segments[0] != "v1"
+            or segments[2:] != ["training-jobs", "versions"]
+        ):
+            body_404 = json.dumps(
+                {"error_code": "APIGW.0101", "error_msg": "The API does not exist or has not been published in the environment"}
+            ).encode()
+            return Answer(404, body_404, {"Content-Type": "application/json"})
+        with self._lock:
+            self.requests += 1
+            number = self.requests
+            self.request_log.append(target)
+        if self.before_request is not None:
+            self.before_request(number)
+        denied = self._check_auth(method, target, headers, body)
+        if denied is not None:
+            return denied
+        if urllib.parse.unquote(segments[1]) != self.project_id:
+            return _error(
+                403, "ModelArts.0210", "The project id in the request URL does not match the token."
+            )
+        fault = self._next_fault()
+        answer = (
+            self._fault_answer(*fault)
+            if fault
+            else self._list(urllib.parse.parse_qs(parts.query, keep_blank_values=True))
+        )
+        if self.latency:
+            answer.delay += self.latency
+        return answer
+
+    def _check_auth(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Answer | None:
+        if not self.auth_required:
+            return None
+        lower = {k.lower(): v for k, v in headers.items()}
+        token = lower.get("x-auth-token")
+        if token is not None:
+            with self._lock:
+                expires = self.issued_tokens.get(token)
+            if token == self.token or (expires is not None and expires > datetime.now(UTC)):
+                return None
+            return _error(401, "ModelArts.0203", "Invalid token.")
+        if lower.get("authorization", "").startswith("SDK-HMAC-SHA256") and self.aksk:
+            from mavtools.auth import verify_request  # the server checks signatures like the gateway
+
+            url = f"http://{lower.get('host', 'localhost')}{target}"
+            if verify_request(method, url, dict(headers), body, self.aksk.get):
+                return None
+            return _error(403, "ModelArts.0206", "Invalid AK/SK.")
+        return _error(401, "ModelArts.0203", "Invalid token.")
+
+    def expire_tokens(self) -> None:
+        """Make every token issued so far (and the fixed token) invalid, as after 24 hours."""
+        with self._lock:
+            self.issued_tokens.clear()
+            self.token = None
+
+    def _iam(self, body: bytes) -> Answer:
+        try:
+            auth = json.loads(body)["auth"]
+            user = auth["identity"]["password"]["user"]
+            key = (user["domain"]["name"], user["name"])
+            password = user["password"]
+        except (ValueError, KeyError, TypeError):
+            return Answer(400, b'{"error": {"code": 400, "message": "Bad request"}}')
+        if self.users.get(key) != password:
+            body_401 = {"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}
+            return Answer(401, json.dumps(body_401).encode(), {"Content-Type": "application/json"})
+        token = "MII" + uuid.uuid4().hex * 4
+        expires = datetime.now(UTC) + timedelta(hours=24)
+        with self._lock:
+            self.issued_tokens[token] = expires
+        doc = {
+            "token": {
+                "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "project": {"id": self.project_id, "name": "eu-de"},
+                "user": {"name": key[1], "domain": {"name": key[0]}},
+            }
+        }
+        return Answer(
+            201, json.dumps(doc).encode(), {"Content-Type": "application/json", "X-Subject-Token": token}
+        )
+
+    def _workspaces(self, query: Mapping[str, list[str]]) -> Answer:
+        """``GET /v1/{project}/workspaces``: here ``offset`` is documented as a page index."""
+        with self._lock:
+            ids = sorted({str(r.get("workspace_id", "0")) for r in self._records.values()} | {"0"})
+        page = int((query.get("offset") or ["0"])[-1])
+        limit = int((query.get("limit") or ["1000"])[-1]) or len(ids)
+        chunk = ids[page * limit : (page + 1) * limit]
+        items = [{"id": w, "name": "default" if w == "0" else f"ws-{w[:6]}"} for w in chunk]
+        body = json.dumps({"total_count": len(ids), "workspaces": items}).encode()
+        return Answer(200, body, {"Content-Type": "application/json"})
+
+    def _list(self, query: Mapping[str, list[str]]) -> Answer:
+        def one(name: str, default: str | None = None) -> str | None:
+            values = query.get(name)
+            return values[-1] if values else default
+
+        try:
+            offset = int(one("offset", "0") or 0)
+            limit = int(one("limit", "20") or 20)
+            if offset < 0 or limit < 0:
+                raise ValueError
+        except ValueError:
+            return _error(400, "ModelArts.0104", "Parameter error.")
+        sort_by = one("sort_by", "create_time") or "create_time"
+        order = one("order", "desc") or "desc"
+        if sort_by not in _SORT_FIELDS or order not in ("asc", "desc"):
+            return _error(400, "ModelArts.0104", "Parameter error.")
+        status = one("status")
+        if status is not None and not status.lstrip("-").isdigit():
+            return _error(400, "ModelArts.0104", "Parameter error.")
+        key = (one("workspace_id", "0"), status, one("pool_id"), sort_by, order)
+        with self._lock:
+            ids = self._views.get(key)
+            if ids is None:
+                ids = self._select(*key)
+                self._views[key] = ids
+            total = len(ids)
+            if limit == 0:
+                chunk = ids
+            else:
+                start = offset * limit if self.offset_mode == "page" else offset
+                chunk = ids[start : start + limit]
+            encoded = [self._encode(vid) for vid in chunk]
+        head = f'{{"is_success":true,"total_count":{total},"offset":{offset},"limit":{limit},"versions":['
+        body = head.encode() + b",".join(encoded) + b"]}"
+        return Answer(200, body, {"Content-Type": "application/json"})
+
+    def _select(
+        self, workspace_id: str | None, status: str | None, pool_id: str | None, sort_by: str, order: str
+    ) -> list[int]:
+        rows = [
+            r
+            for r in self._records.values()
+            if r.get("workspace_id", "0") == workspace_id
+            and (status is None or r.get("status") == int(status))
+            and (pool_id is None or r.get("pool_id") == pool_id)
+        ]
+        field_name = _SORT_FIELDS[sort_by]
+        rows.sort(
+            key=lambda r: (r.get(field_name) is not None, r.get(field_name) or 0, r["version_id"])
+            if field_name not in ("version_desc", "version_name")
+            else (r.get(field_name) is not None, r.get(field_name) or "", r["version_id"]),
+            reverse=order == "desc",
+        )
+        return [r["version_id"] for r in rows]
+
+    def _encode(self, vid: int) -> bytes:
+        data = self._encoded.get(vid)
+        if data is None:
+            rec = self._records[vid]
+            data = json.dumps({k: rec.get(k) for k in _WIRE_FIELDS if k in rec}).encode()
+            self._encoded[vid] = data
+        return data
+
+
+# -- HTTP front end ---------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        answer = self.server.api.handle(self.command, self.path, dict(self.headers.items()), body)
+        if answer.delay and answer.action in ("send", "slow"):
+            time.sleep(answer.delay)
+        if answer.action == "slow":
+            answer = self.server.api._list(
+                urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            )
+        if answer.action == "reset":
+            self._reset()
+            return
+        if answer.action == "timeout":
+            self.server.sleep(answer.delay)
+            self._reset()
+            return
+        if answer.action == "endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"is_success":true,"versions":[')
+            deadline = time.monotonic() + answer.delay
+            with contextlib.suppress(OSError):
+                while time.monotonic() < deadline and not self.server.stopping.is_set():
+                    self.wfile.write(b'{"version_id":1},' * 64)
+                    time.sleep(0.001)
+            self._reset()
+            return
+        if answer.action == "truncate":
+            full = self.server.api._list(
+                urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            ).body
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(full)))
+            self.end_headers()
+            self.wfile.write(full[: len(full) // 2])
+            self._reset()
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def _reset(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+    do_GET = _serve
+    do_POST = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, api: FakeModelArts, port: int) -> None:
+        self.api = api
+        self.stopping = threading.Event()
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    def sleep(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
+
+
+@dataclass
+class RunningServer:
+    """A :class:`FakeModelArts` listening on 127.0.0.1; stop it with :meth:`stop` or ``with``."""
+
+    api: FakeModelArts
+    url: str
+    _server: _Server
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(api: FakeModelArts, port: int = 0) -> RunningServer:
+    """Start ``api`` on 127.0.0.1 (``port=0``: a free port) in a background thread."""
+    server = _Server(api, port)
+    thread = threading.Thread(target=server.serve_forever, name="fake-modelarts", daemon=True)
+    thread.start()
+    host, bound = server.server_address[:2]
+    return RunningServer(api, f"http://{host}:{bound}", server, thread)
+
+
+# -- in-process front end ---------------------------------------------------------------------
+
+
+class FakeAdapter(BaseAdapter):
+    """A ``requests`` transport adapter answering from a :class:`FakeModelArts` in-process.
+
+    Only plain answers are supported (socket-level faults need :func:`serve`).
+    """
+
+    def __init__(self, api: FakeModelArts) -> None:
+        super().__init__()
+        self.api = api
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        parts = urllib.parse.urlsplit(request.url or "")
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        raw_body = request.body or b""
+        body = raw_body.encode() if isinstance(raw_body, str) else raw_body
+        answer = self.api.handle(request.method or "GET", target, dict(request.headers), body)
+        response = requests.Response()
+        response.status_code = answer.status
+        response.headers.update(answer.headers)
+        response._content = answer.body
+        response._content_consumed = True
+        response.raw = io.BytesIO(answer.body)
+        response.url = request.url or ""
+        response.request = request
+        response.encoding = "utf-8"
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def iter_sample_records(records: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Yield copies of records with only wire fields plus ``workspace_id``."""
+    for rec in records:
+        yield {k: rec[k] for k in (*_WIRE_FIELDS, "workspace_id") if k in rec}
