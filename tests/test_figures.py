@@ -1,0 +1,179 @@
+"""Figures hold the numbers the analyses produced, stay small, and survive empty or tiny frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+
+from mavtools import analysis as A
+from mavtools import figures as F
+from mavtools.frame import empty_frame, typed
+from mavtools.synth import POOLS, bulk, simulate
+
+CAPACITY = {p.pool_id: p.capacity for p in POOLS}
+BUILDERS: dict[str, Callable[[pl.DataFrame], go.Figure]] = {
+    "allocation": lambda d: F.allocation_figure(A.allocation(d, by="pool_id"), CAPACITY),
+    "durations": lambda d: F.durations_figure(
+        A.duration_histogram(d, by="outcome"), A.duration_histogram(d, by="pool_id")
+    ),
+    "versions": lambda d: F.versions_figure(A.version_counts(d, every="1w", by="outcome")),
+    "usage_pool": lambda d: F.usage_figure(A.usage(d, by="pool_id")),
+    "usage_flavor": lambda d: F.usage_figure(A.usage(d, by="flavor_code")),
+    "usage_workspace": lambda d: F.usage_figure(A.usage(d, by="workspace_id")),
+    "queue_wait": lambda d: F.queue_wait_figure(A.queue_wait(d, by="gpu_num")),
+    "queue_wait_weekly": lambda d: F.queue_wait_figure(A.queue_wait(d, by="gpu_num", every="1w")),
+    "failure_rate": lambda d: F.failure_rate_figure(
+        A.failure_rate(d, by=["flavor_code", "pool_id"])
+    ),
+    "failure_rate_weekly": lambda d: F.failure_rate_figure(
+        A.failure_rate(d, by="pool_id", every="1w")
+    ),
+    "heatmap": lambda d: F.heatmap_figure(A.weekly_profile(d)),
+}
+
+
+@pytest.fixture(scope="module")
+def sample() -> pl.DataFrame:
+    return typed(pl.DataFrame(simulate(1500, days=30)))
+
+
+def trace(fig: go.Figure, name: str) -> go.Scatter | go.Bar:
+    return next(t for t in fig.data if t.name == name)
+
+
+def is_empty_figure(fig: go.Figure) -> bool:
+    return not fig.data and fig.layout.annotations[0].text == F.EMPTY_MESSAGE
+
+
+# ------------------------------------------------------------------------------ numbers inside
+
+
+def test_allocation_traces_hold_the_analysis_numbers(sample):
+    alloc = A.allocation(sample, every="1d", by="pool_id")
+    fig = F.allocation_figure(alloc, CAPACITY)
+    part = alloc.filter(pl.col("pool_id") == "pool-a100-prod")
+    t = trace(fig, "pool-a100-prod")
+    assert list(t.y) == part["allocated_mean"].round(3).to_list()
+    assert list(t.customdata) == part["allocated_peak"].to_list()
+    assert list(t.x) == part["time"].dt.to_string("%Y-%m-%d %H:%M").to_list()
+    names = {tr.name for tr in fig.data}
+    assert "pool-cpu-public" not in names  # never holds a GPU: left out of the stack
+    gpu_pools = [p for p, _ in alloc.group_by("pool_id").agg(pl.col("allocated_peak").max()).rows()]
+    cap = next(tr for tr in fig.data if tr.name.startswith("capacity"))
+    assert cap.y[0] == sum(CAPACITY[str(p)] for p in gpu_pools if p in names)
+    assert fig.layout.yaxis.title.text.startswith("GPUs allocated")
+
+
+def test_allocation_figure_merges_long_series_into_coarser_bins(sample):
+    alloc = A.allocation(sample, every="1h")
+    fig = F.allocation_figure(alloc, max_points=100)
+    assert alloc.height == 720  # 30 days of hours: merged by 8 into 90 points
+    daily_means = (
+        alloc.group_by(((pl.col("time").rank("dense") - 1) // 8).alias("i"))
+        .agg(pl.col("allocated_mean").mean(), pl.col("allocated_peak").max())
+        .sort("i")
+    )
+    (t,) = fig.data
+    assert len(t.y) == daily_means.height <= 100
+    assert list(t.y) == daily_means["allocated_mean"].round(3).to_list()
+    assert list(t.customdata) == daily_means["allocated_peak"].to_list()
+    assert "merges 8 bins" in fig.layout.title.text
+
+
+def test_usage_figure_bars_and_others(sample):
+    used = A.usage(sample, by="flavor_code")
+    fig = F.usage_figure(used, max_groups=3)
+    (bar,) = fig.data
+    top = used.filter(pl.col("gpu_hours") > 0).head(3)
+    assert list(bar.y[1:]) == top["flavor_code"].cast(pl.String).reverse().to_list()
+    assert list(bar.x[1:]) == top["gpu_hours"].round(3).reverse().to_list()
+    rest = used.filter(pl.col("gpu_hours") > 0).slice(3)
+    assert bar.y[0] == f"{rest.height} others"
+    assert bar.x[0] == pytest.approx(rest["gpu_hours"].sum(), abs=1e-3)
+    assert fig.layout.xaxis.title.text == "GPU-hours"
+
+
+def test_queue_wait_figure_holds_percentiles(sample):
+    waits = A.queue_wait(sample, by="gpu_num")
+    fig = F.queue_wait_figure(waits)
+    assert [t.name for t in fig.data] == ["p50", "p90", "p99"]
+    assert list(fig.data[1].y) == waits["wait_p90_hours"].round(3).to_list()
+    assert list(fig.data[1].x) == waits["gpu_num"].cast(pl.String).to_list()
+    assert fig.layout.yaxis.type == "log"
+    weekly = A.queue_wait(sample, by="gpu_num", every="1w")
+    fig = F.queue_wait_figure(weekly)
+    eights = weekly.filter(pl.col("gpu_num") == 8)
+    assert list(trace(fig, "8 p50").y) == eights["wait_p50_hours"].round(3).to_list()
+
+
+def test_failure_rate_figure_holds_rates(sample):
+    rates = A.failure_rate(sample, by=["flavor_code", "pool_id"])
+    fig = F.failure_rate_figure(rates)
+    part = rates.filter(pl.col("pool_id") == "pool-v100-batch")
+    t = trace(fig, "pool-v100-batch")
+    assert list(t.y) == (part["failure_rate"] * 100).round(3).to_list()
+    assert [tuple(c) for c in t.customdata] == part.select("finished", "failed", "canceled").rows()
+    assert t.marker.color == F.color_of("pool-v100-batch")
+
+
+def test_durations_versions_and_heatmap_hold_counts(sample):
+    hist = A.duration_histogram(sample, by="outcome")
+    fig = F.durations_figure(hist)
+    failed = hist.filter(pl.col("outcome") == "failed")
+    assert list(trace(fig, "failed").y) == failed["versions"].to_list()
+    assert fig.layout.xaxis.type == "log" and "1 h" in fig.layout.xaxis.ticktext
+    counts = A.version_counts(sample)
+    fig = F.versions_figure(counts)
+    assert sum(sum(t.y) for t in fig.data) == sample.height
+    assert trace(fig, "succeeded").marker.color == F.OUTCOME_COLORS["succeeded"]
+    profile = A.weekly_profile(sample)
+    (heat,) = F.heatmap_figure(profile).data
+    monday_9 = profile.filter((pl.col("weekday") == 1) & (pl.col("hour") == 9)).row(0, named=True)
+    assert heat.z[0][9] == round(monday_9["allocated_mean"], 3)
+    assert heat.customdata[0][9] == monday_9["allocated_peak"]
+
+
+def test_colours_are_consistent_across_figures(sample):
+    alloc = F.allocation_figure(A.allocation(sample, every="1d", by="pool_id"))
+    rates = F.failure_rate_figure(A.failure_rate(sample, by=["flavor_code", "pool_id"]))
+    for name in ("pool-a100-prod", "pool-v100-shared"):
+        assert trace(alloc, name).line.color == trace(rates, name).marker.color == F.color_of(name)
+    assert F.color_of("failed") == "#d62728"
+    assert F.color_of(None) == F.color_of("(none)")
+
+
+# ------------------------------------------------------------------------ empty, one version
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_empty_frame_gives_a_message(name):
+    fig = BUILDERS[name](empty_frame())
+    assert is_empty_figure(fig)
+    assert fig.layout.title.text
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_single_version(name, sample):
+    one = sample.filter(pl.col("gpu_num") == 8, pl.col("outcome") == "failed").head(1)
+    fig = BUILDERS[name](one)
+    assert isinstance(fig, go.Figure)
+    assert fig.data, f"{name} shows nothing for one 8-GPU failed version"
+    fig.to_json()
+
+
+# -------------------------------------------------------------------------------- size bound
+
+
+@pytest.fixture(scope="module")
+def million() -> pl.DataFrame:
+    return typed(bulk(1_000_000).with_columns(workspace_id=pl.lit("0")))
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_json_stays_under_300_kb_at_a_million_versions(name, million):
+    fig = BUILDERS[name](million)
+    assert fig.data
+    assert len(fig.to_json().encode()) < 300 * 1024
