@@ -277,7 +277,8 @@ class Client:
         """Fetch every version matching the filters as the typed frame (see :mod:`mavtools.frame`).
 
         Args:
-            status: a status code, name (``"RUNNING"``) or outcome (``"failed"``), or several.
+            status: a status code (``8``), name (``"RUNNING"``, upper case) or outcome
+                (``"running"``, lower case: all its codes), or several.
             pool_id: one resource pool or several.
             workspace_id: one workspace, several, or :data:`ALL_WORKSPACES`.
             sort_by: ``create_time``, ``job_desc``, ``status``, ``duration`` or ``job_name``.
@@ -417,8 +418,11 @@ class Client:
             frame, totals[-1], self.requests_made - requests_before, offset_mode=mode
         )
 
-    def read_newest(self, listing: _Listing, depth: int) -> ListingResult:
+    def read_newest(self, listing: _Listing, depth: int | Callable[[int], int]) -> ListingResult:
         """Read the ``depth`` newest versions of a listing (newest first), for incremental refresh.
+
+        ``depth`` may be a function of the server's ``total_count`` (known after the first page),
+        so a caller that needs "everything new plus k more" pays no extra request.
 
         Returns the records read and the server's ``total_count``. The caller checks completeness.
         """
@@ -428,6 +432,8 @@ class Client:
         before = self.requests_made
         first = self._page(base | {"offset": "0", "limit": str(limit)}, f"page 1 of {label}")
         total = _believable_total(first, label)
+        if callable(depth):
+            depth = depth(total)
         depth = min(depth, total)
         frames = [first.versions]
         if depth > first.versions.height and first.versions.height > 0:
@@ -659,8 +665,9 @@ def _as_list(value: Any) -> list[Any]:
 def _normalise_status(status: Any) -> list[int]:
     codes: list[int] = []
     for value in _as_list(status):
-        if isinstance(value, str) and value.strip().lower() in statuses.OUTCOMES:
-            codes.extend(statuses.codes_for_outcome(value.strip().lower()))
+        # Lower-case outcome names ("failed") select outcomes; upper-case names ("FAILED") codes.
+        if isinstance(value, str) and value.strip() in statuses.OUTCOMES:
+            codes.extend(statuses.codes_for_outcome(value.strip()))
             continue
         try:
             codes.append(statuses.status_code(value))
