@@ -126,6 +126,8 @@ def normalise_query(
     from mavtools.client import _as_list, _check_id, _normalise_status
 
     workspaces = sorted({str(w) for w in _as_list(workspace_id)})
+    if "*" in workspaces:
+        workspaces = ["*"]
     if not workspaces:
         raise ConfigError("workspace_id names no workspace.")
     return {
@@ -556,7 +558,11 @@ class VersionCache:
         if refresh and offline:
             raise ConfigError("refresh=True and offline=True exclude each other; choose one.")
         age_limit = parse_max_age(max_age)
+        query = normalise_query(status, pool_id, workspace_id)
+        if query["workspace_id"] == ["*"]:
+            workspace_id = "*"  # the client's ALL_WORKSPACES
         if getattr(client, "source", "live") == "samples":
+            # Local already, and notebook outputs must not depend on the clock: never cached.
             frame = client.list_versions(
                 status=status, pool_id=pool_id, workspace_id=workspace_id, progress=progress
             )
@@ -564,7 +570,6 @@ class VersionCache:
             if info is not None:
                 attach(frame, replace(info, note="bundled samples, not cached"))
             return frame
-        query = normalise_query(status, pool_id, workspace_id)
         project = client.project_id
         key = cache_key(client.endpoint, project, query)
         started = self.clock()

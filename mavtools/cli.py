@@ -1,0 +1,411 @@
+"""The ``mavtools`` command: thin wrappers over the public API.
+
+Each subcommand is one :class:`Command` in :data:`COMMANDS`: a name, a help line, a function that
+adds its arguments and a function that runs it and returns the exit code. To add one, write both
+functions and append a ``Command`` (see ``fetch`` below); :func:`build_parser` picks it up.
+
+Exit codes: 0 success, 1 a :class:`~mavtools.errors.MavtoolsError` (one line on stderr, the
+traceback only with ``-v``), 2 a usage error, 130 interrupted.
+
+Example:
+    $ mavtools fetch --status running --format csv -o running.csv
+    $ mavtools cache list
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import polars as pl
+
+from mavtools.errors import ConfigError, MavtoolsError
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+log = logging.getLogger("mavtools")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand.
+
+    Attributes:
+        name: what the user types (``fetch``).
+        help: one line for ``mavtools --help``.
+        configure: adds the subcommand's arguments to its parser.
+        run: does the work and returns the exit code.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error as one line (plus where to get help), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# -- fetch ---------------------------------------------------------------------------------------
+
+_FORMATS = ("table", "csv", "parquet", "json")
+
+
+def _configure_fetch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        action="append",
+        metavar="W",
+        help="workspace id (repeatable; '*' for every workspace; default: 0)",
+    )
+    parser.add_argument(
+        "--status",
+        action="append",
+        metavar="S",
+        help="status code, name (RUNNING) or outcome (failed); repeatable",
+    )
+    parser.add_argument("--pool", action="append", metavar="P", help="resource pool id; repeatable")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--refresh", action="store_true", help="fetch everything again")
+    mode.add_argument("--offline", action="store_true", help="serve from the cache only")
+    parser.add_argument(
+        "--max-age",
+        default="1h",
+        help="reuse a cached answer younger than this (15m, 1h, 2d, never)",
+    )
+    parser.add_argument("--format", choices=_FORMATS, default="table", help="output format")
+    parser.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    parser.add_argument(
+        "--samples", action="store_true", help="use the bundled sample data (never cached)"
+    )
+    parser.add_argument("--cache-dir", type=Path, help="cache directory (or MAVTOOLS_CACHE_DIR)")
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    from mavtools.cache import default_client, load_versions
+    from mavtools.provenance import provenance
+    from mavtools.samples import samples_client
+
+    if args.format == "parquet" and args.output is None and sys.stdout.isatty():
+        raise ConfigError("Parquet is binary: give -o FILE (or redirect stdout).")
+    client = samples_client() if args.samples else default_client()
+    with _ProgressBar() as bar:
+        frame = load_versions(
+            client,
+            status=args.status,
+            pool_id=args.pool,
+            workspace_id=args.workspace or "0",
+            max_age=args.max_age,
+            refresh=args.refresh,
+            offline=args.offline,
+            cache_dir=args.cache_dir,
+            progress=bar.update,
+        )
+    info = provenance(frame)
+    log.info("%s", info)
+    if args.format == "table":
+        _write_text(args.output, _summary(frame, str(info) if info else ""))
+    elif args.format == "parquet":
+        if args.output is not None:
+            frame.write_parquet(args.output)
+        else:
+            frame.write_parquet(sys.stdout.buffer)
+    else:
+        flat = _flat(frame)
+        target: Any = args.output if args.output is not None else sys.stdout.buffer
+        if args.format == "csv":
+            flat.write_csv(target)
+        else:
+            flat.write_json(target)
+    return 0
+
+
+def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """Durations as integer milliseconds (CSV cannot hold them; JSON readers rarely parse ISO)."""
+    durations = [name for name, dtype in frame.schema.items() if dtype == pl.Duration("ms")]
+    return frame.with_columns(
+        pl.col(name).dt.total_milliseconds().alias(f"{name}_ms") for name in durations
+    ).drop(durations)
+
+
+def _summary(frame: pl.DataFrame, origin: str) -> str:
+    lines = [origin, ""]
+    if frame.is_empty():
+        return "\n".join([*lines, "No versions match."]) + "\n"
+    first, last = frame.select(
+        pl.col("create_time").min().alias("first"), pl.col("create_time").max().alias("last")
+    ).row(0)
+    lines.append(
+        f"{frame.height:,} versions created {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC"
+    )
+    outcomes = (
+        frame.group_by("outcome")
+        .agg(versions=pl.len(), gpu_hours=pl.col("gpu_hours").sum().round(1))
+        .sort("outcome")
+    )
+    newest = frame.head(10).select(
+        "version_id",
+        "version_name",
+        "status_name",
+        "pool_id",
+        pl.col("create_time").dt.strftime("%Y-%m-%d %H:%M"),
+        duration_min=(pl.col("duration").dt.total_seconds() / 60).round(1),
+    )
+    with pl.Config(
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_rows=20,
+        tbl_width_chars=160,
+        fmt_str_lengths=60,
+    ):
+        lines += ["", "By outcome:", str(outcomes), "", "Newest versions:", str(newest)]
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path: Path | None, text: str) -> None:
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr (pages done / planned), shown only on a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def update(self, done: int, planned: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=planned, unit="page", file=sys.stderr, disable=None, leave=False)
+        self._bar.total = max(planned, done)
+        self._bar.n = done
+        self._bar.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+# -- cache ---------------------------------------------------------------------------------------
+
+
+def _configure_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache-dir", type=Path, help="cache directory (or MAVTOOLS_CACHE_DIR)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="entries with their age, rows and size")
+    clear = actions.add_parser("clear", help="delete entries")
+    clear.add_argument(
+        "--older-than", metavar="AGE", help="only entries fetched longer ago than this (7d, 12h)"
+    )
+
+
+def _run_cache(args: argparse.Namespace) -> int:
+    from mavtools.cache import CacheStore, Entry, parse_max_age
+
+    store = CacheStore(args.cache_dir)
+    now = datetime.now(UTC)
+    entries = store.entries()
+    if args.action == "list":
+        if not entries:
+            print(f"No cache entries in {store.root}.")
+            return 0
+        rows = []
+        for item in entries:
+            if isinstance(item, Entry):
+                query = " ".join(f"{k}={','.join(map(str, v))}" for k, v in item.query.items() if v)
+                rows.append(
+                    {
+                        "key": item.key,
+                        "project": item.project_id,
+                        "query": query,
+                        "fetched (UTC)": f"{item.fetched_at:%Y-%m-%d %H:%M}",
+                        "age": _age(now - item.fetched_at),
+                        "rows": item.rows,
+                        "size": _size(item.size),
+                    }
+                )
+            else:
+                rows.append(
+                    {
+                        "key": getattr(item, "key", "?"),
+                        "project": getattr(item, "project_id", "?"),
+                        "query": f"unusable: {item}",
+                        "fetched (UTC)": "",
+                        "age": "",
+                        "rows": None,
+                        "size": "",
+                    }
+                )
+        table = pl.DataFrame(rows, schema_overrides={"rows": pl.Int64})
+        with pl.Config(
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=True,
+            tbl_rows=-1,
+            fmt_str_lengths=80,
+            tbl_width_chars=200,
+        ):
+            print(f"{len(entries)} entries in {store.root}")
+            print(table)
+        return 0
+    limit = parse_max_age(args.older_than) if args.older_than else None
+    removed = 0
+    for item in entries:
+        project = item.project_id if isinstance(item, Entry) else getattr(item, "project_id", None)
+        key = item.key if isinstance(item, Entry) else getattr(item, "key", None)
+        if project is None or key is None:
+            continue
+        if limit is not None and isinstance(item, Entry) and now - item.fetched_at <= limit:
+            continue
+        with store.lock(project, key):
+            store.delete(project, key)
+        removed += 1
+    print(f"Removed {removed} cache {'entry' if removed == 1 else 'entries'} from {store.root}.")
+    return 0
+
+
+def _age(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+# -- serve-samples -------------------------------------------------------------------------------
+
+
+def _configure_serve_samples(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
+    parser.add_argument(
+        "--offset-mode", choices=("record", "page"), default="record", help="how offset is read"
+    )
+    parser.add_argument("--token", help="token the server accepts (default: a random one)")
+
+
+def _run_serve_samples(args: argparse.Namespace) -> int:
+    import secrets
+    import threading
+
+    from mavtools.fake_api import serve
+    from mavtools.samples import sample_api
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, not {args.port}.")
+    token = args.token or f"local-{secrets.token_hex(16)}"
+    api = sample_api(token=token, offset_mode=args.offset_mode)
+    try:
+        server = serve(api, port=args.port)
+    except OSError as exc:
+        raise ConfigError(f"Cannot listen on 127.0.0.1:{args.port} ({exc.strerror}).") from None
+    with server:
+        # The token is a throwaway accepted by this local server only: printing it is the point.
+        print(f"export MODELARTS_ENDPOINT={server.url}")
+        print(f"export MODELARTS_PROJECT_ID={api.project_id}")
+        print(f"export MODELARTS_TOKEN={token}")
+        print("export MAVTOOLS_ALLOW_HTTP=1")
+        sys.stdout.flush()
+        print(
+            f"Serving the bundled samples at {server.url} (offset read as {args.offset_mode}); "
+            "Ctrl-C stops.",
+            file=sys.stderr,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("Stopped.", file=sys.stderr)
+    return 0
+
+
+# -- the registry and main -----------------------------------------------------------------------
+
+#: Every subcommand, in the order ``--help`` lists them. Append yours.
+COMMANDS: list[Command] = [
+    Command(
+        "fetch", "fetch versions (cached) and print or save them", _configure_fetch, _run_fetch
+    ),
+    Command("cache", "list or clear the local cache", _configure_cache, _run_cache),
+    Command(
+        "serve-samples",
+        "serve the bundled samples as a local ModelArts API",
+        _configure_serve_samples,
+        _run_serve_samples,
+    ),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand of :data:`COMMANDS`."""
+    parser = _Parser(
+        prog="mavtools", description="How your teams use a ModelArts training cluster."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="debug log on stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        sub.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="debug log on stderr"
+        )
+        command.configure(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mavtools`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("mavtools").setLevel(logging.WARNING)
+    try:
+        return int(args.run(args))
+    except MavtoolsError as exc:
+        if args.verbose:
+            log.debug("details", exc_info=True)
+        print(f"mavtools: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mavtools: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        # polars reports a closed pipe as a plain OSError without errno.
+        if exc.errno != errno.EPIPE and "Broken pipe" not in str(exc):
+            raise
+        # The reader (``| head``) went away: not an error. Keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
