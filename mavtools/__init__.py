@@ -9,6 +9,18 @@ Example:
     >>> df = client.list_versions(workspace_id=mt.ALL_WORKSPACES)
 """
 
+from mavtools.analysis import (
+    allocation,
+    capacity_needed,
+    durations,
+    failure_rate,
+    quality_report,
+    queue_wait,
+    usage,
+    utilization,
+)
+from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
+from mavtools.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.errors import (
     ApiError,
     AuthError,
@@ -24,23 +36,51 @@ from mavtools.errors import (
     TransportError,
 )
 from mavtools.frame import VERSION_SCHEMA
+from mavtools.provenance import Provenance, provenance
+from mavtools.samples import samples_client
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
 
 __all__ = [
+    "ALL_WORKSPACES",
+    "NEVER_EXPIRE",
     "OUTCOMES",
     "VERSION_SCHEMA",
     "ApiError",
     "AuthError",
     "CacheError",
     "CacheMissError",
+    "Client",
     "ConfigError",
     "IncompleteError",
     "MavtoolsError",
     "NotFoundError",
+    "Provenance",
     "ResponseFormatError",
+    "RetryPolicy",
     "ServerError",
     "ThrottledError",
+    "Timeout",
     "TransportError",
+    "allocation",
+    "capacity_needed",
+    "durations",
+    "failure_rate",
+    "load_versions",
     "outcome_of",
+    "provenance",
+    "quality_report",
+    "queue_wait",
+    "samples_client",
+    "scan_cache",
     "status_name",
+    "usage",
+    "utilization",
 ]
+
+
+def __getattr__(name: str):  # figures and widgets import plotly/ipywidgets: only when used
+    if name in ("figures", "widgets"):
+        import importlib
+
+        return importlib.import_module(f"mavtools.{name}")
+    raise AttributeError(f"module 'mavtools' has no attribute {name!r}")

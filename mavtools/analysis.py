@@ -11,10 +11,12 @@ Holding units
     ``end_time`` before ``start_time`` holds nothing (see :func:`quality_report`).
 
 ``now``
-    When the data was fetched. ``now=None`` means the latest ``create_time``, ``start_time`` or
-    ``end_time`` in the frame, the best lower bound of the fetch time the frame itself carries
-    (once the cache attaches a provenance fetch time, that becomes the default). A ``datetime``
-    is accepted; a naive one is read as UTC.
+    When the data was fetched. ``now=None`` means the fetch time of the frame's
+    :func:`mavtools.provenance` when it has one (frames returned by ``list_versions`` or
+    ``load_versions``), else the latest ``create_time``, ``start_time`` or ``end_time`` in the
+    frame, the best lower bound of the fetch time the frame itself carries. Derived frames
+    (``df.filter(...)``) carry no provenance: pass ``now`` explicitly. A ``datetime`` is
+    accepted; a naive one is read as UTC.
 
 Time bins
     Bins are aligned with ``Expr.dt.truncate(every)`` in UTC ("1h" on the hour, "1d" at midnight
@@ -49,6 +51,7 @@ from typing import Final, Literal
 
 import polars as pl
 
+from mavtools.provenance import provenance
 from mavtools.statuses import STATUS_NAMES
 
 __all__ = [
@@ -125,6 +128,10 @@ def _default_now_ms(df: pl.DataFrame) -> int | None:
 
 
 def _now_ms(df: pl.DataFrame, now: datetime | None) -> int | None:
+    """``now``, else the fetch time of a frame mavtools returned, else its latest timestamp."""
+    if now is None:
+        info = provenance(df)
+        now = info.fetched_at if info is not None else None
     return _to_ms(now) if now is not None else _default_now_ms(df)
 
 

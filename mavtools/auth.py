@@ -541,6 +541,7 @@ class PasswordAuth(AuthBase):
                         f"IAM refused the user name or password for {who}: check the user name, "
                         "password and domain name, and that the user may access the project."
                     ),
+                    service="IAM",
                 )
             if not 200 <= status < 300:
                 raise TransportError(

@@ -580,7 +580,10 @@ class VersionCache:
             cached = self._read(entry)
         except (EntryDamaged, EntryOutdated) as exc:
             if offline:
-                raise CacheError(f"{exc} Go online (drop --offline) to fetch it again.") from None
+                reason = str(exc).rstrip(".")
+                raise CacheError(
+                    f"{reason}; go online (without offline) to fetch it again."
+                ) from None
             problem = str(exc)
             log.warning("%s It is fetched again.", problem)
             entry = cached = None
@@ -605,7 +608,9 @@ class VersionCache:
                 entry = self.store.get(project, key)
                 cached = self._read(entry)
             except (EntryDamaged, EntryOutdated) as exc:
-                problem = problem or str(exc)
+                if not problem:
+                    problem = str(exc)
+                    log.warning("%s It is fetched again.", problem)
                 entry = cached = None
             fresh = entry is not None and (
                 entry.fetched_at >= started or (not refresh and self._age(entry) < age_limit)

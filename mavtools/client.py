@@ -198,9 +198,13 @@ class Client:
         self.project_id = config.validate_project_id(project_id)
         given = [x for x in (token, auth) if x is not None] + ([ak] if ak or sk else [])
         if len(given) > 1:
-            raise ConfigError("Give one kind of credentials: a token, an AK/SK pair or an auth object.")
+            raise ConfigError(
+                "Give one kind of credentials: a token, an AK/SK pair or an auth object."
+            )
         if (ak is None) != (sk is None):
-            raise ConfigError("AK/SK signing needs both the access key (ak) and the secret key (sk).")
+            raise ConfigError(
+                "AK/SK signing needs both the access key (ak) and the secret key (sk)."
+            )
         if token is not None:
             auth = _auth.TokenAuth(token)
         elif ak is not None and sk is not None:
@@ -250,13 +254,10 @@ class Client:
                 "or OS_CLOUD naming a clouds.yaml profile."
             )
         session = options.pop("session", None) or requests.Session()
-        return cls(
-            settings.endpoint,
-            settings.project_id,
-            auth=settings.credentials.to_auth(session=session),
-            session=session,
-            **options,
-        )
+        auth = settings.credentials.to_auth(session=session)
+        # A password profile scoped by project name learns the project id from IAM.
+        project_id = settings.project_id or auth.resolve_project_id()  # type: ignore[attr-defined]
+        return cls(settings.endpoint, project_id, auth=auth, session=session, **options)
 
     def __repr__(self) -> str:
         kind = type(self._auth).__name__ if self._auth is not None else "no auth"
@@ -293,7 +294,9 @@ class Client:
             MavtoolsError: a subclass naming what went wrong; never a partial frame.
         """
         if sort_by not in _SORT_COLUMNS:
-            raise ConfigError(f"sort_by must be one of {', '.join(_SORT_COLUMNS)}, not {sort_by!r}.")
+            raise ConfigError(
+                f"sort_by must be one of {', '.join(_SORT_COLUMNS)}, not {sort_by!r}."
+            )
         if order not in ("asc", "desc"):
             raise ConfigError(f"order must be 'asc' or 'desc', not {order!r}.")
         listings = self.plan(status=status, pool_id=pool_id, workspace_id=workspace_id)
@@ -343,7 +346,8 @@ class Client:
             if not workspaces:
                 raise ConfigError("workspace_id names no workspace.")
         return [
-            _Listing(ws, code, pool) for ws, code, pool in itertools.product(workspaces, codes, pools)
+            _Listing(ws, code, pool)
+            for ws, code, pool in itertools.product(workspaces, codes, pools)
         ]
 
     def list_workspaces(self) -> list[str]:
@@ -368,7 +372,9 @@ class Client:
 
     # -- paging ---------------------------------------------------------------------------------
 
-    def fetch_listing(self, listing: _Listing, *, progress: _Progress | None = None) -> ListingResult:
+    def fetch_listing(
+        self, listing: _Listing, *, progress: _Progress | None = None
+    ) -> ListingResult:
         """Read one listing completely, oldest first, or raise :class:`IncompleteError`."""
         progress = progress or _Progress(None)
         limit = self.page_size
@@ -391,12 +397,13 @@ class Client:
             mode = self.offset_mode
             totals = [total]
         merged = _dedupe(frames)
+        # Pages arrive concurrently, so totals are not in time order; the first one is the oldest.
         for _round in range(3):
-            latest = totals[-1]
-            if any(b < a for a, b in itertools.pairwise(totals)):
+            latest = max(totals)
+            if min(totals) < totals[0]:
                 raise IncompleteError(
                     f"Versions of {label} disappeared while mavtools was paging (the total fell "
-                    f"from {max(totals)} to {min(totals)}); fetch again."
+                    f"from {totals[0]} to {min(totals)}); fetch again."
                 )
             if merged.height >= latest:
                 break
@@ -407,15 +414,15 @@ class Client:
             )
             merged = _dedupe([merged, *(p.versions for p in tail)])
             totals.extend(p.total_count or 0 for p in tail)
-        if merged.height != totals[-1]:
+        if merged.height != max(totals):
             raise IncompleteError(
-                f"The API listed {totals[-1]} versions for {label} but paging returned "
+                f"The API listed {max(totals)} versions for {label} but paging returned "
                 f"{merged.height} distinct ones; the data changed too fast or the server pages "
                 "inconsistently. Fetch again, or use a larger page size."
             )
         frame = build_frame([merged], listing.workspace_id)
         return ListingResult(
-            frame, totals[-1], self.requests_made - requests_before, offset_mode=mode
+            frame, max(totals), self.requests_made - requests_before, offset_mode=mode
         )
 
     def read_newest(self, listing: _Listing, depth: int | Callable[[int], int]) -> ListingResult:
@@ -766,7 +773,10 @@ def _api_error(status: int, body: bytes, url: str, attempt: int) -> ApiError:
     tries = f" after {attempt} attempts" if attempt > 1 else ""
     if status == 401:
         return AuthError(
-            status, code, message, url,
+            status,
+            code,
+            message,
+            url,
             "The token is missing, expired or for another project: get a new token (or use "
             "AK/SK or a password) and check MODELARTS_PROJECT_ID.",
         )
@@ -780,12 +790,18 @@ def _api_error(status: int, body: bytes, url: str, attempt: int) -> ApiError:
         return AuthError(status, code, message, url, hint)
     if status == 404:
         return NotFoundError(
-            status, code, message, url,
+            status,
+            code,
+            message,
+            url,
             "Check the endpoint (https://modelarts.<region>.otc.t-systems.com) and the project id.",
         )
     if status == 429:
         return ThrottledError(
-            status, code, message, url,
+            status,
+            code,
+            message,
+            url,
             f"The API kept throttling{tries}; wait a minute, or lower `connections`.",
         )
     if status >= 500:
@@ -794,7 +810,10 @@ def _api_error(status: int, body: bytes, url: str, attempt: int) -> ApiError:
         )
     if status == 400:
         return ApiError(
-            status, code, message, url,
+            status,
+            code,
+            message,
+            url,
             "A query parameter was refused: check the status, pool and workspace values.",
         )
     return ApiError(status, code, message, url, "")

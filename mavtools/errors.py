@@ -54,6 +54,7 @@ class ApiError(MavtoolsError):
         error_message: the API's own message, or None.
         url: the request URL (never carries secrets).
         hint: what the user can do about it.
+        service: who answered ("ModelArts", or "IAM" for token requests).
     """
 
     def __init__(
@@ -63,7 +64,9 @@ class ApiError(MavtoolsError):
         error_message: str | None,
         url: str,
         hint: str = "",
+        service: str = "ModelArts",
     ) -> None:
+        self.service = service
         self.http_status = http_status
         self.error_code = error_code
         self.error_message = error_message
@@ -72,7 +75,7 @@ class ApiError(MavtoolsError):
         super().__init__(self._compose())
 
     def _compose(self) -> str:
-        what = f"ModelArts answered HTTP {self.http_status}"
+        what = f"{self.service} answered HTTP {self.http_status}"
         if self.error_code:
             what += f" {self.error_code}"
         if self.error_message:
@@ -83,7 +86,14 @@ class ApiError(MavtoolsError):
     def __reduce__(self):  # keep pickling (multiprocessing) working with the custom __init__
         return (
             self.__class__,
-            (self.http_status, self.error_code, self.error_message, self.url, self.hint),
+            (
+                self.http_status,
+                self.error_code,
+                self.error_message,
+                self.url,
+                self.hint,
+                self.service,
+            ),
         )
 
 

@@ -109,7 +109,8 @@ class FakeModelArts:
         token: the token accepted in ``X-Auth-Token`` (None: no token accepted unless AK/SK given).
         aksk: AK -> SK pairs accepted for signed requests.
         users: ``(domain, user) -> password`` accepted by the IAM endpoint.
-        offset_mode: ``"record"`` (offset counts records) or ``"page"`` (offset is a 0-based page).
+        offset_mode: ``"record"`` (offset counts records), ``"page"`` (a 0-based page index) or
+            ``"page1"`` (a 1-based page index).
         latency: seconds added to every answer.
         fault_rate: share of versions requests answered by a random fault (seeded by ``seed``).
         fault_kinds: the kinds random faults are drawn from.
@@ -141,8 +142,8 @@ class FakeModelArts:
         before_request: Callable[[int], None] | None = None,
         auth_required: bool = True,
     ) -> None:
-        if offset_mode not in ("record", "page"):
-            raise ValueError("offset_mode is 'record' or 'page'")
+        if offset_mode not in ("record", "page", "page1"):
+            raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
         self.project_id = project_id
         self.token = token
         self.aksk = dict(aksk or {})
@@ -217,9 +218,7 @@ class FakeModelArts:
     def _fault_answer(self, kind: str, params: Mapping[str, Any]) -> Answer:
         if kind == "429":
             retry_after = str(params.get("retry_after", 1))
-            return _error(
-                429, "ModelArts.0120", "Too many requests.", {"Retry-After": retry_after}
-            )
+            return _error(429, "ModelArts.0120", "Too many requests.", {"Retry-After": retry_after})
         if kind == "429-bare":
             return _error(429, "APIGW.0308", "The throttling threshold has been reached.")
         if kind in ("500", "503"):
@@ -253,7 +252,10 @@ class FakeModelArts:
             or segments[2:] != ["training-jobs", "versions"]
         ):
             body_404 = json.dumps(
-                {"error_code": "APIGW.0101", "error_msg": "The API does not exist or has not been published in the environment"}
+                {
+                    "error_code": "APIGW.0101",
+                    "error_msg": "The API does not exist or has not been published in the environment",
+                }
             ).encode()
             return Answer(404, body_404, {"Content-Type": "application/json"})
         with self._lock:
@@ -293,7 +295,9 @@ class FakeModelArts:
                 return None
             return _error(401, "ModelArts.0203", "Invalid token.")
         if lower.get("authorization", "").startswith("SDK-HMAC-SHA256") and self.aksk:
-            from mavtools.auth import verify_request  # the server checks signatures like the gateway
+            from mavtools.auth import (
+                verify_request,  # the server checks signatures like the gateway
+            )
 
             url = f"http://{lower.get('host', 'localhost')}{target}"
             if verify_request(method, url, dict(headers), body, self.aksk.get):
@@ -316,7 +320,13 @@ class FakeModelArts:
         except (ValueError, KeyError, TypeError):
             return Answer(400, b'{"error": {"code": 400, "message": "Bad request"}}')
         if self.users.get(key) != password:
-            body_401 = {"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}
+            body_401 = {
+                "error": {
+                    "code": 401,
+                    "title": "Unauthorized",
+                    "message": "The request you have made requires authentication.",
+                }
+            }
             return Answer(401, json.dumps(body_401).encode(), {"Content-Type": "application/json"})
         token = "MII" + uuid.uuid4().hex * 4
         expires = datetime.now(UTC) + timedelta(hours=24)
@@ -330,7 +340,9 @@ class FakeModelArts:
             }
         }
         return Answer(
-            201, json.dumps(doc).encode(), {"Content-Type": "application/json", "X-Subject-Token": token}
+            201,
+            json.dumps(doc).encode(),
+            {"Content-Type": "application/json", "X-Subject-Token": token},
         )
 
     def _workspaces(self, query: Mapping[str, list[str]]) -> Answer:
@@ -373,7 +385,11 @@ class FakeModelArts:
             if limit == 0:
                 chunk = ids
             else:
-                start = offset * limit if self.offset_mode == "page" else offset
+                start = {
+                    "record": offset,
+                    "page": offset * limit,
+                    "page1": max(offset - 1, 0) * limit,
+                }[self.offset_mode]
                 chunk = ids[start : start + limit]
             encoded = [self._encode(vid) for vid in chunk]
         head = f'{{"is_success":true,"total_count":{total},"offset":{offset},"limit":{limit},"versions":['
@@ -381,7 +397,12 @@ class FakeModelArts:
         return Answer(200, body, {"Content-Type": "application/json"})
 
     def _select(
-        self, workspace_id: str | None, status: str | None, pool_id: str | None, sort_by: str, order: str
+        self,
+        workspace_id: str | None,
+        status: str | None,
+        pool_id: str | None,
+        sort_by: str,
+        order: str,
     ) -> list[int]:
         rows = [
             r
@@ -392,9 +413,11 @@ class FakeModelArts:
         ]
         field_name = _SORT_FIELDS[sort_by]
         rows.sort(
-            key=lambda r: (r.get(field_name) is not None, r.get(field_name) or 0, r["version_id"])
-            if field_name not in ("version_desc", "version_name")
-            else (r.get(field_name) is not None, r.get(field_name) or "", r["version_id"]),
+            key=lambda r: (
+                (r.get(field_name) is not None, r.get(field_name) or 0, r["version_id"])
+                if field_name not in ("version_desc", "version_name")
+                else (r.get(field_name) is not None, r.get(field_name) or "", r["version_id"])
+            ),
             reverse=order == "desc",
         )
         return [r["version_id"] for r in rows]
@@ -467,7 +490,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reset(self) -> None:
         with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.close()

@@ -28,7 +28,9 @@ workspace_id   Categorical              the workspace that was asked for (the AP
 
 Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body, a
 slow path that finds the first offending record and raises :class:`ResponseFormatError` naming the
-page, the record and the field.
+page, the record and the field. Numbers sent as floats are truncated toward zero on both paths
+(epoch milliseconds carry no meaningful fraction); strings, booleans, lists or objects where a number
+belongs, negative values and absurd magnitudes are errors.
 """
 
 from __future__ import annotations
@@ -152,8 +154,8 @@ def parse_page(body: bytes, *, where: str) -> Page:
             "error; check the endpoint and retry later.",
             transient=True,
         )
-    if stripped != b"{":
-        # Also keeps deeply nested arrays away from the parsers below.
+    if stripped != b"{" or body.count(b"true") + body.count(b"false") > 1:
+        # Not an object, or booleans beyond is_success (polars would read true as 1): be careful.
         return _parse_slowly(body, where)
     try:
         wire = pl.read_json(io.BytesIO(body), schema=_WIRE_PAGE)
@@ -234,13 +236,13 @@ def _as_int(value: Any, name: str, where: str) -> int:
             f"for {where}."
         )
     if isinstance(value, float):
-        if not math.isfinite(value) or value != int(value):
-            raise ResponseFormatError(
-                f"The API sent '{name}' as the non-integer {_short(value)} for {where}."
-            )
-        value = int(value)
+        if not math.isfinite(value):
+            raise ResponseFormatError(f"The API sent '{name}' as {_short(value)} for {where}.")
+        value = int(value)  # truncated toward zero, as the fast path does (sub-ms is noise)
     if not -(2**63) <= value < 2**63:
-        raise ResponseFormatError(f"The API sent '{name}' out of range ({_short(value)}) for {where}.")
+        raise ResponseFormatError(
+            f"The API sent '{name}' out of range ({_short(value)}) for {where}."
+        )
     return value
 
 
@@ -348,9 +350,9 @@ def typed(raw: pl.DataFrame) -> pl.DataFrame:
     frame = (
         frame.join(known_names.lazy(), on="status", how="left", maintain_order="left")
         .with_columns(
-            status_name=pl.coalesce(
-                pl.col("_name"), pl.format("STATUS_{}", pl.col("status"))
-            ).cast(pl.Categorical()),
+            status_name=pl.coalesce(pl.col("_name"), pl.format("STATUS_{}", pl.col("status"))).cast(
+                pl.Categorical()
+            ),
             outcome=pl.col("status")
             .replace_strict(outcome_map, default="unknown", return_dtype=pl.String)
             .cast(OUTCOME_DTYPE),

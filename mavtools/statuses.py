@@ -62,7 +62,14 @@ STATUS_NAMES: Final[dict[int, str]] = {
 }
 
 #: The outcome categories, in the order figures and tables show them.
-OUTCOMES: Final[tuple[str, ...]] = ("pending", "running", "succeeded", "failed", "canceled", "unknown")
+OUTCOMES: Final[tuple[str, ...]] = (
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "canceled",
+    "unknown",
+)
 FINISHED_OUTCOMES: Final[frozenset[str]] = frozenset({"succeeded", "failed", "canceled"})
 UNFINISHED_OUTCOMES: Final[frozenset[str]] = frozenset({"pending", "running", "unknown"})
 
@@ -121,4 +128,6 @@ def codes_for_outcome(outcome: str) -> tuple[int, ...]:
     try:
         return _OUTCOME_CODES[outcome]
     except KeyError:
-        raise ValueError(f"{outcome!r} is not an outcome; choose from {', '.join(OUTCOMES)}") from None
+        raise ValueError(
+            f"{outcome!r} is not an outcome; choose from {', '.join(OUTCOMES)}"
+        ) from None

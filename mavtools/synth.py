@@ -77,11 +77,22 @@ POOLS: Final[tuple[Pool, ...]] = (
     Pool(
         "pool-v100-shared",
         8,
-        {"modelarts.vm.gpu.v100": 0.5, "modelarts.vm.gpu.2v100": 0.3, "modelarts.vm.gpu.4v100": 0.2},
+        {
+            "modelarts.vm.gpu.v100": 0.5,
+            "modelarts.vm.gpu.2v100": 0.3,
+            "modelarts.vm.gpu.4v100": 0.2,
+        },
         0.26,
     ),
-    Pool("pool-v100-batch", 16, {"modelarts.vm.gpu.4v100": 0.5, "modelarts.bm.gpu.8v100": 0.5}, 0.14),
-    Pool("pool-a100-research", 16, {"modelarts.bm.gpu.8a100": 0.6, "modelarts.vm.gpu.a100": 0.4}, 0.18),
+    Pool(
+        "pool-v100-batch", 16, {"modelarts.vm.gpu.4v100": 0.5, "modelarts.bm.gpu.8v100": 0.5}, 0.14
+    ),
+    Pool(
+        "pool-a100-research",
+        16,
+        {"modelarts.bm.gpu.8a100": 0.6, "modelarts.vm.gpu.a100": 0.4},
+        0.18,
+    ),
     Pool("pool-a100-prod", 16, {"modelarts.bm.gpu.8a100": 0.7, "modelarts.vm.gpu.a100": 0.3}, 0.10),
     Pool(
         "pool-ascend-910",
@@ -253,7 +264,9 @@ def _finish(job: dict[str, Any], start: int, fail_at: int, end_ms: int) -> None:
     job.update(status=fate, start_time=start, end_time=end, duration=end - start)
 
 
-def bulk(n_versions: int, *, days: int = 365, seed: int = 1, end: datetime = SNAPSHOT) -> pl.DataFrame:
+def bulk(
+    n_versions: int, *, days: int = 365, seed: int = 1, end: datetime = SNAPSHOT
+) -> pl.DataFrame:
     """Return ``n_versions`` plausible wire records as a polars frame, fast and deterministic.
 
     No queueing: start times follow creation by a pseudo-random wait. About 2 % of the versions

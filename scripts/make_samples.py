@@ -17,8 +17,20 @@ PAGE_SIZE = 500
 SEED = 7
 PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 ENDPOINT = "https://modelarts.eu-de.otc.t-systems.com"
-WIRE = ("version_id", "version_name", "status", "create_time", "start_time", "end_time",
-        "duration", "version_desc", "pool_id", "flavor_code", "npu_num", "gpu_num")
+WIRE = (
+    "version_id",
+    "version_name",
+    "status",
+    "create_time",
+    "start_time",
+    "end_time",
+    "duration",
+    "version_desc",
+    "pool_id",
+    "flavor_code",
+    "npu_num",
+    "gpu_num",
+)
 
 
 def write_json(path: Path, doc: object) -> None:
@@ -34,7 +46,9 @@ def main() -> None:
     for rec in records:
         by_ws.setdefault(rec["workspace_id"], []).append({k: rec[k] for k in WIRE})
     for ws, versions in sorted(by_ws.items()):
-        versions.sort(key=lambda v: (v["create_time"], v["version_id"]), reverse=True)  # API default
+        versions.sort(
+            key=lambda v: (v["create_time"], v["version_id"]), reverse=True
+        )  # API default
         for n, offset in enumerate(range(0, len(versions), PAGE_SIZE), start=1):
             page = {
                 "is_success": True,
@@ -45,37 +59,60 @@ def main() -> None:
             }
             write_json(OUT / "versions" / ws / f"page-{n:03d}.json", page)
     errors = {
-        "401-invalid-token.json": {"is_success": False, "error_code": "ModelArts.0203",
-                                   "error_message": "Invalid token."},
-        "403-project-mismatch.json": {"is_success": False, "error_code": "ModelArts.0210",
-                                      "error_message": "The project id in the request URL does not match the token."},
-        "403-invalid-aksk.json": {"is_success": False, "error_code": "ModelArts.0206",
-                                  "error_message": "Invalid AK/SK."},
-        "400-undocumented-code.json": {"is_success": False, "error_code": "ModelArts.0105",
-                                       "error_message": "Error string"},
-        "404-api-not-found.json": {"error_code": "APIGW.0101",
-                                   "error_msg": "The API does not exist or has not been published in the environment"},
-        "429-throttled.json": {"is_success": False, "error_code": "ModelArts.0120",
-                               "error_message": "Too many requests."},
-        "500-internal.json": {"is_success": False, "error_code": "ModelArts.0010",
-                              "error_message": "Internal error."},
+        "401-invalid-token.json": {
+            "is_success": False,
+            "error_code": "ModelArts.0203",
+            "error_message": "Invalid token.",
+        },
+        "403-project-mismatch.json": {
+            "is_success": False,
+            "error_code": "ModelArts.0210",
+            "error_message": "The project id in the request URL does not match the token.",
+        },
+        "403-invalid-aksk.json": {
+            "is_success": False,
+            "error_code": "ModelArts.0206",
+            "error_message": "Invalid AK/SK.",
+        },
+        "400-undocumented-code.json": {
+            "is_success": False,
+            "error_code": "ModelArts.0105",
+            "error_message": "Error string",
+        },
+        "404-api-not-found.json": {
+            "error_code": "APIGW.0101",
+            "error_msg": "The API does not exist or has not been published in the environment",
+        },
+        "429-throttled.json": {
+            "is_success": False,
+            "error_code": "ModelArts.0120",
+            "error_message": "Too many requests.",
+        },
+        "500-internal.json": {
+            "is_success": False,
+            "error_code": "ModelArts.0010",
+            "error_message": "Internal error.",
+        },
     }
     for name, doc in errors.items():
         write_json(OUT / "errors" / name, doc)
     (OUT / "errors" / "502-gateway.html").write_bytes(_GATEWAY_PAGE + b"\n")
-    write_json(OUT / "manifest.json", {
-        "synthetic": True,
-        "generator": "scripts/make_samples.py (mavtools.synth.simulate)",
-        "seed": SEED,
-        "snapshot": synth.SNAPSHOT.isoformat(),
-        "days": 90,
-        "project_id": PROJECT_ID,
-        "endpoint": ENDPOINT,
-        "page_size": PAGE_SIZE,
-        "workspaces": {ws: len(v) for ws, v in sorted(by_ws.items())},
-        "pools": {p.pool_id: p.capacity for p in synth.POOLS},
-        "versions": len(records),
-    })
+    write_json(
+        OUT / "manifest.json",
+        {
+            "synthetic": True,
+            "generator": "scripts/make_samples.py (mavtools.synth.simulate)",
+            "seed": SEED,
+            "snapshot": synth.SNAPSHOT.isoformat(),
+            "days": 90,
+            "project_id": PROJECT_ID,
+            "endpoint": ENDPOINT,
+            "page_size": PAGE_SIZE,
+            "workspaces": {ws: len(v) for ws, v in sorted(by_ws.items())},
+            "pools": {p.pool_id: p.capacity for p in synth.POOLS},
+            "versions": len(records),
+        },
+    )
     print(f"wrote {len(records)} versions in {len(by_ws)} workspaces to {OUT}")
 
 
