@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -510,8 +511,6 @@ def test_damaged_entry_is_refetched_online(
     assert_frame_equal(df, first)
     note = provenance(df).note  # type: ignore[union-attr]
     assert note.startswith("full fetch: ")
-    import re
-
     assert re.search(reason, note), note
     [record] = [r for r in caplog.records if r.name == "mavtools.cache"]
     assert record.levelno == logging.WARNING and re.search(reason, record.getMessage())
