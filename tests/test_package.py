@@ -10,10 +10,12 @@ import mavtools
 
 def test_all_is_sorted_and_every_name_exists():
     names = mavtools.__all__
-    upper = [n for n in names if n[0].isupper()]
-    lower = [n for n in names if not n[0].isupper()]
-    assert upper == sorted(upper) and lower == sorted(lower)
-    assert names == upper + lower
+
+    def isort_style(name: str) -> tuple[int, str]:  # CONSTANTS, then Classes, then functions
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    assert names == sorted(names, key=isort_style)
+    assert len(set(names)) == len(names)
     for name in names:
         assert getattr(mavtools, name) is not None
 
