@@ -56,6 +56,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "CacheStore",
     "Entry",
+    "EntryDamaged",
+    "EntryError",
+    "EntryOutdated",
     "VersionCache",
     "cache_key",
     "default_cache_dir",
@@ -208,11 +211,23 @@ class Entry:
     note: str = ""
 
 
-class EntryDamaged(CacheError):
-    """A cache entry cannot be trusted (its message is one sentence saying why)."""
+class EntryError(CacheError):
+    """A cache entry that cannot be served; the message is one sentence saying why.
+
+    Attributes:
+        key: the entry's key (set when listing entries).
+        project_id: its project (set when listing entries).
+    """
+
+    key: str = ""
+    project_id: str = ""
 
 
-class EntryOutdated(CacheError):
+class EntryDamaged(EntryError):
+    """A cache entry cannot be trusted (damaged or edited files)."""
+
+
+class EntryOutdated(EntryError):
     """A cache entry was written with another schema version."""
 
 
@@ -392,23 +407,22 @@ class CacheStore:
         for path in directory.glob(f".{key}-*.tmp"):
             path.unlink(missing_ok=True)
 
-    def entries(self, project_id: str | None = None) -> list[Entry | CacheError]:
+    def entries(self, project_id: str | None = None) -> list[Entry | EntryError]:
         """Every entry (of one project, or all), oldest first; unusable ones as their error.
 
         The errors carry ``key`` and ``project_id`` attributes.
         """
         base = self.root / _DATASET
         dirs = [self.directory(project_id)] if project_id else sorted(base.glob("*"))
-        out: list[Entry | CacheError] = []
+        out: list[Entry | EntryError] = []
         for directory in dirs:
             keys = {p.name.split("-", 1)[0] for p in directory.glob("*.parquet")}
             keys |= {p.stem for p in directory.glob("*.json")}
             for key in sorted(k for k in keys if _KEY.fullmatch(k)):
                 try:
                     entry = self.get(directory.name, key)
-                except (EntryDamaged, EntryOutdated) as exc:
-                    exc.key = key  # type: ignore[attr-defined]
-                    exc.project_id = directory.name  # type: ignore[attr-defined]
+                except EntryError as exc:
+                    exc.key, exc.project_id = key, directory.name
                     out.append(exc)
                 else:
                     if entry is not None:
@@ -731,7 +745,7 @@ def _refresh_listing(client: Any, listing: Any, cached: pl.DataFrame) -> pl.Data
         pl.arg_where(pl.col("outcome").is_in(sorted(statuses.UNFINISHED_OUTCOMES)))
     ).to_series()
     # Newest-first rank of the oldest version that could still change (-1: none).
-    oldest_open = int(unfinished.max()) if unfinished.len() else -1
+    oldest_open = int(unfinished[-1]) if unfinished.len() else -1  # indices come sorted
 
     def depth(total: int) -> int:
         return max(total - mine.height, 0) + oldest_open + 1

@@ -245,8 +245,8 @@ def _run_cache(args: argparse.Namespace) -> int:
             else:
                 rows.append(
                     {
-                        "key": getattr(item, "key", "?"),
-                        "project": getattr(item, "project_id", "?"),
+                        "key": item.key,
+                        "project": item.project_id,
                         "query": f"unusable: {item}",
                         "fetched (UTC)": "",
                         "age": "",
@@ -268,10 +268,7 @@ def _run_cache(args: argparse.Namespace) -> int:
     limit = parse_max_age(args.older_than) if args.older_than else None
     removed = 0
     for item in entries:
-        project = item.project_id if isinstance(item, Entry) else getattr(item, "project_id", None)
-        key = item.key if isinstance(item, Entry) else getattr(item, "key", None)
-        if project is None or key is None:
-            continue
+        project, key = item.project_id, item.key
         if limit is not None and isinstance(item, Entry) and now - item.fetched_at <= limit:
             continue
         with store.lock(project, key):

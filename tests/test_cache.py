@@ -319,22 +319,27 @@ def test_refresh_falls_back_to_full_fetch_when_unproven(servers: Any, cache_dir:
     assert_frame_equal(by_id(df), by_id(full_fetch(server)))
 
 
-def test_refresh_reads_as_deep_as_the_oldest_unfinished(servers: Any, cache_dir: Path) -> None:
-    records = small_records(1000)
-    records[50].update(status=7, start_time=0, end_time=0, duration=0)  # queued, 950 deep
+def test_refresh_reads_exactly_as_deep_as_the_oldest_unfinished(
+    servers: Any, cache_dir: Path
+) -> None:
+    records = small_records(1000)  # over a year: only the newest few are unfinished
+    old = records[99]  # newest-first rank 900: the first version of the 10th page of 100
+    old.update(status=7, start_time=0, end_time=0, duration=0)
     server = servers(records)
     load_versions(client_for(server), cache_dir=cache_dir)
     server.api.update_version(
-        records[50]["version_id"],
+        old["version_id"],
         status=11,
-        start_time=records[50]["create_time"] + 1,
-        end_time=records[50]["create_time"] + 2,
+        start_time=old["create_time"] + 1,
+        end_time=old["create_time"] + 2,
         duration=1,
     )
+    before = server.api.requests
     df = load_versions(client_for(server), cache_dir=cache_dir, max_age=0)
-    assert provenance(df).note.startswith("incremental refresh")  # type: ignore[union-attr]
+    assert server.api.requests - before == 10  # depth 901: pages 1..10, no offset probe
+    assert provenance(df).note == "incremental refresh: 10 requests"  # type: ignore[union-attr]
     assert_frame_equal(by_id(df), by_id(full_fetch(server)))
-    row = df.filter(pl.col("version_id") == records[50]["version_id"])
+    row = df.filter(pl.col("version_id") == old["version_id"])
     assert row["status_name"].cast(pl.String).item() == "FAILED"
 
 
