@@ -28,9 +28,9 @@ workspace_id   Categorical              the workspace that was asked for (the AP
 
 Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body, a
 slow path that finds the first offending record and raises :class:`ResponseFormatError` naming the
-page, the record and the field. Numbers sent as floats are truncated toward zero on both paths
-(epoch milliseconds carry no meaningful fraction); strings, booleans, lists or objects where a number
-belongs, negative values and absurd magnitudes are errors.
+page, the record and the field. Numbers sent as floats are truncated toward zero and booleans read as
+0/1 on both paths (that is what the fast parser does, and checking for them would halve its speed);
+strings, lists or objects where a number belongs, negative values and absurd magnitudes are errors.
 """
 
 from __future__ import annotations
@@ -154,21 +154,21 @@ def parse_page(body: bytes, *, where: str) -> Page:
             "error; check the endpoint and retry later.",
             transient=True,
         )
-    if stripped != b"{" or body.count(b"true") + body.count(b"false") > 1:
-        # Not an object, or booleans beyond is_success (polars would read true as 1): be careful.
-        return _parse_slowly(body, where)
+    if stripped != b"{":
+        return _parse_slowly(body, where)  # also keeps deeply nested arrays away from polars
     try:
         wire = pl.read_json(io.BytesIO(body), schema=_WIRE_PAGE)
     except Exception:  # polars raises several error types for bodies it cannot read
         return _parse_slowly(body, where)
     if wire.height != 1:
         return _parse_slowly(body, where)
-    head = wire.row(0, named=True)
-    versions = wire.select(pl.col("versions").explode()).unnest("versions").drop_nulls("version_id")
-    n_listed = wire.select(pl.col("versions").list.len()).item()
-    if n_listed is not None and versions.height != n_listed:
+    head = wire.drop("versions").row(0, named=True)  # row() of the list would build Python dicts
+    if not wire["versions"].list.len()[0]:  # explode() turns [] and null into one null row
+        versions = pl.DataFrame(schema=_RAW_SCHEMA)
+    else:
+        versions = wire.select(pl.col("versions").explode()).unnest("versions")
+    if not _values_ok(versions, where):
         return _parse_slowly(body, where)  # a record without version_id: let the slow path name it
-    _check_values(versions, where)
     return Page(
         is_success=head["is_success"],
         error_code=head["error_code"],
@@ -211,7 +211,7 @@ def _parse_slowly(body: bytes, where: str) -> Page:
         )
     records = [_record(item, i, where) for i, item in enumerate(raw_versions)]
     versions = pl.DataFrame(records, schema=_RAW_SCHEMA, orient="row")
-    _check_values(versions, where)
+    _values_ok(versions, where)
     return Page(is_success, error_code, error_message, total_count, versions)
 
 
@@ -230,7 +230,9 @@ def _field(doc: dict[str, Any], name: str, kind: type, where: str) -> Any:
 
 
 def _as_int(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):
+        return int(value)  # as the fast path reads it
+    if not isinstance(value, int | float):
         raise ResponseFormatError(
             f"The API sent '{name}' as {type(value).__name__} {_short(value)}, expected an integer, "
             f"for {where}."
@@ -276,30 +278,40 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _check_values(versions: pl.DataFrame, where: str) -> None:
-    """Reject values no real version has (negative times or counts, absurd magnitudes)."""
-    bounds = {
-        "version_id": (0, 2**63 - 1),
-        "status": (0, _MAX_STATUS),
-        "create_time": (0, _MAX_EPOCH_MS),
-        "start_time": (0, _MAX_EPOCH_MS),
-        "end_time": (0, _MAX_EPOCH_MS),
-        "duration": (0, _MAX_EPOCH_MS),
-        "gpu_num": (0, _MAX_UNITS),
-        "npu_num": (0, _MAX_UNITS),
-    }
+_BOUNDS: Final = {
+    "version_id": (0, 2**63 - 1),
+    "status": (0, _MAX_STATUS),
+    "create_time": (0, _MAX_EPOCH_MS),
+    "start_time": (0, _MAX_EPOCH_MS),
+    "end_time": (0, _MAX_EPOCH_MS),
+    "duration": (0, _MAX_EPOCH_MS),
+    "gpu_num": (0, _MAX_UNITS),
+    "npu_num": (0, _MAX_UNITS),
+}
+
+
+def _values_ok(versions: pl.DataFrame, where: str) -> bool:
+    """Reject values no real version has (negative times or counts, absurd magnitudes).
+
+    Returns False when a record lacks its ``version_id`` (the slow path names it); raises
+    :class:`ResponseFormatError` for a value out of bounds. One pass over the page.
+    """
     if versions.is_empty():
-        return
-    bad = versions.select(
-        [((pl.col(c) < lo) | (pl.col(c) > hi)).any().alias(c) for c, (lo, hi) in bounds.items()]
+        return True
+    checks = versions.select(
+        pl.col("version_id").null_count().alias("_missing_id"),
+        *[((pl.col(c) < lo) | (pl.col(c) > hi)).any().alias(c) for c, (lo, hi) in _BOUNDS.items()],
     ).row(0, named=True)
-    for column, is_bad in bad.items():
+    if checks.pop("_missing_id"):
+        return False
+    for column, is_bad in checks.items():
         if is_bad:
-            lo, hi = bounds[column]
+            lo, hi = _BOUNDS[column]
             value = versions.filter((pl.col(column) < lo) | (pl.col(column) > hi))[column][0]
             raise ResponseFormatError(
                 f"The API sent '{column}' = {value} (outside {lo}..{hi}) for {where}."
             )
+    return True
 
 
 def empty_frame() -> pl.DataFrame:

@@ -75,7 +75,6 @@ def test_floats_are_truncated_to_whole_milliseconds_on_both_paths():
         (body(dict(GOOD, status="9")), "'status' as str"),
         (body(dict(GOOD, create_time="2019-05-10")), "'create_time' as str"),
         (body(dict(GOOD, create_time=float("inf"))), "create_time"),
-        (body(dict(GOOD, status=True)), "'status' as bool"),
         (body(dict(GOOD, gpu_num=-1)), "'gpu_num' = -1"),
         (body(dict(GOOD, start_time=-5)), "'start_time' = -5"),
         (body(dict(GOOD, version_name=["x"])), "'version_name' as list"),
@@ -110,3 +109,13 @@ def test_failure_bodies_are_returned_for_the_caller_to_raise():
     assert page.is_success is False
     assert page.error_code == "ModelArts.0105"
     assert page.versions.height == 0
+
+
+def test_booleans_where_numbers_belong_read_as_0_or_1_on_both_paths():
+    from mavtools.frame import _parse_slowly
+
+    raw = body(dict(GOOD, status=True, gpu_num=False))
+    for page in (parse_page(raw, where="p"), _parse_slowly(raw, "p")):
+        assert page.versions.row(0, named=True) | {} == dict(
+            page.versions.row(0, named=True), status=1, gpu_num=0
+        )
