@@ -337,7 +337,7 @@ class Client:
         workspace_id: str | Iterable[str] = "0",
     ) -> list[_Listing]:
         """The listings (one per workspace x status x pool) a query needs."""
-        codes: list[int | None] = list(_normalise_status(status) or [None])
+        codes: list[int | None] = [*_normalise_status(status)] or [None]
         pools: list[str | None] = [_check_id(p, "pool_id") for p in _as_list(pool_id)] or [None]
         if workspace_id == ALL_WORKSPACES:
             workspaces = self.list_workspaces()
@@ -541,9 +541,10 @@ class Client:
             except TransportError as exc:
                 failure = exc
             else:
-                if status == 401 and not renewed and hasattr(self._auth, "invalidate"):
-                    renewed = True
-                    self._auth.invalidate()
+                invalidate = getattr(self._auth, "invalidate", None)
+                if status == 401 and not renewed and invalidate is not None:
+                    renewed = True  # a cached IAM token expired early: get a new one, once
+                    invalidate()
                     continue
                 if status < 400 and not parse:
                     return body

@@ -543,6 +543,7 @@ def serve(api: FakeModelArts, port: int = 0) -> RunningServer:
     thread = threading.Thread(target=server.serve_forever, name="fake-modelarts", daemon=True)
     thread.start()
     host, bound = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else host
     return RunningServer(api, f"http://{host}:{bound}", server, thread)
 
 
@@ -559,7 +560,9 @@ class FakeAdapter(BaseAdapter):
         super().__init__()
         self.api = api
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(  # type: ignore[override]  # the transport options do not apply in-process
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         parts = urllib.parse.urlsplit(request.url or "")
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         raw_body = request.body or b""
@@ -569,7 +572,7 @@ class FakeAdapter(BaseAdapter):
         response.status_code = answer.status
         response.headers.update(answer.headers)
         response._content = answer.body
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]
         response.raw = io.BytesIO(answer.body)
         response.url = request.url or ""
         response.request = request

@@ -54,7 +54,7 @@ _TIME: Final = pl.Datetime("ms", "UTC")
 _DURATION: Final = pl.Duration("ms")
 
 VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
-    {
+    {  # type: ignore[arg-type]  # polars' stubs do not accept an Enum instance in a dict literal
         "version_id": pl.Int64,
         "version_name": pl.String,
         "version_desc": pl.String,
@@ -92,7 +92,7 @@ _WIRE_VERSION: Final = pl.Struct(
     {name: pl.Int64 for name in _WIRE_INT_FIELDS} | {name: pl.String for name in _WIRE_STR_FIELDS}
 )
 _WIRE_PAGE: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]  # polars' stubs reject a Struct instance in a dict literal
         "is_success": pl.Boolean,
         "error_code": pl.String,
         "error_message": pl.String,

@@ -44,7 +44,7 @@ def sample_manifest() -> dict[str, Any]:
 
 def sample_records() -> list[dict[str, Any]]:
     """Every sample version as a wire record tagged with its ``workspace_id``."""
-    records = []
+    records: list[dict[str, Any]] = []
     for ws_dir in sorted((samples_dir() / "versions").iterdir()):
         for page in sorted(ws_dir.glob("page-*.json")):
             doc = json.loads(page.read_bytes())
