@@ -1,0 +1,82 @@
+"""What nbval does not check about the stored notebooks: size, no widget state, how they open.
+
+nbval (``--nbval`` in pyproject) re-executes them and compares their outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_both_notebooks_exist() -> None:
+    assert [p.name for p in NOTEBOOKS] == ["capacity.ipynb", "explore.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_small_and_without_widget_state(path: Path) -> None:
+    assert path.stat().st_size < 3 * 1024 * 1024
+    nb = load(path)
+    assert "widgets" not in nb["metadata"]
+    for cell in code_cells(nb):
+        assert "execution" not in cell["metadata"]
+        for output in cell["outputs"]:
+            assert output["output_type"] != "error", cell["source"]
+            assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_opens_with_introduction_configuration_and_provenance(path: Path) -> None:
+    nb = load(path)
+    assert nb["cells"][0]["cell_type"] == "markdown"
+    assert "".join(nb["cells"][0]["source"]).startswith("# ")
+    config, load_cell = code_cells(nb)[:2]
+    source = "".join(config["source"])
+    for setting in ("SOURCE", "WORKSPACES", "CREATED_FROM", "CREATED_BEFORE"):
+        assert f"{setting} =" in source
+    assert "mt.load_versions(" in "".join(load_cell["source"])
+    first_output = "".join(load_cell["outputs"][0]["text"])
+    assert first_output.startswith("bundled sample data (synthetic, not your account)")
+    assert "fetched 2026-10-01 15:00 UTC" in first_output
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_in_order(path: Path) -> None:
+    counts = [c["execution_count"] for c in code_cells(load(path))]
+    assert counts == list(range(1, len(counts) + 1))
+
+
+def test_explore_shows_the_dashboard_and_static_figures() -> None:
+    nb = load(next(p for p in NOTEBOOKS if p.name == "explore.ipynb"))
+    texts = [
+        "".join(o.get("data", {}).get("text/plain", ""))
+        for c in code_cells(nb)
+        for o in c["outputs"]
+    ]
+    assert any(t.startswith("Dashboard: 3,000 of 3,000 versions") for t in texts)
+    plotly = [
+        o
+        for c in code_cells(nb)
+        for o in c["outputs"]
+        if "application/vnd.plotly.v1+json" in o.get("data", {})
+    ]
+    assert len(plotly) == 3
+
+
+def test_capacity_has_one_marked_pool_sizes_cell() -> None:
+    nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
+    marked = [c for c in code_cells(nb) if "POOL SIZES (edit)" in "".join(c["source"])]
+    assert len(marked) == 1
+    assert "POOL_SIZES = {" in "".join(marked[0]["source"])
