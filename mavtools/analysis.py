@@ -127,6 +127,16 @@ def _default_now_ms(df: pl.DataFrame) -> int | None:
     return row.item() if row.height else None
 
 
+def _span_text(span: timedelta) -> str:
+    """``timedelta(days=7)`` -> ``"7 days"``; ``timedelta(hours=36)`` -> ``"36 h"``."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 1440 == 0 and minutes >= 1440:
+        return f"{minutes // 1440} day{'s' if minutes != 1440 else ''}"
+    if minutes % 60 == 0 and minutes >= 60:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
 def _now_ms(df: pl.DataFrame, now: datetime | None) -> int | None:
     """``now``, else the fetch time of a frame mavtools returned, else its latest timestamp."""
     if now is None:
@@ -686,12 +696,12 @@ def quality_report(
         (
             "stuck_running",
             s.is_not_null() & e.is_null() & (pl.lit(now_ms) - s > stuck_ms),
-            f"running for longer than {stuck_after}",
+            f"running for longer than {_span_text(stuck_after)}",
         ),
         (
             "stuck_queued",
             s.is_null() & e.is_null() & (pl.lit(now_ms) - c > stuck_ms),
-            f"queued for longer than {stuck_after}",
+            f"queued for longer than {_span_text(stuck_after)}",
         ),
         (
             "unknown_status",

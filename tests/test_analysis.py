@@ -573,3 +573,12 @@ def test_quality_report_by_hand():
 def test_allocation_accepts_timedelta_bins():
     df = frame([{"s": 0, "e": 90, "g": 2}])
     assert_frame_equal(A.allocation(df, every=timedelta(minutes=30)), A.allocation(df, every="30m"))
+
+
+def test_quality_report_states_thresholds_in_human_units():
+    report = A.quality_report(empty_frame(), stuck_after=timedelta(days=7))
+    meanings = dict(zip(report["check"], report["meaning"], strict=True))
+    assert meanings["stuck_running"] == "running for longer than 7 days"
+    report = A.quality_report(empty_frame(), stuck_after=timedelta(hours=36))
+    meanings = dict(zip(report["check"], report["meaning"], strict=True))
+    assert meanings["stuck_queued"] == "queued for longer than 36 h"
