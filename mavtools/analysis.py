@@ -164,16 +164,22 @@ def _intervals(
     start: datetime | None,
     end: datetime | None,
     now: datetime | None,
+    include_queued: bool = False,
 ) -> tuple[pl.DataFrame, int | None, int | None]:
-    """Held intervals ``[s, e)`` in epoch ms, clipped to the window, and that window."""
+    """Held intervals ``[s, e)`` in epoch ms, clipped to the window, and that window.
+
+    With ``include_queued`` an interval begins at creation instead of start: the units a version
+    *asked for* while it waited count too (demand rather than allocation).
+    """
     units = _units(resource)
     now_ms = _now_ms(df, now)
+    begin = pl.col("create_time") if include_queued else pl.col("start_time")
     held = (
         df.lazy()
-        .filter(pl.col("start_time").is_not_null() & (pl.col(units) > 0))
+        .filter(begin.is_not_null() & (pl.col(units) > 0))
         .select(
             *keys,
-            s=_ms(pl.col("start_time")),
+            s=_ms(begin),
             e=pl.coalesce(_ms(pl.col("end_time")), pl.lit(now_ms, dtype=pl.Int64)),
             u=pl.col(units).cast(pl.Int64),
         )
@@ -254,9 +260,10 @@ def _allocation(
     now: datetime | None,
     resource: str,
     extra: pl.DataFrame | None = None,
+    include_queued: bool = False,
 ) -> pl.DataFrame:
     every = _interval(every)
-    held, lo, hi = _intervals(df, keys, resource, start, end, now)
+    held, lo, hi = _intervals(df, keys, resource, start, end, now, include_queued)
     if lo is None or hi is None:
         return _empty_allocation(df, keys)
     first = pl.Series([lo]).cast(_TIME).dt.truncate(every).item()
@@ -298,6 +305,7 @@ def allocation(
     now: datetime | None = None,
     *,
     resource: Resource = "gpu",
+    include_queued: bool = False,
 ) -> pl.DataFrame:
     """Units allocated per time bin (and group): the time-weighted mean and the peak.
 
@@ -309,6 +317,8 @@ def allocation(
         end: clip holdings from this moment on (default: the latest holding end).
         now: when the data was fetched; running versions hold until then (see module docstring).
         resource: ``"gpu"`` (``gpu_num``) or ``"npu"`` (``npu_num``).
+        include_queued: count a version's units from its creation, not its start: the demand
+            (allocated + waiting), which a saturated pool's allocation hides.
 
     Returns:
         One row per bin and group, every bin of the window for every group in ``df`` (zeros
@@ -320,7 +330,7 @@ def allocation(
     Example:
         >>> hourly = allocation(df, every="1h", by="pool_id")
     """
-    return _allocation(df, every, _by(by), start, end, now, resource)
+    return _allocation(df, every, _by(by), start, end, now, resource, include_queued=include_queued)
 
 
 def usage(df: pl.DataFrame, by: By = "pool_id", *, resource: Resource = "gpu") -> pl.DataFrame:
@@ -358,8 +368,13 @@ def capacity_needed(
     now: datetime | None = None,
     *,
     resource: Resource = "gpu",
+    include_queued: bool = False,
 ) -> pl.DataFrame:
     """The fewest units that would have covered the allocation a fraction ``q`` of the time.
+
+    A pool that is full queues jobs, so its allocation never exceeds its size and hides what it
+    needed. ``include_queued=True`` counts each version's units from its creation instead of its
+    start (allocated + waiting): the units that would have run everything without queueing.
 
     From the step function of units held over ``[start, end)`` (the same window for every group,
     so idle time counts), ``needed`` is the smallest integer ``c`` such that the time with
@@ -376,7 +391,7 @@ def capacity_needed(
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be between 0 and 1, not {q!r}")
     keys = _by(by)
-    held, lo, hi = _intervals(df, keys, resource, start, end, now)
+    held, lo, hi = _intervals(df, keys, resource, start, end, now, include_queued)
     schema = {k: df.schema[k] for k in keys} | {
         "needed": pl.Int64,
         "q": pl.Float64,
@@ -424,7 +439,9 @@ def capacity_needed(
             hours=pl.lit(total / _HOUR_MS, dtype=pl.Float64),
             hours_covered=pl.col("covered") / _HOUR_MS,
             summary=pl.format(
-                "{} needs {} {} to cover {}% of hours; it peaked at {}",
+                "{} needs {} {} to cover {}% of hours"
+                + (" without queueing" if include_queued else "")
+                + "; it peaked at {}",
                 label,
                 pl.col("needed"),
                 pl.when(pl.col("needed") == 1).then(pl.lit(unit)).otherwise(pl.lit(unit + "s")),

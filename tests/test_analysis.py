@@ -582,3 +582,27 @@ def test_quality_report_states_thresholds_in_human_units():
     report = A.quality_report(empty_frame(), stuck_after=timedelta(hours=36))
     meanings = dict(zip(report["check"], report["meaning"], strict=True))
     assert meanings["stuck_queued"] == "queued for longer than 36 h"
+
+
+def test_demand_counts_queued_units_that_allocation_hides():
+    # Pool of 4 GPUs: A runs 0-60 min; B asks at 30 min, waits for A, runs 60-90 min;
+    # C asks for 2 GPUs at 40 min and gives up at 50 min without ever starting.
+    df = frame(
+        [
+            dict(c=0, s=0, e=60, g=4, pool="p"),
+            dict(c=30, s=60, e=90, g=4, pool="p"),
+            dict(c=40, s=None, e=50, g=2, pool="p", status=13),
+        ]
+    )
+    now = at(90)
+    held = A.allocation(df, every="30m", now=now)
+    wanted = A.allocation(df, every="30m", now=now, include_queued=True)
+    assert held["allocated_mean"].to_list() == [4.0, 4.0, 4.0]
+    assert wanted["allocated_mean"].to_list() == pytest.approx([4.0, 8.0 + 2.0 / 3.0, 4.0])
+    assert wanted["allocated_peak"].to_list() == [4, 10, 4]
+    plain = A.capacity_needed(df, q=1.0, now=now)
+    demand = A.capacity_needed(df, q=1.0, now=now, include_queued=True)
+    assert plain["needed"].to_list() == [4] and demand["needed"].to_list() == [10]
+    assert demand["summary"][0] == (
+        "p needs 10 GPUs to cover 100% of hours without queueing; it peaked at 10"
+    )
