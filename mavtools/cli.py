@@ -340,6 +340,46 @@ def _run_serve_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- report and lab ------------------------------------------------------------------------------
+
+
+def _configure_report(parser: argparse.ArgumentParser) -> None:
+    from mavtools.report import DEFAULT_TIMEOUT
+
+    parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="the .ipynb to execute")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
+    parser.add_argument(
+        "--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds one cell may run"
+    )
+    parser.add_argument("--hide-code", action="store_true", help="leave the code cells out")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from mavtools.report import render_report
+
+    report = render_report(
+        args.notebook, args.output, timeout=args.timeout, hide_code=args.hide_code
+    )
+    print(f"Wrote {report.path} ({report.plots} interactive figures, works offline).")
+    return 0
+
+
+def _configure_lab(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "notebook", nargs="?", metavar="NOTEBOOK", help="notebook to open (default: explore.ipynb)"
+    )
+    parser.add_argument(
+        "--port", type=int, help="port on 127.0.0.1 (default: first free from 8888)"
+    )
+    parser.add_argument("--no-browser", action="store_true", help="only print the URL to open")
+
+
+def _run_lab(args: argparse.Namespace) -> int:
+    from mavtools.lab import lab_command, run_lab
+
+    return run_lab(lab_command(args.notebook, port=args.port, open_browser=not args.no_browser))
+
+
 # -- the registry and main -----------------------------------------------------------------------
 
 #: Every subcommand, in the order ``--help`` lists them. Append yours.
@@ -354,6 +394,10 @@ COMMANDS: list[Command] = [
         _configure_serve_samples,
         _run_serve_samples,
     ),
+    Command(
+        "report", "execute a notebook into one offline HTML report", _configure_report, _run_report
+    ),
+    Command("lab", "open the notebooks in JupyterLab (127.0.0.1, token)", _configure_lab, _run_lab),
 ]
 
 

@@ -1,0 +1,422 @@
+"""One self-contained HTML report of a notebook: executed, interactive figures, works offline.
+
+:func:`render_report` executes a notebook with nbclient (the notebook chooses its data itself, via
+:func:`mavtools.load_versions`: the configured ModelArts project, else the bundled samples) and
+writes a single HTML file that opens without a network or a kernel::
+
+    >>> render_report("notebooks/explore.ipynb", "explore.html")
+    Report(path=PosixPath('explore.html'), plots=6, provenance='bundled sample data ...')
+
+The steps are public so a test or another tool can inspect the executed notebook before it is
+converted: :func:`execute_notebook`, then :func:`report_html`.
+
+Decisions:
+
+* Figures: the kernel runs with ``PLOTLY_RENDERER=plotly_mimetype`` (the in-kernel default anyway,
+  forced so a user's environment cannot change it), so each figure is a small
+  ``application/vnd.plotly.v1+json`` output. nbconvert drops that mimetype; each one becomes a
+  ``text/html`` output: a ``<div>`` plus a ``Plotly.newPlot(...)`` call, with ids numbered in
+  document order (``mavtools-plot-1``...) instead of random UUIDs, so reports of the same data are
+  byte-identical (set ``SOURCE_DATE_EPOCH`` to fix the generation time too).
+* plotly.js comes from the installed plotly package (:func:`plotly.offline.get_plotlyjs`) and is
+  inlined once, in the ``<head>``. No require.js is put on the page, so the UMD bundle defines
+  ``window.Plotly`` instead of registering an AMD module.
+* Nothing is loaded from the network: the template (nbconvert's ``lab``) is extended with empty
+  require.js, MathJax, mermaid and widget-manager blocks (LaTeX in Markdown shows as its source),
+  and :func:`external_resources` checks the result; a remaining external ``src``/``href`` is an
+  error rather than a silent request.
+* Widgets need a kernel. Each widget view is replaced by the note :data:`WIDGET_NOTE` followed by
+  a static snapshot of what it showed when execution ended: the text of ``Label``/``HTML`` widgets
+  and the outputs captured in ``Output`` widgets, walked depth-first through boxes; controls
+  (selects, sliders, buttons) are left out. A snapshot figure identical to a plain figure output
+  of the notebook is shown only once (the plain one), so a notebook that displays its default
+  selection after the dashboard is not repeated.
+* Provenance: the header repeats the first output line that reads like ``str(Provenance)``
+  (``... | project ... | fetched ...``), found in the executed notebook's stdout, plain-text
+  outputs or widget labels. Scanning the outputs needs no knowledge of the notebook's variable
+  names, which an injected ``mt.provenance(df)`` cell would.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from mavtools.errors import ConfigError, MavtoolsError
+
+if TYPE_CHECKING:  # nbformat takes about 2 s to import: only when a report is made
+    import nbformat
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "PLOTLY_MIMETYPE",
+    "WIDGET_NOTE",
+    "Report",
+    "execute_notebook",
+    "external_resources",
+    "render_report",
+    "report_html",
+]
+
+#: Seconds one cell may run before the execution is abandoned.
+DEFAULT_TIMEOUT: Final = 600
+PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
+WIDGET_VIEW_MIMETYPE: Final = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIMETYPE: Final = "application/vnd.jupyter.widget-state+json"
+#: Shown where the notebook displayed a widget.
+WIDGET_NOTE: Final = "Interactive filters need a running kernel; figures below show the notebook's default selection."
+_PLOTLY_CONFIG: Final = {"responsive": True, "displaylogo": False}
+_PROVENANCE_LINE: Final = re.compile(r"^.+ \| project \S+ \| .*fetched .+$", re.MULTILINE)
+_EXTERNAL: Final = re.compile(
+    r"<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)",
+    re.IGNORECASE,
+)
+# Extends nbconvert's lab template: no script from a CDN, plotly.js once, the report header.
+_TEMPLATE: Final = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_css -%}
+<style type="text/css">
+.mavtools-report-header { margin: 16px 0 24px; padding: 12px 16px; border-left: 4px solid #4e79a7;
+  background: #f5f7fa; font-family: var(--jp-ui-font-family); font-size: 14px; line-height: 1.5; }
+.mavtools-report-header h1 { font-size: 20px; margin: 0 0 6px; }
+.mavtools-report-header p { margin: 2px 0; }
+.mavtools-widget-note { padding: 8px 12px; border: 1px dashed #999; background: #fffbe6;
+  font-family: var(--jp-ui-font-family); }
+.mavtools-plot { width: 100%; min-height: 450px; }
+</style>
+<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>
+<script type="text/javascript">{{ resources.mavtools.plotly_js }}</script>
+{%- endblock html_head_css -%}
+{%- block body_header -%}
+{{ super() }}
+<header class="mavtools-report-header">
+<h1>{{ resources.mavtools.title | e }}</h1>
+{%- for line in resources.mavtools.lines %}
+<p>{{ line | e }}</p>
+{%- endfor %}
+</header>
+{%- endblock body_header -%}
+"""
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`render_report` wrote.
+
+    Attributes:
+        path: the HTML file.
+        plots: number of interactive figures in it.
+        provenance: the provenance line found in the notebook's outputs ("" when none).
+    """
+
+    path: Path
+    plots: int
+    provenance: str
+
+
+def render_report(
+    notebook_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    timeout: int = DEFAULT_TIMEOUT,
+    hide_code: bool = False,
+) -> Report:
+    """Execute a notebook and write it as one self-contained, offline HTML report.
+
+    Args:
+        notebook_path: the ``.ipynb`` file; it runs with its own directory as working directory.
+        output_path: the HTML file to write (replaced if it exists).
+        timeout: seconds one cell may run.
+        hide_code: leave the code cells' input out of the report.
+
+    Returns:
+        The :class:`Report` written.
+
+    Raises:
+        ConfigError: the notebook cannot be read.
+        MavtoolsError: a cell failed or timed out (the message names the cell and the error).
+
+    Example:
+        >>> render_report("notebooks/explore.ipynb", "explore.html").plots
+        6
+    """
+    source = Path(notebook_path)
+    executed = execute_notebook(source, timeout=timeout)
+    text, plots, origin = report_html(executed, name=source.name, hide_code=hide_code)
+    target = Path(output_path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return Report(target, plots, origin)
+
+
+def execute_notebook(
+    notebook_path: str | os.PathLike[str], *, timeout: int = DEFAULT_TIMEOUT
+) -> nbformat.NotebookNode:
+    """Run every cell of a notebook in a fresh kernel and return the executed notebook.
+
+    The widget state at the end of the run is kept in the notebook's metadata, as JupyterLab's
+    "save widget state" does.
+
+    Raises:
+        ConfigError: the notebook cannot be read.
+        MavtoolsError: a cell failed or timed out.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    path = Path(notebook_path)
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot read the notebook {path}: {exc}.") from None
+    running: list[int] = []  # the index of the cell being executed, for the error message
+
+    def started(cell: Any, cell_index: int) -> None:
+        running[:] = [cell_index + 1]
+
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.resolve().parent)}},
+        store_widget_state=True,
+        on_cell_start=started,
+    )
+    env = {**os.environ, "PLOTLY_RENDERER": "plotly_mimetype"}
+    try:
+        client.execute(env=env)
+    except CellTimeoutError:
+        raise MavtoolsError(
+            f"Cell {running[0]} of {path.name} ran longer than {timeout} s; raise --timeout or "
+            "run the notebook in JupyterLab (mavtools lab) to see where it hangs."
+        ) from None
+    except CellExecutionError as exc:
+        raise MavtoolsError(
+            f"Cell {running[0]} of {path.name} failed: {exc.ename}: {exc.evalue} (run it in "
+            "JupyterLab, mavtools lab, to see the traceback)."
+        ) from None
+    return notebook
+
+
+def report_html(
+    notebook: nbformat.NotebookNode, *, name: str, hide_code: bool = False
+) -> tuple[str, int, str]:
+    """Convert an executed notebook to the report's HTML.
+
+    Args:
+        notebook: the notebook :func:`execute_notebook` returned (left unchanged).
+        name: the notebook's file name, for the title.
+        hide_code: leave code cells' input out.
+
+    Returns:
+        ``(html, number of interactive figures, provenance line or "")``.
+
+    Raises:
+        MavtoolsError: the HTML would still load something from the network.
+    """
+    import jinja2
+    from nbconvert import HTMLExporter
+    from plotly.offline import get_plotlyjs
+
+    notebook = copy.deepcopy(notebook)
+    states = _widget_states(notebook)
+    origin = _provenance_line(notebook, states)
+    figures = (_figure(o) for cell in notebook.cells for o in cell.get("outputs", ()))
+    plain = {_canonical(f) for f in figures if f is not None}
+    counter = _Counter()
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell.outputs = list(_static_outputs(cell.outputs, states, plain, counter))
+    notebook.metadata.pop("widgets", None)
+
+    generated = _generation_time()
+    lines = [
+        f"Generated {generated:%Y-%m-%d %H:%M} UTC by executing {name} (mavtools report).",
+        "Figures are interactive (zoom, hover, legend) and work offline. "
+        "Interactive filters need a running kernel: this report shows the notebook's default "
+        "selection.",
+    ]
+    if origin:
+        lines.insert(1, f"Data: {origin}")
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[jinja2.DictLoader({"mavtools_report.html.j2": _TEMPLATE})],
+        template_file="mavtools_report.html.j2",
+        exclude_input=hide_code,
+        exclude_input_prompt=hide_code,
+    )
+    resources = {
+        "metadata": {"name": Path(name).stem},
+        "mavtools": {
+            "title": f"{Path(name).stem} — mavtools report",
+            "lines": lines,
+            "plotly_js": get_plotlyjs(),
+        },
+    }
+    body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    remote = external_resources(body)
+    if remote:
+        raise MavtoolsError(
+            f"The report would load {', '.join(sorted(set(remote)))} from the network; "
+            "this is a bug in mavtools.report."
+        )
+    return body, counter.value, origin
+
+
+def external_resources(text: str) -> list[str]:
+    """The URLs of scripts, styles, images or frames an HTML page would fetch from a network."""
+    return _EXTERNAL.findall(text)
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+class _Counter:
+    """Numbers the figure divs in document order (deterministic ids)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def next_id(self) -> str:
+        self.value += 1
+        return f"mavtools-plot-{self.value}"
+
+
+def _generation_time() -> datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) when set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        except ValueError:
+            raise ConfigError(
+                f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {epoch!r}."
+            ) from None
+    return datetime.now(UTC)
+
+
+def _widget_states(notebook: nbformat.NotebookNode) -> dict[str, Any]:
+    widgets = notebook.metadata.get("widgets", {}).get(WIDGET_STATE_MIMETYPE, {})
+    return dict(widgets.get("state", {}))
+
+
+def _children(state: dict[str, Any], model_id: str, seen: set[str]) -> Iterator[dict[str, Any]]:
+    """The models of a widget tree, depth-first, each once (boxes may share a child)."""
+    if model_id in seen or model_id not in state:
+        return
+    seen.add(model_id)
+    model = state[model_id]
+    yield model
+    for child in model.get("state", {}).get("children", ()):
+        if isinstance(child, str) and child.startswith("IPY_MODEL_"):
+            yield from _children(state, child.removeprefix("IPY_MODEL_"), seen)
+
+
+def _view_model(output: dict[str, Any]) -> str | None:
+    view = output.get("data", {}).get(WIDGET_VIEW_MIMETYPE)
+    return view.get("model_id") if isinstance(view, dict) else None
+
+
+def _figure(output: dict[str, Any]) -> dict[str, Any] | None:
+    figure = output.get("data", {}).get(PLOTLY_MIMETYPE)
+    return figure if isinstance(figure, dict) else None
+
+
+def _canonical(figure: dict[str, Any]) -> str:
+    return json.dumps(figure, sort_keys=True, separators=(",", ":"))
+
+
+def _static_outputs(
+    outputs: Iterable[dict[str, Any]], states: dict[str, Any], plain: set[str], counter: _Counter
+) -> Iterator[dict[str, Any]]:
+    """The outputs as nbconvert can show them: figures as HTML, widget views as a snapshot."""
+    for output in outputs:
+        figure = _figure(output)
+        model_id = _view_model(output)
+        if figure is not None:
+            yield _html_output(_figure_html(figure, counter.next_id()))
+        elif model_id is not None:
+            yield _html_output(
+                f'<div class="mavtools-widget-note">{html.escape(WIDGET_NOTE)}</div>'
+            )
+            yield from _snapshot(states, model_id, plain, counter)
+        else:
+            yield output
+
+
+def _snapshot(
+    states: dict[str, Any], model_id: str, plain: set[str], counter: _Counter
+) -> Iterator[dict[str, Any]]:
+    for model in _children(states, model_id, set()):
+        name, state = model.get("model_name", ""), model.get("state", {})
+        classes = html.escape(" ".join(["mavtools-widget-text", *state.get("_dom_classes", ())]))
+        if name == "LabelModel" and state.get("value"):
+            yield _html_output(f'<p class="{classes}">{html.escape(state["value"])}</p>')
+        elif name in ("HTMLModel", "HTMLMathModel") and state.get("value"):
+            yield _html_output(f'<div class="{classes}">{state["value"]}</div>')
+        elif name == "OutputModel":
+            inner = [
+                o
+                for o in state.get("outputs", ()) or ()
+                if (f := _figure(o)) is None or _canonical(f) not in plain
+            ]
+            yield from _static_outputs(inner, states, plain, counter)
+
+
+def _html_output(text: str) -> dict[str, Any]:
+    from nbformat import v4
+
+    return v4.new_output("display_data", data={"text/html": text})
+
+
+def _figure_html(figure: dict[str, Any], div_id: str) -> str:
+    config = {**_PLOTLY_CONFIG, **(figure.get("config") or {})}
+    args = ", ".join(
+        _script_json(part) for part in (figure.get("data", []), figure.get("layout", {}), config)
+    )
+    return (
+        f'<div id="{div_id}" class="mavtools-plot"></div>\n'
+        f'<script type="text/javascript">Plotly.newPlot("{div_id}", {args});</script>'
+    )
+
+
+def _script_json(value: Any) -> str:
+    """JSON that cannot end the ``<script>`` element it is written into."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def _provenance_line(notebook: nbformat.NotebookNode, states: dict[str, Any]) -> str:
+    texts: list[str] = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", ()):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                texts.append(_text(output.get("text", "")))
+            texts.append(_text(output.get("data", {}).get("text/plain", "")))
+    texts += [
+        str(m.get("state", {}).get("value", ""))
+        for m in states.values()
+        if m.get("model_name") == "LabelModel"
+    ]
+    for text in texts:
+        match = _PROVENANCE_LINE.search(text)
+        if match:
+            return match.group(0).strip()
+    return ""
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
