@@ -19,6 +19,7 @@ Decisions:
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -288,8 +289,12 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
     edges: list[float] = []
     for row, hist in enumerate(histograms, start=1):
         keys = _groups(hist)
+        # Bars sit on log10(hours) on a linear axis: plotly sizes bars in data units, so on a
+        # log axis equal log-spaced bins would draw ever thinner bars.
         data = hist.with_columns(
-            _label=_label(keys), _x=(pl.col("lo_hours") * pl.col("hi_hours")).sqrt()
+            _label=_label(keys),
+            _x=(pl.col("lo_hours") * pl.col("hi_hours")).sqrt().log10(),
+            _w=(pl.col("hi_hours") / pl.col("lo_hours")).log10() * 0.92,
         )
         edges += data["lo_hours"].to_list() + data["hi_hours"].to_list()
         for (name,), part in data.group_by("_label", maintain_order=True):
@@ -300,6 +305,7 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
             fig.add_trace(
                 go.Bar(
                     x=_rounded(part["_x"]),
+                    width=_rounded(part["_w"]),
                     y=part["versions"].to_list(),
                     customdata=text,
                     name=str(name),
@@ -312,7 +318,12 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
                 col=1,
             )
         fig.update_yaxes(title_text="versions", row=row, col=1)
-    fig.update_xaxes(**_duration_axis(edges))
+    log_axis = _duration_axis(edges)
+    fig.update_xaxes(
+        type="linear",
+        tickvals=[round(math.log10(v), 4) for v in log_axis["tickvals"]],
+        ticktext=log_axis["ticktext"],
+    )
     fig.update_xaxes(title_text="run time (log scale)", row=len(histograms), col=1)
     fig.update_layout(title=title, barmode="stack", bargap=0.05, height=350 * len(histograms) + 100)
     return fig

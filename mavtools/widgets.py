@@ -202,6 +202,9 @@ class FilterPanel:
         )
         self.flavors = _multi("Flavor", _options(df, "flavor_code"), "mavtools-flavor-filter")
         self.days = self._day_slider(df)
+        # The slider's own readout cuts "2026-07-03-2026-10-01" short; a label shows it whole.
+        self.days_label = w.Label(value=self._days_text())
+        self.days.observe(lambda _change: self._show_days(), names="value")
         self._listeners: list[Callable[[pl.DataFrame], None]] = []
         self._selection = df
         self._summary = summarize(df)
@@ -210,7 +213,7 @@ class FilterPanel:
         self.widget = w.VBox(
             [
                 w.HBox([self.outcomes, self.pools, self.workspaces, self.flavors]),
-                self.days,
+                w.HBox([self.days, self.days_label]),
                 self.summary_label,
             ]
         )
@@ -228,8 +231,9 @@ class FilterPanel:
             options=[(d.isoformat(), d) for d in days],
             index=(0, len(days) - 1),
             description="Created (UTC)",
+            readout=False,
             style=_WIDE,
-            layout=w.Layout(width="95%"),
+            layout=w.Layout(width="70%"),
         )
         slider.add_class("mavtools-time-filter")
         return slider
@@ -281,6 +285,15 @@ class FilterPanel:
 
     def _changed(self, change: Mapping[str, Any]) -> None:
         self.refresh()
+
+    def _days_text(self) -> str:
+        if not self.days.options:
+            return ""
+        first, last = self.days.value
+        return f"{first.isoformat()} to {last.isoformat()}"
+
+    def _show_days(self) -> None:
+        self.days_label.value = self._days_text()
 
 
 # ----------------------------------------------------------------------------------- dashboard

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import plotly.graph_objects as go
@@ -124,7 +125,14 @@ def test_durations_versions_and_heatmap_hold_counts(sample):
     fig = F.durations_figure(hist)
     failed = hist.filter(pl.col("outcome") == "failed")
     assert list(trace(fig, "failed").y) == failed["versions"].to_list()
-    assert fig.layout.xaxis.type == "log" and "1 h" in fig.layout.xaxis.ticktext
+    assert "1 h" in fig.layout.xaxis.ticktext
+    one_hour = fig.layout.xaxis.tickvals[fig.layout.xaxis.ticktext.index("1 h")]
+    assert one_hour == 0.0, "bars sit on log10(hours): 1 h at 0"
+    bar = trace(fig, "failed")
+    widths = set(bar.width)
+    assert len(widths) == 1, "equal log-spaced bins draw equally wide bars"
+    lo, hi = failed.row(0, named=True)["lo_hours"], failed.row(0, named=True)["hi_hours"]
+    assert bar.x[0] == pytest.approx(math.log10((lo * hi) ** 0.5), abs=1e-3)
     counts = A.version_counts(sample)
     fig = F.versions_figure(counts)
     assert sum(sum(t.y) for t in fig.data) == sample.height

@@ -228,3 +228,17 @@ def test_summary_text() -> None:
         "1,234 of 3,000 versions | 5,678.9 GPU-hours | 12.5% of 800 finished failed"
     )
     assert math.isclose(Summary(1, 1, 0.0, 8, 1).failed_share or 0, 0.125)
+
+
+def test_the_chosen_creation_days_are_shown_whole():
+    import mavtools as mt
+
+    df = mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
+    panel = mt.widgets.FilterPanel(df)
+    first = df["create_time"].min().date().isoformat()
+    last = df["create_time"].max().date().isoformat()
+    assert panel.days_label.value == f"{first} to {last}"
+    panel.days.index = (1, 2)
+    assert panel.days_label.value == (
+        f"{panel.days.options[1][1].isoformat()} to {panel.days.options[2][1].isoformat()}"
+    )
