@@ -20,6 +20,7 @@ Why not urllib3's ``Retry``: it cannot retry failures that surface while the bod
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import itertools
@@ -27,6 +28,7 @@ import logging
 import math
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -75,6 +77,8 @@ _SORT_COLUMNS: Final = {
     "job_name": "version_name",
 }
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: Most reads of a status-filtered listing before two consecutive ones must have agreed.
+_STATUS_READS: Final = 4
 
 
 @dataclass(frozen=True)
@@ -375,7 +379,38 @@ class Client:
     def fetch_listing(
         self, listing: _Listing, *, progress: _Progress | None = None
     ) -> ListingResult:
-        """Read one listing completely, oldest first, or raise :class:`IncompleteError`."""
+        """Read one listing completely, oldest first, or raise :class:`IncompleteError`.
+
+        A listing filtered by status changes anywhere while it is paged: a version that finishes
+        leaves it and one that starts joins it, so records shift across page boundaries both ways
+        and, when as many leave as join, ``total_count`` does not move while a version is skipped.
+        Such a listing is therefore read until two consecutive reads list the same versions.
+        """
+        if listing.status is None:
+            # Oldest first: new versions land after the pages already read.
+            return self._read_listing(listing, progress)
+        before = self.requests_made
+        previous: set[int] | None = None
+        for _ in range(_STATUS_READS):
+            try:
+                result = self._read_listing(listing, progress)
+            except IncompleteError:
+                previous = None  # this read proved nothing; the next one starts afresh
+                continue
+            finally:
+                progress = None  # only the first pass is shown
+            ids = set(result.frame["version_id"])
+            if ids == previous:
+                result.requests = self.requests_made - before
+                return result
+            previous = ids
+        raise IncompleteError(
+            f"Versions of {listing.label()} kept changing status while mavtools was paging "
+            f"({_STATUS_READS} reads disagreed); fetch again, or without the status filter."
+        )
+
+    def _read_listing(self, listing: _Listing, progress: _Progress | None) -> ListingResult:
+        """One oldest-first pass over a listing, checked against ``total_count``."""
         progress = progress or _Progress(None)
         limit = self.page_size
         base = listing.params()
@@ -408,6 +443,8 @@ class Client:
             if merged.height >= latest:
                 break
             # Versions created while paging sit after the pages already read: fetch the tail.
+            if mode == "auto":  # one page seemed to hold everything: offset was never needed
+                mode = self._detect_offset_mode(base, first, label)
             start_page = merged.height // limit
             tail = self._pages(
                 base, limit, mode, range(start_page, math.ceil(latest / limit)), label, progress
@@ -505,11 +542,27 @@ class Client:
                 progress.done()
             return page
 
-        indexes = list(indexes)
-        if len(indexes) <= 1 or self.connections == 1:
-            return [one(i) for i in indexes]
-        with ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page") as pool:
-            return list(pool.map(one, indexes))
+        # Pages go out in rounds of a few per connection, and paging stops after a round with a
+        # short page: the end of the listing is there, whatever total_count claimed. A server
+        # boasting 10^7 versions but sending 30 costs one round, not 10^6 requests.
+        pending = iter(indexes)
+        round_size = 1 if self.connections == 1 else 4 * self.connections
+        pages: list[Page] = []
+        pool = (
+            ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
+            if self.connections > 1
+            else None
+        )
+        try:
+            while batch := list(itertools.islice(pending, round_size)):
+                got = list(pool.map(one, batch)) if pool and len(batch) > 1 else map(one, batch)
+                pages.extend(got)
+                if any(page.versions.height < limit for page in pages[-len(batch) :]):
+                    break
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        return pages
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -593,23 +646,40 @@ class Client:
                 verify=self._verify,
                 allow_redirects=False,
             )
-            with response:
-                chunks = []
-                size = 0
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise TransportError(
-                            f"The answer from {_safe(url)} exceeded {self.max_body_bytes:,} bytes; "
-                            "use a smaller page size."
-                        )
-                    if time.monotonic() > deadline:
-                        raise TransportError(
-                            f"The answer from {_safe(url)} took longer than "
-                            f"{self.timeout.total:g} s; retry later or raise Timeout.total."
-                        )
-                    chunks.append(chunk)
-                return response.status_code, response.headers, b"".join(chunks)
+            # iter_content blocks until a whole chunk has arrived, so a body trickling one byte
+            # per read timeout would never reach the deadline check: cut the socket at the deadline.
+            guard = _Guard(response)
+            watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), guard.cut)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                with response:
+                    chunks = []
+                    size = 0
+                    for chunk in response.iter_content(chunk_size=1 << 16):
+                        size += len(chunk)
+                        if size > self.max_body_bytes:
+                            raise TransportError(
+                                f"The answer from {_safe(url)} exceeded {self.max_body_bytes:,} "
+                                "bytes; use a smaller page size."
+                            )
+                        if time.monotonic() > deadline:
+                            raise _TooLong
+                        chunks.append(chunk)
+                    if not guard.finish():
+                        raise _TooLong
+                    return response.status_code, response.headers, b"".join(chunks)
+            except Exception:
+                if guard.finish():
+                    raise
+                raise _TooLong from None  # whatever the cut socket made the read raise
+            finally:
+                watchdog.cancel()
+        except _TooLong:
+            raise TransportError(
+                f"The answer from {_safe(url)} took longer than "
+                f"{self.timeout.total:g} s; retry later or raise Timeout.total."
+            ) from None
         except TransportError:
             raise
         except requests.exceptions.SSLError:
@@ -630,6 +700,52 @@ class Client:
             raise TransportError(
                 f"The request to {_safe(url)} failed ({type(exc).__name__}); retry later."
             ) from None
+
+
+class _TooLong(Exception):
+    """The answer was still arriving at the total deadline."""
+
+
+class _Guard:
+    """Cuts a response's socket at the deadline unless the body was read first (no race)."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self._response = response
+        self._lock = threading.Lock()
+        self._state = "reading"
+
+    def cut(self) -> None:
+        """Shut the socket down so a blocked read returns at once (runs in the watchdog)."""
+        with self._lock:
+            if self._state != "reading":
+                return
+            self._state = "cut"
+            sock = _socket_of(self._response)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    # The plain socket method: SSLSocket.shutdown would also drop its TLS object
+                    # under the reading thread's feet.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def finish(self) -> bool:
+        """Mark the body as read; False when the watchdog has already cut it."""
+        with self._lock:
+            if self._state == "cut":
+                return False
+            self._state = "done"
+            return True
+
+
+def _socket_of(response: requests.Response) -> Any:
+    """The socket a streamed response reads from (None for in-process transports)."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        # "Connection: close" answers: http.client drops the connection's socket at once and
+        # only the response's file object still holds it.
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 class _Progress:

@@ -25,6 +25,7 @@ import io
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -115,6 +116,7 @@ class FakeModelArts:
         fault_rate: share of versions requests answered by a random fault (seeded by ``seed``).
         fault_kinds: the kinds random faults are drawn from.
         stall: seconds a ``timeout`` or ``slow`` fault waits.
+        retry_after: the ``Retry-After`` seconds of a ``429`` fault (``inject`` may override it).
         before_request: called with the request number before each versions request is answered,
             to change data while a client pages.
         auth_required: when False (the bundled samples) requests need no credentials.
@@ -139,6 +141,7 @@ class FakeModelArts:
         fault_kinds: Iterable[str] = FAULT_KINDS,
         seed: int = 0,
         stall: float = 30.0,
+        retry_after: float = 1,
         before_request: Callable[[int], None] | None = None,
         auth_required: bool = True,
     ) -> None:
@@ -153,6 +156,7 @@ class FakeModelArts:
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self.stall = stall
+        self.retry_after = retry_after
         self.before_request = before_request
         self.auth_required = auth_required
         self.requests = 0  # versions requests answered (faults included)
@@ -217,7 +221,7 @@ class FakeModelArts:
 
     def _fault_answer(self, kind: str, params: Mapping[str, Any]) -> Answer:
         if kind == "429":
-            retry_after = str(params.get("retry_after", 1))
+            retry_after = str(params.get("retry_after", self.retry_after))
             return _error(429, "ModelArts.0120", "Too many requests.", {"Retry-After": retry_after})
         if kind == "429-bare":
             return _error(429, "APIGW.0308", "The throttling threshold has been reached.")
@@ -537,14 +541,20 @@ class RunningServer:
         self.stop()
 
 
-def serve(api: FakeModelArts, port: int = 0) -> RunningServer:
-    """Start ``api`` on 127.0.0.1 (``port=0``: a free port) in a background thread."""
+def serve(api: FakeModelArts, port: int = 0, *, tls: ssl.SSLContext | None = None) -> RunningServer:
+    """Start ``api`` on 127.0.0.1 (``port=0``: a free port) in a background thread.
+
+    ``tls``: a server-side context (with its certificate loaded) to answer over HTTPS instead.
+    """
     server = _Server(api, port)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, name="fake-modelarts", daemon=True)
     thread.start()
     host, bound = server.server_address[:2]
     host = host.decode() if isinstance(host, bytes) else host
-    return RunningServer(api, f"http://{host}:{bound}", server, thread)
+    scheme = "https" if tls is not None else "http"
+    return RunningServer(api, f"{scheme}://{host}:{bound}", server, thread)
 
 
 # -- in-process front end ---------------------------------------------------------------------

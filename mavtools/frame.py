@@ -156,6 +156,8 @@ def parse_page(body: bytes, *, where: str) -> Page:
         )
     if stripped != b"{":
         return _parse_slowly(body, where)  # also keeps deeply nested arrays away from polars
+    if b"\\ud" in body or b"\\uD" in body:
+        return _parse_slowly(body, where)  # polars reads a lone surrogate escape as NUL
     try:
         wire = pl.read_json(io.BytesIO(body), schema=_WIRE_PAGE)
     except Exception:  # polars raises several error types for bodies it cannot read
@@ -169,6 +171,9 @@ def parse_page(body: bytes, *, where: str) -> Page:
         versions = wire.select(pl.col("versions").explode()).unnest("versions")
     if not _values_ok(versions, where):
         return _parse_slowly(body, where)  # a record without version_id: let the slow path name it
+    if _may_have_overflowed(versions, head["total_count"], body):
+        return _parse_slowly(body, where)  # polars reads integers beyond Int64 as null
+    _check_total(head["total_count"], where)
     return Page(
         is_success=head["is_success"],
         error_code=head["error_code"],
@@ -202,6 +207,7 @@ def _parse_slowly(body: bytes, where: str) -> Page:
     error_code = _field(doc, "error_code", str, where)
     error_message = _field(doc, "error_message", str, where)
     total_count = _field(doc, "total_count", int, where)
+    _check_total(total_count, where)
     raw_versions = doc.get("versions")
     if raw_versions is None:
         raw_versions = []
@@ -264,6 +270,13 @@ def _record(item: Any, index: int, where: str) -> tuple[Any, ...]:
         elif name in _WIRE_INT_FIELDS:
             out.append(_as_int(value, name, place))
         elif isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+                    raise ResponseFormatError(
+                        f"The API sent '{name}' that is not valid Unicode in {place}."
+                    ) from None
             out.append(value)
         else:
             raise ResponseFormatError(
@@ -271,6 +284,29 @@ def _record(item: Any, index: int, where: str) -> tuple[Any, ...]:
                 f"in {place}."
             )
     return tuple(out)
+
+
+def _may_have_overflowed(versions: pl.DataFrame, total_count: int | None, body: bytes) -> bool:
+    """Whether a null the fast path read may stand for a number beyond Int64 (or 1e30).
+
+    Only pages with a null integer need the (slower) look at the text, so a page of complete
+    records pays nothing.
+    """
+    nulls = total_count is None or bool(
+        versions.height
+        and versions.select(pl.sum_horizontal(pl.col(_WIRE_INT_FIELDS).null_count())).item()
+    )
+    if not nulls:
+        return False
+    text = pl.Series([body.decode("utf-8", "replace")])
+    return bool(text.str.contains(r"[0-9]{19}|[0-9][eE]\+?[0-9]{2}").item())
+
+
+def _check_total(total_count: int | None, where: str) -> None:
+    if total_count is not None and total_count < 0:
+        raise ResponseFormatError(
+            f"The API sent a negative 'total_count' ({total_count}) for {where}."
+        )
 
 
 def _short(value: Any) -> str:

@@ -1,0 +1,346 @@
+"""Trial 3: bad response bodies, by hand and by hypothesis, parsed directly and over real HTTP.
+
+Whatever the body, only two things may come out: a mavtools error, or a frame whose schema is
+exactly :data:`mavtools.VERSION_SCHEMA`. No KeyError, TypeError, UnicodeError or polars panic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mavtools.client import Client, RetryPolicy, Timeout
+from mavtools.errors import MavtoolsError, ResponseFormatError
+from mavtools.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.frame import VERSION_SCHEMA, build_frame, parse_page
+from tests.conftest import PROJECT, TOKEN
+from tests.hostile_support import _heavy_only_when_asked  # noqa: F401
+
+GOOD = {
+    "version_id": 11,
+    "version_name": "train-a",
+    "status": 10,
+    "create_time": 1_760_000_000_000,
+    "start_time": 1_760_000_060_000,
+    "end_time": 1_760_003_600_000,
+    "duration": 3_540_000,
+    "version_desc": "ok",
+    "pool_id": "pool-a",
+    "flavor_code": "modelarts.p1.2xlarge",
+    "npu_num": 0,
+    "gpu_num": 8,
+}
+FIELDS = list(GOOD)
+
+
+def page(versions: list[Any], total: Any = None, **head: Any) -> bytes:
+    doc = {"is_success": True, "total_count": len(versions) if total is None else total}
+    doc.update(head)
+    doc["versions"] = versions
+    return json.dumps(doc).encode()
+
+
+def version(**changes: Any) -> dict[str, Any]:
+    out = dict(GOOD)
+    for key, value in changes.items():
+        if value is _MISSING:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+_MISSING = object()
+
+#: Hand-made hostile bodies: each must give a mavtools error or a correctly typed frame.
+CORPUS: dict[str, bytes] = {
+    "html error page": b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+    "html after whitespace": b"\r\n  <!DOCTYPE html><html></html>",
+    "empty": b"",
+    "only whitespace": b" \n\t ",
+    "json null": b"null",
+    "json list": b"[1, 2, 3]",
+    "json string": b'"versions"',
+    "json number": b"42",
+    "empty object": b"{}",
+    "null everywhere": json.dumps(
+        {"is_success": None, "total_count": None, "versions": [dict.fromkeys(FIELDS)]}
+    ).encode(),
+    "null fields but id": page([dict.fromkeys(FIELDS) | {"version_id": 5}]),
+    "versions null": b'{"is_success": true, "total_count": 0, "versions": null}',
+    "versions object": b'{"is_success": true, "total_count": 1, "versions": {"version_id": 1}}',
+    "versions of nulls": page([None, None]),
+    "versions of numbers": page([1, 2]),
+    "status as string": page([version(status="8")]),
+    "status as word": page([version(status="RUNNING")]),
+    "status as bool": page([version(status=True)]),
+    "status as float": page([version(status=8.9)]),
+    "status negative": page([version(status=-1)]),
+    "status huge": page([version(status=10**6)]),
+    "time as iso string": page([version(create_time="2025-10-09T08:53:20Z")]),
+    "time as digit string": page([version(create_time="1760000000000")]),
+    "time as float": page([version(create_time=1_760_000_000_000.75)]),
+    "time as seconds float": page([version(create_time=1_760_000_000.5)]),
+    "time negative": page([version(start_time=-5)]),
+    "time beyond 9999": page([version(end_time=10**16)]),
+    "time beyond int64": page([version(create_time=10**20)]),
+    "time 1e30": b'{"total_count":1,"versions":[{"version_id":1,"create_time":1e30}]}',
+    "time NaN": b'{"total_count":1,"versions":[{"version_id":1,"create_time":NaN}]}',
+    "time Infinity": b'{"total_count":1,"versions":[{"version_id":1,"duration":Infinity}]}',
+    "gpu negative": page([version(gpu_num=-8)]),
+    "gpu list": page([version(gpu_num=[8])]),
+    "gpu object": page([version(gpu_num={"n": 8})]),
+    "name as number": page([version(version_name=5)]),
+    "name as list": page([version(version_name=["a"])]),
+    "pool as object": page([version(pool_id={"id": "p"})]),
+    "id missing": page([version(version_id=_MISSING)]),
+    "id null": page([version(version_id=None)]),
+    "id string": page([version(version_id="11")]),
+    "id negative": page([version(version_id=-11)]),
+    "id beyond int64": page([version(version_id=2**64)]),
+    "id duplicated in page": page([version(), version()]),
+    "only id": page([{"version_id": 3}]),
+    "all keys missing but id, extra keys": page(
+        [{"version_id": 4, "x": [1, {"y": None}], "status_name": 7, "gpu_hours": "lots"}]
+    ),
+    "extra top-level keys": page([version()], extra={"nested": [[[]]]}, offset="x", limit=None),
+    "huge string": page([version(version_desc="x" * 5_000_000)]),
+    "huge key": page([version() | {"k" * 1_000_000: 1}]),
+    "many versions": page([version(version_id=i) for i in range(20_000)]),
+    "non-utf8 bytes in a string": page([version()]).replace(b"train-a", b"train-\xff\xfe"),
+    "latin-1 body": '{"total_count":1,"versions":[{"version_id":1,"version_name":"café"}]}'.encode(
+        "latin-1"
+    ),
+    "utf-16 body": page([version()]).decode().encode("utf-16"),
+    "utf-8 BOM": b"\xef\xbb\xbf" + page([version()]),
+    "lone surrogate escape": b'{"total_count":1,"versions":[{"version_id":1,"version_name":"\\ud800"}]}',
+    "surrogate pair escape": b'{"total_count":1,"versions":[{"version_id":1,"version_name":"\\ud83d\\ude00"}]}',
+    "NUL escape": b'{"total_count":1,"versions":[{"version_id":1,"version_name":"a\\u0000b"}]}',
+    "deeply nested list": b"[" * 100_000 + b"]" * 100_000,
+    "deeply nested in object": b'{"total_count":1,"versions":[{"version_id":1,"x":'
+    + b"[" * 50_000
+    + b"]" * 50_000
+    + b"}]}",
+    "deeply nested unclosed": b'{"versions":' + b"{" * 100_000,
+    "truncated": page([version()])[:-7],
+    "trailing garbage": page([version()]) + b"<!-- cached -->",
+    "two documents": page([version()]) * 2,
+    "duplicate keys": b'{"total_count":1,"total_count":2,"versions":[{"version_id":1,"version_id":2}]}',
+    "is_success string": page([version()], is_success="true"),
+    "is_success false without code": b'{"is_success": false}',
+    "failure with junk code": b'{"is_success": false, "error_code": ["x"], "error_message": {"a": 1}}',
+    "total_count string": page([version()], total="1"),
+    "total_count negative": page([version()], total=-1),
+    "total_count float": page([version()], total=1.0),
+    "total_count huge": page([version()], total=10**12),
+    "total_count beyond int64": page([version()], total=10**20),
+    "total_count lying high": page([version()], total=5000),
+    "total_count lying low": page([version(version_id=i) for i in range(30)], total=3),
+    "total_count zero with versions": page([version()], total=0),
+}
+
+
+def check_parse(body: bytes) -> None:
+    """parse_page then build_frame: a ResponseFormatError or the exact schema, nothing else."""
+    try:
+        parsed = parse_page(body, where="page 1")
+    except ResponseFormatError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    frame = build_frame([parsed.versions], "0")
+    assert frame.schema == VERSION_SCHEMA
+    assert parsed.total_count is None or parsed.total_count >= 0
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_trial3_corpus_parse_page(name: str) -> None:
+    check_parse(CORPUS[name])
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("time beyond int64", "out of range|outside"),
+        ("id beyond int64", "out of range|outside"),
+        ("lone surrogate escape", "not valid Unicode"),
+        ("total_count negative", "negative 'total_count'"),
+        ("gpu negative", "outside"),
+        ("status as string", "expected an integer"),
+        ("time as iso string", "expected an integer"),
+    ],
+)
+def test_trial3_values_that_would_be_misread_are_refused(name: str, message: str) -> None:
+    """Not silently null, zero or NUL: the body is refused, naming the field."""
+    with pytest.raises(ResponseFormatError, match=message):
+        parse_page(CORPUS[name], where="page 1")
+
+
+# -- over real HTTP ------------------------------------------------------------------------------
+
+
+class Replaced:
+    """A FakeModelArts whose list answers carry ``self.body`` (status 200) instead of data."""
+
+    def __init__(self) -> None:
+        self.body = b"{}"
+        self.api = FakeModelArts([], project_id=PROJECT, token=TOKEN)
+        original = self.api._list
+
+        def answer(query: Any) -> Any:
+            out = original(query)
+            out.body = self.body
+            return out
+
+        self.api._list = answer  # type: ignore[method-assign]
+        self.server: RunningServer = serve(self.api)
+
+
+@pytest.fixture(scope="module")
+def replaced() -> Iterator[Replaced]:
+    holder = Replaced()
+    yield holder
+    holder.server.stop()
+
+
+def fetch_through(holder: Replaced, body: bytes) -> None:
+    holder.body = body
+    client = Client(
+        holder.server.url,
+        PROJECT,
+        token=TOKEN,
+        allow_http=True,
+        page_size=10,
+        retry=RetryPolicy(attempts=2, backoff=0.001, max_wait=0.01, total=1.0),
+        timeout=Timeout(connect=2, read=5, total=10),
+    )
+    try:
+        frame = client.list_versions()
+    except MavtoolsError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert frame.schema == VERSION_SCHEMA
+    assert frame["version_id"].is_unique().all()
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_trial3_corpus_over_http(replaced: Replaced, name: str) -> None:
+    fetch_through(replaced, CORPUS[name])
+
+
+# -- hypothesis ------------------------------------------------------------------------------------
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_plausible = {
+    "version_id": st.integers(min_value=-5, max_value=2**63 + 5),
+    "status": st.integers(min_value=-3, max_value=40_000),
+    "create_time": st.integers(min_value=-(10**3), max_value=10**19),
+    "start_time": st.integers(min_value=-(10**3), max_value=10**19) | st.just(0),
+    "end_time": st.integers(min_value=0, max_value=10**15),
+    "duration": st.integers(min_value=-1, max_value=10**15) | st.floats(0, 1e15),
+    "npu_num": st.integers(-1, 2_000_000),
+    "gpu_num": st.integers(-1, 2_000_000),
+    "version_name": st.text(max_size=20),
+    "version_desc": st.none() | st.text(max_size=20),
+    "pool_id": st.text(max_size=10),
+    "flavor_code": st.text(max_size=10),
+}
+
+
+@st.composite
+def versions(draw: Any) -> dict[str, Any]:
+    """A version whose every field is plausible, absent, or any JSON value at all."""
+    out: dict[str, Any] = {}
+    for name, plausible in _plausible.items():
+        choice = draw(st.sampled_from(["plausible", "plausible", "absent", "junk"]))
+        if choice == "plausible":
+            out[name] = draw(plausible)
+        elif choice == "junk":
+            out[name] = draw(_json)
+    if draw(st.booleans()):
+        out.update(draw(st.dictionaries(st.text(max_size=8), _json, max_size=3)))
+    return out
+
+
+@st.composite
+def bodies(draw: Any) -> bytes:
+    kind = draw(st.sampled_from(["page", "page", "page", "any json", "mutated", "bytes"]))
+    if kind == "any json":
+        return json.dumps(draw(_json)).encode()
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    items = draw(st.lists(versions(), max_size=6))
+    doc: dict[str, Any] = {"versions": items}
+    for key, plausible in (
+        ("is_success", st.booleans()),
+        ("total_count", st.integers(-3, 10**13) | st.just(len(items))),
+        ("error_code", st.text(max_size=12)),
+        ("error_message", st.text(max_size=20)),
+    ):
+        choice = draw(st.sampled_from(["plausible", "absent", "junk"]))
+        if choice == "plausible":
+            doc[key] = draw(plausible)
+        elif choice == "junk":
+            doc[key] = draw(_json)
+    body = json.dumps(doc, ensure_ascii=draw(st.booleans())).encode()
+    if kind == "mutated" and body:
+        at = draw(st.integers(0, len(body) - 1))
+        how = draw(st.sampled_from(["cut", "flip", "insert"]))
+        if how == "cut":
+            body = body[:at]
+        elif how == "flip":
+            body = body[:at] + bytes([draw(st.integers(0, 255))]) + body[at + 1 :]
+        else:
+            body = body[:at] + draw(st.binary(min_size=1, max_size=8)) + body[at:]
+    return body
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=bodies())
+def test_trial3_hypothesis_parse_page(body: bytes) -> None:
+    check_parse(body)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=bodies())
+def test_trial3_hypothesis_over_http(replaced: Replaced, body: bytes) -> None:
+    fetch_through(replaced, body)
+
+
+@pytest.mark.heavy
+@settings(
+    max_examples=5000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=bodies())
+def test_trial3_heavy_hypothesis_parse_page(body: bytes) -> None:
+    check_parse(body)
