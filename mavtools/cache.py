@@ -273,6 +273,8 @@ class CacheStore:
                 f"Another process has been refreshing cache entry {key} for over "
                 f"{self.lock_timeout:g} s; wait for it, or delete {path} if no process runs."
             ) from None
+        except OSError as exc:
+            raise _unwritable(path.parent, exc) from None
         try:
             yield
         finally:
@@ -361,6 +363,25 @@ class CacheStore:
         if frame.schema != VERSION_SCHEMA:
             raise CacheError("Only frames with the versions schema can be cached.")
         directory = self._make_dirs(project_id)
+        try:
+            return self._put(
+                frame, directory, key, endpoint, project_id, query, fetched_at, offset_mode, note
+            )
+        except OSError as exc:  # full disk, read-only file system, a directory in the way
+            raise _unwritable(directory, exc) from None
+
+    def _put(
+        self,
+        frame: pl.DataFrame,
+        directory: Path,
+        key: str,
+        endpoint: str,
+        project_id: str,
+        query: Mapping[str, Any],
+        fetched_at: datetime,
+        offset_mode: str,
+        note: str,
+    ) -> Entry:
         stamp = fetched_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         data = directory / f"{key}-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
         temp = directory / f".{data.name}.tmp"  # not *.parquet: globs never see half a file
@@ -436,7 +457,12 @@ class CacheStore:
             try:
                 path.mkdir(mode=0o700)
             except FileExistsError:
-                continue
+                if path.is_dir():
+                    continue
+                raise CacheError(
+                    f"The cache directory {path} is a file, not a directory; remove it or set "
+                    "MAVTOOLS_CACHE_DIR to a writable directory."
+                ) from None
             except OSError as exc:
                 raise CacheError(
                     f"The cache directory {path} cannot be created ({exc.strerror}); set "
@@ -444,6 +470,13 @@ class CacheStore:
                 ) from None
             os.chmod(path, 0o700)  # mkdir's mode is reduced by the umask
         return directory
+
+
+def _unwritable(directory: Path, exc: OSError) -> CacheError:
+    return CacheError(
+        f"The cache entry cannot be written in {directory} ({exc.strerror or type(exc).__name__}); "
+        "free some space or set MAVTOOLS_CACHE_DIR to a writable directory."
+    )
 
 
 def _parse_sidecar(text: bytes, path: Path, project_id: str, key: str) -> Entry:

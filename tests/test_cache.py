@@ -370,7 +370,7 @@ def test_failed_write_leaves_the_entry(
         real_replace(src, dst)
 
     monkeypatch.setattr(mcache.os, "replace", crash_on_sidecar)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(CacheError, match="No space"):
         load_versions(client_for(server), cache_dir=cache_dir, refresh=True)
     monkeypatch.undo()
     assert not list((cache_dir / "versions" / PROJECT).glob(".*.tmp"))
