@@ -5,7 +5,7 @@
 writes a single HTML file that opens without a network or a kernel::
 
     >>> render_report("notebooks/explore.ipynb", "explore.html")
-    Report(path=PosixPath('explore.html'), plots=6, provenance='bundled sample data ...')
+    Report(path=PosixPath('explore.html'), plots=3, provenance='bundled sample data ...')
 
 The steps are public so a test or another tool can inspect the executed notebook before it is
 converted: :func:`execute_notebook`, then :func:`report_html`.
@@ -149,7 +149,7 @@ def render_report(
 
     Example:
         >>> render_report("notebooks/explore.ipynb", "explore.html").plots
-        6
+        3
     """
     source = Path(notebook_path)
     executed = execute_notebook(source, timeout=timeout)
@@ -175,14 +175,14 @@ def execute_notebook(
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(notebook_path)
     try:
         notebook = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"Cannot read the notebook {path}: {exc}.") from None
-    running: list[int] = []  # the index of the cell being executed, for the error message
+    running = [1]  # the number of the cell being executed (markdown cells count), for errors
 
     def started(cell: Any, cell_index: int) -> None:
         running[:] = [cell_index + 1]
@@ -202,6 +202,11 @@ def execute_notebook(
         raise MavtoolsError(
             f"Cell {running[0]} of {path.name} ran longer than {timeout} s; raise --timeout or "
             "run the notebook in JupyterLab (mavtools lab) to see where it hangs."
+        ) from None
+    except DeadKernelError:
+        raise MavtoolsError(
+            f"The kernel died while running cell {running[0]} of {path.name} (out of memory?); "
+            "run the notebook in JupyterLab (mavtools lab) to see where."
         ) from None
     except CellExecutionError as exc:
         raise MavtoolsError(
