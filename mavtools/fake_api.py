@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +38,8 @@ from typing import Any, Final
 
 import requests
 from requests.adapters import BaseAdapter
+
+from mavtools.frame import WIRE_FIELDS
 
 __all__ = ["FAULT_KINDS", "FakeAdapter", "FakeModelArts", "RunningServer", "serve"]
 
@@ -61,20 +63,6 @@ _SORT_FIELDS: Final = {
     "duration": "duration",
     "job_name": "version_name",
 }
-_WIRE_FIELDS: Final = (
-    "version_id",
-    "version_name",
-    "status",
-    "create_time",
-    "start_time",
-    "end_time",
-    "duration",
-    "version_desc",
-    "pool_id",
-    "flavor_code",
-    "npu_num",
-    "gpu_num",
-)
 _GATEWAY_PAGE: Final = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
     b"</center><hr><center>nginx</center></body></html>"
@@ -430,7 +418,7 @@ class FakeModelArts:
         data = self._encoded.get(vid)
         if data is None:
             rec = self._records[vid]
-            data = json.dumps({k: rec.get(k) for k in _WIRE_FIELDS if k in rec}).encode()
+            data = json.dumps({k: rec.get(k) for k in WIRE_FIELDS if k in rec}).encode()
             self._encoded[vid] = data
         return data
 
@@ -591,9 +579,3 @@ class FakeAdapter(BaseAdapter):
 
     def close(self) -> None:
         pass
-
-
-def iter_sample_records(records: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Yield copies of records with only wire fields plus ``workspace_id``."""
-    for rec in records:
-        yield {k: rec[k] for k in (*_WIRE_FIELDS, "workspace_id") if k in rec}

@@ -47,7 +47,15 @@ import polars as pl
 from mavtools.errors import ResponseFormatError
 from mavtools.statuses import OUTCOMES, STATUS_NAMES, outcome_of
 
-__all__ = ["OUTCOME_DTYPE", "VERSION_SCHEMA", "Page", "build_frame", "empty_frame", "parse_page"]
+__all__ = [
+    "OUTCOME_DTYPE",
+    "VERSION_SCHEMA",
+    "WIRE_FIELDS",
+    "Page",
+    "build_frame",
+    "empty_frame",
+    "parse_page",
+]
 
 OUTCOME_DTYPE: Final = pl.Enum(list(OUTCOMES))
 _TIME: Final = pl.Datetime("ms", "UTC")
@@ -76,6 +84,21 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
     }
 )
 
+#: The fields of one version, in the order the API documents and sends them.
+WIRE_FIELDS: Final = (
+    "version_id",
+    "version_name",
+    "status",
+    "create_time",
+    "start_time",
+    "end_time",
+    "duration",
+    "version_desc",
+    "pool_id",
+    "flavor_code",
+    "npu_num",
+    "gpu_num",
+)
 #: Fields of one version as the API sends them, with the types they are read as.
 _WIRE_INT_FIELDS: Final = (
     "version_id",

@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import polars as pl
 
+from mavtools.frame import WIRE_FIELDS
+
 __all__ = ["FLAVORS", "POOLS", "SNAPSHOT", "WORKSPACES", "bulk", "simulate"]
 
 #: The moment the bundled samples were "fetched": every sample timestamp lies before it.
@@ -329,17 +331,4 @@ def bulk(
         gpu_num=gpu.gather(frame["_flavor"]),
         npu_num=npu.gather(frame["_flavor"]),
     )
-    return frame.select(
-        "version_id",
-        "version_name",
-        "status",
-        "create_time",
-        "start_time",
-        "end_time",
-        "duration",
-        "version_desc",
-        "pool_id",
-        "flavor_code",
-        "npu_num",
-        "gpu_num",
-    )
+    return frame.select(WIRE_FIELDS)

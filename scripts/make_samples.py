@@ -11,26 +11,13 @@ from pathlib import Path
 
 from mavtools import synth
 from mavtools.fake_api import _GATEWAY_PAGE
+from mavtools.frame import WIRE_FIELDS
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "samples"
 PAGE_SIZE = 500
 SEED = 7
 PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 ENDPOINT = "https://modelarts.eu-de.otc.t-systems.com"
-WIRE = (
-    "version_id",
-    "version_name",
-    "status",
-    "create_time",
-    "start_time",
-    "end_time",
-    "duration",
-    "version_desc",
-    "pool_id",
-    "flavor_code",
-    "npu_num",
-    "gpu_num",
-)
 
 
 def write_json(path: Path, doc: object) -> None:
@@ -44,7 +31,7 @@ def main() -> None:
         shutil.rmtree(OUT)
     by_ws: dict[str, list[dict]] = {}
     for rec in records:
-        by_ws.setdefault(rec["workspace_id"], []).append({k: rec[k] for k in WIRE})
+        by_ws.setdefault(rec["workspace_id"], []).append({k: rec[k] for k in WIRE_FIELDS})
     for ws, versions in sorted(by_ws.items()):
         versions.sort(
             key=lambda v: (v["create_time"], v["version_id"]), reverse=True
