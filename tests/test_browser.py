@@ -42,6 +42,10 @@ _ALL_RUN = """() => {
     return idle !== null && prompts.length > 0
         && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
 }"""
+# Some code cell left "[ ]:": Run All has started.
+_STARTED = """() => [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
+    .some(p => p.textContent.trim() !== '[ ]:' && p.textContent.trim() !== '')"""
 # The plotly data of each dashboard figure, by CSS class ("" while a figure is not drawn).
 _FIGURE_DATA = """() => Object.fromEntries(
     [...document.querySelectorAll('.mavtools-dashboard [class*="mavtools-figure-"]')].map(out => {
@@ -105,6 +109,22 @@ def _wait_until_up(process: subprocess.Popen[bytes], command: LabCommand, log: P
     pytest.fail(f"JupyterLab did not answer in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
+def _run_all_cells(page: Any) -> None:
+    """Run -> Run All Cells, until a prompt shows the run started (a click can be lost when the
+    news toast is answered between opening the menu and choosing the item)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            page.wait_for_function(_STARTED, timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")  # close the menu if it is still open
+    pytest.fail("Run -> Run All Cells did not start the notebook (3 tries)")
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[LabCommand]:
     """JupyterLab on a fresh copy of explore.ipynb, in its own process group, always stopped."""
@@ -145,6 +165,7 @@ def lab(tmp_path: Path) -> Iterator[LabCommand]:
 
 
 def test_explore_dashboard_follows_the_pool_filter(lab: LabCommand) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     started = time.monotonic()
@@ -165,9 +186,14 @@ def test_explore_dashboard_follows_the_pool_filter(lab: LabCommand) -> None:
         expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible()
         expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
 
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
+        _run_all_cells(page)
+        try:
+            page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+            state = page.locator(".jp-Notebook-ExecutionIndicator").get_attribute("data-status")
+            page.screenshot(path=artifact("explore-timeout.png"))
+            pytest.fail(f"Run All did not finish: prompts {prompts}, kernel {state}")
         assert not page.locator(".jp-OutputArea-output[data-mime-type*='error']").count(), (
             page.locator(".jp-OutputArea-output[data-mime-type*='error']").first.inner_text()
         )
