@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from mavtools.cache import (
 )
 from mavtools.client import Client
 from mavtools.errors import CacheError, CacheMissError, ConfigError, ServerError
-from mavtools.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.fake_api import RunningServer
 from mavtools.frame import VERSION_SCHEMA, build_frame
 from mavtools.provenance import provenance
 
@@ -47,19 +47,14 @@ TOKEN = "tok-SECRET-cache-7a1b"
 
 
 @pytest.fixture
-def servers() -> Iterator[Callable[..., RunningServer]]:
-    running: list[RunningServer] = []
+def servers(start_server: Callable[..., RunningServer]) -> Callable[..., RunningServer]:
+    """The shared local-server fixture, with this module's token."""
 
     def start(records: Any = (), **options: Any) -> RunningServer:
-        options.setdefault("project_id", PROJECT)
         options.setdefault("token", TOKEN)
-        server = serve(FakeModelArts(records, **options))
-        running.append(server)
-        return server
+        return start_server(records, **options)
 
-    yield start
-    for server in running:
-        server.stop()
+    return start
 
 
 @pytest.fixture
