@@ -506,6 +506,13 @@ class _Server(ThreadingHTTPServer):
     def sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts, faults, tests ending) are expected: no traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
 
 @dataclass
 class RunningServer:

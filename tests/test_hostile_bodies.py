@@ -19,7 +19,6 @@ from mavtools.errors import MavtoolsError, ResponseFormatError
 from mavtools.fake_api import FakeModelArts, RunningServer, serve
 from mavtools.frame import VERSION_SCHEMA, build_frame, parse_page
 from tests.conftest import PROJECT, TOKEN
-from tests.hostile_support import _heavy_only_when_asked  # noqa: F401
 
 GOOD = {
     "version_id": 11,

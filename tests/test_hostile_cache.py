@@ -26,7 +26,7 @@ from mavtools.errors import CacheError
 from mavtools.fake_api import FakeModelArts, RunningServer, serve
 from mavtools.frame import VERSION_SCHEMA
 from tests.conftest import PROJECT, TOKEN
-from tests.hostile_support import _heavy_only_when_asked, wire_records  # noqa: F401
+from tests.hostile_support import wire_records
 
 ADDED_BASE = 90_000_000  # ids of versions added during a trial: ADDED_BASE + j, j = 0, 1, ...
 

@@ -28,7 +28,7 @@ from mavtools.errors import (
 )
 from mavtools.frame import VERSION_SCHEMA
 from tests.conftest import PROJECT, TOKEN
-from tests.hostile_support import _heavy_only_when_asked, wire_records  # noqa: F401
+from tests.hostile_support import wire_records
 
 #: The faults of trial 1: throttling with and without Retry-After, server errors, and the
 #: socket-level failures (reset, no answer within the read timeout, half a body).

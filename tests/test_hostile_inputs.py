@@ -25,7 +25,7 @@ from mavtools.client import Client, RetryPolicy, Timeout
 from mavtools.errors import ConfigError, MavtoolsError, TransportError
 from mavtools.fake_api import FakeModelArts, RunningServer, serve
 from tests.conftest import PROJECT
-from tests.hostile_support import _heavy_only_when_asked, wire_records  # noqa: F401
+from tests.hostile_support import wire_records
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET_TOKEN = "tok-HOSTILE-s3cr3t-7d1e4a9b"
