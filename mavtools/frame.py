@@ -125,6 +125,7 @@ _WIRE_PAGE: Final = pl.Schema(
         "versions": pl.List(_WIRE_VERSION),
     }
 )
+_HEAD_FIELDS: Final = ("is_success", "error_code", "error_message", "total_count")
 _RAW_SCHEMA: Final = pl.Schema(dict(_WIRE_VERSION.to_schema()))
 
 # Bounds a sane record stays within; anything outside is a malformed answer, not data.
@@ -179,23 +180,20 @@ def parse_page(body: bytes, *, where: str) -> Page:
         )
     if stripped != b"{":
         return _parse_slowly(body, where)  # also keeps deeply nested arrays away from polars
-    if b"\\ud" in body or b"\\uD" in body:
-        return _parse_slowly(body, where)  # polars reads a lone surrogate escape as NUL
     try:
         wire = pl.read_json(io.BytesIO(body), schema=_WIRE_PAGE)
     except Exception:  # polars raises several error types for bodies it cannot read
         return _parse_slowly(body, where)
     if wire.height != 1:
         return _parse_slowly(body, where)
-    head = wire.drop("versions").row(0, named=True)  # row() of the list would build Python dicts
+    # Series access, not row(): a row would build Python dicts of every version.
+    head = {name: wire.get_column(name)[0] for name in _HEAD_FIELDS}
     if not wire["versions"].list.len()[0]:  # explode() turns [] and null into one null row
         versions = pl.DataFrame(schema=_RAW_SCHEMA)
     else:
         versions = wire.select(pl.col("versions").explode()).unnest("versions")
-    if not _values_ok(versions, where):
-        return _parse_slowly(body, where)  # a record without version_id: let the slow path name it
-    if _may_have_overflowed(versions, head["total_count"], body):
-        return _parse_slowly(body, where)  # polars reads integers beyond Int64 as null
+    if not _values_ok(versions, where, body, head["total_count"]):
+        return _parse_slowly(body, where)  # the slow path reads (or names) what polars could not
     _check_total(head["total_count"], where)
     return Page(
         is_success=head["is_success"],
@@ -309,18 +307,8 @@ def _record(item: Any, index: int, where: str) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _may_have_overflowed(versions: pl.DataFrame, total_count: int | None, body: bytes) -> bool:
-    """Whether a null the fast path read may stand for a number beyond Int64 (or 1e30).
-
-    Only pages with a null integer need the (slower) look at the text, so a page of complete
-    records pays nothing.
-    """
-    nulls = total_count is None or bool(
-        versions.height
-        and versions.select(pl.sum_horizontal(pl.col(_WIRE_INT_FIELDS).null_count())).item()
-    )
-    if not nulls:
-        return False
+def _overflow_in(body: bytes) -> bool:
+    """Whether the body holds a number polars would read as null (beyond Int64, or 1e30)."""
     text = pl.Series([body.decode("utf-8", "replace")])
     return bool(text.str.contains(r"[0-9]{19}|[0-9][eE]\+?[0-9]{2}").item())
 
@@ -349,19 +337,35 @@ _BOUNDS: Final = {
 }
 
 
-def _values_ok(versions: pl.DataFrame, where: str) -> bool:
+# Built once: constructing expressions costs as much as running them on a page.
+_CHECKS: Final = [
+    pl.col("version_id").null_count().alias("_missing_id"),
+    pl.any_horizontal(pl.col(_WIRE_STR_FIELDS).str.contains("\x00", literal=True).any())
+    .fill_null(False)
+    .alias("_nul"),
+    pl.sum_horizontal(pl.col(_WIRE_INT_FIELDS).null_count()).alias("_null_ints"),
+    *[((pl.col(c) < lo) | (pl.col(c) > hi)).any().alias(c) for c, (lo, hi) in _BOUNDS.items()],
+]
+
+
+def _values_ok(
+    versions: pl.DataFrame, where: str, body: bytes | None = None, total_count: int | None = 0
+) -> bool:
     """Reject values no real version has (negative times or counts, absurd magnitudes).
 
-    Returns False when a record lacks its ``version_id`` (the slow path names it); raises
-    :class:`ResponseFormatError` for a value out of bounds. One pass over the page.
+    Returns False when the fast parser's reading cannot be trusted and the slow path must read the
+    page: a record without ``version_id`` (the slow path names it), a NUL in a string (polars reads
+    a lone surrogate escape such as ``\\ud800`` as NUL), or a null integer that may stand for a
+    number beyond Int64. Raises :class:`ResponseFormatError` for a value out of bounds. One pass
+    over the page; only pages with a null integer also look at the body's text.
     """
     if versions.is_empty():
-        return True
-    checks = versions.select(
-        pl.col("version_id").null_count().alias("_missing_id"),
-        *[((pl.col(c) < lo) | (pl.col(c) > hi)).any().alias(c) for c, (lo, hi) in _BOUNDS.items()],
-    ).row(0, named=True)
-    if checks.pop("_missing_id"):
+        return not (body is not None and total_count is None and _overflow_in(body))
+    checks = versions.select(_CHECKS).row(0, named=True)
+    if checks.pop("_missing_id") or checks.pop("_nul"):
+        return False
+    null_ints = checks.pop("_null_ints")
+    if body is not None and (null_ints or total_count is None) and _overflow_in(body):
         return False
     for column, is_bad in checks.items():
         if is_bad:
