@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import polars as pl
 import requests
@@ -55,7 +55,7 @@ from mavtools.errors import (
     ThrottledError,
     TransportError,
 )
-from mavtools.frame import Page, build_frame, empty_frame, parse_page
+from mavtools.frame import _RAW_SCHEMA, Page, build_frame, empty_frame, parse_page
 from mavtools.provenance import Provenance, attach
 
 __all__ = ["ALL_WORKSPACES", "Client", "RetryPolicy", "Timeout"]
@@ -416,8 +416,7 @@ class Client:
         base = listing.params()
         label = listing.label()
         requests_before = self.requests_made
-        first = self._page(base | {"offset": "0", "limit": str(limit)}, f"page 1 of {label}")
-        total = _believable_total(first, label)
+        first, total = self._first_page(base, label)
         progress.plan(math.ceil(total / limit) if total else 1)
         progress.done()
         frames = [first.versions]
@@ -474,14 +473,13 @@ class Client:
         base = listing.params() | {"order": "desc"}
         label = listing.label()
         before = self.requests_made
-        first = self._page(base | {"offset": "0", "limit": str(limit)}, f"page 1 of {label}")
-        total = _believable_total(first, label)
+        first, total = self._first_page(base, label)
         if callable(depth):
             depth = depth(total)
         depth = min(depth, total)
         frames = [first.versions]
         if depth > first.versions.height and first.versions.height > 0:
-            mode = self._known_offset_mode(base, first, label)
+            mode = self._detect_offset_mode(base, first, label)
             pages = self._pages(base, limit, mode, range(1, math.ceil(depth / limit)), label, None)
             frames.extend(p.versions for p in pages)
             totals = {p.total_count for p in pages} | {total}
@@ -492,10 +490,12 @@ class Client:
             build_frame([merged], listing.workspace_id), total, self.requests_made - before
         )
 
-    def _known_offset_mode(self, base: dict[str, str], first: Page, label: str) -> str:
-        if self.offset_mode != "auto":
-            return self.offset_mode
-        return self._detect_offset_mode(base, first, label)
+    def _first_page(self, base: dict[str, str], label: str) -> tuple[Page, int]:
+        """Page 1 of a listing and the ``total_count`` it claims (checked to be believable)."""
+        first = self._page(
+            base | {"offset": "0", "limit": str(self.page_size)}, f"page 1 of {label}"
+        )
+        return first, _believable_total(first, label)
 
     def _detect_offset_mode(self, base: dict[str, str], first: Page, label: str) -> str:
         """Tell a record offset from a page index with a two-record probe at offset 1."""
@@ -588,7 +588,6 @@ class Client:
             attempt += 1
             retry_after: float | None = None
             failure: MavtoolsError
-            full_url = requests.Request("GET", url, params=params).prepare().url or url
             try:
                 status, headers, body = self._send(url, params)
             except TransportError as exc:
@@ -602,7 +601,7 @@ class Client:
                 if status < 400 and not parse:
                     return body
                 if status >= 400:
-                    failure = _api_error(status, body, full_url, attempt)
+                    failure = _api_error(status, body, _full_url(url, params), attempt)
                     if status not in _RETRY_STATUSES:
                         raise failure
                     retry_after = _retry_after(headers)
@@ -615,7 +614,7 @@ class Client:
                             raise
                     else:
                         if page.is_success is False:
-                            raise _api_error(status, body, full_url, attempt)
+                            raise _api_error(status, body, _full_url(url, params), attempt)
                         return page
             if attempt >= policy.attempts:
                 raise failure
@@ -773,6 +772,11 @@ class _Progress:
             self._callback(self.finished, self.planned)
 
 
+def _full_url(url: str, params: Mapping[str, str]) -> str:
+    """The URL with its query, for error messages (built only when an error needs it)."""
+    return requests.Request("GET", url, params=dict(params)).prepare().url or url
+
+
 def _safe(url: str) -> str:
     """The URL without its query string (shorter in messages; never carries secrets anyway)."""
     return url.split("?", 1)[0]
@@ -823,25 +827,24 @@ def _believable_total(page: Page, label: str) -> int:
     return total
 
 
-def _dedupe(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+def _unique_versions(
+    frames: Sequence[pl.DataFrame], *, empty: pl.DataFrame, keep: Literal["first", "last"]
+) -> pl.DataFrame:
+    """Concatenate frames, one row per ``version_id`` (``empty`` when there is nothing)."""
     frames = [f for f in frames if f.height]
     if not frames:
-        return pl.DataFrame(schema=_raw_schema())
-    return pl.concat(frames, how="vertical").unique("version_id", keep="last", maintain_order=True)
+        return empty
+    return pl.concat(frames, how="vertical").unique("version_id", keep=keep, maintain_order=True)
 
 
-@functools.cache
-def _raw_schema() -> pl.Schema:
-    from mavtools.frame import _RAW_SCHEMA
-
-    return _RAW_SCHEMA
+def _dedupe(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """Raw page records of one listing; a later page's copy of a version is the newer one."""
+    return _unique_versions(frames, empty=pl.DataFrame(schema=_RAW_SCHEMA), keep="last")
 
 
 def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return empty_frame()
-    return pl.concat(frames, how="vertical").unique("version_id", keep="first", maintain_order=True)
+    """Typed frames of several listings (a version is in one workspace, so keep either)."""
+    return _unique_versions(frames, empty=empty_frame(), keep="first")
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
