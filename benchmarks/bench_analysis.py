@@ -16,9 +16,9 @@ from typing import Any
 import polars as pl
 
 from mavtools import analysis as A
-from mavtools import figures as F
+from mavtools.views import figures as F
 from mavtools.frame import typed
-from mavtools.synth import POOLS, bulk
+from mavtools.local.synth import POOLS, bulk
 
 CAPACITY = {p.pool_id: p.capacity for p in POOLS}
 FIGURES: dict[str, Callable[[pl.DataFrame], Any]] = {

@@ -25,10 +25,10 @@ from typing import Any
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from mavtools import synth
+from mavtools.local import synth
 from mavtools.cache import CacheStore, cache_key, load_versions, normalise_query
-from mavtools.client import Client
-from mavtools.fake_api import FakeModelArts, serve
+from mavtools.api.client import Client
+from mavtools.local.fake_api import FakeModelArts, serve
 from mavtools.frame import build_frame
 from mavtools.provenance import provenance
 

@@ -22,10 +22,10 @@ import plotly.io as pio
 import polars as pl
 
 from mavtools import analysis as A
-from mavtools import figures as F
+from mavtools.views import figures as F
 from mavtools.frame import build_frame
-from mavtools.synth import bulk
-from mavtools.widgets import Dashboard, summarize
+from mavtools.local.synth import bulk
+from mavtools.views.widgets import Dashboard, summarize
 
 TARGET_S = 0.100
 

@@ -20,7 +20,7 @@ from mavtools.analysis import (
     utilization,
 )
 from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
-from mavtools.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
+from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.errors import (
     ApiError,
     AuthError,
@@ -37,7 +37,7 @@ from mavtools.errors import (
 )
 from mavtools.frame import VERSION_SCHEMA
 from mavtools.provenance import Provenance, provenance
-from mavtools.samples import samples_client
+from mavtools.local.samples import samples_client
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
 
 __all__ = [
@@ -82,5 +82,5 @@ def __getattr__(name: str):  # figures and widgets import plotly/ipywidgets: onl
     if name in ("figures", "widgets"):
         import importlib
 
-        return importlib.import_module(f"mavtools.{name}")
+        return importlib.import_module(f"mavtools.views.{name}")
     raise AttributeError(f"module 'mavtools' has no attribute {name!r}")

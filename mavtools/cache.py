@@ -15,7 +15,7 @@ Three parts, kept apart:
   Parquet file and a sidecar ``<key>.json`` naming it. Writing the sidecar (temp file, fsync,
   rename) is the commit point, so a fetch that fails or is killed leaves the previous entry
   readable; a lock file per entry (``filelock``) serialises processes refreshing the same entry;
-* :class:`VersionCache` ties both to a :class:`~mavtools.client.Client`.
+* :class:`VersionCache` ties both to a :class:`~mavtools.api.client.Client`.
 
 The on-disk layout is plain Parquet (see ``docs/cache.md``) so DuckDB or Spark can read it::
 
@@ -126,7 +126,7 @@ def normalise_query(
     status: Any = None, pool_id: Any = None, workspace_id: Any = "0"
 ) -> dict[str, list[Any]]:
     """The query as sorted, de-duplicated lists (status names turned into codes); no network."""
-    from mavtools.client import _as_list, _check_id, _normalise_status
+    from mavtools.api.client import _as_list, _check_id, _normalise_status
 
     workspaces = sorted({str(w) for w in _as_list(workspace_id)})
     if "*" in workspaces:
@@ -824,9 +824,9 @@ def default_client(environ: Mapping[str, str] | None = None) -> Any:
     ``MAVTOOLS_ALLOW_HTTP=1`` lets the configured endpoint be plain ``http://`` (a local server
     such as ``mavtools serve-samples``).
     """
-    from mavtools import config
-    from mavtools.client import Client
-    from mavtools.samples import samples_client
+    from mavtools.api import config
+    from mavtools.api.client import Client
+    from mavtools.local.samples import samples_client
 
     env = os.environ if environ is None else environ
     if config.settings_from_env(env) is None:
@@ -850,7 +850,7 @@ def load_versions(
     """The versions matching a query, from the local cache when it is fresh enough.
 
     Args:
-        client: a :class:`~mavtools.client.Client`; None: :func:`default_client` (credentials
+        client: a :class:`~mavtools.api.client.Client`; None: :func:`default_client` (credentials
             from the environment, else the bundled samples, which are never cached).
         status: status code(s), name(s) or outcome(s), as for ``Client.list_versions``.
         pool_id: one resource pool or several.

@@ -96,7 +96,7 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
 def _run_fetch(args: argparse.Namespace) -> int:
     from mavtools.cache import default_client, load_versions
     from mavtools.provenance import provenance
-    from mavtools.samples import samples_client
+    from mavtools.local.samples import samples_client
 
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
         raise ConfigError("Parquet is binary: give -o FILE (or redirect stdout).")
@@ -310,8 +310,8 @@ def _run_serve_samples(args: argparse.Namespace) -> int:
     import secrets
     import threading
 
-    from mavtools.fake_api import serve
-    from mavtools.samples import sample_api
+    from mavtools.local.fake_api import serve
+    from mavtools.local.samples import sample_api
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, not {args.port}.")
@@ -344,7 +344,7 @@ def _run_serve_samples(args: argparse.Namespace) -> int:
 
 
 def _configure_report(parser: argparse.ArgumentParser) -> None:
-    from mavtools.report import DEFAULT_TIMEOUT
+    from mavtools.views.report import DEFAULT_TIMEOUT
 
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="the .ipynb to execute")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
@@ -355,7 +355,7 @@ def _configure_report(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from mavtools.report import render_report
+    from mavtools.views.report import render_report
 
     report = render_report(
         args.notebook, args.output, timeout=args.timeout, hide_code=args.hide_code
@@ -375,7 +375,7 @@ def _configure_lab(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_lab(args: argparse.Namespace) -> int:
-    from mavtools.lab import lab_command, run_lab
+    from mavtools.views.lab import lab_command, run_lab
 
     return run_lab(lab_command(args.notebook, port=args.port, open_browser=not args.no_browser))
 

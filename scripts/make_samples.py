@@ -1,4 +1,4 @@
-"""Write data/samples/ from the seeded simulation in mavtools.synth (same bytes on every run).
+"""Write data/samples/ from the seeded simulation in mavtools.local.synth (same bytes on every run).
 
 Usage: python scripts/make_samples.py
 """
@@ -9,8 +9,8 @@ import json
 import shutil
 from pathlib import Path
 
-from mavtools import synth
-from mavtools.fake_api import _GATEWAY_PAGE
+from mavtools.local import synth
+from mavtools.local.fake_api import _GATEWAY_PAGE
 from mavtools.frame import WIRE_FIELDS
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -88,7 +88,7 @@ def main() -> None:
         OUT / "manifest.json",
         {
             "synthetic": True,
-            "generator": "scripts/make_samples.py (mavtools.synth.simulate)",
+            "generator": "scripts/make_samples.py (mavtools.local.synth.simulate)",
             "seed": SEED,
             "snapshot": synth.SNAPSHOT.isoformat(),
             "days": 90,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from mavtools import synth
-from mavtools.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local import synth
+from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 TOKEN = "tok-SECRET-4f1e2d3c"

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from mavtools import synth
+from mavtools.local import synth
 
 
 def wire_records(n: int, *, seed: int = 1, id_offset: int = 0) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""mavtools.auth: the AK/SK signer against Huawei's reference signer, PasswordAuth over HTTP."""
+"""mavtools.api.auth: the AK/SK signer against Huawei's reference signer, PasswordAuth over HTTP."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from mavtools.auth import (
+from mavtools.api.auth import (
     AkSkAuth,
     PasswordAuth,
     TokenAuth,

@@ -1,6 +1,6 @@
 """JupyterLab in headless chromium: run explore.ipynb, use the dashboard's pool filter.
 
-JupyterLab is started through :func:`mavtools.lab.lab_command` (the code path of ``mavtools lab``)
+JupyterLab is started through :func:`mavtools.views.lab.lab_command` (the code path of ``mavtools lab``)
 on 127.0.0.1 with a token, with every Jupyter and IPython folder in a temporary directory and a
 copy of the notebook (outputs cleared, so what the page shows comes from this run). The browser
 may only talk to 127.0.0.1; any other request is aborted and fails the test.
@@ -24,7 +24,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from mavtools.lab import LabCommand, lab_command
+from mavtools.views.lab import LabCommand, lab_command
 from tests.browser_util import artifact, chromium, http_status, require_chromium
 
 pytestmark = pytest.mark.browser

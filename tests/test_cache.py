@@ -22,7 +22,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mavtools import cache as mcache
-from mavtools import synth
+from mavtools.local import synth
 from mavtools.cache import (
     NEVER_EXPIRE,
     CacheStore,
@@ -33,9 +33,9 @@ from mavtools.cache import (
     parse_max_age,
     scan_cache,
 )
-from mavtools.client import Client
+from mavtools.api.client import Client
 from mavtools.errors import CacheError, CacheMissError, ConfigError, ServerError
-from mavtools.fake_api import RunningServer
+from mavtools.local.fake_api import RunningServer
 from mavtools.frame import VERSION_SCHEMA, build_frame
 from mavtools.provenance import provenance
 
@@ -75,7 +75,7 @@ def client_for(server: RunningServer, **options: Any) -> Client:
 
 
 def _no_retry() -> Any:
-    from mavtools.client import RetryPolicy
+    from mavtools.api.client import RetryPolicy
 
     return RetryPolicy(attempts=1, backoff=0.0)
 
@@ -376,7 +376,7 @@ _CHILD = textwrap.dedent(
     """
     import sys
     from mavtools.cache import load_versions
-    from mavtools.client import Client
+    from mavtools.api.client import Client
     url, project, token, cache_dir, how = sys.argv[1:]
     client = Client(url, project, token=token, allow_http=True, page_size=10, connections=1)
     kwargs = {"refresh": True} if how == "refresh" else {"max_age": 0}

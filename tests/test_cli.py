@@ -16,8 +16,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mavtools import cli
-from mavtools.fake_api import RunningServer, serve
-from mavtools.samples import sample_api, sample_manifest
+from mavtools.local.fake_api import RunningServer, serve
+from mavtools.local.samples import sample_api, sample_manifest
 
 TOKEN = "tok-SECRET-cli-5c2e"
 
@@ -209,7 +209,7 @@ def test_serve_samples_then_fetch(env: dict[str, str], tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         served = pl.read_parquet(tmp_path / "a.parquet")
-        from mavtools.samples import samples_client
+        from mavtools.local.samples import samples_client
 
         local = samples_client().list_versions(workspace_id="*")
         assert_frame_equal(served, local)

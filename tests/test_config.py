@@ -1,4 +1,4 @@
-"""mavtools.config: environment variables, clouds.yaml + secure.yaml, validation, masked reprs."""
+"""mavtools.api.config: environment variables, clouds.yaml + secure.yaml, validation, masked reprs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mavtools.auth import AkSkAuth, PasswordAuth, TokenAuth
-from mavtools.config import (
+from mavtools.api.auth import AkSkAuth, PasswordAuth, TokenAuth
+from mavtools.api.config import (
     DEFAULT_ENDPOINT_TEMPLATE,
     Credentials,
     Settings,
@@ -569,11 +569,11 @@ def test_import_has_no_side_effects(tmp_path, monkeypatch):
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", spy)
-    saved = sys.modules.pop("mavtools.config")
+    saved = sys.modules.pop("mavtools.api.config")
     try:
-        importlib.import_module("mavtools.config")
+        importlib.import_module("mavtools.api.config")
     finally:
-        sys.modules["mavtools.config"] = saved
+        sys.modules["mavtools.api.config"] = saved
     assert not [name for name in opened if "yaml" in name or "openstack" in name]
     assert list(tmp_path.iterdir()) == []
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from mavtools.samples import sample_api, sample_manifest, sample_records, samples_dir
+from mavtools.local.samples import sample_api, sample_manifest, sample_records, samples_dir
 from tests.conftest import PROJECT, TOKEN
 
 
@@ -98,7 +98,7 @@ def test_samples_are_realistic_and_consistent_with_their_manifest():
 
 
 def test_sample_generation_is_deterministic(tmp_path):
-    from mavtools import synth
+    from mavtools.local import synth
 
     assert synth.simulate(500, seed=3) == synth.simulate(500, seed=3)
     assert synth.bulk(1000, seed=2).equals(synth.bulk(1000, seed=2))

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from mavtools import analysis as A
-from mavtools import figures as F
+from mavtools.views import figures as F
 from mavtools.frame import empty_frame, typed
-from mavtools.synth import POOLS, bulk, simulate
+from mavtools.local.synth import POOLS, bulk, simulate
 
 CAPACITY = {p.pool_id: p.capacity for p in POOLS}
 BUILDERS: dict[str, Callable[[pl.DataFrame], go.Figure]] = {

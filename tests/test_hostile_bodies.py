@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mavtools.client import Client, RetryPolicy, Timeout
+from mavtools.api.client import Client, RetryPolicy, Timeout
 from mavtools.errors import MavtoolsError, ResponseFormatError
-from mavtools.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from mavtools.frame import VERSION_SCHEMA, build_frame, parse_page
 from tests.conftest import PROJECT, TOKEN
 

@@ -1,6 +1,6 @@
 """Trials 4-6: the cache killed mid-write, shared by processes, damaged on disk.
 
-Each trial runs real processes against a real local server (``mavtools.fake_api.serve``).
+Each trial runs real processes against a real local server (``mavtools.local.fake_api.serve``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mavtools.cache import CacheStore, load_versions
-from mavtools.client import Client, RetryPolicy
+from mavtools.api.client import Client, RetryPolicy
 from mavtools.errors import CacheError
-from mavtools.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from mavtools.frame import VERSION_SCHEMA
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile_support import wire_records
@@ -67,7 +67,7 @@ _REFRESHER = textwrap.dedent(
     """
     import sys
     from mavtools.cache import load_versions
-    from mavtools.client import Client, RetryPolicy
+    from mavtools.api.client import Client, RetryPolicy
     url, project, token, cache_dir = sys.argv[1:]
     client = Client(url, project, token=token, allow_http=True, page_size=1000,
                     retry=RetryPolicy(attempts=1))
@@ -158,7 +158,7 @@ _WORKER = textwrap.dedent(
     """
     import json, random, sys
     from mavtools.cache import load_versions
-    from mavtools.client import Client, RetryPolicy
+    from mavtools.api.client import Client, RetryPolicy
     from mavtools.frame import VERSION_SCHEMA
     url, project, token, cache_dir, rounds, seed, base = sys.argv[1:]
     rng = random.Random(int(seed))

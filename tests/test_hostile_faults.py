@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from mavtools.client import Client, RetryPolicy, Timeout
+from mavtools.api.client import Client, RetryPolicy, Timeout
 from mavtools.errors import (
     IncompleteError,
     MavtoolsError,

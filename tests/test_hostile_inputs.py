@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mavtools.cache import load_versions
-from mavtools.client import Client, RetryPolicy, Timeout
+from mavtools.api.client import Client, RetryPolicy, Timeout
 from mavtools.errors import ConfigError, MavtoolsError, TransportError
-from mavtools.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from tests.conftest import PROJECT
 from tests.hostile_support import wire_records
 
@@ -276,7 +276,7 @@ def test_trial8_plain_http_is_refused_unless_allowed(endpoint):
 
 
 def test_trial8_plain_http_from_the_environment_only_for_loopback():
-    from mavtools.config import settings_from_env
+    from mavtools.api.config import settings_from_env
 
     env = {"MODELARTS_PROJECT_ID": PROJECT, "MODELARTS_TOKEN": SECRET_TOKEN}
     with pytest.raises(ConfigError):

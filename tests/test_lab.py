@@ -14,7 +14,7 @@ import pytest
 
 import mavtools
 from mavtools.errors import ConfigError
-from mavtools.lab import DEFAULT_NOTEBOOK, free_port, lab_command, notebooks_dir
+from mavtools.views.lab import DEFAULT_NOTEBOOK, free_port, lab_command, notebooks_dir
 from tests.browser_util import http_status
 
 ROOT = Path(__file__).resolve().parents[1]

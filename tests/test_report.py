@@ -21,7 +21,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from mavtools.errors import MavtoolsError
-from mavtools.report import (
+from mavtools.views.report import (
     PLOTLY_MIMETYPE,
     WIDGET_NOTE,
     WIDGET_STATE_MIMETYPE,

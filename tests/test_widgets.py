@@ -15,8 +15,8 @@ from polars.testing import assert_frame_equal
 
 import mavtools as mt
 from mavtools import analysis as A
-from mavtools.figures import EMPTY_MESSAGE
-from mavtools.widgets import FIGURE_NAMES, Dashboard, FilterPanel, Summary, summarize
+from mavtools.views.figures import EMPTY_MESSAGE
+from mavtools.views.widgets import FIGURE_NAMES, Dashboard, FilterPanel, Summary, summarize
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Where to connect and with which credentials, as plain frozen data.
 
-Settings come from arguments first (see :class:`mavtools.client.Client`), then from the
+Settings come from arguments first (see :class:`mavtools.api.client.Client`), then from the
 environment, then from an OpenStack ``clouds.yaml``; :func:`settings_from_env` reads the last two:
 
 1. ``MODELARTS_ENDPOINT``, ``MODELARTS_PROJECT_ID`` and ``MODELARTS_TOKEN`` or
@@ -300,9 +300,9 @@ class Credentials:
         """Return the ``requests`` auth object for these credentials.
 
         Args:
-            session: the session :class:`~mavtools.auth.PasswordAuth` talks to IAM with.
+            session: the session :class:`~mavtools.api.auth.PasswordAuth` talks to IAM with.
         """
-        from mavtools import auth  # keeps import of config light; auth needs no config
+        from mavtools.api import auth  # keeps import of config light; auth needs no config
 
         if self.kind == "token":
             assert self.token is not None

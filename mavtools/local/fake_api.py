@@ -287,7 +287,7 @@ class FakeModelArts:
                 return None
             return _error(401, "ModelArts.0203", "Invalid token.")
         if lower.get("authorization", "").startswith("SDK-HMAC-SHA256") and self.aksk:
-            from mavtools.auth import (
+            from mavtools.api.auth import (
                 verify_request,  # the server checks signatures like the gateway
             )
 

@@ -19,7 +19,7 @@ Decisions:
 * Deselecting every option of a multi-select selects no version (it is not "no filter"); the
   figures then say "No versions match the current selection".
 * Filtering and aggregation are polars work; the figures only receive aggregated rows (see
-  :mod:`mavtools.figures`). Allocation bins grow with the selected time range (1 h up to 14 days,
+  :mod:`mavtools.views.figures`). Allocation bins grow with the selected time range (1 h up to 14 days,
   6 h up to 120 days, else 1 day) so an update stays cheap on long ranges.
 * Each figure is a plain ``plotly.graph_objects.Figure`` put into an ``ipywidgets.Output`` as the
   display data plotly's default renderer produces (``application/vnd.plotly.v1+json`` inside a
@@ -57,7 +57,8 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import polars as pl
 
-from mavtools import analysis, figures
+from mavtools import analysis
+from mavtools.views import figures
 from mavtools.provenance import provenance
 from mavtools.statuses import OUTCOMES
 

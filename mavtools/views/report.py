@@ -277,7 +277,7 @@ def report_html(
     if remote:
         raise MavtoolsError(
             f"The report would load {', '.join(sorted(set(remote)))} from the network; "
-            "this is a bug in mavtools.report."
+            "this is a bug in mavtools.views.report."
         )
     return body, counter.value, origin
 

@@ -1,12 +1,12 @@
 """The bundled sample responses: everything in mavtools runs on them without credentials.
 
 ``data/samples/`` holds synthetic but realistic answers of the versions API, written by
-``scripts/make_samples.py`` from :func:`mavtools.synth.simulate` (seeded, so the files are the same
+``scripts/make_samples.py`` from :func:`mavtools.local.synth.simulate` (seeded, so the files are the same
 on every run): ``versions/<workspace_id>/page-NNN.json`` exactly as the API pages them (newest
 first, ``offset`` as a record offset), ``errors/`` with documented error bodies and a gateway page,
 and ``manifest.json`` with the snapshot time and the (fictional) project.
 
-:func:`samples_client` serves those records through the same :class:`~mavtools.client.Client`,
+:func:`samples_client` serves those records through the same :class:`~mavtools.api.client.Client`,
 paging and parsing code as live responses, over an in-process transport instead of the network.
 Frames it returns say so in their provenance (``source="samples"``).
 """
@@ -21,16 +21,16 @@ from typing import Any
 
 import requests
 
-from mavtools.client import Client
-from mavtools.fake_api import FakeAdapter, FakeModelArts
+from mavtools.api.client import Client
+from mavtools.local.fake_api import FakeAdapter, FakeModelArts
 
 __all__ = ["sample_api", "sample_manifest", "sample_records", "samples_client", "samples_dir"]
 
 
 def samples_dir() -> Path:
     """The directory of the bundled samples (inside the wheel, or ``data/samples`` of a checkout)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_samples", here.parent / "data" / "samples"):
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "_samples", package.parent / "data" / "samples"):
         if (candidate / "manifest.json").is_file():
             return candidate
     raise FileNotFoundError("The bundled samples are missing; reinstall mavtools.")

@@ -158,7 +158,7 @@ class Client:
         token: an IAM token (header ``X-Auth-Token``).
         ak: access key, with ``sk``, for ``SDK-HMAC-SHA256`` request signing.
         sk: secret key.
-        auth: any ``requests`` auth object instead (for example :class:`mavtools.auth.PasswordAuth`).
+        auth: any ``requests`` auth object instead (for example :class:`mavtools.api.auth.PasswordAuth`).
         page_size: versions per request (``limit``).
         connections: pages fetched at once, over that many reused connections.
         timeout: time limits of every request.
@@ -195,8 +195,8 @@ class Client:
         max_body_bytes: int = 1 << 30,
         source: str = "live",
     ) -> None:
-        from mavtools import auth as _auth
-        from mavtools import config
+        from mavtools.api import auth as _auth
+        from mavtools.api import config
 
         self.endpoint = config.validate_endpoint(endpoint, allow_http=allow_http)
         self.project_id = config.validate_project_id(project_id)
@@ -248,7 +248,7 @@ class Client:
         Raises:
             ConfigError: nothing is configured, or the configuration is incomplete.
         """
-        from mavtools import config
+        from mavtools.api import config
 
         settings = config.settings_from_env(environ)
         if settings is None:

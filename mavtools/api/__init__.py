@@ -1,0 +1,1 @@
+"""Talking to ModelArts: configuration, authentication, transport, paging and the client."""
