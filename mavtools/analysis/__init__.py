@@ -10,13 +10,15 @@ Holding units
     decides, not the status code (a ``LOST`` version with an end time held until that end). An
     ``end_time`` before ``start_time`` holds nothing (see :func:`quality_report`).
 
-``now``
-    When the data was fetched. ``now=None`` means the fetch time of the frame's
-    :func:`mavtools.provenance` when it has one (frames returned by ``list_versions`` or
-    ``load_versions``), else the latest ``create_time``, ``start_time`` or ``end_time`` in the
-    frame, the best lower bound of the fetch time the frame itself carries. Derived frames
-    (``df.filter(...)``) carry no provenance: pass ``now`` explicitly. A ``datetime`` is
-    accepted; a naive one is read as UTC.
+``now`` (the snapshot time)
+    Every row carries ``observed_at``, the snapshot time of the fetch that read it (one value per
+    fetch; after an incremental cache refresh every row carries the refresh's time). A version
+    that has not ended holds until its own row's ``observed_at``, so ``filter``, ``sort`` and
+    ``concat`` (even of frames fetched at different times) change nothing. ``now=`` overrides it
+    for every row. Rows without ``observed_at`` (frames built by hand) use the latest
+    ``create_time``, ``start_time`` or ``end_time`` of the frame. A ``datetime`` is accepted; a
+    naive one is read as UTC. The default window ends at the latest snapshot time: the data
+    tells the allocation up to then, zeros included.
 
 Time bins
     Bins are aligned with ``Expr.dt.truncate(every)`` in UTC ("1h" on the hour, "1d" at midnight

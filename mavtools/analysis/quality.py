@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from mavtools.analysis.timeline import epoch_ms, fetch_ms, to_ms
+from mavtools.analysis.timeline import epoch_ms, now_ms_expr, to_ms
 from mavtools.statuses import STATUS_NAMES
 
 __all__ = ["quality_report"]
@@ -44,7 +44,7 @@ def quality_report(
     Example:
         >>> quality_report(df).filter(pl.col("versions") > 0)
     """
-    now_ms = fetch_ms(df, now) or 0
+    now_ms = now_ms_expr(df, now)
     future_ms = to_ms(now) if now is not None else to_ms(datetime.now(UTC))
     s, e, c = (
         epoch_ms(pl.col("start_time")),
@@ -65,12 +65,12 @@ def quality_report(
         ("lost", pl.col("status") == 14, "status LOST: the platform lost track of the job"),
         (
             "stuck_running",
-            s.is_not_null() & e.is_null() & (pl.lit(now_ms) - s > stuck_ms),
+            s.is_not_null() & e.is_null() & (now_ms - s > stuck_ms),
             f"running for longer than {_span_text(stuck_after)}",
         ),
         (
             "stuck_queued",
-            s.is_null() & e.is_null() & (pl.lit(now_ms) - c > stuck_ms),
+            s.is_null() & e.is_null() & (now_ms - c > stuck_ms),
             f"queued for longer than {_span_text(stuck_after)}",
         ),
         (

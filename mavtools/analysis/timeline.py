@@ -13,8 +13,6 @@ from typing import Final, Literal
 
 import polars as pl
 
-from mavtools.provenance import provenance
-
 Resource = Literal["gpu", "npu"]
 By = str | Sequence[str] | None
 Every = str | timedelta
@@ -70,12 +68,16 @@ def _default_now_ms(df: pl.DataFrame) -> int | None:
     return row.item() if row.height else None
 
 
-def fetch_ms(df: pl.DataFrame, now: datetime | None) -> int | None:
-    """``now``, else the fetch time of a frame mavtools returned, else its latest timestamp."""
-    if now is None:
-        info = provenance(df)
-        now = info.fetched_at if info is not None else None
-    return to_ms(now) if now is not None else _default_now_ms(df)
+def now_ms_expr(df: pl.DataFrame, now: datetime | None) -> pl.Expr:
+    """Per row, the moment an unfinished version holds until, in epoch ms.
+
+    ``now`` when given; else the row's own snapshot time ``observed_at``; for rows without one
+    (frames built by hand), the latest timestamp of the frame.
+    """
+    if now is not None:
+        return pl.lit(to_ms(now), dtype=pl.Int64)
+    fallback = _default_now_ms(df)
+    return pl.coalesce(epoch_ms(pl.col("observed_at")), pl.lit(fallback, dtype=pl.Int64))
 
 
 def using(df: pl.DataFrame, resource: Resource | None) -> pl.DataFrame:
@@ -110,7 +112,6 @@ def held_intervals(
     *asked for* while it waited count too (demand rather than allocation).
     """
     units = units_column(resource)
-    now_ms = fetch_ms(df, now)
     begin = pl.col("create_time") if include_queued else pl.col("start_time")
     held = (
         df.lazy()
@@ -118,14 +119,19 @@ def held_intervals(
         .select(
             *keys,
             s=epoch_ms(begin),
-            e=pl.coalesce(epoch_ms(pl.col("end_time")), pl.lit(now_ms, dtype=pl.Int64)),
+            e=pl.coalesce(epoch_ms(pl.col("end_time")), now_ms_expr(df, now)),
             u=pl.col(units).cast(pl.Int64),
         )
         .filter(pl.col("e") > pl.col("s"))
         .collect()
     )
     lo = to_ms(start) if start is not None else held.select(pl.col("s").min()).item()
-    hi = to_ms(end) if end is not None else held.select(pl.col("e").max()).item()
+    if end is not None:
+        hi = to_ms(end)
+    else:  # what the data knows about: up to the (latest) snapshot time
+        seen = df.select(now_ms_expr(df, now).max()).item() if df.height else None
+        latest = held.select(pl.col("e").max()).item()
+        hi = max((v for v in (seen, latest) if v is not None), default=None)
     if lo is None or hi is None or hi <= lo:
         return held.clear(), None, None
     clipped = held.with_columns(
