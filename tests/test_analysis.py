@@ -163,7 +163,8 @@ def window_of(rows, now_min):
     held = [(s, e) for s, e in held if e > s]
     if not held:
         return None
-    return min(s for s, _ in held), max(e for _, e in held)
+    # The default window ends at the snapshot ("now"): the data knows the allocation up to then.
+    return min(s for s, _ in held), max(now_min, *(e for _, e in held))
 
 
 def frame_now(rows):

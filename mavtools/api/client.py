@@ -35,7 +35,7 @@ from mavtools.api.transport import (
     json_object,
 )
 from mavtools.errors import ConfigError, ResponseFormatError
-from mavtools.frame import RAW_SCHEMA, build_frame, empty_frame, parse_page
+from mavtools.frame import RAW_SCHEMA, build_frame, empty_frame, parse_page, stamp
 from mavtools.provenance import Provenance, attach
 
 __all__ = ["ALL_WORKSPACES", "Client", "ListingResult", "RetryPolicy", "Timeout"]
@@ -263,7 +263,8 @@ class Client:
             "sort_by": sort_by,
             "order": order,
         }
-        return attach(frame, self.describe(query, frame.height))
+        info = self.describe(query, frame.height)
+        return attach(stamp(frame, info.fetched_at), info)  # one snapshot time per fetch
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""
