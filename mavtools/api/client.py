@@ -55,7 +55,7 @@ from mavtools.errors import (
     ThrottledError,
     TransportError,
 )
-from mavtools.frame import _RAW_SCHEMA, Page, build_frame, empty_frame, parse_page
+from mavtools.frame import _RAW_SCHEMA, ROW_KEY, Page, build_frame, empty_frame, parse_page
 from mavtools.provenance import Provenance, attach
 
 __all__ = ["ALL_WORKSPACES", "Client", "RetryPolicy", "Timeout"]
@@ -277,9 +277,15 @@ class Client:
         sort_by: str = "create_time",
         order: str = "desc",
         *,
+        api: str = "auto",
         progress: Callable[[int, int], None] | None = None,
     ) -> pl.DataFrame:
         """Fetch every version matching the filters as the typed frame (see :mod:`mavtools.frame`).
+
+        Old-version (v1) versions and new-version (v2) training jobs come in one frame (column
+        ``api``). With ``api="auto"`` a listing the server does not have (404: v1 retired on a
+        current deployment, v2 missing on an old one) is skipped and named in the provenance's
+        ``note`` and ``extra["skipped"]``; only when both are missing does the fetch fail.
 
         Args:
             status: a status code (``8``), name (``"RUNNING"``, upper case) or outcome
@@ -288,6 +294,7 @@ class Client:
             workspace_id: one workspace, several, or :data:`ALL_WORKSPACES`.
             sort_by: ``create_time``, ``job_desc``, ``status``, ``duration`` or ``job_name``.
             order: ``asc`` or ``desc``.
+            api: ``"auto"`` (both), ``"v1"`` or ``"v2"``.
             progress: called with (pages done, pages planned) as pages arrive.
 
         Returns:
@@ -303,14 +310,36 @@ class Client:
             )
         if order not in ("asc", "desc"):
             raise ConfigError(f"order must be 'asc' or 'desc', not {order!r}.")
+        if api not in ("auto", "v1", "v2"):
+            raise ConfigError(f"api must be 'auto', 'v1' or 'v2', not {api!r}.")
         listings = self.plan(status=status, pool_id=pool_id, workspace_id=workspace_id)
         frames = []
+        skipped: dict[str, str] = {}
         counter = _Progress(progress)
-        for listing in listings:
-            frames.append(self.fetch_listing(listing, progress=counter).frame)
+        if api in ("auto", "v1"):
+            try:
+                for listing in listings:
+                    frames.append(self.fetch_listing(listing, progress=counter).frame)
+            except NotFoundError as exc:
+                if api == "v1":
+                    raise
+                skipped["v1"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
+                frames = []
+        if api in ("auto", "v2"):
+            from mavtools.api import v2
+
+            searches = v2.searches_for(listings)
+            try:
+                frames.extend(v2.read_jobs(self, search).frame for search in searches)
+            except NotFoundError as exc:
+                if api == "v2" or "v1" in skipped:
+                    raise
+                skipped["v2"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
         frame = _merge(frames)
         frame = frame.sort(
-            [_SORT_COLUMNS[sort_by], "version_id"], descending=order == "desc", nulls_last=True
+            [_SORT_COLUMNS[sort_by], "version_id", "job_id"],
+            descending=order == "desc",
+            nulls_last=True,
         )
         query = {
             "workspace_id": sorted({ls.workspace_id for ls in listings}),
@@ -318,8 +347,31 @@ class Client:
             "pool_id": _as_list(pool_id),
             "sort_by": sort_by,
             "order": order,
+            "api": api,
         }
-        return attach(frame, self.describe(query, frame.height))
+        extra: dict[str, Any] = {}
+        if skipped:
+            extra["note"] = "; ".join(
+                f"{name} listing not available on this server ({why}), skipped"
+                for name, why in skipped.items()
+            )
+            extra["extra"] = {"skipped": skipped}
+        return attach(frame, self.describe(query, frame.height, **extra))
+
+    def pools(self) -> pl.DataFrame:
+        """The project's resource pools with their sizes (``GET /v2/{project_id}/pools``).
+
+        Returns:
+            One row per pool: ``pool_id``, ``pool_name``, ``accelerator``, ``accelerator_type``,
+            ``units_per_node``, ``nodes`` and ``nodes_available``/``_creating``/``_abnormal``,
+            ``units`` (cards on available nodes). See :func:`mavtools.pool_sizes`.
+
+        Example:
+            >>> mt.utilization(df, capacity=mt.pool_sizes(client.pools()))
+        """
+        from mavtools.api import v2
+
+        return v2.read_pools(self)
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""
@@ -577,9 +629,20 @@ class Client:
         return self._request(url, params, where, parse=False)  # type: ignore[return-value]
 
     def _request(
-        self, url: str, params: dict[str, str], where: str, *, parse: bool
-    ) -> Page | bytes:
-        """GET ``url`` with retries; return the parsed page (or the body) or raise."""
+        self,
+        url: str,
+        params: dict[str, str],
+        where: str,
+        *,
+        parse: bool | Callable[[bytes, str], Any],
+        json_body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """GET ``url`` (POST ``json_body`` when given) with retries; return the parsed page or raise.
+
+        ``parse``: True reads a v1 versions page, False returns the body, a function
+        ``(body, where)`` parses another kind of answer (its transient ResponseFormatErrors are
+        retried like damaged v1 pages).
+        """
         policy = self.retry
         waited = 0.0
         renewed = False
@@ -589,7 +652,7 @@ class Client:
             retry_after: float | None = None
             failure: MavtoolsError
             try:
-                status, headers, body = self._send(url, params)
+                status, headers, body = self._send(url, params, json_body)
             except TransportError as exc:
                 failure = exc
             else:
@@ -607,6 +670,8 @@ class Client:
                     retry_after = _retry_after(headers)
                 else:
                     try:
+                        if callable(parse):
+                            return parse(body, where)
                         page = parse_page(body, where=where)
                     except ResponseFormatError as exc:
                         failure = exc
@@ -630,15 +695,19 @@ class Client:
             time.sleep(wait)
             waited += wait
 
-    def _send(self, url: str, params: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    def _send(
+        self, url: str, params: dict[str, str], json_body: Mapping[str, Any] | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
         """The one place that touches the network; maps transport failures to TransportError."""
         with self._lock:
             self.requests_made += 1
         deadline = time.monotonic() + self.timeout.total
         try:
-            response = self._session.get(
+            response = self._session.request(
+                "GET" if json_body is None else "POST",
                 url,
                 params=params,
+                json=json_body,
                 auth=self._auth,
                 timeout=(self.timeout.connect, self.timeout.read),
                 stream=True,
@@ -828,13 +897,19 @@ def _believable_total(page: Page, label: str) -> int:
 
 
 def _unique_versions(
-    frames: Sequence[pl.DataFrame], *, empty: pl.DataFrame, keep: Literal["first", "last"]
+    frames: Sequence[pl.DataFrame],
+    *,
+    empty: pl.DataFrame,
+    keep: Literal["first", "last"],
+    key: str | Sequence[str] = "version_id",
 ) -> pl.DataFrame:
-    """Concatenate frames, one row per ``version_id`` (``empty`` when there is nothing)."""
+    """Concatenate frames, one row per ``key`` (``empty`` when there is nothing)."""
     frames = [f for f in frames if f.height]
     if not frames:
         return empty
-    return pl.concat(frames, how="vertical").unique("version_id", keep=keep, maintain_order=True)
+    return pl.concat(frames, how="vertical").unique(
+        list(key) if not isinstance(key, str) else key, keep=keep, maintain_order=True
+    )
 
 
 def _dedupe(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
@@ -844,7 +919,7 @@ def _dedupe(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
 
 def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Typed frames of several listings (a version is in one workspace, so keep either)."""
-    return _unique_versions(frames, empty=empty_frame(), keep="first")
+    return _unique_versions(frames, empty=empty_frame(), keep="first", key=ROW_KEY)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

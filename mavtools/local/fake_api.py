@@ -156,6 +156,8 @@ class FakeModelArts:
         self._records: dict[int, dict[str, Any]] = {}
         self._encoded: dict[int, bytes] = {}
         self._views: dict[tuple[Any, ...], list[int]] = {}
+        #: The new-version API (a :class:`mavtools.local.fake_v2.FakeV2`); None: an old deployment.
+        self.v2: Any = None
         self.add_versions(records)
 
     # -- data -----------------------------------------------------------------------------------
@@ -237,7 +239,9 @@ class FakeModelArts:
         if method == "GET" and len(segments) == 3 and segments[::2] == ["v1", "workspaces"]:
             denied = self._check_auth(method, target, headers, body)
             return denied or self._workspaces(urllib.parse.parse_qs(parts.query))
-        if (
+        # The v2 part (mavtools.local.fake_v2) serves its paths, and the retired v1 listing.
+        routed = self.v2.route(method, segments) if self.v2 is not None else None
+        if routed is None and (
             method != "GET"
             or len(segments) != 4
             or segments[0] != "v1"
@@ -264,11 +268,13 @@ class FakeModelArts:
                 403, "ModelArts.0210", "The project id in the request URL does not match the token."
             )
         fault = self._next_fault()
-        answer = (
-            self._fault_answer(*fault)
-            if fault
-            else self._list(urllib.parse.parse_qs(parts.query, keep_blank_values=True))
-        )
+        if fault:
+            answer = self._fault_answer(*fault)
+        elif routed is not None:
+            status, data = routed(parts.query, body)
+            answer = Answer(status, data, {"Content-Type": "application/json"})
+        else:
+            answer = self._list(urllib.parse.parse_qs(parts.query, keep_blank_values=True))
         if self.latency:
             answer.delay += self.latency
         return answer
@@ -340,7 +346,8 @@ class FakeModelArts:
     def _workspaces(self, query: Mapping[str, list[str]]) -> Answer:
         """``GET /v1/{project}/workspaces``: here ``offset`` is documented as a page index."""
         with self._lock:
-            ids = sorted({str(r.get("workspace_id", "0")) for r in self._records.values()} | {"0"})
+            known = {str(r.get("workspace_id", "0")) for r in self._records.values()} | {"0"}
+            ids = sorted(known | (self.v2.workspaces() if self.v2 is not None else set()))
         page = int((query.get("offset") or ["0"])[-1])
         limit = int((query.get("limit") or ["1000"])[-1]) or len(ids)
         chunk = ids[page * limit : (page + 1) * limit]

@@ -1,0 +1,337 @@
+"""The new-version (v2) training API of the local ModelArts stand-in: job searches, pools, flavors.
+
+:class:`FakeV2` is attached to a :class:`~mavtools.local.fake_api.FakeModelArts` (its ``v2``
+attribute); the v1 server then routes these requests here, after its own token, project and fault
+checks, so every switch of the v1 server (latency, faults, ``before_request``) applies alike:
+
+* ``POST /v2/{project}/training-job-searches``: body ``{offset, limit, sort_by, order, filters,
+  workspace_id}``; ``limit`` above 50 is refused (400), ``offset`` is a record offset or a page
+  index (``offset_mode``), ``filters`` support ``phase`` (``in``/``not``), ``create_time``
+  (``between``, epoch ms as strings), ``user_name``/``user_id`` (``in``) and ``name`` (``like``).
+  Answers ``{total, count, limit, offset, sort_by, order, workspace_id, items}``;
+* ``GET /v2/{project}/training-job-flavors``: the public flavor list with card counts;
+* ``GET /v2/{project}/pools`` and ``GET /v1/{project}/resourceflavors`` (paged by ``continue``);
+* ``v1_retired=True`` answers the v1 versions listing with the gateway's 404, as a current
+  deployment does. A FakeModelArts without a FakeV2 is an old deployment: every v2 path is 404.
+
+Jobs are stored as the API's nested items (build them with :func:`v2_job`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["MAX_LIMIT", "FakeV2", "PoolSpec", "v2_job"]
+
+MAX_LIMIT: Final = 50
+_NOT_FOUND: Final = json.dumps(
+    {
+        "error_code": "APIGW.0101",
+        "error_msg": "The API does not exist or has not been published in the environment",
+    }
+).encode()
+
+
+def v2_job(
+    job_id: str,
+    *,
+    name: str,
+    create_time: int,
+    phase: str,
+    secondary_phase: str | None = None,
+    start_time: int | str = 0,
+    duration: int = 0,
+    workspace_id: str = "0",
+    user_name: str | None = None,
+    description: str | None = None,
+    pool_id: str | None = None,
+    flavor_id: str = "modelarts.vm.gpu.v100",
+    node_count: int = 1,
+    gpu: int = 0,
+    npu: int = 0,
+    flavor_detail: bool = True,
+) -> dict[str, Any]:
+    """One item of a v2 search answer, shaped as the API reference documents it.
+
+    ``flavor_detail=False`` leaves it out, as for jobs on a dedicated pool.
+    """
+    resource: dict[str, Any] = {
+        "flavor_id": flavor_id,
+        "flavor_name": flavor_id,
+        "node_count": node_count,
+        "pool_id": pool_id,
+        "policy": "regular",
+    }
+    if flavor_detail:
+        resource["flavor_detail"] = _flavor_detail(gpu, npu)
+    return {
+        "kind": "job",
+        "metadata": {
+            "id": job_id,
+            "name": name,
+            "description": description,
+            "workspace_id": workspace_id,
+            "create_time": create_time,
+            "user_name": user_name,
+            "annotations": {},
+        },
+        "status": {
+            "phase": phase,
+            "secondary_phase": secondary_phase or phase,
+            "start_time": start_time,
+            "duration": duration,
+            "node_count_metrics": [[create_time, node_count]],
+        },
+        "spec": {"resource": resource, "schedule_policy": {"priority": 1, "preemptible": False}},
+    }
+
+
+def _flavor_detail(gpu: int, npu: int) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": {"arch": "x86", "core_num": 8},
+        "memory": {"size": 64, "unit": "GB"},
+    }
+    if gpu:
+        info["gpu"] = {"unit_num": gpu, "product_name": "NVIDIA-V100", "memory": "32GB"}
+    if npu:
+        info["npu"] = {"unit_num": str(npu), "product_name": "Ascend-910", "memory": "32GB"}
+    return {
+        "flavor_type": "GPU" if gpu else ("NPU" if npu else "CPU"),
+        "billing": {"code": "modelarts.vm.gpu", "unit_num": 1},
+        "flavor_info": info,
+    }
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A resource pool: ``flavor`` nodes with ``gpu``/``npu`` cards each."""
+
+    pool_id: str
+    name: str
+    flavor: str
+    nodes: int
+    gpu: int = 0
+    npu: int = 0
+    creating: int = 0
+    abnormal: int = 0
+    accelerator_type: str = ""
+
+
+class FakeV2:
+    """The v2 part of the local server.
+
+    Args:
+        jobs: items as built by :func:`v2_job`.
+        offset_mode: ``"page"`` (0-based page index, what current docs say) or ``"record"``.
+        flavors: flavor id -> (gpu, npu) cards per node, served by the flavor list.
+        pools: the pools served by ``GET /v2/{project}/pools``.
+        v1_retired: answer the v1 versions listing with 404.
+    """
+
+    def __init__(
+        self,
+        jobs: Iterable[Mapping[str, Any]] = (),
+        *,
+        offset_mode: str = "page",
+        flavors: Mapping[str, tuple[int, int]] | None = None,
+        pools: Iterable[PoolSpec] = (),
+        v1_retired: bool = False,
+    ) -> None:
+        if offset_mode not in ("record", "page"):
+            raise ValueError("offset_mode is 'record' or 'page'")
+        self.offset_mode = offset_mode
+        self.flavors = dict(flavors or {})
+        self.pools = list(pools)
+        self.v1_retired = v1_retired
+        self.searches: list[dict[str, Any]] = []  # request bodies, for tests
+        self._lock = threading.RLock()
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self.add_jobs(jobs)
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def add_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> None:
+        with self._lock:
+            for job in jobs:
+                item = json.loads(json.dumps(job))
+                self._jobs[item["metadata"]["id"]] = item
+
+    def update_job(self, job_id: str, **status: Any) -> None:
+        """Change fields of a job's ``status`` (for example finish it)."""
+        with self._lock:
+            self._jobs[job_id]["status"].update(status)
+
+    @property
+    def jobs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(json.dumps(j)) for j in self._jobs.values()]
+
+    def workspaces(self) -> set[str]:
+        with self._lock:
+            return {str(j["metadata"].get("workspace_id") or "0") for j in self._jobs.values()}
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def route(
+        self, method: str, segments: list[str]
+    ) -> Callable[[str, bytes], tuple[int, bytes]] | None:
+        """The handler of a path this part serves, or None (``segments`` = path split on "/")."""
+        if (
+            len(segments) == 4
+            and segments[0] == "v1"
+            and segments[2:] == ["training-jobs", "versions"]
+        ):
+            return (lambda _q, _b: (404, _NOT_FOUND)) if self.v1_retired else None
+        if len(segments) != 3 or segments[0] not in ("v1", "v2"):
+            return None
+        key = (method, segments[0], segments[2])
+        handlers: dict[tuple[str, str, str], Callable[[str, bytes], tuple[int, bytes]]] = {
+            ("POST", "v2", "training-job-searches"): self._search,
+            ("GET", "v2", "training-job-flavors"): self._flavors,
+            ("GET", "v2", "pools"): self._pools,
+            ("GET", "v1", "resourceflavors"): self._resource_flavors,
+        }
+        return handlers.get(key)
+
+    # -- answers --------------------------------------------------------------------------------
+
+    def _search(self, _query: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            doc = json.loads(body or b"{}")
+            offset = int(doc.get("offset", 0))
+            limit = int(doc.get("limit", 10))
+            order = doc.get("order", "desc")
+            filters = doc.get("filters") or []
+            workspace = str(doc.get("workspace_id", "0"))
+            if not offset >= 0 or not 1 <= limit <= MAX_LIMIT or order not in ("asc", "desc"):
+                raise ValueError
+            if doc.get("sort_by", "create_time") != "create_time":
+                raise ValueError
+            match = _matcher(filters)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return 400, json.dumps(
+                {"error_code": "ModelArts.2701", "error_msg": "Invalid request parameters."}
+            ).encode()
+        with self._lock:
+            self.searches.append(doc)
+            mine = [
+                j
+                for j in self._jobs.values()
+                if str(j["metadata"].get("workspace_id")) == workspace
+            ]
+            chosen = sorted(
+                (j for j in mine if match(j)),
+                key=lambda j: (j["metadata"]["create_time"], j["metadata"]["id"]),
+                reverse=order == "desc",
+            )
+            start = offset if self.offset_mode == "record" else offset * limit
+            page = chosen[start : start + limit]
+            answer = {
+                "total": len(mine),
+                "count": len(chosen),
+                "limit": limit,
+                "offset": offset,
+                "sort_by": "create_time",
+                "order": order,
+                "workspace_id": workspace,
+                "items": page,
+            }
+            return 200, json.dumps(answer).encode()
+
+    def _flavors(self, _query: str, _body: bytes) -> tuple[int, bytes]:
+        flavors = [
+            {
+                "flavor_id": fid,
+                "flavor_name": fid,
+                "flavor_type": "GPU" if g else ("NPU" if n else "CPU"),
+            }
+            | {"flavor_info": _flavor_detail(g, n)["flavor_info"]}
+            for fid, (g, n) in sorted(self.flavors.items())
+        ]
+        return 200, json.dumps({"total_count": len(flavors), "flavors": flavors}).encode()
+
+    def _pools(self, _query: str, _body: bytes) -> tuple[int, bytes]:
+        items = []
+        for pool in self.pools:
+            available = pool.nodes - pool.creating - pool.abnormal
+            items.append(
+                {
+                    "kind": "Pool",
+                    "apiVersion": "v2",
+                    "metadata": {
+                        "name": pool.pool_id,
+                        "labels": {
+                            "os.modelarts/name": pool.name,
+                            "os.modelarts/workspace.id": "0",
+                        },
+                    },
+                    "spec": {
+                        "type": "Dedicate",
+                        "resources": [
+                            {"flavor": pool.flavor, "count": pool.nodes, "maxCount": pool.nodes}
+                        ],
+                    },
+                    "status": {
+                        "phase": "Running",
+                        "resources": {
+                            "available": [{"flavor": pool.flavor, "count": available}],
+                            "creating": [{"flavor": pool.flavor, "count": pool.creating}],
+                            "abnormal": [{"flavor": pool.flavor, "count": pool.abnormal}],
+                            "deleting": [],
+                        },
+                    },
+                }
+            )
+        return 200, json.dumps({"kind": "PoolList", "apiVersion": "v2", "items": items}).encode()
+
+    def _resource_flavors(self, query: str, _body: bytes) -> tuple[int, bytes]:
+        """``continue`` is the index of the next flavor; ``limit`` flavors per page."""
+        params = urllib.parse.parse_qs(query)
+        start = int((params.get("continue") or ["0"])[-1] or 0)
+        limit = int((params.get("limit") or ["2"])[-1])
+        specs = {p.flavor: p for p in self.pools}
+        names = sorted(specs)
+        items = []
+        for name in names[start : start + limit]:
+            pool = specs[name]
+            spec: dict[str, Any] = {"cpu": "8", "memory": "64Gi"}
+            if pool.gpu:
+                spec["gpu"] = {
+                    "type": pool.accelerator_type or "nvidia-v100",
+                    "size": str(pool.gpu),
+                }
+            if pool.npu:
+                spec["npu"] = {"type": pool.accelerator_type or "ascend-910", "size": str(pool.npu)}
+            items.append({"kind": "ResourceFlavor", "metadata": {"name": name}, "spec": spec})
+        more = start + limit < len(names)
+        doc = {
+            "kind": "ResourceFlavorList",
+            "items": items,
+            "metadata": {"continue": str(start + limit) if more else ""},
+        }
+        return 200, json.dumps(doc).encode()
+
+
+def _matcher(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate for the search ``filters`` (raises ValueError for one it does not know)."""
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
+    for f in filters:
+        key, op, values = f["key"], f["operator"], [str(v) for v in f["value"]]
+        if key == "phase" and op in ("in", "not"):
+            wanted, negate = set(values), op == "not"
+            tests.append(lambda j, w=wanted, n=negate: (j["status"]["phase"] in w) != n)
+        elif key == "create_time" and op == "between" and len(values) == 2:
+            lo, hi = int(values[0]), int(values[1])
+            tests.append(lambda j, lo=lo, hi=hi: lo <= j["metadata"]["create_time"] <= hi)
+        elif key in ("user_name", "user_id") and op == "in":
+            tests.append(lambda j, w=set(values): j["metadata"].get("user_name") in w)
+        elif key == "name" and op == "like":
+            tests.append(lambda j, s=values[0]: s in (j["metadata"].get("name") or ""))
+        else:
+            raise ValueError(f"unsupported filter {key} {op}")
+    return lambda job: all(t(job) for t in tests)
