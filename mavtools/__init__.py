@@ -21,6 +21,7 @@ from mavtools.analysis import (
 )
 from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
+from mavtools.api.v2 import pool_sizes
 from mavtools.errors import (
     ApiError,
     AuthError,
@@ -67,6 +68,7 @@ __all__ = [
     "failure_rate",
     "load_versions",
     "outcome_of",
+    "pool_sizes",
     "provenance",
     "quality_report",
     "queue_wait",

@@ -146,7 +146,8 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
     detail = resource.get("flavor_detail")
     gpu = npu = None
     if isinstance(detail, dict):
-        info = detail.get("flavor_info") if isinstance(detail.get("flavor_info"), dict) else {}
+        raw_info = detail.get("flavor_info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
         gpu = _cards(info.get("gpu"), "gpu", place)
         npu = _cards(info.get("npu"), "npu", place)
         gpu, npu = gpu or 0, npu or 0  # a detail without gpu/npu is a CPU flavor

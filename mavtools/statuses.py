@@ -146,14 +146,19 @@ def v2_status_code(phase: str | None, secondary_phase: str | None = None) -> int
 def v2_phases_for_codes(codes: Iterable[int]) -> list[str] | None:
     """The v2 phases a server-side ``phase in [...]`` filter needs to select ``codes``.
 
-    Returns None when the codes cannot be selected by phase alone (a code no phase maps to, such
-    as 3 IMAGE_FAILED, or one only a secondary phase yields): the caller then filters locally.
+    Codes no v2 job can have (3 IMAGE_FAILED, 15 SCALING, ...) need no phase, so the list may be
+    empty: no v2 job matches. Returns None when the phases cannot be told: 0 UNKNOWN (also any
+    phase the table does not know) and the codes only a secondary phase yields (5, 14), whose
+    phase the documentation does not fix; the caller then reads every phase and filters locally.
+
+    Example:
+        >>> v2_phases_for_codes([8, 9, 15, 19])
+        ['Running', 'Terminating']
     """
     wanted = set(codes)
-    by_phase = {code: phase for phase, code in V2_PHASE_CODES.items()}
-    if not wanted or not wanted <= set(by_phase) or wanted & set(V2_SECONDARY_CODES.values()):
+    if wanted & {0, *V2_SECONDARY_CODES.values()}:
         return None
-    return sorted(by_phase[code] for code in wanted)
+    return sorted(phase for phase, code in V2_PHASE_CODES.items() if code in wanted)
 
 
 def status_name(code: int) -> str:

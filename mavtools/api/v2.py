@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from mavtools.errors import ConfigError, IncompleteError, ResponseFormatError
+from mavtools.frame import empty_frame
 from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, SearchPage, build_v2_frame, parse_search_page
 from mavtools.statuses import v2_phases_for_codes
 
@@ -90,6 +91,7 @@ class JobSearch:
 
     @property
     def phases(self) -> list[str] | None:
+        """The server-side phase filter (None: none; ``[]``: no v2 job can match)."""
         return v2_phases_for_codes(self.codes) if self.codes else None
 
     def body(self, offset: int, limit: int, order: str = "asc") -> dict[str, Any]:
@@ -188,6 +190,8 @@ def _believable(page: SearchPage, label: str) -> int:
 def read_jobs(client: Client, search: JobSearch) -> V2Result:
     """Read every job of ``search`` completely, as typed rows, or raise IncompleteError."""
     before = client.requests_made
+    if search.phases == []:  # the statuses asked for are v1-only: nothing to ask the server
+        return V2Result(empty_frame(), 0, 0, _known_mode(client))
     if not search.filtered:
         result = _read_once(client, search)
     else:
@@ -358,7 +362,8 @@ def flavor_cards(client: Client) -> dict[str, Cards]:
     for item in flavors:
         if not isinstance(item, dict) or not isinstance(item.get("flavor_id"), str):
             raise ResponseFormatError("The API sent a flavor without a string 'flavor_id'.")
-        info = item.get("flavor_info") if isinstance(item.get("flavor_info"), dict) else {}
+        raw_info = item.get("flavor_info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
         cards[item["flavor_id"]] = (_units(info.get("gpu")), _units(info.get("npu")))
     client._v2_flavor_cards = cards  # type: ignore[attr-defined]
     return cards
@@ -395,7 +400,7 @@ def _resource_flavors(client: Client) -> dict[str, tuple[str, str, int]]:
     out: dict[str, tuple[str, str, int]] = {}
     token = ""
     for n in range(1000):
-        params = {"limit": "200"} | ({"continue": token} if token else {})
+        params = {"continue": token} if token else {}  # the server's page size
         doc = _json(
             client._request(url, params, f"resource flavors page {n + 1}", parse=False),
             "resource flavors",
@@ -412,7 +417,7 @@ def _resource_flavors(client: Client) -> dict[str, tuple[str, str, int]]:
                 if isinstance(spec.get("npu"), dict)
                 else "cpu"
             )
-            device = spec.get(kind) if kind != "cpu" else {}
+            device: dict[str, Any] = spec[kind] if kind != "cpu" else {}
             out[name] = (kind, str(device.get("type") or ""), _units(device))
         token = str((doc.get("metadata") or {}).get("continue") or "")
         if not token:

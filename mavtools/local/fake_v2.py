@@ -7,7 +7,7 @@ checks, so every switch of the v1 server (latency, faults, ``before_request``) a
 * ``POST /v2/{project}/training-job-searches``: body ``{offset, limit, sort_by, order, filters,
   workspace_id}``; ``limit`` above 50 is refused (400), ``offset`` is a record offset or a page
   index (``offset_mode``), ``filters`` support ``phase`` (``in``/``not``), ``create_time``
-  (``between``, epoch ms as strings), ``user_name``/``user_id`` (``in``) and ``name`` (``like``).
+  (``between``, epoch ms as strings), ``user_name``/``user_id`` (``in``).
   Answers ``{total, count, limit, offset, sort_by, order, workspace_id, items}``;
 * ``GET /v2/{project}/training-job-flavors``: the public flavor list with card counts;
 * ``GET /v2/{project}/pools`` and ``GET /v1/{project}/resourceflavors`` (paged by ``continue``);
@@ -323,15 +323,23 @@ def _matcher(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], 
     for f in filters:
         key, op, values = f["key"], f["operator"], [str(v) for v in f["value"]]
         if key == "phase" and op in ("in", "not"):
-            wanted, negate = set(values), op == "not"
-            tests.append(lambda j, w=wanted, n=negate: (j["status"]["phase"] in w) != n)
+            tests.append(_phase_test(set(values), negate=op == "not"))
         elif key == "create_time" and op == "between" and len(values) == 2:
-            lo, hi = int(values[0]), int(values[1])
-            tests.append(lambda j, lo=lo, hi=hi: lo <= j["metadata"]["create_time"] <= hi)
+            tests.append(_window_test(int(values[0]), int(values[1])))
         elif key in ("user_name", "user_id") and op == "in":
-            tests.append(lambda j, w=set(values): j["metadata"].get("user_name") in w)
-        elif key == "name" and op == "like":
-            tests.append(lambda j, s=values[0]: s in (j["metadata"].get("name") or ""))
+            tests.append(_user_test(set(values)))
         else:
             raise ValueError(f"unsupported filter {key} {op}")
     return lambda job: all(t(job) for t in tests)
+
+
+def _phase_test(wanted: set[str], *, negate: bool) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda job: (job["status"]["phase"] in wanted) != negate
+
+
+def _window_test(lo: int, hi: int) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda job: lo <= job["metadata"]["create_time"] <= hi
+
+
+def _user_test(users: set[str]) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda job: job["metadata"].get("user_name") in users
