@@ -151,6 +151,8 @@ class FakeV2:
         self.searches: list[dict[str, Any]] = []  # request bodies, for tests
         self._lock = threading.RLock()
         self._jobs: dict[str, dict[str, Any]] = {}
+        # Sorted matches per search (workspace, filters, order), kept until the data changes.
+        self._views: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self.add_jobs(jobs)
 
     # -- data -----------------------------------------------------------------------------------
@@ -160,11 +162,13 @@ class FakeV2:
             for job in jobs:
                 item = json.loads(json.dumps(job))
                 self._jobs[item["metadata"]["id"]] = item
+            self._views.clear()
 
     def update_job(self, job_id: str, **status: Any) -> None:
         """Change fields of a job's ``status`` (for example finish it)."""
         with self._lock:
             self._jobs[job_id]["status"].update(status)
+            self._views.clear()
 
     @property
     def jobs(self) -> list[dict[str, Any]]:
@@ -219,20 +223,24 @@ class FakeV2:
             ).encode()
         with self._lock:
             self.searches.append(doc)
-            mine = [
-                j
-                for j in self._jobs.values()
-                if str(j["metadata"].get("workspace_id")) == workspace
-            ]
-            chosen = sorted(
-                (j for j in mine if match(j)),
-                key=lambda j: (j["metadata"]["create_time"], j["metadata"]["id"]),
-                reverse=order == "desc",
-            )
+            view = json.dumps([workspace, filters, order], sort_keys=True)
+            if view not in self._views:
+                mine = [
+                    j
+                    for j in self._jobs.values()
+                    if str(j["metadata"].get("workspace_id")) == workspace
+                ]
+                chosen = sorted(
+                    (j for j in mine if match(j)),
+                    key=lambda j: (j["metadata"]["create_time"], j["metadata"]["id"]),
+                    reverse=order == "desc",
+                )
+                self._views[view] = (len(mine), chosen)
+            in_workspace, chosen = self._views[view]
             start = offset if self.offset_mode == "record" else offset * limit
             page = chosen[start : start + limit]
             answer = {
-                "total": len(mine),
+                "total": in_workspace,
                 "count": len(chosen),
                 "limit": limit,
                 "offset": offset,
