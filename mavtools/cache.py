@@ -47,6 +47,8 @@ import filelock
 import polars as pl
 
 from mavtools import statuses
+from mavtools.api.protocol import VersionSource
+from mavtools.api.query import Listing, as_list, check_id, normalise_status
 from mavtools.errors import (
     CacheError,
     CacheMissError,
@@ -132,17 +134,15 @@ def normalise_query(
     status: Any = None, pool_id: Any = None, workspace_id: Any = "0"
 ) -> dict[str, list[Any]]:
     """The query as sorted, de-duplicated lists (status names turned into codes); no network."""
-    from mavtools.api.client import _as_list, _check_id, _normalise_status
-
-    workspaces = sorted({str(w) for w in _as_list(workspace_id)})
+    workspaces = sorted({str(w) for w in as_list(workspace_id)})
     if "*" in workspaces:
         workspaces = ["*"]
     if not workspaces:
         raise ConfigError("workspace_id names no workspace.")
     return {
-        "workspace_id": [w if w == "*" else _check_id(w, "workspace_id") for w in workspaces],
-        "status": _normalise_status(status),
-        "pool_id": sorted({_check_id(p, "pool_id") for p in _as_list(pool_id)}),
+        "workspace_id": [w if w == "*" else check_id(w, "workspace_id") for w in workspaces],
+        "status": normalise_status(status),
+        "pool_id": sorted({check_id(p, "pool_id") for p in as_list(pool_id)}),
     }
 
 
@@ -597,7 +597,7 @@ class VersionCache:
 
     def load(
         self,
-        client: Any,
+        client: VersionSource,
         *,
         status: Any = None,
         pool_id: Any = None,
@@ -714,7 +714,9 @@ class VersionCache:
     def _age(self, entry: Entry) -> timedelta:
         return max(self.clock() - entry.fetched_at, timedelta(0))
 
-    def _served(self, client: Any, entry: Entry, frame: pl.DataFrame, how: str) -> pl.DataFrame:
+    def _served(
+        self, client: VersionSource, entry: Entry, frame: pl.DataFrame, how: str
+    ) -> pl.DataFrame:
         note = f"{how}: cached, {entry.note}" if how else f"cached: {entry.note}"
         info = client.describe(
             _provenance_query(entry.query),
@@ -728,7 +730,7 @@ class VersionCache:
 
     def _refresh(
         self,
-        client: Any,
+        client: VersionSource,
         entry: Entry,
         cached: pl.DataFrame,
         status: Any,
@@ -771,14 +773,12 @@ class VersionCache:
         # holds some. An entry of v1 versions only gains v2 jobs at its next full fetch: a known
         # gap until the store keeps per-API state (see mavtools.api.v2).
         if (cached["api"] == "v2").any():
-            try:
+            with contextlib.suppress(NotFoundError):
                 frames.append(
                     client.list_versions(
                         status=status, pool_id=pool_id, workspace_id=workspace_id, api="v2"
                     )
                 )
-            except NotFoundError:
-                pass
         used = client.requests_made - before
         merged = pl.concat(frames, how="vertical") if frames else empty_frame()
         merged = merged.unique(list(ROW_KEY), keep="first", maintain_order=True)
@@ -790,7 +790,7 @@ class _Unproven(Exception):
     """The merged versions could not be shown to be exactly the server's."""
 
 
-def _refresh_listing(client: Any, listing: Any, cached: pl.DataFrame) -> pl.DataFrame:
+def _refresh_listing(client: VersionSource, listing: Listing, cached: pl.DataFrame) -> pl.DataFrame:
     """Refresh one listing without status filter from its newest versions."""
     mine = cached.filter((pl.col("workspace_id") == listing.workspace_id) & (pl.col("api") == "v1"))
     if listing.pool_id is not None:
@@ -840,7 +840,7 @@ def _describe_query(query: Mapping[str, Any]) -> str:
 # -- public entry points ------------------------------------------------------------------------
 
 
-def default_client(environ: Mapping[str, str] | None = None) -> Any:
+def default_client(environ: Mapping[str, str] | None = None) -> VersionSource:
     """``Client.from_env()`` when credentials are configured, else the bundled samples.
 
     ``MAVTOOLS_ALLOW_HTTP=1`` lets the configured endpoint be plain ``http://`` (a local server
@@ -858,7 +858,7 @@ def default_client(environ: Mapping[str, str] | None = None) -> Any:
 
 
 def load_versions(
-    client: Any = None,
+    client: VersionSource | None = None,
     *,
     status: Any = None,
     pool_id: Any = None,

@@ -370,7 +370,7 @@ def test_unknown_api_path_is_not_found(start_server):
     server = start_server([])
     client = client_for(server)
     with pytest.raises(NotFoundError) as info:
-        client._get(f"{server.url}/v2/nothing", {}, "a test")
+        client.get(f"{server.url}/v2/nothing", {}, "a test")
     assert info.value.http_status == 404
     assert "endpoint" in str(info.value)
 

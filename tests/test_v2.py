@@ -16,7 +16,7 @@ from mavtools import statuses
 from mavtools.frame import ROW_KEY
 from mavtools.frame_v2 import build_v2_frame, parse_search_page
 from mavtools.local import synth
-from mavtools.local.fake_api import RunningServer
+from mavtools.local.fake_api import Answer, RunningServer
 from mavtools.local.fake_v2 import FakeV2, PoolSpec, v2_job
 from tests.conftest import PROJECT, TOKEN
 
@@ -56,6 +56,7 @@ def make_jobs(
 
 
 FLAVORS = {"flv.gpu.8": (8, 0), "flv.npu.4": (0, 4), "flv.gpu.1": (1, 0)}
+V2: dict[Any, FakeV2] = {}  # the v2 part attached to each server's FakeModelArts
 
 
 def start_v2(
@@ -63,13 +64,13 @@ def start_v2(
 ) -> tuple[RunningServer, mt.Client]:
     server = start_server(v1, **v2.pop("v1_options", {}))
     v2.setdefault("flavors", FLAVORS)
-    server.api.v2 = FakeV2(jobs, **v2)
+    V2[server.api] = FakeV2(jobs, **v2).attach(server.api)
     client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
     return server, client
 
 
 def searches(server: RunningServer) -> list[dict[str, Any]]:
-    return server.api.v2.searches
+    return V2[server.api].searches
 
 
 @pytest.mark.parametrize("offset_mode", ["record", "page"])
@@ -82,11 +83,11 @@ def test_v2_paging_with_inserts_reads_every_job_once(
 
     def insert(number: int) -> None:  # new jobs arrive while the client pages
         if number in (3, 6):
-            server.api.v2.add_jobs(next(extra))
+            V2[server.api].add_jobs(next(extra))
 
     server.api.before_request = insert
     df = client.list_versions(api="v2")
-    stored = {j["metadata"]["id"] for j in server.api.v2.jobs}
+    stored = {j["metadata"]["id"] for j in V2[server.api].jobs}
     assert len(stored) == 237 + 7 + 60
     assert set(df["job_id"]) == stored
     assert df.height == len(stored)
@@ -222,10 +223,8 @@ def test_no_v2_api_on_an_old_deployment(start_server: Callable[..., RunningServe
 
 def test_neither_listing_available_fails(start_server: Callable[..., RunningServer]) -> None:
     server = start_server(())
-    server.api.v2 = FakeV2(v1_retired=True)
-    server.api.v2.route = lambda method, segments: (  # type: ignore[method-assign]
-        lambda _q, _b: (404, b'{"error_code": "APIGW.0101"}')
-    )
+    gone = Answer(404, b'{"error_code": "APIGW.0101"}', {"Content-Type": "application/json"})
+    server.api.route("GET", r"/v1/[^/]+/training-jobs/versions", lambda request, match: gone)
     client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
     with pytest.raises(mt.NotFoundError):
         client.list_versions()

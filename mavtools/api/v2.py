@@ -1,67 +1,58 @@
 """New-version (v2) training: job searches, flavor cards and pool sizes.
 
-Jobs. ``POST /v2/{project_id}/training-job-searches`` is paged the way the v1 listing is (see
-:mod:`mavtools.api.client`): oldest first (``order=asc``, so jobs created meanwhile land after the
-pages already read), ``limit`` at most 50 (the API's cap), the meaning of ``offset`` detected once
-per client with a two-record probe (the docs disagree: record offset or page index), remaining
-pages fetched concurrently in rounds, and the result accepted only when the distinct jobs match the
-server's latest ``count``; jobs added while paging are fetched from the tail, and a listing
-filtered by phase is read until two reads agree. Every request goes through
-:meth:`Client._request`, so retries, deadlines and error mapping are those of v1.
+Jobs. ``POST /v2/{project_id}/training-job-searches`` is read by the same
+:class:`~mavtools.api.pager.Pager` as the v1 listing, through an :class:`~mavtools.api.pager.Endpoint`
+that POSTs the page parameters as the JSON body: oldest first (``order=asc``, so jobs created
+meanwhile land after the pages already read), ``limit`` at most 50 (the API's cap), the meaning of
+``offset`` detected once with a two-record probe (the docs disagree: record offset or page index;
+kept apart from v1's, they are different services), concurrent pages, and the result accepted
+only when the distinct jobs match the server's latest ``count`` (the tail is re-read when jobs were
+added; a phase-filtered search is read until two reads agree). Requests go through the client's
+:class:`~mavtools.api.transport.Transport`: the same retries, deadlines and errors as v1.
 
 Filters that save requests go to the server: a status filter becomes a ``phase in [...]`` filter
-(a superset, see :func:`mavtools.statuses.v2_phases_for_codes`; the exact codes are kept locally),
-a creation window a ``create_time between`` filter. ``pool_id`` has no documented server filter and
-is applied locally.
+(:func:`mavtools.statuses.v2_phases_for_codes`; the exact codes are then kept locally), and a status
+no v2 job can have costs no request at all. ``pool_id`` has no documented server filter: local.
 
 Flavor cards. Jobs on dedicated pools come without ``flavor_detail``; their cards per node come from
-``GET /v2/{project_id}/training-job-flavors``, read once per client (only when a job needs it).
+``GET /v2/{project_id}/training-job-flavors``, read once per client, and only when a job needs it.
 
-Pools. :func:`read_pools` reads ``GET /v2/{project_id}/pools`` and the resource flavors
-(``GET /v1/{project_id}/resourceflavors``, paged by ``continue``) into :data:`POOL_SCHEMA`.
+Pools. :meth:`V2Api.pools` reads ``GET /v2/{project_id}/pools`` and the resource flavors
+(``GET /v1/{project_id}/resourceflavors``, paged by ``continue``) into :data:`POOL_SCHEMA`;
+:func:`pool_sizes` turns that into the ``capacity`` mapping analyses take.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import logging
-import math
 import threading
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import polars as pl
 
-from mavtools.errors import ConfigError, IncompleteError, ResponseFormatError
+from mavtools.api.pager import Batch, Endpoint, Pager, Progress
+from mavtools.api.query import Listing
+from mavtools.api.transport import Transport
+from mavtools.errors import ConfigError, ResponseFormatError
 from mavtools.frame import empty_frame
-from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, SearchPage, build_v2_frame, parse_search_page
+from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, build_v2_frame, parse_search_page
 from mavtools.statuses import v2_phases_for_codes
-
-if TYPE_CHECKING:
-    from mavtools.api.client import Client
 
 __all__ = [
     "MAX_V2_LIMIT",
     "POOL_SCHEMA",
     "JobSearch",
+    "V2Api",
     "V2Result",
-    "flavor_cards",
     "pool_sizes",
-    "read_jobs",
-    "read_pools",
     "searches_for",
 ]
 
-log = logging.getLogger("mavtools")
-
 #: The largest ``limit`` the search accepts.
 MAX_V2_LIMIT: Final = 50
-#: Most reads of a phase-filtered search before two consecutive ones must have agreed.
-_FILTERED_READS: Final = 4
-_MAX_TOTAL: Final = 100_000_000
+_MAX_EPOCH_MS: Final = 253_402_300_799_000  # 9999-12-31
 
 POOL_SCHEMA: Final = pl.Schema(
     {
@@ -94,26 +85,21 @@ class JobSearch:
         """The server-side phase filter (None: none; ``[]``: no v2 job can match)."""
         return v2_phases_for_codes(self.codes) if self.codes else None
 
-    def body(self, offset: int, limit: int, order: str = "asc") -> dict[str, Any]:
+    def params(self) -> dict[str, str]:
+        """The pager's query: the workspace and the filters (JSON), sent in the search body."""
         filters: list[dict[str, Any]] = []
         if self.phases:
             filters.append({"key": "phase", "operator": "in", "value": self.phases})
         if self.created_from_ms is not None or self.created_to_ms is not None:
             lo = self.created_from_ms or 0
-            hi = self.created_to_ms if self.created_to_ms is not None else 253_402_300_799_000
+            hi = self.created_to_ms if self.created_to_ms is not None else _MAX_EPOCH_MS
             filters.append(
                 {"key": "create_time", "operator": "between", "value": [str(lo), str(hi)]}
             )
-        doc: dict[str, Any] = {
-            "offset": offset,
-            "limit": limit,
-            "sort_by": "create_time",
-            "order": order,
-            "workspace_id": self.workspace_id,
-        }
+        out = {"workspace_id": self.workspace_id}
         if filters:
-            doc["filters"] = filters
-        return doc
+            out["filters"] = json.dumps(filters)
+        return out
 
     @property
     def filtered(self) -> bool:
@@ -137,7 +123,7 @@ class V2Result:
     offset_mode: str
 
 
-def searches_for(listings: Iterable[Any]) -> list[JobSearch]:
+def searches_for(listings: Iterable[Listing]) -> list[JobSearch]:
     """The v2 searches answering the same query as v1 listings (one per workspace).
 
     v1 plans one listing per workspace x status x pool; a v2 search takes all statuses of a
@@ -156,205 +142,113 @@ def searches_for(listings: Iterable[Any]) -> list[JobSearch]:
     ]
 
 
-def _search_url(client: Client) -> str:
-    return f"{client.endpoint}/v2/{client.project_id}/training-job-searches"
+class V2Api:
+    """The v2 endpoints of one project, sharing a client's transport.
 
-
-def _limit(client: Client) -> int:
-    return min(client.page_size, MAX_V2_LIMIT)
-
-
-def _page(client: Client, search: JobSearch, offset: int, limit: int, where: str) -> SearchPage:
-    page: SearchPage = client._request(
-        _search_url(client),
-        {},
-        where,
-        parse=lambda body, at: parse_search_page(body, where=at),
-        json_body=search.body(offset, limit),
-    )
-    return page
-
-
-def _believable(page: SearchPage, label: str) -> int:
-    if page.total is None:
-        if page.jobs.height == 0:
-            return 0
-        raise ResponseFormatError(f"The API sent no 'count' or 'total' for {label}.")
-    if page.total > _MAX_TOTAL:
-        raise ResponseFormatError(
-            f"The API claims {page.total:,} jobs for {label}, which is not believable; retry later."
-        )
-    return page.total
-
-
-def read_jobs(client: Client, search: JobSearch) -> V2Result:
-    """Read every job of ``search`` completely, as typed rows, or raise IncompleteError."""
-    before = client.requests_made
-    if search.phases == []:  # the statuses asked for are v1-only: nothing to ask the server
-        return V2Result(empty_frame(), 0, 0, _known_mode(client))
-    if not search.filtered:
-        result = _read_once(client, search)
-    else:
-        previous: set[str] | None = None
-        for _ in range(_FILTERED_READS):
-            try:
-                result = _read_once(client, search)
-            except IncompleteError:
-                previous = None
-                continue
-            ids = set(result.frame["job_id"])
-            if ids == previous:
-                break
-            previous = ids
-        else:
-            raise IncompleteError(
-                f"Jobs of {search.label()} kept changing phase while mavtools was paging "
-                f"({_FILTERED_READS} reads disagreed); fetch again, or without the status filter."
-            )
-    frame = result.frame
-    if search.codes:
-        frame = frame.filter(pl.col("status").is_in(list(search.codes)))
-    if search.pool_ids:
-        frame = frame.filter(pl.col("pool_id").cast(pl.String).is_in(list(search.pool_ids)))
-    result.frame = frame
-    result.requests = client.requests_made - before
-    return result
-
-
-def _read_once(client: Client, search: JobSearch) -> V2Result:
-    """One oldest-first pass, checked against the server's count."""
-    limit = _limit(client)
-    label = search.label()
-    before = client.requests_made
-    first = _page(client, search, 0, limit, f"page 1 of {label}")
-    total = _believable(first, label)
-    frames = [first.jobs]
-    totals = [total]
-    mode = _known_mode(client)
-    if total > first.jobs.height and first.jobs.height > 0:
-        mode = _detect_mode(client, search, first, label)
-        pages = _pages(client, search, limit, mode, range(1, math.ceil(total / limit)), label)
-        frames.extend(p.jobs for p in pages)
-        totals.extend(p.total or 0 for p in pages)
-    merged = _dedupe(frames)
-    for _round in range(3):
-        if min(totals) < totals[0]:
-            raise IncompleteError(
-                f"Jobs of {label} disappeared while mavtools was paging (the count fell from "
-                f"{totals[0]} to {min(totals)}); fetch again."
-            )
-        latest = max(totals)
-        if merged.height >= latest:
-            break
-        if mode == "auto":
-            mode = _detect_mode(client, search, first, label)
-        tail = _pages(
-            client,
-            search,
-            limit,
-            mode,
-            range(merged.height // limit, math.ceil(latest / limit)),
-            label,
-        )
-        merged = _dedupe([merged, *(p.jobs for p in tail)])
-        totals.extend(p.total or 0 for p in tail)
-    if merged.height != max(totals):
-        raise IncompleteError(
-            f"The API counted {max(totals)} jobs for {label} but paging returned {merged.height} "
-            "distinct ones; the data changed too fast or the server pages inconsistently. "
-            "Fetch again."
-        )
-    cards = _cards_for(client, merged)
-    frame = build_v2_frame([merged], search.workspace_id, cards)
-    return V2Result(frame, max(totals), client.requests_made - before, mode)
-
-
-def _dedupe(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    """One row per job id; a later page's copy is the newer one."""
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return pl.DataFrame(schema=V2_RAW_SCHEMA)
-    return pl.concat(frames, how="vertical").unique("job_id", keep="last", maintain_order=True)
-
-
-# The detected meaning of offset for v2 is kept per client, apart from v1's: the two APIs are
-# different services and need not agree.
-_MODES_LOCK: Final = threading.Lock()
-
-
-def _known_mode(client: Client) -> str:
-    return getattr(client, "_v2_offset_mode", "auto")
-
-
-def _detect_mode(client: Client, search: JobSearch, first: SearchPage, label: str) -> str:
-    known = _known_mode(client)
-    if known != "auto":
-        return known
-    ids = first.ids
-    if len(ids) < 3:
-        return "record"
-    probe = _page(client, search, 1, 2, f"offset probe of {label}").ids
-    mode = ""
-    if probe[:1] == ids[1:2]:
-        mode = "record"
-    elif probe[:1] == ids[2:3]:
-        mode = "page"
-    elif probe[:1] == ids[0:1]:
-        mode = "page1"
-    if not mode:
-        raise IncompleteError(
-            f"Could not tell whether the API reads 'offset' as a record offset or a page index "
-            f"for {label}; fetch again."
-        )
-    log.debug("v2 search offset is read as %s", mode)
-    with _MODES_LOCK:
-        client._v2_offset_mode = mode  # type: ignore[attr-defined]
-    return mode
-
-
-def _pages(
-    client: Client, search: JobSearch, limit: int, mode: str, indexes: Iterable[int], label: str
-) -> list[SearchPage]:
-    def one(index: int) -> SearchPage:
-        offset = {"record": index * limit, "page": index, "page1": index + 1}[mode]
-        return _page(
-            client, search, offset, limit, f"page {index + 1} of {label} (offset={offset})"
-        )
-
-    # Rounds of a few pages per connection; a short page ends the listing whatever the count said.
-    pending = iter(indexes)
-    round_size = 1 if client.connections == 1 else 4 * client.connections
-    pages: list[SearchPage] = []
-    with ThreadPoolExecutor(client.connections, thread_name_prefix="mavtools-v2") as pool:
-        while batch := list(itertools.islice(pending, round_size)):
-            got = list(pool.map(one, batch)) if len(batch) > 1 else [one(batch[0])]
-            pages.extend(got)
-            if any(p.jobs.height < limit for p in got):
-                break
-    return pages
-
-
-# -- flavors ---------------------------------------------------------------------------------
-
-
-def _cards_for(client: Client, raw: pl.DataFrame) -> dict[str, Cards]:
-    """Cards of the flavors of jobs without ``flavor_detail`` (reads the flavor list only then)."""
-    missing = raw.filter(pl.col("gpu_cards").is_null() & pl.col("npu_cards").is_null())
-    if missing.is_empty():
-        return {}
-    return flavor_cards(client)
-
-
-def flavor_cards(client: Client) -> dict[str, Cards]:
-    """Flavor id -> (gpu, npu) cards per node, from ``GET /v2/{project}/training-job-flavors``.
-
-    Read once per client and kept (flavors do not change while a notebook runs).
+    Args:
+        transport: the client's transport (credentials, retries, deadlines).
+        endpoint: the API endpoint.
+        project_id: the IAM project.
+        connections: pages fetched at once.
+        page_size: jobs per request; capped at :data:`MAX_V2_LIMIT`.
     """
-    cached: dict[str, Cards] | None = getattr(client, "_v2_flavor_cards", None)
-    if cached is not None:
-        return cached
-    url = f"{client.endpoint}/v2/{client.project_id}/training-job-flavors"
-    doc = _json(client._request(url, {}, "the training flavor list", parse=False), "flavor list")
+
+    def __init__(
+        self,
+        transport: Transport,
+        endpoint: str,
+        project_id: str,
+        *,
+        connections: int,
+        page_size: int = MAX_V2_LIMIT,
+    ) -> None:
+        self.transport = transport
+        self.endpoint = endpoint
+        self.project_id = project_id
+        self.pager = Pager(
+            transport,
+            Endpoint(
+                url=f"{endpoint}/v2/{project_id}/training-job-searches",
+                parse=_parse_batch,
+                key="job_id",
+                empty=pl.DataFrame(schema=V2_RAW_SCHEMA),
+                oldest_first={"order": "asc"},
+                newest_first={"order": "desc"},
+                name="v2 jobs",
+                body=_search_body,
+            ),
+            page_size=min(page_size, MAX_V2_LIMIT),
+            connections=connections,
+        )
+        self._cards: dict[str, Cards] | None = None
+        self._lock = threading.Lock()
+
+    def read_jobs(self, search: JobSearch, progress: Progress | None = None) -> V2Result:
+        """Read every job of ``search`` completely, as typed rows, or raise IncompleteError."""
+        before = self.transport.requests_made
+        if search.phases == []:  # the statuses asked for are v1-only: nothing to ask the server
+            return V2Result(empty_frame(), 0, 0, self.pager.offset_mode)
+        paged = self.pager.read(
+            search.params(), search.label(), volatile=search.filtered, progress=progress
+        )
+        cards = self.flavor_cards() if _needs_cards(paged.records) else {}
+        frame = build_v2_frame([paged.records], search.workspace_id, cards)
+        if search.codes:
+            frame = frame.filter(pl.col("status").is_in(list(search.codes)))
+        if search.pool_ids:
+            frame = frame.filter(pl.col("pool_id").cast(pl.String).is_in(list(search.pool_ids)))
+        requests = self.transport.requests_made - before
+        return V2Result(frame, paged.total_count, requests, paged.offset_mode)
+
+    def flavor_cards(self) -> dict[str, Cards]:
+        """Flavor id -> (gpu, npu) cards per node (``GET /v2/{project}/training-job-flavors``).
+
+        Read once and kept: flavors do not change while a notebook runs.
+        """
+        with self._lock:
+            if self._cards is None:
+                self._cards = _read_flavor_cards(self)
+            return self._cards
+
+    def pools(self) -> pl.DataFrame:
+        """The project's resource pools and their sizes (:data:`POOL_SCHEMA`)."""
+        return _read_pools(self)
+
+    def get(self, path: str, params: dict[str, str], where: str) -> dict[str, Any]:
+        body = self.transport.get(f"{self.endpoint}{path}", params, where)
+        return _json(body, where)
+
+
+def _parse_batch(body: bytes, where: str) -> Batch:
+    page = parse_search_page(body, where=where)
+    return Batch(page.jobs, page.total)
+
+
+def _search_body(params: Mapping[str, str]) -> dict[str, Any]:
+    """The search's JSON body from the pager's parameters (offset, limit, order, search)."""
+    doc: dict[str, Any] = {
+        "offset": int(params["offset"]),
+        "limit": int(params["limit"]),
+        "sort_by": "create_time",
+        "order": params.get("order", "asc"),
+        "workspace_id": params.get("workspace_id", "0"),
+    }
+    if params.get("filters"):
+        doc["filters"] = json.loads(params["filters"])
+    return doc
+
+
+def _needs_cards(raw: pl.DataFrame) -> bool:
+    return bool(
+        raw.select((pl.col("gpu_cards").is_null() & pl.col("npu_cards").is_null()).any()).item()
+    )
+
+
+# -- flavors and pools ------------------------------------------------------------------------
+
+
+def _read_flavor_cards(api: V2Api) -> dict[str, Cards]:
+    doc = api.get(f"/v2/{api.project_id}/training-job-flavors", {}, "the training flavor list")
     flavors = doc.get("flavors") or []
     if not isinstance(flavors, list):
         raise ResponseFormatError("The API sent 'flavors' that is not a list.")
@@ -365,11 +259,11 @@ def flavor_cards(client: Client) -> dict[str, Cards]:
         raw_info = item.get("flavor_info")
         info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
         cards[item["flavor_id"]] = (_units(info.get("gpu")), _units(info.get("npu")))
-    client._v2_flavor_cards = cards  # type: ignore[attr-defined]
     return cards
 
 
 def _units(device: Any) -> int:
+    """Cards of a device entry: ``unit_num`` (flavor list; a string for NPUs) or ``size``."""
     if not isinstance(device, dict):
         return 0
     value = device.get("unit_num", device.get("size"))
@@ -383,40 +277,26 @@ def _json(body: bytes, where: str) -> dict[str, Any]:
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
-        raise ResponseFormatError(
-            f"The API sent a body that is not JSON for the {where}."
-        ) from None
+        raise ResponseFormatError(f"The API sent a body that is not JSON for {where}.") from None
     if not isinstance(doc, dict):
-        raise ResponseFormatError(f"The API sent JSON that is not an object for the {where}.")
+        raise ResponseFormatError(f"The API sent JSON that is not an object for {where}.")
     return doc
 
 
-# -- pools -----------------------------------------------------------------------------------
-
-
-def _resource_flavors(client: Client) -> dict[str, tuple[str, str, int]]:
+def _resource_flavors(api: V2Api) -> dict[str, tuple[str, str, int]]:
     """Resource flavor name -> (accelerator, type, cards per node), following ``continue``."""
-    url = f"{client.endpoint}/v1/{client.project_id}/resourceflavors"
     out: dict[str, tuple[str, str, int]] = {}
     token = ""
     for n in range(1000):
         params = {"continue": token} if token else {}  # the server's page size
-        doc = _json(
-            client._request(url, params, f"resource flavors page {n + 1}", parse=False),
-            "resource flavors",
-        )
+        where = f"resource flavors page {n + 1}"
+        doc = api.get(f"/v1/{api.project_id}/resourceflavors", params, where)
         for item in doc.get("items") or []:
             name = (item.get("metadata") or {}).get("name")
             spec = item.get("spec") or {}
             if not isinstance(name, str):
                 raise ResponseFormatError("The API sent a resource flavor without a name.")
-            kind = (
-                "gpu"
-                if isinstance(spec.get("gpu"), dict)
-                else "npu"
-                if isinstance(spec.get("npu"), dict)
-                else "cpu"
-            )
+            kind = next((k for k in ("gpu", "npu") if isinstance(spec.get(k), dict)), "cpu")
             device: dict[str, Any] = spec[kind] if kind != "cpu" else {}
             out[name] = (kind, str(device.get("type") or ""), _units(device))
         token = str((doc.get("metadata") or {}).get("continue") or "")
@@ -425,30 +305,27 @@ def _resource_flavors(client: Client) -> dict[str, tuple[str, str, int]]:
     return out
 
 
-def read_pools(client: Client) -> pl.DataFrame:
-    """The project's resource pools and their sizes (:data:`POOL_SCHEMA`), one row per pool."""
-    url = f"{client.endpoint}/v2/{client.project_id}/pools"
-    doc = _json(client._request(url, {}, "the pool list", parse=False), "pool list")
-    flavors = _resource_flavors(client)
+def _count(entries: Any) -> int:
+    return sum(int(e.get("count") or 0) for e in entries or [] if isinstance(e, dict))
+
+
+def _read_pools(api: V2Api) -> pl.DataFrame:
+    doc = api.get(f"/v2/{api.project_id}/pools", {}, "the pool list")
+    flavors = _resource_flavors(api)
+    unknown = ("cpu", "", 0)
     rows = []
     for item in doc.get("items") or []:
         if not isinstance(item, dict):
             raise ResponseFormatError("The API sent a pool that is not an object.")
         meta = item.get("metadata") or {}
-        spec_resources = (item.get("spec") or {}).get("resources") or []
+        specified = (item.get("spec") or {}).get("resources") or []
         state = (item.get("status") or {}).get("resources") or {}
-
-        def count(entries: Any) -> int:
-            return sum(int(e.get("count") or 0) for e in entries or [] if isinstance(e, dict))
-
-        kinds = [flavors.get(str(r.get("flavor")), ("cpu", "", 0)) for r in spec_resources]
-        main = max(kinds, key=lambda k: k[2], default=("cpu", "", 0))
-        per_flavor = {
-            str(r.get("flavor")): flavors.get(str(r.get("flavor")), ("cpu", "", 0))[2]
-            for r in spec_resources
+        kinds = {
+            str(r.get("flavor")): flavors.get(str(r.get("flavor")), unknown) for r in specified
         }
+        main = max(kinds.values(), key=lambda k: k[2], default=unknown)
         units = sum(
-            int(e.get("count") or 0) * per_flavor.get(str(e.get("flavor")), 0)
+            int(e.get("count") or 0) * kinds.get(str(e.get("flavor")), unknown)[2]
             for e in state.get("available") or []
             if isinstance(e, dict)
         )
@@ -460,26 +337,25 @@ def read_pools(client: Client) -> pl.DataFrame:
                 "accelerator": main[0],
                 "accelerator_type": main[1] or None,
                 "units_per_node": main[2],
-                "nodes": count(spec_resources),
-                "nodes_available": count(state.get("available")),
-                "nodes_creating": count(state.get("creating")),
-                "nodes_abnormal": count(state.get("abnormal")),
+                "nodes": _count(specified),
+                "nodes_available": _count(state.get("available")),
+                "nodes_creating": _count(state.get("creating")),
+                "nodes_abnormal": _count(state.get("abnormal")),
                 "units": units,
             }
         )
     return pl.DataFrame(rows, schema=POOL_SCHEMA).sort("pool_id")
 
 
-def pool_sizes(pools: pl.DataFrame | Client) -> dict[str, int]:
-    """Pool id -> accelerator units on available nodes, the ``capacity`` analyses take.
+def pool_sizes(pools: pl.DataFrame) -> dict[str, int]:
+    """Pool id -> accelerator units on available nodes: the ``capacity`` analyses take.
 
-    CPU pools (no cards) are left out: their size in GPUs or NPUs is not meaningful.
+    CPU pools (no cards) are left out: a size in GPUs or NPUs means nothing for them.
 
     Example:
-        >>> mt.utilization(df, capacity=mt.pool_sizes(client))
+        >>> mt.utilization(df, capacity=mt.pool_sizes(client.pools()))
     """
-    table = pools if isinstance(pools, pl.DataFrame) else read_pools(pools)
-    if not set(POOL_SCHEMA).issubset(table.columns):
-        raise ConfigError("pool_sizes needs the table from Client.pools().")
-    usable = table.filter(pl.col("units") > 0)
+    if not set(POOL_SCHEMA).issubset(pools.columns):
+        raise ConfigError("pool_sizes takes the table Client.pools() returns.")
+    usable = pools.filter(pl.col("units") > 0)
     return dict(zip(usable["pool_id"].to_list(), usable["units"].to_list(), strict=True))

@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import random
+import re
 import socket
 import ssl
 import threading
@@ -41,7 +42,15 @@ from requests.adapters import BaseAdapter
 
 from mavtools.frame import WIRE_FIELDS
 
-__all__ = ["FAULT_KINDS", "FakeAdapter", "FakeModelArts", "RunningServer", "serve"]
+__all__ = [
+    "FAULT_KINDS",
+    "Answer",
+    "FakeAdapter",
+    "FakeModelArts",
+    "Request",
+    "RunningServer",
+    "serve",
+]
 
 FAULT_KINDS: Final = (
     "429",
@@ -82,6 +91,22 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     action: str = "send"
     delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a route handler sees it (``query`` parsed, blank values kept)."""
+
+    method: str
+    target: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+#: A route handler: the request and the match of its path pattern -> the answer.
+Handler = Callable[[Request, "re.Match[str]"], Answer]
 
 
 def _error(status: int, code: str, message: str, extra: Mapping[str, str] | None = None) -> Answer:
@@ -156,8 +181,12 @@ class FakeModelArts:
         self._records: dict[int, dict[str, Any]] = {}
         self._encoded: dict[int, bytes] = {}
         self._views: dict[tuple[Any, ...], list[int]] = {}
-        #: The new-version API (a :class:`mavtools.local.fake_v2.FakeV2`); None: an old deployment.
-        self.v2: Any = None
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        #: Extensions holding jobs of their own add the workspaces they know here.
+        self.workspace_sources: list[Callable[[], Iterable[str]]] = []
+        self.route("POST", r"/v3/auth/tokens", self._route_iam)
+        self.route("GET", r"/v1/(?P<project>[^/]+)/workspaces", self._route_workspaces)
+        self.route("GET", r"/v1/(?P<project>[^/]+)/training-jobs/versions", self._route_versions)
         self.add_versions(records)
 
     # -- data -----------------------------------------------------------------------------------
@@ -227,54 +256,81 @@ class FakeModelArts:
 
     # -- requests -------------------------------------------------------------------------------
 
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Answer ``method`` requests whose path fully matches the regex ``pattern`` with ``handler``.
+
+        Routes added later win over earlier ones, so an extension (another API version, a new
+        resource) plugs in without touching :meth:`handle`. ``handler(request, match)`` returns
+        the :class:`Answer`; :meth:`authorise` checks credentials and the project id.
+        """
+        with self._lock:
+            self._routes.insert(0, (method, re.compile(pattern), handler))
+
     def handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
     ) -> Answer:
         """Answer one request (``target`` is the path with its query string)."""
         parts = urllib.parse.urlsplit(target)
-        path = parts.path
-        if method == "POST" and path.rstrip("/") == "/v3/auth/tokens":
-            return self._iam(body)
-        segments = path.strip("/").split("/")
-        if method == "GET" and len(segments) == 3 and segments[::2] == ["v1", "workspaces"]:
-            denied = self._check_auth(method, target, headers, body)
-            return denied or self._workspaces(urllib.parse.parse_qs(parts.query))
-        # The v2 part (mavtools.local.fake_v2) serves its paths, and the retired v1 listing.
-        routed = self.v2.route(method, segments) if self.v2 is not None else None
-        if routed is None and (
-            method != "GET"
-            or len(segments) != 4
-            or segments[0] != "v1"
-            or segments[2:] != ["training-jobs", "versions"]
-        ):
-            body_404 = json.dumps(
-                {
-                    "error_code": "APIGW.0101",
-                    "error_msg": "The API does not exist or has not been published in the environment",
-                }
-            ).encode()
-            return Answer(404, body_404, {"Content-Type": "application/json"})
+        request = Request(
+            method,
+            target,
+            parts.path.rstrip("/") or "/",
+            urllib.parse.parse_qs(parts.query, keep_blank_values=True),
+            headers,
+            body,
+        )
         with self._lock:
-            self.requests += 1
-            number = self.requests
-            self.request_log.append(target)
-        if self.before_request is not None:
-            self.before_request(number)
-        denied = self._check_auth(method, target, headers, body)
+            routes = list(self._routes)
+        for route_method, pattern, handler in routes:
+            match = pattern.fullmatch(request.path)
+            if match is not None and route_method == method:
+                return handler(request, match)
+        body_404 = json.dumps(
+            {
+                "error_code": "APIGW.0101",
+                "error_msg": "The API does not exist or has not been published in the environment",
+            }
+        ).encode()
+        return Answer(404, body_404, {"Content-Type": "application/json"})
+
+    def authorise(self, request: Request, project: str | None = None) -> Answer | None:
+        """The refusal of a request with bad credentials or another project's id, else None."""
+        denied = self._check_auth(request.method, request.target, request.headers, request.body)
         if denied is not None:
             return denied
-        if urllib.parse.unquote(segments[1]) != self.project_id:
+        if project is not None and urllib.parse.unquote(project) != self.project_id:
             return _error(
                 403, "ModelArts.0210", "The project id in the request URL does not match the token."
             )
+        return None
+
+    def _route_iam(self, request: Request, match: re.Match[str]) -> Answer:
+        return self._iam(request.body)
+
+    def _route_workspaces(self, request: Request, match: re.Match[str]) -> Answer:
+        return self.authorise(request) or self._workspaces(request.query)
+
+    def _route_versions(self, request: Request, match: re.Match[str]) -> Answer:
+        return self.counted(request, match["project"], lambda: self._list(request.query))
+
+    def counted(self, request: Request, project: str, respond: Callable[[], Answer]) -> Answer:
+        """Answer a listing request with ``respond()``, as every listing is answered.
+
+        Counts it (``requests``, ``request_log``, ``before_request``), checks credentials and the
+        project, answers an injected or random fault instead when one is due, and adds latency.
+        Extensions (``mavtools.local.fake_v2``) serve their listings through it.
+        """
+        with self._lock:
+            self.requests += 1
+            number = self.requests
+            self.request_log.append(request.target)
+        if self.before_request is not None:
+            self.before_request(number)
+        denied = self.authorise(request, project)
+        if denied is not None:
+            return denied
         fault = self._next_fault()
-        if fault:
-            answer = self._fault_answer(*fault)
-        elif routed is not None:
-            status, data = routed(parts.query, body)
-            answer = Answer(status, data, {"Content-Type": "application/json"})
-        else:
-            answer = self._list(urllib.parse.parse_qs(parts.query, keep_blank_values=True))
+        answer = self._fault_answer(*fault) if fault else respond()
         if self.latency:
             answer.delay += self.latency
         return answer
@@ -347,7 +403,9 @@ class FakeModelArts:
         """``GET /v1/{project}/workspaces``: here ``offset`` is documented as a page index."""
         with self._lock:
             known = {str(r.get("workspace_id", "0")) for r in self._records.values()} | {"0"}
-            ids = sorted(known | (self.v2.workspaces() if self.v2 is not None else set()))
+            for more in self.workspace_sources:
+                known.update(more())
+            ids = sorted(known)
         page = int((query.get("offset") or ["0"])[-1])
         limit = int((query.get("limit") or ["1000"])[-1]) or len(ids)
         chunk = ids[page * limit : (page + 1) * limit]

@@ -1,8 +1,9 @@
 """The new-version (v2) training API of the local ModelArts stand-in: job searches, pools, flavors.
 
-:class:`FakeV2` is attached to a :class:`~mavtools.local.fake_api.FakeModelArts` (its ``v2``
-attribute); the v1 server then routes these requests here, after its own token, project and fault
-checks, so every switch of the v1 server (latency, faults, ``before_request``) applies alike:
+:class:`FakeV2` plugs into a :class:`~mavtools.local.fake_api.FakeModelArts` with :meth:`FakeV2.attach`
+(routes of its own); the listings are answered through ``FakeModelArts.counted``, so every switch
+of the v1 server (credentials, latency, faults, ``before_request``, the request count) applies
+alike:
 
 * ``POST /v2/{project}/training-job-searches``: body ``{offset, limit, sort_by, order, filters,
   workspace_id}``; ``limit`` above 50 is refused (400), ``offset`` is a record offset or a page
@@ -11,8 +12,11 @@ checks, so every switch of the v1 server (latency, faults, ``before_request``) a
   Answers ``{total, count, limit, offset, sort_by, order, workspace_id, items}``;
 * ``GET /v2/{project}/training-job-flavors``: the public flavor list with card counts;
 * ``GET /v2/{project}/pools`` and ``GET /v1/{project}/resourceflavors`` (paged by ``continue``);
-* ``v1_retired=True`` answers the v1 versions listing with the gateway's 404, as a current
-  deployment does. A FakeModelArts without a FakeV2 is an old deployment: every v2 path is 404.
+* ``v1_retired=True`` (or :meth:`FakeV2.retire_v1`) answers the v1 versions listing with the
+  gateway's 404, as a current deployment does. A FakeModelArts without a FakeV2 is an old
+  deployment: every v2 path is 404.
+
+Socket-level faults (``truncate``, ``slow``) act out v1 answers only.
 
 Jobs are stored as the API's nested items (build them with :func:`v2_job`).
 """
@@ -20,11 +24,13 @@ Jobs are stored as the API's nested items (build them with :func:`v2_job`).
 from __future__ import annotations
 
 import json
+import re
 import threading
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from mavtools.local.fake_api import Answer, FakeModelArts, Handler, Request
 
 __all__ = ["MAX_LIMIT", "FakeV2", "PoolSpec", "v2_job"]
 
@@ -149,6 +155,7 @@ class FakeV2:
         self.pools = list(pools)
         self.v1_retired = v1_retired
         self.searches: list[dict[str, Any]] = []  # request bodies, for tests
+        self._api: FakeModelArts | None = None
         self._lock = threading.RLock()
         self._jobs: dict[str, dict[str, Any]] = {}
         # Sorted matches per search (workspace, filters, order), kept until the data changes.
@@ -181,32 +188,51 @@ class FakeV2:
 
     # -- routing --------------------------------------------------------------------------------
 
-    def route(
-        self, method: str, segments: list[str]
-    ) -> Callable[[str, bytes], tuple[int, bytes]] | None:
-        """The handler of a path this part serves, or None (``segments`` = path split on "/")."""
-        if (
-            len(segments) == 4
-            and segments[0] == "v1"
-            and segments[2:] == ["training-jobs", "versions"]
+    def attach(self, api: FakeModelArts) -> FakeV2:
+        """Serve the v2 paths (and, if retired, the v1 listing's 404) from ``api``; returns self."""
+        self._api = api
+        project = r"/(?P<project>[^/]+)/"
+        for method, version, name, answer in (
+            ("POST", "v2", "training-job-searches", self._search),
+            ("GET", "v2", "training-job-flavors", self._flavors),
+            ("GET", "v2", "pools", self._pools),
+            ("GET", "v1", "resourceflavors", self._resource_flavors),
         ):
-            return (lambda _q, _b: (404, _NOT_FOUND)) if self.v1_retired else None
-        if len(segments) != 3 or segments[0] not in ("v1", "v2"):
-            return None
-        key = (method, segments[0], segments[2])
-        handlers: dict[tuple[str, str, str], Callable[[str, bytes], tuple[int, bytes]]] = {
-            ("POST", "v2", "training-job-searches"): self._search,
-            ("GET", "v2", "training-job-flavors"): self._flavors,
-            ("GET", "v2", "pools"): self._pools,
-            ("GET", "v1", "resourceflavors"): self._resource_flavors,
-        }
-        return handlers.get(key)
+            api.route(method, f"/{version}{project}{name}", self._handler(answer))
+        api.workspace_sources.append(self.workspaces)
+        if self.v1_retired:
+            self.retire_v1()
+        return self
+
+    def retire_v1(self) -> None:
+        """From now on the v1 versions listing answers 404, as on a current deployment."""
+        self.v1_retired = True
+        if self._api is not None:
+            self._api.route(
+                "GET",
+                r"/v1/(?P<project>[^/]+)/training-jobs/versions",
+                lambda request, match: Answer(
+                    404, _NOT_FOUND, {"Content-Type": "application/json"}
+                ),
+            )
+
+    def _handler(self, answer: Callable[[Request], tuple[int, bytes]]) -> Handler:
+        def handle(request: Request, match: re.Match[str]) -> Answer:
+            assert self._api is not None
+
+            def respond() -> Answer:
+                status, body = answer(request)
+                return Answer(status, body, {"Content-Type": "application/json"})
+
+            return self._api.counted(request, match["project"], respond)
+
+        return handle
 
     # -- answers --------------------------------------------------------------------------------
 
-    def _search(self, _query: str, body: bytes) -> tuple[int, bytes]:
+    def _search(self, request: Request) -> tuple[int, bytes]:
         try:
-            doc = json.loads(body or b"{}")
+            doc = json.loads(request.body or b"{}")
             offset = int(doc.get("offset", 0))
             limit = int(doc.get("limit", 10))
             order = doc.get("order", "desc")
@@ -251,7 +277,7 @@ class FakeV2:
             }
             return 200, json.dumps(answer).encode()
 
-    def _flavors(self, _query: str, _body: bytes) -> tuple[int, bytes]:
+    def _flavors(self, _request: Request) -> tuple[int, bytes]:
         flavors = [
             {
                 "flavor_id": fid,
@@ -263,7 +289,7 @@ class FakeV2:
         ]
         return 200, json.dumps({"total_count": len(flavors), "flavors": flavors}).encode()
 
-    def _pools(self, _query: str, _body: bytes) -> tuple[int, bytes]:
+    def _pools(self, _request: Request) -> tuple[int, bytes]:
         items = []
         for pool in self.pools:
             available = pool.nodes - pool.creating - pool.abnormal
@@ -297,9 +323,9 @@ class FakeV2:
             )
         return 200, json.dumps({"kind": "PoolList", "apiVersion": "v2", "items": items}).encode()
 
-    def _resource_flavors(self, query: str, _body: bytes) -> tuple[int, bytes]:
+    def _resource_flavors(self, request: Request) -> tuple[int, bytes]:
         """``continue`` is the index of the next flavor; ``limit`` flavors per page."""
-        params = urllib.parse.parse_qs(query)
+        params = request.query
         start = int((params.get("continue") or ["0"])[-1] or 0)
         limit = int((params.get("limit") or ["2"])[-1])
         specs = {p.flavor: p for p in self.pools}
