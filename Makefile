@@ -22,6 +22,7 @@ lint:  ## ruff and mypy
 
 bench:  ## every benchmark, printing the figures the issues ask for
 	$(PYTHON) benchmarks/bench_client.py
+	$(PYTHON) benchmarks/bench_v2.py
 	$(PYTHON) benchmarks/bench_cache.py
 	$(PYTHON) benchmarks/bench_analysis.py
 	$(PYTHON) benchmarks/bench_widgets.py

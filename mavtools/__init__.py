@@ -19,8 +19,9 @@ from mavtools.analysis import (
     usage,
     utilization,
 )
-from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
+from mavtools.api.v2 import pool_sizes
+from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.errors import (
     ApiError,
     AuthError,
@@ -36,8 +37,8 @@ from mavtools.errors import (
     TransportError,
 )
 from mavtools.frame import VERSION_SCHEMA
-from mavtools.provenance import Provenance, provenance
 from mavtools.local.samples import samples_client
+from mavtools.provenance import Provenance, provenance
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "failure_rate",
     "load_versions",
     "outcome_of",
+    "pool_sizes",
     "provenance",
     "quality_report",
     "queue_wait",

@@ -95,8 +95,8 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
 
 def _run_fetch(args: argparse.Namespace) -> int:
     from mavtools.cache import default_client, load_versions
-    from mavtools.provenance import provenance
     from mavtools.local.samples import samples_client
+    from mavtools.provenance import provenance
 
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
         raise ConfigError("Parquet is binary: give -o FILE (or redirect stdout).")

@@ -27,7 +27,17 @@ workspace_id   Categorical              the workspace that was asked for (the AP
 observed_at    Datetime("ms", "UTC")    snapshot time: when the fetch that read this row was taken,
                                         the same for every row of one fetch (null only in frames
                                         built by hand); the analysis reads "now" from it per row
+api            String                   ``"v1"`` (old-version training) or ``"v2"`` (new-version)
+job_id         String                   identity within ``api``: the v1 version id as text, the
+                                        v2 job UUID
+user_name      String                   who created the job (v2 only; null for v1)
+node_count     Int32                    nodes the job runs on (v2 only; null for v1)
 ============== ======================== ==========================================================
+
+v1 rows keep their integer ``version_id``; v2 rows have ``version_id`` null and are identified by
+``job_id`` (:data:`ROW_KEY` is the one place that names the row identity). v2 jobs are parsed by
+:mod:`mavtools.frame_v2`; their ``status``/``status_name``/``outcome`` come from the phase mapping in
+:mod:`mavtools.statuses`.
 
 Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body, a
 slow path that finds the first offending record and raises :class:`ResponseFormatError` naming the
@@ -53,6 +63,7 @@ from mavtools.statuses import OUTCOMES, STATUS_NAMES, outcome_of
 
 __all__ = [
     "OUTCOME_DTYPE",
+    "ROW_KEY",
     "VERSION_SCHEMA",
     "WIRE_FIELDS",
     "Page",
@@ -87,8 +98,16 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
         "npu_hours": pl.Float64,
         "workspace_id": pl.Categorical(),
         "observed_at": _TIME,
+        "api": pl.String,
+        "job_id": pl.String,
+        "user_name": pl.String,
+        "node_count": pl.Int32,
     }
 )
+
+#: The columns that identify one row of the frame across both APIs (v1 ids are integers and v2
+#: ids UUIDs, so ``job_id`` alone never collides; the pair says so explicitly).
+ROW_KEY: Final[tuple[str, ...]] = ("api", "job_id")
 
 #: The fields of one version, in the order the API documents and sends them.
 WIRE_FIELDS: Final = (
@@ -466,6 +485,10 @@ def typed(raw: pl.DataFrame) -> pl.DataFrame:
             queue_wait=(pl.col("start_time") - pl.col("create_time")),
             gpu_hours=pl.col("gpu_num") * hours,
             npu_hours=pl.col("npu_num") * hours,
+            api=pl.lit("v1"),
+            job_id=pl.col("version_id").cast(pl.String),
+            user_name=pl.lit(None, dtype=pl.String),
+            node_count=pl.lit(None, dtype=pl.Int32),
         )
         .select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
     )

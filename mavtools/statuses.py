@@ -16,6 +16,30 @@ canceled      12 KILLED, 13 CANCELED
 unknown       0 UNKNOWN, 6 DELETE_FAILED (says nothing about the run), any undocumented code
 ============  ==========================================================================
 
+New-version (v2) training jobs have no status code: they report a ``phase`` and a more detailed
+``secondary_phase`` (the API reference warns the latter may change). mavtools maps each v2 job onto
+the v1 code that means the same thing, so ``status``, ``status_name`` and ``outcome`` read alike for
+both kinds of job and status filters work across them (:func:`v2_status_code`):
+
+=================  ============================  ===========
+phase              code                          outcome
+=================  ============================  ===========
+Creating           1 INIT                        pending
+Pending            7 WAITING                     pending
+Running            8 RUNNING                     running
+Terminating        9 KILLING                     running (resources still held)
+Completed          10 COMPLETED                  succeeded
+Failed             11 FAILED                     failed
+Terminated         12 KILLED                     canceled
+Abnormal           0 UNKNOWN                     unknown
+(anything else)    0 UNKNOWN                     unknown
+=================  ============================  ===========
+
+Two secondary phases say more than their phase and win: ``CreateFailed`` -> 5 SUBMIT_FAILED
+(failed, never started) and ``Lost`` -> 14 LOST (failed). The others repeat or refine the phase
+(``Queuing`` is Pending) and are ignored. Terminal phases (:data:`V2_TERMINAL_PHASES`) are the ones
+whose end time is start + duration.
+
 ``pending`` and ``running`` versions are *unfinished*: their end time and duration can still change,
 which is what the cache's incremental refresh relies on. ``unknown`` versions are treated as
 unfinished too, because nothing proves they will not change.
@@ -23,6 +47,7 @@ unfinished too, because nothing proves they will not change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 __all__ = [
@@ -30,9 +55,13 @@ __all__ = [
     "OUTCOMES",
     "STATUS_NAMES",
     "UNFINISHED_OUTCOMES",
+    "V2_PHASE_CODES",
+    "V2_TERMINAL_PHASES",
     "outcome_of",
     "status_code",
     "status_name",
+    "v2_phases_for_codes",
+    "v2_status_code",
 ]
 
 #: Documented codes -> constant without the ``JOBSTAT_`` prefix.
@@ -84,6 +113,52 @@ _OUTCOME_CODES: Final[dict[str, tuple[int, ...]]] = {
 _OUTCOME_BY_CODE: Final[dict[int, str]] = {
     code: outcome for outcome, codes in _OUTCOME_CODES.items() for code in codes
 }
+
+#: v2 ``phase`` -> the v1 code meaning the same (see the module docstring).
+V2_PHASE_CODES: Final[dict[str, int]] = {
+    "Creating": 1,
+    "Pending": 7,
+    "Running": 8,
+    "Terminating": 9,
+    "Completed": 10,
+    "Failed": 11,
+    "Terminated": 12,
+    "Abnormal": 0,
+}
+#: v2 ``secondary_phase`` values that override their phase's code.
+V2_SECONDARY_CODES: Final[dict[str, int]] = {"CreateFailed": 5, "Lost": 14}
+#: Phases after which a v2 job no longer changes: its end time is start + duration.
+V2_TERMINAL_PHASES: Final[frozenset[str]] = frozenset({"Completed", "Failed", "Terminated"})
+
+
+def v2_status_code(phase: str | None, secondary_phase: str | None = None) -> int:
+    """Return the v1 status code a v2 job's phase (and secondary phase) corresponds to.
+
+    Example:
+        >>> v2_status_code("Running"), v2_status_code("Failed", "CreateFailed")
+        (8, 5)
+    """
+    if secondary_phase in V2_SECONDARY_CODES:
+        return V2_SECONDARY_CODES[secondary_phase]
+    return V2_PHASE_CODES.get(phase or "", 0)
+
+
+def v2_phases_for_codes(codes: Iterable[int]) -> list[str] | None:
+    """The v2 phases a server-side ``phase in [...]`` filter needs to select ``codes``.
+
+    Codes no v2 job can have (3 IMAGE_FAILED, 15 SCALING, ...) need no phase, so the list may be
+    empty: no v2 job matches. Returns None when the phases cannot be told: 0 UNKNOWN (also any
+    phase the table does not know) and the codes only a secondary phase yields (5, 14), whose
+    phase the documentation does not fix; the caller then reads every phase and filters locally.
+
+    Example:
+        >>> v2_phases_for_codes([8, 9, 15, 19])
+        ['Running', 'Terminating']
+    """
+    wanted = set(codes)
+    if wanted & {0, *V2_SECONDARY_CODES.values()}:
+        return None
+    return sorted(phase for phase, code in V2_PHASE_CODES.items() if code in wanted)
 
 
 def status_name(code: int) -> str:

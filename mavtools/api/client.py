@@ -17,7 +17,7 @@ from typing import Any, Final
 import polars as pl
 import requests
 
-from mavtools.api.pager import Batch, Endpoint, Pager, Progress, unique_records
+from mavtools.api.pager import Batch, Endpoint, Pager, Progress
 from mavtools.api.query import (
     ALL_WORKSPACES,
     Listing,
@@ -34,8 +34,9 @@ from mavtools.api.transport import (
     Transport,
     json_object,
 )
-from mavtools.errors import ConfigError, ResponseFormatError
-from mavtools.frame import RAW_SCHEMA, build_frame, empty_frame, parse_page, stamp
+from mavtools.api.v2 import V2Api, searches_for
+from mavtools.errors import ConfigError, NotFoundError, ResponseFormatError
+from mavtools.frame import RAW_SCHEMA, ROW_KEY, build_frame, empty_frame, parse_page, stamp
 from mavtools.provenance import Provenance, attach
 
 __all__ = ["ALL_WORKSPACES", "Client", "ListingResult", "RetryPolicy", "Timeout"]
@@ -44,7 +45,8 @@ DEFAULT_PAGE_SIZE: Final = 1000
 DEFAULT_CONNECTIONS: Final = 4
 DEFAULT_TIMEOUT: Final = Timeout()
 DEFAULT_RETRY: Final = RetryPolicy()
-#: The column that identifies a version row (the integrator may switch it to ("api", "job_id")).
+#: The column that identifies a v1 record within its listing (the wire's ``version_id``). Rows of
+#: the typed frame, v1 and v2 together, are identified by :data:`mavtools.frame.ROW_KEY`.
 VERSION_KEY: Final = "version_id"
 
 
@@ -167,6 +169,8 @@ class Client:
             connections=connections,
             offset_mode=offset_mode,
         )
+        #: New-version training (job searches, flavors, pools) over the same transport.
+        self.v2 = V2Api(self._transport, self.endpoint, self.project_id, connections=connections)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Client:
@@ -227,9 +231,15 @@ class Client:
         sort_by: str = "create_time",
         order: str = "desc",
         *,
+        api: str = "auto",
         progress: Callable[[int, int], None] | None = None,
     ) -> pl.DataFrame:
         """Fetch every version matching the filters as the typed frame (see :mod:`mavtools.frame`).
+
+        Old-version (v1) versions and new-version (v2) training jobs come in one frame (column
+        ``api``). With ``api="auto"`` a listing the server does not have (404: v1 retired on a
+        current deployment, v2 missing on an old one) is skipped and named in the provenance's
+        ``note`` and ``extra["skipped"]``; only when both are missing does the fetch fail.
 
         Args:
             status: a status code (``8``), name (``"RUNNING"``, upper case) or outcome
@@ -238,33 +248,73 @@ class Client:
             workspace_id: one workspace, several, or :data:`ALL_WORKSPACES`.
             sort_by: ``create_time``, ``job_desc``, ``status``, ``duration`` or ``job_name``.
             order: ``asc`` or ``desc``.
+            api: ``"auto"`` (both), ``"v1"`` or ``"v2"``.
             progress: called with (pages done, pages planned) as pages arrive.
 
         Returns:
-            One row per version, unique ``version_id``; its :func:`mavtools.provenance` says
-            where it came from.
+            One row per version or job, unique (``api``, ``job_id``); its
+            :func:`mavtools.provenance` says where it came from.
 
         Raises:
             MavtoolsError: a subclass naming what went wrong; never a partial frame.
         """
         column = check_sort(sort_by)
         descending = check_order(order)
+        if api not in ("auto", "v1", "v2"):
+            raise ConfigError(f"api must be 'auto', 'v1' or 'v2', not {api!r}.")
         listings = self.plan(status=status, pool_id=pool_id, workspace_id=workspace_id)
         frames = []
+        skipped: dict[str, str] = {}
         counter = Progress(progress)
-        for listing in listings:
-            frames.append(self.fetch_listing(listing, progress=counter).frame)
+        if api in ("auto", "v1"):
+            try:
+                for listing in listings:
+                    frames.append(self.fetch_listing(listing, progress=counter).frame)
+            except NotFoundError as exc:
+                if api == "v1":
+                    raise
+                skipped["v1"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
+                frames = []
+        if api in ("auto", "v2"):
+            try:
+                for search in searches_for(listings):
+                    frames.append(self.v2.read_jobs(search, progress=counter).frame)
+            except NotFoundError as exc:
+                if api == "v2" or "v1" in skipped:
+                    raise
+                skipped["v2"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
         frame = _merge(frames)
-        frame = frame.sort([column, VERSION_KEY], descending=descending, nulls_last=True)
+        frame = frame.sort([column, "version_id", "job_id"], descending=descending, nulls_last=True)
         query = {
             "workspace_id": sorted({ls.workspace_id for ls in listings}),
             "status": normalise_status(status),
             "pool_id": as_list(pool_id),
             "sort_by": sort_by,
             "order": order,
+            "api": api,
         }
-        info = self.describe(query, frame.height)
+        extra: dict[str, Any] = {}
+        if skipped:
+            extra["note"] = "; ".join(
+                f"{name} listing not available on this server ({why}), skipped"
+                for name, why in skipped.items()
+            )
+            extra["extra"] = {"skipped": skipped}
+        info = self.describe(query, frame.height, **extra)
         return attach(stamp(frame, info.fetched_at), info)  # one snapshot time per fetch
+
+    def pools(self) -> pl.DataFrame:
+        """The project's resource pools with their sizes (``GET /v2/{project_id}/pools``).
+
+        Returns:
+            One row per pool: ``pool_id``, ``pool_name``, ``accelerator``, ``accelerator_type``,
+            ``units_per_node``, ``nodes`` and ``nodes_available``/``_creating``/``_abnormal``,
+            ``units`` (cards on available nodes). See :func:`mavtools.pool_sizes`.
+
+        Example:
+            >>> mt.utilization(df, capacity=mt.pool_sizes(client.pools()))
+        """
+        return self.v2.pools()
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""
@@ -349,4 +399,9 @@ class Client:
 
 def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Typed frames of several listings (a version is in one workspace, so keep either)."""
-    return unique_records(frames, VERSION_KEY, empty=empty_frame(), keep="first")
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return empty_frame()
+    return pl.concat(frames, how="vertical").unique(
+        list(ROW_KEY), keep="first", maintain_order=True
+    )

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -70,6 +70,8 @@ class Endpoint:
         oldest_first: the query parameters that sort oldest first.
         newest_first: the query parameters that sort newest first.
         name: names the listing kind in messages ("versions").
+        body: when set, pages are requested by POSTing ``body(params)`` as JSON instead of a GET
+            with ``params`` as the query (the v2 job search takes offset, limit and filters so).
     """
 
     url: str
@@ -79,6 +81,7 @@ class Endpoint:
     oldest_first: Mapping[str, str]
     newest_first: Mapping[str, str]
     name: str = "versions"
+    body: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -284,7 +287,12 @@ class Pager:
         return unique_records(frames, self.endpoint.key, empty=self.endpoint.empty, keep="last")
 
     def _page(self, params: dict[str, str], where: str) -> Batch:
-        return self.transport.get_parsed(self.endpoint.url, params, where, self.endpoint.parse)
+        endpoint = self.endpoint
+        if endpoint.body is not None:
+            return self.transport.get_parsed(
+                endpoint.url, {}, where, endpoint.parse, json_body=endpoint.body(params)
+            )
+        return self.transport.get_parsed(endpoint.url, params, where, endpoint.parse)
 
     def _first_page(self, base: dict[str, str], label: str) -> tuple[Batch, int]:
         """Page 1 of a listing and the ``total_count`` it claims (checked to be believable)."""

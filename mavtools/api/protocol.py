@@ -38,6 +38,7 @@ class VersionSource(Protocol):
         sort_by: str = "create_time",
         order: str = "desc",
         *,
+        api: str = "auto",
         progress: Callable[[int, int], None] | None = None,
     ) -> pl.DataFrame: ...
 

@@ -136,9 +136,17 @@ class Transport:
         return self.get_parsed(url, params, where, None)  # type: ignore[arg-type]
 
     def get_parsed(
-        self, url: str, params: dict[str, str], where: str, parse: Callable[[bytes, str], T]
+        self,
+        url: str,
+        params: dict[str, str],
+        where: str,
+        parse: Callable[[bytes, str], T],
+        *,
+        json_body: Mapping[str, Any] | None = None,
     ) -> T:
         """GET ``url`` with retries and return ``parse(body, where)``, or raise.
+
+        With ``json_body`` the request is a POST of that JSON instead (the v2 job search).
 
         ``parse`` raising a transient :class:`ResponseFormatError` (a damaged body) is retried like
         a failed request; :class:`NotSuccessful` becomes the :class:`ApiError` of the answer.
@@ -152,7 +160,7 @@ class Transport:
             retry_after: float | None = None
             failure: MavtoolsError
             try:
-                status, headers, body = self._send(url, params)
+                status, headers, body = self._send(url, params, json_body)
             except TransportError as exc:
                 failure = exc
             else:
@@ -191,15 +199,19 @@ class Transport:
             time.sleep(wait)
             waited += wait
 
-    def _send(self, url: str, params: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    def _send(
+        self, url: str, params: dict[str, str], json_body: Mapping[str, Any] | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
         """The one place that touches the network; maps transport failures to TransportError."""
         with self._lock:
             self.requests_made += 1
         deadline = time.monotonic() + self.timeout.total
         try:
-            response = self.session.get(
+            response = self.session.request(
+                "GET" if json_body is None else "POST",
                 url,
                 params=params,
+                json=json_body,
                 auth=self.auth,
                 timeout=(self.timeout.connect, self.timeout.read),
                 stream=True,

@@ -182,6 +182,8 @@ class FakeModelArts:
         self._encoded: dict[int, bytes] = {}
         self._views: dict[tuple[Any, ...], list[int]] = {}
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        #: Extensions holding jobs of their own add the workspaces they know here.
+        self.workspace_sources: list[Callable[[], Iterable[str]]] = []
         self.route("POST", r"/v3/auth/tokens", self._route_iam)
         self.route("GET", r"/v1/(?P<project>[^/]+)/workspaces", self._route_workspaces)
         self.route("GET", r"/v1/(?P<project>[^/]+)/training-jobs/versions", self._route_versions)
@@ -309,17 +311,26 @@ class FakeModelArts:
         return self.authorise(request) or self._workspaces(request.query)
 
     def _route_versions(self, request: Request, match: re.Match[str]) -> Answer:
+        return self.counted(request, match["project"], lambda: self._list(request.query))
+
+    def counted(self, request: Request, project: str, respond: Callable[[], Answer]) -> Answer:
+        """Answer a listing request with ``respond()``, as every listing is answered.
+
+        Counts it (``requests``, ``request_log``, ``before_request``), checks credentials and the
+        project, answers an injected or random fault instead when one is due, and adds latency.
+        Extensions (``mavtools.local.fake_v2``) serve their listings through it.
+        """
         with self._lock:
             self.requests += 1
             number = self.requests
             self.request_log.append(request.target)
         if self.before_request is not None:
             self.before_request(number)
-        denied = self.authorise(request, match["project"])
+        denied = self.authorise(request, project)
         if denied is not None:
             return denied
         fault = self._next_fault()
-        answer = self._fault_answer(*fault) if fault else self._list(request.query)
+        answer = self._fault_answer(*fault) if fault else respond()
         if self.latency:
             answer.delay += self.latency
         return answer
@@ -391,7 +402,10 @@ class FakeModelArts:
     def _workspaces(self, query: Mapping[str, list[str]]) -> Answer:
         """``GET /v1/{project}/workspaces``: here ``offset`` is documented as a page index."""
         with self._lock:
-            ids = sorted({str(r.get("workspace_id", "0")) for r in self._records.values()} | {"0"})
+            known = {str(r.get("workspace_id", "0")) for r in self._records.values()} | {"0"}
+            for more in self.workspace_sources:
+                known.update(more())
+            ids = sorted(known)
         page = int((query.get("offset") or ["0"])[-1])
         limit = int((query.get("limit") or ["1000"])[-1]) or len(ids)
         chunk = ids[page * limit : (page + 1) * limit]
@@ -483,6 +497,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes; with Nagle's algorithm the body then waits for
+        # the client's delayed ACK (~40 ms per answer), which real gateways do not add.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -26,7 +26,7 @@ import polars as pl
 
 from mavtools.frame import WIRE_FIELDS
 
-__all__ = ["FLAVORS", "POOLS", "SNAPSHOT", "WORKSPACES", "bulk", "simulate"]
+__all__ = ["FLAVORS", "POOLS", "SNAPSHOT", "WORKSPACES", "bulk", "bulk_v2", "simulate"]
 
 #: The moment the bundled samples were "fetched": every sample timestamp lies before it.
 SNAPSHOT: Final = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
@@ -332,3 +332,51 @@ def bulk(
         npu_num=npu.gather(frame["_flavor"]),
     )
     return frame.select(WIRE_FIELDS)
+
+
+def bulk_v2(
+    n_jobs: int, *, days: int = 365, seed: int = 1, end: datetime = SNAPSHOT
+) -> list[dict[str, Any]]:
+    """Return ``n_jobs`` plausible v2 search items, fast and deterministic (no queueing).
+
+    For benchmarks and load tests of the v2 search; every fifth job runs on a dedicated pool
+    (no ``flavor_detail``).
+    """
+    from mavtools.local.fake_v2 import v2_job
+
+    rng = random.Random(seed)
+    end_ms = int(end.timestamp() * 1000)
+    span = days * _DAY_MS
+    flavors = list(FLAVORS.values())
+    jobs = []
+    for i in range(n_jobs):
+        created = end_ms - span + i * span // max(n_jobs, 1)
+        flavor = flavors[rng.randrange(len(flavors))]
+        start = created + rng.randrange(3_600_000)
+        run = rng.randrange(60_000, 12 * _HOUR_MS)
+        if start > end_ms:
+            phase, start, run = "Pending", 0, 0
+        elif start + run > end_ms:
+            phase, run = "Running", end_ms - start
+        else:
+            phase = ("Completed", "Completed", "Completed", "Failed", "Terminated")[
+                rng.randrange(5)
+            ]
+        jobs.append(
+            v2_job(
+                f"{seed:08x}-{i >> 16:04x}-4{i & 0xFFF:03x}-8000-{i:012x}",
+                name=f"job-{i}",
+                create_time=created,
+                phase=phase,
+                start_time=start,
+                duration=run,
+                user_name=f"user{rng.randrange(40):02d}",
+                pool_id=POOLS[rng.randrange(len(POOLS))].pool_id,
+                flavor_id=flavor.code,
+                node_count=1 + (rng.random() < 0.1),
+                gpu=flavor.gpu,
+                npu=flavor.npu,
+                flavor_detail=i % 5 != 0,
+            )
+        )
+    return jobs

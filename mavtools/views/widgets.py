@@ -58,9 +58,9 @@ import plotly.graph_objects as go
 import polars as pl
 
 from mavtools import analysis
-from mavtools.views import figures
 from mavtools.provenance import provenance
 from mavtools.statuses import OUTCOMES
+from mavtools.views import figures
 
 __all__ = ["FIGURE_NAMES", "Dashboard", "FilterPanel", "Summary", "summarize"]
 

@@ -1,0 +1,361 @@
+"""New-version (v2) training: job searches, flavor cards and pool sizes.
+
+Jobs. ``POST /v2/{project_id}/training-job-searches`` is read by the same
+:class:`~mavtools.api.pager.Pager` as the v1 listing, through an :class:`~mavtools.api.pager.Endpoint`
+that POSTs the page parameters as the JSON body: oldest first (``order=asc``, so jobs created
+meanwhile land after the pages already read), ``limit`` at most 50 (the API's cap), the meaning of
+``offset`` detected once with a two-record probe (the docs disagree: record offset or page index;
+kept apart from v1's, they are different services), concurrent pages, and the result accepted
+only when the distinct jobs match the server's latest ``count`` (the tail is re-read when jobs were
+added; a phase-filtered search is read until two reads agree). Requests go through the client's
+:class:`~mavtools.api.transport.Transport`: the same retries, deadlines and errors as v1.
+
+Filters that save requests go to the server: a status filter becomes a ``phase in [...]`` filter
+(:func:`mavtools.statuses.v2_phases_for_codes`; the exact codes are then kept locally), and a status
+no v2 job can have costs no request at all. ``pool_id`` has no documented server filter: local.
+
+Flavor cards. Jobs on dedicated pools come without ``flavor_detail``; their cards per node come from
+``GET /v2/{project_id}/training-job-flavors``, read once per client, and only when a job needs it.
+
+Pools. :meth:`V2Api.pools` reads ``GET /v2/{project_id}/pools`` and the resource flavors
+(``GET /v1/{project_id}/resourceflavors``, paged by ``continue``) into :data:`POOL_SCHEMA`;
+:func:`pool_sizes` turns that into the ``capacity`` mapping analyses take.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import polars as pl
+
+from mavtools.api.pager import Batch, Endpoint, Pager, Progress
+from mavtools.api.query import Listing
+from mavtools.api.transport import Transport
+from mavtools.errors import ConfigError, ResponseFormatError
+from mavtools.frame import empty_frame
+from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, build_v2_frame, parse_search_page
+from mavtools.statuses import v2_phases_for_codes
+
+__all__ = [
+    "MAX_V2_LIMIT",
+    "POOL_SCHEMA",
+    "JobSearch",
+    "V2Api",
+    "V2Result",
+    "pool_sizes",
+    "searches_for",
+]
+
+#: The largest ``limit`` the search accepts.
+MAX_V2_LIMIT: Final = 50
+_MAX_EPOCH_MS: Final = 253_402_300_799_000  # 9999-12-31
+
+POOL_SCHEMA: Final = pl.Schema(
+    {
+        "pool_id": pl.String,
+        "pool_name": pl.String,
+        "accelerator": pl.String,  # "gpu", "npu" or "cpu"
+        "accelerator_type": pl.String,  # e.g. "nvidia-v100"
+        "units_per_node": pl.Int32,
+        "nodes": pl.Int32,  # nodes the pool is specified with
+        "nodes_available": pl.Int32,
+        "nodes_creating": pl.Int32,
+        "nodes_abnormal": pl.Int32,
+        "units": pl.Int32,  # accelerator cards on available nodes: the capacity jobs can use
+    }
+)
+
+
+@dataclass(frozen=True)
+class JobSearch:
+    """One v2 search: a workspace, optionally phases and a creation window (epoch ms)."""
+
+    workspace_id: str
+    codes: tuple[int, ...] = ()
+    pool_ids: tuple[str, ...] = ()
+    created_from_ms: int | None = None
+    created_to_ms: int | None = None
+
+    @property
+    def phases(self) -> list[str] | None:
+        """The server-side phase filter (None: none; ``[]``: no v2 job can match)."""
+        return v2_phases_for_codes(self.codes) if self.codes else None
+
+    def params(self) -> dict[str, str]:
+        """The pager's query: the workspace and the filters (JSON), sent in the search body."""
+        filters: list[dict[str, Any]] = []
+        if self.phases:
+            filters.append({"key": "phase", "operator": "in", "value": self.phases})
+        if self.created_from_ms is not None or self.created_to_ms is not None:
+            lo = self.created_from_ms or 0
+            hi = self.created_to_ms if self.created_to_ms is not None else _MAX_EPOCH_MS
+            filters.append(
+                {"key": "create_time", "operator": "between", "value": [str(lo), str(hi)]}
+            )
+        out = {"workspace_id": self.workspace_id}
+        if filters:
+            out["filters"] = json.dumps(filters)
+        return out
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the server-side result can change membership while paged (phase filter)."""
+        return bool(self.phases)
+
+    def label(self) -> str:
+        parts = [f"v2 jobs of workspace {self.workspace_id}"]
+        if self.phases:
+            parts.append("phase " + "/".join(self.phases))
+        return ", ".join(parts)
+
+
+@dataclass
+class V2Result:
+    """The typed rows of one search, the server's count and the requests spent."""
+
+    frame: pl.DataFrame
+    total: int
+    requests: int
+    offset_mode: str
+
+
+def searches_for(listings: Iterable[Listing]) -> list[JobSearch]:
+    """The v2 searches answering the same query as v1 listings (one per workspace).
+
+    v1 plans one listing per workspace x status x pool; a v2 search takes all statuses of a
+    workspace at once (one ``phase in`` filter) and filters pools locally.
+    """
+    by_ws: dict[str, tuple[set[int], set[str]]] = {}
+    for listing in listings:
+        codes, pools = by_ws.setdefault(listing.workspace_id, (set(), set()))
+        if listing.status is not None:
+            codes.add(listing.status)
+        if listing.pool_id is not None:
+            pools.add(listing.pool_id)
+    return [
+        JobSearch(ws, tuple(sorted(codes)), tuple(sorted(pools)))
+        for ws, (codes, pools) in by_ws.items()
+    ]
+
+
+class V2Api:
+    """The v2 endpoints of one project, sharing a client's transport.
+
+    Args:
+        transport: the client's transport (credentials, retries, deadlines).
+        endpoint: the API endpoint.
+        project_id: the IAM project.
+        connections: pages fetched at once.
+        page_size: jobs per request; capped at :data:`MAX_V2_LIMIT`.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        endpoint: str,
+        project_id: str,
+        *,
+        connections: int,
+        page_size: int = MAX_V2_LIMIT,
+    ) -> None:
+        self.transport = transport
+        self.endpoint = endpoint
+        self.project_id = project_id
+        self.pager = Pager(
+            transport,
+            Endpoint(
+                url=f"{endpoint}/v2/{project_id}/training-job-searches",
+                parse=_parse_batch,
+                key="job_id",
+                empty=pl.DataFrame(schema=V2_RAW_SCHEMA),
+                oldest_first={"order": "asc"},
+                newest_first={"order": "desc"},
+                name="v2 jobs",
+                body=_search_body,
+            ),
+            page_size=min(page_size, MAX_V2_LIMIT),
+            connections=connections,
+        )
+        self._cards: dict[str, Cards] | None = None
+        self._lock = threading.Lock()
+
+    def read_jobs(self, search: JobSearch, progress: Progress | None = None) -> V2Result:
+        """Read every job of ``search`` completely, as typed rows, or raise IncompleteError."""
+        before = self.transport.requests_made
+        if search.phases == []:  # the statuses asked for are v1-only: nothing to ask the server
+            return V2Result(empty_frame(), 0, 0, self.pager.offset_mode)
+        paged = self.pager.read(
+            search.params(), search.label(), volatile=search.filtered, progress=progress
+        )
+        cards = self.flavor_cards() if _needs_cards(paged.records) else {}
+        frame = build_v2_frame([paged.records], search.workspace_id, cards)
+        if search.codes:
+            frame = frame.filter(pl.col("status").is_in(list(search.codes)))
+        if search.pool_ids:
+            frame = frame.filter(pl.col("pool_id").cast(pl.String).is_in(list(search.pool_ids)))
+        requests = self.transport.requests_made - before
+        return V2Result(frame, paged.total_count, requests, paged.offset_mode)
+
+    def flavor_cards(self) -> dict[str, Cards]:
+        """Flavor id -> (gpu, npu) cards per node (``GET /v2/{project}/training-job-flavors``).
+
+        Read once and kept: flavors do not change while a notebook runs.
+        """
+        with self._lock:
+            if self._cards is None:
+                self._cards = _read_flavor_cards(self)
+            return self._cards
+
+    def pools(self) -> pl.DataFrame:
+        """The project's resource pools and their sizes (:data:`POOL_SCHEMA`)."""
+        return _read_pools(self)
+
+    def get(self, path: str, params: dict[str, str], where: str) -> dict[str, Any]:
+        body = self.transport.get(f"{self.endpoint}{path}", params, where)
+        return _json(body, where)
+
+
+def _parse_batch(body: bytes, where: str) -> Batch:
+    page = parse_search_page(body, where=where)
+    return Batch(page.jobs, page.total)
+
+
+def _search_body(params: Mapping[str, str]) -> dict[str, Any]:
+    """The search's JSON body from the pager's parameters (offset, limit, order, search)."""
+    doc: dict[str, Any] = {
+        "offset": int(params["offset"]),
+        "limit": int(params["limit"]),
+        "sort_by": "create_time",
+        "order": params.get("order", "asc"),
+        "workspace_id": params.get("workspace_id", "0"),
+    }
+    if params.get("filters"):
+        doc["filters"] = json.loads(params["filters"])
+    return doc
+
+
+def _needs_cards(raw: pl.DataFrame) -> bool:
+    return bool(
+        raw.select((pl.col("gpu_cards").is_null() & pl.col("npu_cards").is_null()).any()).item()
+    )
+
+
+# -- flavors and pools ------------------------------------------------------------------------
+
+
+def _read_flavor_cards(api: V2Api) -> dict[str, Cards]:
+    doc = api.get(f"/v2/{api.project_id}/training-job-flavors", {}, "the training flavor list")
+    flavors = doc.get("flavors") or []
+    if not isinstance(flavors, list):
+        raise ResponseFormatError("The API sent 'flavors' that is not a list.")
+    cards: dict[str, Cards] = {}
+    for item in flavors:
+        if not isinstance(item, dict) or not isinstance(item.get("flavor_id"), str):
+            raise ResponseFormatError("The API sent a flavor without a string 'flavor_id'.")
+        raw_info = item.get("flavor_info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+        cards[item["flavor_id"]] = (_units(info.get("gpu")), _units(info.get("npu")))
+    return cards
+
+
+def _units(device: Any) -> int:
+    """Cards of a device entry: ``unit_num`` (flavor list; a string for NPUs) or ``size``."""
+    if not isinstance(device, dict):
+        return 0
+    value = device.get("unit_num", device.get("size"))
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        raise ResponseFormatError(f"The API sent a card count {str(value)[:20]!r}.") from None
+
+
+def _json(body: bytes, where: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ResponseFormatError(f"The API sent a body that is not JSON for {where}.") from None
+    if not isinstance(doc, dict):
+        raise ResponseFormatError(f"The API sent JSON that is not an object for {where}.")
+    return doc
+
+
+def _resource_flavors(api: V2Api) -> dict[str, tuple[str, str, int]]:
+    """Resource flavor name -> (accelerator, type, cards per node), following ``continue``."""
+    out: dict[str, tuple[str, str, int]] = {}
+    token = ""
+    for n in range(1000):
+        params = {"continue": token} if token else {}  # the server's page size
+        where = f"resource flavors page {n + 1}"
+        doc = api.get(f"/v1/{api.project_id}/resourceflavors", params, where)
+        for item in doc.get("items") or []:
+            name = (item.get("metadata") or {}).get("name")
+            spec = item.get("spec") or {}
+            if not isinstance(name, str):
+                raise ResponseFormatError("The API sent a resource flavor without a name.")
+            kind = next((k for k in ("gpu", "npu") if isinstance(spec.get(k), dict)), "cpu")
+            device: dict[str, Any] = spec[kind] if kind != "cpu" else {}
+            out[name] = (kind, str(device.get("type") or ""), _units(device))
+        token = str((doc.get("metadata") or {}).get("continue") or "")
+        if not token:
+            break
+    return out
+
+
+def _count(entries: Any) -> int:
+    return sum(int(e.get("count") or 0) for e in entries or [] if isinstance(e, dict))
+
+
+def _read_pools(api: V2Api) -> pl.DataFrame:
+    doc = api.get(f"/v2/{api.project_id}/pools", {}, "the pool list")
+    flavors = _resource_flavors(api)
+    unknown = ("cpu", "", 0)
+    rows = []
+    for item in doc.get("items") or []:
+        if not isinstance(item, dict):
+            raise ResponseFormatError("The API sent a pool that is not an object.")
+        meta = item.get("metadata") or {}
+        specified = (item.get("spec") or {}).get("resources") or []
+        state = (item.get("status") or {}).get("resources") or {}
+        kinds = {
+            str(r.get("flavor")): flavors.get(str(r.get("flavor")), unknown) for r in specified
+        }
+        main = max(kinds.values(), key=lambda k: k[2], default=unknown)
+        units = sum(
+            int(e.get("count") or 0) * kinds.get(str(e.get("flavor")), unknown)[2]
+            for e in state.get("available") or []
+            if isinstance(e, dict)
+        )
+        rows.append(
+            {
+                "pool_id": meta.get("name"),
+                "pool_name": (meta.get("labels") or {}).get("os.modelarts/name")
+                or meta.get("name"),
+                "accelerator": main[0],
+                "accelerator_type": main[1] or None,
+                "units_per_node": main[2],
+                "nodes": _count(specified),
+                "nodes_available": _count(state.get("available")),
+                "nodes_creating": _count(state.get("creating")),
+                "nodes_abnormal": _count(state.get("abnormal")),
+                "units": units,
+            }
+        )
+    return pl.DataFrame(rows, schema=POOL_SCHEMA).sort("pool_id")
+
+
+def pool_sizes(pools: pl.DataFrame) -> dict[str, int]:
+    """Pool id -> accelerator units on available nodes: the ``capacity`` analyses take.
+
+    CPU pools (no cards) are left out: a size in GPUs or NPUs means nothing for them.
+
+    Example:
+        >>> mt.utilization(df, capacity=mt.pool_sizes(client.pools()))
+    """
+    if not set(POOL_SCHEMA).issubset(pools.columns):
+        raise ConfigError("pool_sizes takes the table Client.pools() returns.")
+    usable = pools.filter(pl.col("units") > 0)
+    return dict(zip(usable["pool_id"].to_list(), usable["units"].to_list(), strict=True))

@@ -1,0 +1,312 @@
+"""From new-version (v2) training-job search pages to the same typed frame as v1 versions.
+
+``POST /v2/{project_id}/training-job-searches`` answers ``{total, count, limit, offset, items[]}``
+where each item nests ``metadata``, ``status`` and ``spec.resource`` (see
+``shared/reference/modelarts-v2-training.md``). :func:`parse_search_page` flattens a page into raw
+records (:data:`V2_RAW_SCHEMA`); :func:`build_v2_frame` turns them into :data:`VERSION_SCHEMA` rows:
+
+* ``api`` = ``"v2"``, ``job_id`` = ``metadata.id``, ``version_id`` null;
+* ``status``/``status_name``/``outcome`` from ``phase``/``secondary_phase`` through
+  :func:`mavtools.statuses.v2_status_code`;
+* ``start_time`` from ``status.start_time`` (epoch ms, sent as a number or, in older
+  deployments, a string; 0 = never started); ``end_time`` = start + duration for terminal phases,
+  null otherwise (the API sends no end time);
+* ``gpu_num``/``npu_num`` = ``node_count`` x the flavor's cards, read from ``flavor_detail``
+  (public pools) or, when it is absent (dedicated pools), from the flavor list the client passes
+  in. A flavor found in neither leaves both null: unknown, not zero;
+* ``workspace_id`` = ``metadata.workspace_id``, or the workspace asked for when absent.
+
+Decisions where the API is silent: records are read with the standard ``json`` module (pages hold
+at most 50 jobs, so speed is not the issue that made v1 use polars' reader); anything that breaks
+the documented shape raises :class:`~mavtools.errors.ResponseFormatError` naming the page, the
+item and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import polars as pl
+
+from mavtools.errors import ResponseFormatError
+from mavtools.frame import OUTCOME_DTYPE, VERSION_SCHEMA, empty_frame
+from mavtools.statuses import V2_TERMINAL_PHASES, outcome_of, status_name, v2_status_code
+
+__all__ = ["V2_RAW_SCHEMA", "Cards", "SearchPage", "build_v2_frame", "parse_search_page"]
+
+#: Accelerator cards per node of a flavor: (gpu, npu).
+Cards = tuple[int, int]
+
+V2_RAW_SCHEMA: Final = pl.Schema(
+    {
+        "job_id": pl.String,
+        "job_name": pl.String,
+        "job_desc": pl.String,
+        "job_workspace": pl.String,
+        "create_time": pl.Int64,
+        "user_name": pl.String,
+        "phase": pl.String,
+        "secondary_phase": pl.String,
+        "start_time": pl.Int64,
+        "duration": pl.Int64,
+        "pool_id": pl.String,
+        "flavor_id": pl.String,
+        "node_count": pl.Int64,
+        "gpu_cards": pl.Int64,  # per node, from flavor_detail; null when it is absent
+        "npu_cards": pl.Int64,
+    }
+)
+_MAX_EPOCH_MS: Final = 253_402_300_799_000  # 9999-12-31
+_MAX_NODES: Final = 100_000
+_MAX_CARDS: Final = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One parsed v2 search answer.
+
+    Attributes:
+        total: jobs matching the query as the server claims (``count``, else ``total``).
+        jobs: the flattened records (:data:`V2_RAW_SCHEMA`), in the order sent.
+    """
+
+    total: int | None
+    jobs: pl.DataFrame
+
+    @property
+    def ids(self) -> list[str]:
+        return self.jobs["job_id"].to_list()
+
+
+def parse_search_page(body: bytes, *, where: str) -> SearchPage:
+    """Parse one body of ``POST .../training-job-searches``.
+
+    Raises:
+        ResponseFormatError: the body is not the documented JSON (transient when it looks cut or
+            like a gateway page, so the client retries it).
+    """
+    head = body.lstrip()[:1]
+    if not head:
+        raise ResponseFormatError(
+            f"The API sent an empty body for {where}; retry later.", transient=True
+        )
+    if head == b"<":
+        raise ResponseFormatError(
+            f"The API sent an HTML page instead of JSON for {where}, usually a gateway or proxy "
+            "error; check the endpoint and retry later.",
+            transient=True,
+        )
+    try:
+        doc = json.loads(body)
+    except UnicodeDecodeError:
+        raise ResponseFormatError(
+            f"The API sent a body that is not UTF-8 text for {where}.", transient=True
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ResponseFormatError(
+            f"The API sent a body that is not valid JSON for {where} ({exc.msg} at byte {exc.pos}): "
+            "the answer was probably truncated; retry later.",
+            transient=True,
+        ) from None
+    except RecursionError:
+        raise ResponseFormatError(f"The API sent absurdly nested JSON for {where}.") from None
+    if not isinstance(doc, dict):
+        raise ResponseFormatError(
+            f"The API sent JSON {type(doc).__name__} instead of an object for {where}."
+        )
+    total = doc.get("count", doc.get("total"))
+    if total is not None and (not _is_int(total) or total < 0):
+        raise ResponseFormatError(f"The API sent 'count' = {total!r} for {where}.")
+    items = doc.get("items")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise ResponseFormatError(f"The API sent 'items' that is not a list for {where}.")
+    rows = [_flatten(item, i, where) for i, item in enumerate(items)]
+    return SearchPage(total, pl.DataFrame(rows, schema=V2_RAW_SCHEMA, orient="row"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
+    place = f"job #{index} of {where}"
+    if not isinstance(item, dict):
+        raise ResponseFormatError(f"The API sent {place} as {type(item).__name__}, not an object.")
+    meta = _obj(item, "metadata", place)
+    status = _obj(item, "status", place)
+    resource = _obj(_obj(item, "spec", place), "resource", place)
+    job_id = _text(meta, "id", place)
+    if not job_id:
+        raise ResponseFormatError(f"The API sent no 'metadata.id' in {place}.")
+    detail = resource.get("flavor_detail")
+    gpu = npu = None
+    if isinstance(detail, dict):
+        raw_info = detail.get("flavor_info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+        gpu = _cards(info.get("gpu"), "gpu", place)
+        npu = _cards(info.get("npu"), "npu", place)
+        gpu, npu = gpu or 0, npu or 0  # a detail without gpu/npu is a CPU flavor
+    elif detail is not None:
+        raise ResponseFormatError(f"The API sent 'flavor_detail' that is not an object in {place}.")
+    return (
+        job_id,
+        _text(meta, "name", place),
+        _text(meta, "description", place),
+        _text(meta, "workspace_id", place),
+        _number(meta, "create_time", place, _MAX_EPOCH_MS),
+        _text(meta, "user_name", place),
+        _text(status, "phase", place),
+        _text(status, "secondary_phase", place),
+        _number(status, "start_time", place, _MAX_EPOCH_MS),
+        _number(status, "duration", place, _MAX_EPOCH_MS),
+        _text(resource, "pool_id", place),
+        _text(resource, "flavor_id", place),
+        _number(resource, "node_count", place, _MAX_NODES),
+        gpu,
+        npu,
+    )
+
+
+def _obj(doc: Mapping[str, Any], name: str, place: str) -> Mapping[str, Any]:
+    value = doc.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ResponseFormatError(
+            f"The API sent '{name}' as {type(value).__name__}, not an object, in {place}."
+        )
+    return value
+
+
+def _text(doc: Mapping[str, Any], name: str, place: str) -> str | None:
+    value = doc.get(name)
+    if value is None or isinstance(value, str):
+        if value is not None and "\x00" in value:
+            raise ResponseFormatError(f"The API sent '{name}' with a NUL character in {place}.")
+        return value
+    raise ResponseFormatError(
+        f"The API sent '{name}' as {type(value).__name__}, expected a string, in {place}."
+    )
+
+
+def _number(doc: Mapping[str, Any], name: str, place: str, high: int) -> int | None:
+    """An integer field; numeric strings are accepted (older docs type ``start_time`` String)."""
+    value = doc.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not _is_int(value) or not 0 <= value <= high:
+        raise ResponseFormatError(
+            f"The API sent '{name}' = {str(value)[:40]!r}, not an integer in 0..{high}, in {place}."
+        )
+    return int(value)
+
+
+def _cards(device: Any, kind: str, place: str) -> int | None:
+    if device is None:
+        return None
+    if not isinstance(device, dict):
+        raise ResponseFormatError(
+            f"The API sent 'flavor_info.{kind}' that is not an object in {place}."
+        )
+    # npu.unit_num is documented as a string, gpu.unit_num as a number: read both either way.
+    return _number(device, "unit_num", f"flavor_info.{kind} of {place}", _MAX_CARDS)
+
+
+def build_v2_frame(
+    pages: Iterable[pl.DataFrame],
+    workspace_id: str,
+    flavor_cards: Mapping[str, Cards] | None = None,
+) -> pl.DataFrame:
+    """Turn raw v2 records of one workspace into rows of :data:`VERSION_SCHEMA`.
+
+    Args:
+        pages: ``SearchPage.jobs`` frames.
+        workspace_id: the workspace asked for (used when a job does not name its own).
+        flavor_cards: flavor id -> (gpu, npu) cards per node, for jobs without ``flavor_detail``.
+    """
+    frames = [p for p in pages if p.height]
+    if not frames:
+        return empty_frame()
+    raw = pl.concat(frames, how="vertical")
+    cards = flavor_cards or {}
+    known = pl.DataFrame(
+        {
+            "flavor_id": list(cards),
+            "_gpu": [c[0] for c in cards.values()],
+            "_npu": [c[1] for c in cards.values()],
+        },
+        schema={"flavor_id": pl.String, "_gpu": pl.Int64, "_npu": pl.Int64},
+    )
+    pairs = raw.select("phase", "secondary_phase").unique().rows()
+    codes = {(p, s): v2_status_code(p, s) for p, s in pairs}
+    code_frame = pl.DataFrame(
+        {
+            "phase": [p for p, _ in codes],
+            "secondary_phase": [s for _, s in codes],
+            "status": list(codes.values()),
+            "status_name": [status_name(c) for c in codes.values()],
+            "outcome": [outcome_of(c) for c in codes.values()],
+        },
+        schema={
+            "phase": pl.String,
+            "secondary_phase": pl.String,
+            "status": pl.Int64,
+            "status_name": pl.String,
+            "outcome": pl.String,
+        },
+    )
+    nodes = pl.col("node_count").fill_null(1)
+    start = pl.when(pl.col("start_time") > 0).then(pl.col("start_time"))
+    duration = pl.col("duration").fill_null(0)
+    terminal = pl.col("phase").is_in(list(V2_TERMINAL_PHASES))
+    hours = pl.col("duration").dt.total_milliseconds() / 3_600_000.0
+    frame = (
+        raw.lazy()
+        .join(known.lazy(), on="flavor_id", how="left", maintain_order="left")
+        .join(
+            code_frame.lazy(),
+            on=["phase", "secondary_phase"],
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+        .with_columns(
+            version_id=pl.lit(None, dtype=pl.Int64),
+            version_name=pl.col("job_name"),
+            version_desc=pl.col("job_desc"),
+            create_time=pl.when(pl.col("create_time") > 0).then(pl.col("create_time")),
+            start_time=start,
+            end_time=pl.when(terminal).then(start + duration),
+            duration=duration,
+            flavor_code=pl.col("flavor_id"),
+            gpu_num=nodes * pl.coalesce("gpu_cards", "_gpu"),
+            npu_num=nodes * pl.coalesce("npu_cards", "_npu"),
+            workspace_id=pl.coalesce("job_workspace", pl.lit(workspace_id)),
+            api=pl.lit("v2"),
+            job_id=pl.col("job_id"),
+        )
+        .with_columns(
+            pl.col(c).cast(pl.Datetime("ms", "UTC"))
+            for c in ("create_time", "start_time", "end_time")
+        )
+        .with_columns(
+            pl.col("duration").cast(pl.Duration("ms")),
+            pl.col("outcome").cast(OUTCOME_DTYPE),
+        )
+        .with_columns(
+            queue_wait=pl.col("start_time") - pl.col("create_time"),
+            gpu_hours=pl.col("gpu_num") * hours,
+            npu_hours=pl.col("npu_num") * hours,
+        )
+        .select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
+    )
+    return frame.collect()

@@ -1,0 +1,379 @@
+"""The new-version (v2) training API of the local ModelArts stand-in: job searches, pools, flavors.
+
+:class:`FakeV2` plugs into a :class:`~mavtools.local.fake_api.FakeModelArts` with :meth:`FakeV2.attach`
+(routes of its own); the listings are answered through ``FakeModelArts.counted``, so every switch
+of the v1 server (credentials, latency, faults, ``before_request``, the request count) applies
+alike:
+
+* ``POST /v2/{project}/training-job-searches``: body ``{offset, limit, sort_by, order, filters,
+  workspace_id}``; ``limit`` above 50 is refused (400), ``offset`` is a record offset or a page
+  index (``offset_mode``), ``filters`` support ``phase`` (``in``/``not``), ``create_time``
+  (``between``, epoch ms as strings), ``user_name``/``user_id`` (``in``).
+  Answers ``{total, count, limit, offset, sort_by, order, workspace_id, items}``;
+* ``GET /v2/{project}/training-job-flavors``: the public flavor list with card counts;
+* ``GET /v2/{project}/pools`` and ``GET /v1/{project}/resourceflavors`` (paged by ``continue``);
+* ``v1_retired=True`` (or :meth:`FakeV2.retire_v1`) answers the v1 versions listing with the
+  gateway's 404, as a current deployment does. A FakeModelArts without a FakeV2 is an old
+  deployment: every v2 path is 404.
+
+Socket-level faults (``truncate``, ``slow``) act out v1 answers only.
+
+Jobs are stored as the API's nested items (build them with :func:`v2_job`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mavtools.local.fake_api import Answer, FakeModelArts, Handler, Request
+
+__all__ = ["MAX_LIMIT", "FakeV2", "PoolSpec", "v2_job"]
+
+MAX_LIMIT: Final = 50
+_NOT_FOUND: Final = json.dumps(
+    {
+        "error_code": "APIGW.0101",
+        "error_msg": "The API does not exist or has not been published in the environment",
+    }
+).encode()
+
+
+def v2_job(
+    job_id: str,
+    *,
+    name: str,
+    create_time: int,
+    phase: str,
+    secondary_phase: str | None = None,
+    start_time: int | str = 0,
+    duration: int = 0,
+    workspace_id: str = "0",
+    user_name: str | None = None,
+    description: str | None = None,
+    pool_id: str | None = None,
+    flavor_id: str = "modelarts.vm.gpu.v100",
+    node_count: int = 1,
+    gpu: int = 0,
+    npu: int = 0,
+    flavor_detail: bool = True,
+) -> dict[str, Any]:
+    """One item of a v2 search answer, shaped as the API reference documents it.
+
+    ``flavor_detail=False`` leaves it out, as for jobs on a dedicated pool.
+    """
+    resource: dict[str, Any] = {
+        "flavor_id": flavor_id,
+        "flavor_name": flavor_id,
+        "node_count": node_count,
+        "pool_id": pool_id,
+        "policy": "regular",
+    }
+    if flavor_detail:
+        resource["flavor_detail"] = _flavor_detail(gpu, npu)
+    return {
+        "kind": "job",
+        "metadata": {
+            "id": job_id,
+            "name": name,
+            "description": description,
+            "workspace_id": workspace_id,
+            "create_time": create_time,
+            "user_name": user_name,
+            "annotations": {},
+        },
+        "status": {
+            "phase": phase,
+            "secondary_phase": secondary_phase or phase,
+            "start_time": start_time,
+            "duration": duration,
+            "node_count_metrics": [[create_time, node_count]],
+        },
+        "spec": {"resource": resource, "schedule_policy": {"priority": 1, "preemptible": False}},
+    }
+
+
+def _flavor_detail(gpu: int, npu: int) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": {"arch": "x86", "core_num": 8},
+        "memory": {"size": 64, "unit": "GB"},
+    }
+    if gpu:
+        info["gpu"] = {"unit_num": gpu, "product_name": "NVIDIA-V100", "memory": "32GB"}
+    if npu:
+        info["npu"] = {"unit_num": str(npu), "product_name": "Ascend-910", "memory": "32GB"}
+    return {
+        "flavor_type": "GPU" if gpu else ("NPU" if npu else "CPU"),
+        "billing": {"code": "modelarts.vm.gpu", "unit_num": 1},
+        "flavor_info": info,
+    }
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A resource pool: ``flavor`` nodes with ``gpu``/``npu`` cards each."""
+
+    pool_id: str
+    name: str
+    flavor: str
+    nodes: int
+    gpu: int = 0
+    npu: int = 0
+    creating: int = 0
+    abnormal: int = 0
+    accelerator_type: str = ""
+
+
+class FakeV2:
+    """The v2 part of the local server.
+
+    Args:
+        jobs: items as built by :func:`v2_job`.
+        offset_mode: ``"page"`` (0-based page index, what current docs say) or ``"record"``.
+        flavors: flavor id -> (gpu, npu) cards per node, served by the flavor list.
+        pools: the pools served by ``GET /v2/{project}/pools``.
+        v1_retired: answer the v1 versions listing with 404.
+    """
+
+    def __init__(
+        self,
+        jobs: Iterable[Mapping[str, Any]] = (),
+        *,
+        offset_mode: str = "page",
+        flavors: Mapping[str, tuple[int, int]] | None = None,
+        pools: Iterable[PoolSpec] = (),
+        v1_retired: bool = False,
+    ) -> None:
+        if offset_mode not in ("record", "page"):
+            raise ValueError("offset_mode is 'record' or 'page'")
+        self.offset_mode = offset_mode
+        self.flavors = dict(flavors or {})
+        self.pools = list(pools)
+        self.v1_retired = v1_retired
+        self.searches: list[dict[str, Any]] = []  # request bodies, for tests
+        self._api: FakeModelArts | None = None
+        self._lock = threading.RLock()
+        self._jobs: dict[str, dict[str, Any]] = {}
+        # Sorted matches per search (workspace, filters, order), kept until the data changes.
+        self._views: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self.add_jobs(jobs)
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def add_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> None:
+        with self._lock:
+            for job in jobs:
+                item = json.loads(json.dumps(job))
+                self._jobs[item["metadata"]["id"]] = item
+            self._views.clear()
+
+    def update_job(self, job_id: str, **status: Any) -> None:
+        """Change fields of a job's ``status`` (for example finish it)."""
+        with self._lock:
+            self._jobs[job_id]["status"].update(status)
+            self._views.clear()
+
+    @property
+    def jobs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(json.dumps(j)) for j in self._jobs.values()]
+
+    def workspaces(self) -> set[str]:
+        with self._lock:
+            return {str(j["metadata"].get("workspace_id") or "0") for j in self._jobs.values()}
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def attach(self, api: FakeModelArts) -> FakeV2:
+        """Serve the v2 paths (and, if retired, the v1 listing's 404) from ``api``; returns self."""
+        self._api = api
+        project = r"/(?P<project>[^/]+)/"
+        for method, version, name, answer in (
+            ("POST", "v2", "training-job-searches", self._search),
+            ("GET", "v2", "training-job-flavors", self._flavors),
+            ("GET", "v2", "pools", self._pools),
+            ("GET", "v1", "resourceflavors", self._resource_flavors),
+        ):
+            api.route(method, f"/{version}{project}{name}", self._handler(answer))
+        api.workspace_sources.append(self.workspaces)
+        if self.v1_retired:
+            self.retire_v1()
+        return self
+
+    def retire_v1(self) -> None:
+        """From now on the v1 versions listing answers 404, as on a current deployment."""
+        self.v1_retired = True
+        if self._api is not None:
+            self._api.route(
+                "GET",
+                r"/v1/(?P<project>[^/]+)/training-jobs/versions",
+                lambda request, match: Answer(
+                    404, _NOT_FOUND, {"Content-Type": "application/json"}
+                ),
+            )
+
+    def _handler(self, answer: Callable[[Request], tuple[int, bytes]]) -> Handler:
+        def handle(request: Request, match: re.Match[str]) -> Answer:
+            assert self._api is not None
+
+            def respond() -> Answer:
+                status, body = answer(request)
+                return Answer(status, body, {"Content-Type": "application/json"})
+
+            return self._api.counted(request, match["project"], respond)
+
+        return handle
+
+    # -- answers --------------------------------------------------------------------------------
+
+    def _search(self, request: Request) -> tuple[int, bytes]:
+        try:
+            doc = json.loads(request.body or b"{}")
+            offset = int(doc.get("offset", 0))
+            limit = int(doc.get("limit", 10))
+            order = doc.get("order", "desc")
+            filters = doc.get("filters") or []
+            workspace = str(doc.get("workspace_id", "0"))
+            if not offset >= 0 or not 1 <= limit <= MAX_LIMIT or order not in ("asc", "desc"):
+                raise ValueError
+            if doc.get("sort_by", "create_time") != "create_time":
+                raise ValueError
+            match = _matcher(filters)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return 400, json.dumps(
+                {"error_code": "ModelArts.2701", "error_msg": "Invalid request parameters."}
+            ).encode()
+        with self._lock:
+            self.searches.append(doc)
+            view = json.dumps([workspace, filters, order], sort_keys=True)
+            if view not in self._views:
+                mine = [
+                    j
+                    for j in self._jobs.values()
+                    if str(j["metadata"].get("workspace_id")) == workspace
+                ]
+                chosen = sorted(
+                    (j for j in mine if match(j)),
+                    key=lambda j: (j["metadata"]["create_time"], j["metadata"]["id"]),
+                    reverse=order == "desc",
+                )
+                self._views[view] = (len(mine), chosen)
+            in_workspace, chosen = self._views[view]
+            start = offset if self.offset_mode == "record" else offset * limit
+            page = chosen[start : start + limit]
+            answer = {
+                "total": in_workspace,
+                "count": len(chosen),
+                "limit": limit,
+                "offset": offset,
+                "sort_by": "create_time",
+                "order": order,
+                "workspace_id": workspace,
+                "items": page,
+            }
+            return 200, json.dumps(answer).encode()
+
+    def _flavors(self, _request: Request) -> tuple[int, bytes]:
+        flavors = [
+            {
+                "flavor_id": fid,
+                "flavor_name": fid,
+                "flavor_type": "GPU" if g else ("NPU" if n else "CPU"),
+            }
+            | {"flavor_info": _flavor_detail(g, n)["flavor_info"]}
+            for fid, (g, n) in sorted(self.flavors.items())
+        ]
+        return 200, json.dumps({"total_count": len(flavors), "flavors": flavors}).encode()
+
+    def _pools(self, _request: Request) -> tuple[int, bytes]:
+        items = []
+        for pool in self.pools:
+            available = pool.nodes - pool.creating - pool.abnormal
+            items.append(
+                {
+                    "kind": "Pool",
+                    "apiVersion": "v2",
+                    "metadata": {
+                        "name": pool.pool_id,
+                        "labels": {
+                            "os.modelarts/name": pool.name,
+                            "os.modelarts/workspace.id": "0",
+                        },
+                    },
+                    "spec": {
+                        "type": "Dedicate",
+                        "resources": [
+                            {"flavor": pool.flavor, "count": pool.nodes, "maxCount": pool.nodes}
+                        ],
+                    },
+                    "status": {
+                        "phase": "Running",
+                        "resources": {
+                            "available": [{"flavor": pool.flavor, "count": available}],
+                            "creating": [{"flavor": pool.flavor, "count": pool.creating}],
+                            "abnormal": [{"flavor": pool.flavor, "count": pool.abnormal}],
+                            "deleting": [],
+                        },
+                    },
+                }
+            )
+        return 200, json.dumps({"kind": "PoolList", "apiVersion": "v2", "items": items}).encode()
+
+    def _resource_flavors(self, request: Request) -> tuple[int, bytes]:
+        """``continue`` is the index of the next flavor; ``limit`` flavors per page."""
+        params = request.query
+        start = int((params.get("continue") or ["0"])[-1] or 0)
+        limit = int((params.get("limit") or ["2"])[-1])
+        specs = {p.flavor: p for p in self.pools}
+        names = sorted(specs)
+        items = []
+        for name in names[start : start + limit]:
+            pool = specs[name]
+            spec: dict[str, Any] = {"cpu": "8", "memory": "64Gi"}
+            if pool.gpu:
+                spec["gpu"] = {
+                    "type": pool.accelerator_type or "nvidia-v100",
+                    "size": str(pool.gpu),
+                }
+            if pool.npu:
+                spec["npu"] = {"type": pool.accelerator_type or "ascend-910", "size": str(pool.npu)}
+            items.append({"kind": "ResourceFlavor", "metadata": {"name": name}, "spec": spec})
+        more = start + limit < len(names)
+        doc = {
+            "kind": "ResourceFlavorList",
+            "items": items,
+            "metadata": {"continue": str(start + limit) if more else ""},
+        }
+        return 200, json.dumps(doc).encode()
+
+
+def _matcher(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate for the search ``filters`` (raises ValueError for one it does not know)."""
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
+    for f in filters:
+        key, op, values = f["key"], f["operator"], [str(v) for v in f["value"]]
+        if key == "phase" and op in ("in", "not"):
+            tests.append(_phase_test(set(values), negate=op == "not"))
+        elif key == "create_time" and op == "between" and len(values) == 2:
+            tests.append(_window_test(int(values[0]), int(values[1])))
+        elif key in ("user_name", "user_id") and op == "in":
+            tests.append(_user_test(set(values)))
+        else:
+            raise ValueError(f"unsupported filter {key} {op}")
+    return lambda job: all(t(job) for t in tests)
+
+
+def _phase_test(wanted: set[str], *, negate: bool) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda job: (job["status"]["phase"] in wanted) != negate
+
+
+def _window_test(lo: int, hi: int) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda job: lo <= job["metadata"]["create_time"] <= hi
+
+
+def _user_test(users: set[str]) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda job: job["metadata"].get("user_name") in users

@@ -1,0 +1,348 @@
+"""New-version (v2) training jobs and pool sizes, over real HTTP against the local server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+import requests
+
+import mavtools as mt
+from mavtools import statuses
+from mavtools.frame import ROW_KEY
+from mavtools.frame_v2 import build_v2_frame, parse_search_page
+from mavtools.local import synth
+from mavtools.local.fake_api import Answer, RunningServer
+from mavtools.local.fake_v2 import FakeV2, PoolSpec, v2_job
+from tests.conftest import PROJECT, TOKEN
+
+T0 = 1_780_000_000_000
+HOUR = 3_600_000
+PHASES = ("Completed", "Failed", "Running", "Pending", "Terminated", "Completed")
+
+
+def make_jobs(
+    n: int, *, start: int = 0, workspaces: tuple[str, ...] = ("0",)
+) -> list[dict[str, Any]]:
+    """Jobs of mixed phases, users and flavors; every third runs on a dedicated pool."""
+    jobs = []
+    for i in range(start, start + n):
+        phase = PHASES[i % len(PHASES)]
+        started = phase not in ("Pending",)
+        gpu, npu = ((8, 0), (0, 4), (1, 0))[i % 3]
+        jobs.append(
+            v2_job(
+                f"{i:08x}-0000-4000-8000-{i:012x}",
+                name=f"job-{i}",
+                create_time=T0 + i * 60_000,
+                phase=phase,
+                start_time=(T0 + i * 60_000 + 30_000) if started else 0,
+                duration=(i % 7 + 1) * HOUR if started else 0,
+                workspace_id=workspaces[i % len(workspaces)],
+                user_name=f"user{i % 4}",
+                pool_id=f"pool-{i % 3}",
+                flavor_id=("flv.gpu.8", "flv.npu.4", "flv.gpu.1")[i % 3],
+                node_count=1 + i % 2,
+                gpu=gpu,
+                npu=npu,
+                flavor_detail=i % 3 != 2,
+            )
+        )
+    return jobs
+
+
+FLAVORS = {"flv.gpu.8": (8, 0), "flv.npu.4": (0, 4), "flv.gpu.1": (1, 0)}
+V2: dict[Any, FakeV2] = {}  # the v2 part attached to each server's FakeModelArts
+
+
+def start_v2(
+    start_server: Callable[..., RunningServer], v1: Any = (), jobs: Any = (), **v2: Any
+) -> tuple[RunningServer, mt.Client]:
+    server = start_server(v1, **v2.pop("v1_options", {}))
+    v2.setdefault("flavors", FLAVORS)
+    V2[server.api] = FakeV2(jobs, **v2).attach(server.api)
+    client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
+    return server, client
+
+
+def searches(server: RunningServer) -> list[dict[str, Any]]:
+    return V2[server.api].searches
+
+
+@pytest.mark.parametrize("offset_mode", ["record", "page"])
+def test_v2_paging_with_inserts_reads_every_job_once(
+    start_server: Callable[..., RunningServer], offset_mode: str
+) -> None:
+    jobs = make_jobs(237)
+    server, client = start_v2(start_server, (), jobs, offset_mode=offset_mode)
+    extra = iter([make_jobs(7, start=1000), make_jobs(60, start=2000)])
+
+    def insert(number: int) -> None:  # new jobs arrive while the client pages
+        if number in (3, 6):
+            V2[server.api].add_jobs(next(extra))
+
+    server.api.before_request = insert
+    df = client.list_versions(api="v2")
+    stored = {j["metadata"]["id"] for j in V2[server.api].jobs}
+    assert len(stored) == 237 + 7 + 60
+    assert set(df["job_id"]) == stored
+    assert df.height == len(stored)
+    assert df["version_id"].null_count() == df.height
+    bodies = searches(server)
+    assert max(b["limit"] for b in bodies) == 50  # the API's cap, though page_size is 1000
+    assert {b["order"] for b in bodies} == {"asc"}  # oldest first: inserts land at the end
+
+
+def test_v2_limit_above_50_is_refused_by_the_server(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    server, _ = start_v2(start_server, (), make_jobs(3))
+    url = f"{server.url}/v2/{PROJECT}/training-job-searches"
+    answer = requests.post(url, json={"limit": 51}, headers={"X-Auth-Token": TOKEN}, timeout=5)
+    assert answer.status_code == 400
+
+
+def test_merged_v1_and_v2_frame_has_exact_counts(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    v1 = synth.simulate(400, seed=5)
+    jobs = make_jobs(150, workspaces=("0", "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b"))
+    _, client = start_v2(start_server, v1, jobs)
+    df = client.list_versions(workspace_id=mt.ALL_WORKSPACES)
+    assert df.schema == mt.VERSION_SCHEMA
+    # Independent counts straight from the records the server holds, in SQL.
+    wire = pl.DataFrame(
+        {
+            "api": ["v1"] * len(v1) + ["v2"] * len(jobs),
+            "workspace_id": [r["workspace_id"] for r in v1]
+            + [j["metadata"]["workspace_id"] for j in jobs],
+        }
+    )
+    expected = (
+        duckdb.connect()
+        .register("wire", wire)
+        .sql(
+            "select api, workspace_id, count(*)::UINTEGER as n from wire group by all order by all"
+        )
+        .pl()
+    )
+    got = (
+        df.group_by("api", pl.col("workspace_id").cast(pl.String))
+        .agg(n=pl.len())
+        .sort("api", "workspace_id")
+    )
+    assert got.rows() == expected.rows()
+    assert df.select(ROW_KEY).is_duplicated().sum() == 0
+    v1_rows = df.filter(api="v1")
+    assert v1_rows["job_id"].to_list() == v1_rows["version_id"].cast(pl.String).to_list()
+    assert v1_rows["user_name"].null_count() == v1_rows.height
+
+
+def test_v2_rows_follow_the_documented_mapping(start_server: Callable[..., RunningServer]) -> None:
+    jobs = make_jobs(30)
+    jobs[0]["status"].update(
+        phase="Failed", secondary_phase="CreateFailed", start_time=0, duration=0
+    )
+    jobs[1]["status"]["start_time"] = str(jobs[1]["status"]["start_time"])  # older docs: String
+    _, client = start_v2(start_server, (), jobs)
+    df = client.list_versions(api="v2").sort("create_time")
+    by_id = {row["job_id"]: row for row in df.iter_rows(named=True)}
+    for job in jobs:
+        row = by_id[job["metadata"]["id"]]
+        meta, status, res = job["metadata"], job["status"], job["spec"]["resource"]
+        gpu, npu = FLAVORS[res["flavor_id"]]
+        assert row["gpu_num"] == res["node_count"] * gpu
+        assert row["npu_num"] == res["node_count"] * npu
+        assert row["user_name"] == meta["user_name"]
+        assert row["node_count"] == res["node_count"]
+        start = int(status["start_time"])
+        if status["phase"] in ("Completed", "Failed", "Terminated") and start:
+            assert int(row["end_time"].timestamp() * 1000) == start + status["duration"]
+        else:
+            assert row["end_time"] is None
+    outcome = {r["job_id"]: (r["status_name"], r["outcome"]) for r in df.iter_rows(named=True)}
+    assert outcome[jobs[0]["metadata"]["id"]] == ("SUBMIT_FAILED", "failed")
+    assert outcome[jobs[2]["metadata"]["id"]] == ("RUNNING", "running")
+    assert outcome[jobs[3]["metadata"]["id"]] == ("WAITING", "pending")
+    assert outcome[jobs[4]["metadata"]["id"]] == ("KILLED", "canceled")
+    assert by_id[jobs[1]["metadata"]["id"]]["start_time"] is not None
+
+
+def test_dedicated_pool_jobs_get_cards_from_the_flavor_list_once(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    jobs = [j for j in make_jobs(30) if "flavor_detail" not in j["spec"]["resource"]]
+    assert jobs
+    server, client = start_v2(start_server, (), jobs)
+    first = client.list_versions(api="v2")
+    second = client.list_versions(api="v2")
+    # flv.gpu.1 has one GPU per node; the job's node_count multiplies it.
+    expected = [j["spec"]["resource"]["node_count"] for j in jobs]
+    assert sorted(first["gpu_num"].to_list()) == sorted(expected)
+    assert second["gpu_num"].sum() == sum(expected)
+    flavor_reads = [t for t in server.api.request_log if "training-job-flavors" in t]
+    assert len(flavor_reads) == 1
+
+
+def test_unknown_dedicated_flavor_leaves_cards_unknown(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    jobs = [j for j in make_jobs(9) if "flavor_detail" not in j["spec"]["resource"]]
+    _, client = start_v2(start_server, (), jobs, flavors={})
+    df = client.list_versions(api="v2")
+    assert df["gpu_num"].null_count() == df.height  # unknown, not a silent zero
+
+
+def test_v1_listing_retired_is_skipped_and_noted(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    _, client = start_v2(start_server, synth.simulate(50, seed=2), make_jobs(40), v1_retired=True)
+    df = client.list_versions()
+    assert df.height == 40 and set(df["api"]) == {"v2"}
+    info = mt.provenance(df)
+    assert info is not None and "v1 listing not available" in info.note
+    assert "v1" in info.extra["skipped"]
+    with pytest.raises(mt.NotFoundError):
+        client.list_versions(api="v1")
+
+
+def test_no_v2_api_on_an_old_deployment(start_server: Callable[..., RunningServer]) -> None:
+    server = start_server(synth.simulate(80, seed=3))
+    client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
+    df = client.list_versions(workspace_id=mt.ALL_WORKSPACES)
+    assert df.height == 80 and set(df["api"]) == {"v1"}
+    info = mt.provenance(df)
+    assert info is not None and info.extra["skipped"].keys() == {"v2"}
+    with pytest.raises(mt.NotFoundError):
+        client.list_versions(api="v2")
+
+
+def test_neither_listing_available_fails(start_server: Callable[..., RunningServer]) -> None:
+    server = start_server(())
+    gone = Answer(404, b'{"error_code": "APIGW.0101"}', {"Content-Type": "application/json"})
+    server.api.route("GET", r"/v1/[^/]+/training-jobs/versions", lambda request, match: gone)
+    client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
+    with pytest.raises(mt.NotFoundError):
+        client.list_versions()
+
+
+def test_status_filter_goes_to_the_server_as_phases(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    jobs = make_jobs(120)
+    server, client = start_v2(start_server, (), jobs)
+    running = client.list_versions(status="running", api="v2")
+    bodies = searches(server)
+    assert all(
+        {"key": "phase", "operator": "in", "value": ["Running", "Terminating"]} in b["filters"]
+        for b in bodies
+    )
+    expected = {j["metadata"]["id"] for j in jobs if j["status"]["phase"] == "Running"}
+    assert set(running["job_id"]) == expected
+    # Fewer requests than reading everything: 20 of 120 jobs match, one page per read.
+    assert len(bodies) <= 3
+
+
+def test_pool_sizes_flow_into_utilization(start_server: Callable[..., RunningServer]) -> None:
+    pools = [
+        PoolSpec("pool-0", "eight-gpu", "flv.gpu.8", 4, gpu=8, abnormal=1),
+        PoolSpec("pool-1", "ascend", "flv.npu.4", 6, npu=4, creating=2),
+        PoolSpec("pool-cpu", "cpu", "flv.cpu", 3),
+    ]
+    jobs = make_jobs(60)
+    _, client = start_v2(start_server, (), jobs, pools=pools)
+    table = client.pools()
+    assert table.select("pool_id", "nodes", "nodes_available", "units").rows() == [
+        ("pool-0", 4, 3, 24),  # 4 nodes, 1 abnormal: 3 x 8 GPUs usable
+        ("pool-1", 6, 4, 16),  # 2 still creating: 4 x 4 NPUs
+        ("pool-cpu", 3, 3, 0),
+    ]
+    sizes = mt.pool_sizes(table)
+    assert sizes == {"pool-0": 24, "pool-1": 16}  # what what-if and capacity lines take
+    df = client.list_versions(api="v2")
+    util = mt.utilization(df, capacity=sizes, every="1d", resource="gpu")
+    assert set(util["capacity"]) <= {24, 16}
+    row = util.filter(pl.col("pool_id") == "pool-0").sort("allocated_peak").tail(1)
+    assert row["peak_utilization"][0] == pytest.approx(row["allocated_peak"][0] / 24)
+
+
+def test_pools_read_resource_flavors_across_continue_pages(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    pools = [PoolSpec(f"pool-{i}", f"p{i}", f"flv-{i}", 2, gpu=i + 1) for i in range(5)]
+    server, client = start_v2(start_server, (), (), pools=pools)
+    table = client.pools()
+    assert table["units_per_node"].to_list() == [1, 2, 3, 4, 5]
+    assert table["units"].to_list() == [2, 4, 6, 8, 10]
+    pages = [t for t in server.api.request_log if "resourceflavors" in t]
+    assert len(pages) == 3  # two flavors per page on this server, followed by ``continue``
+
+
+def test_search_body_names_the_workspace(start_server: Callable[..., RunningServer]) -> None:
+    ws = "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b"
+    server, client = start_v2(start_server, (), make_jobs(10, workspaces=(ws,)))
+    df = client.list_versions(workspace_id=ws, api="v2")
+    assert df.height == 10
+    assert {b["workspace_id"] for b in searches(server)} == {ws}
+    assert json.dumps(searches(server)[0]).count(TOKEN) == 0
+
+
+@pytest.mark.parametrize(
+    ("phase", "secondary", "outcome"),
+    [
+        ("Creating", "Creating", "pending"),
+        ("Pending", "Queuing", "pending"),
+        ("Running", "Running", "running"),
+        ("Terminating", "Terminating", "running"),
+        ("Completed", "Completed", "succeeded"),
+        ("Failed", "Failed", "failed"),
+        ("Failed", "CreateFailed", "failed"),
+        ("Abnormal", "Lost", "failed"),
+        ("Terminated", "Terminated", "canceled"),
+        ("Abnormal", "Unknown", "unknown"),
+        ("Hibernating", None, "unknown"),  # a phase the docs do not list yet
+    ],
+)
+def test_phase_mapping_table(phase: str, secondary: str | None, outcome: str) -> None:
+    assert mt.outcome_of(statuses.v2_status_code(phase, secondary)) == outcome
+
+
+def test_phase_filter_for_codes() -> None:
+    assert statuses.v2_phases_for_codes([10]) == ["Completed"]
+    assert statuses.v2_phases_for_codes([3]) == []  # IMAGE_FAILED: v1 only
+    assert statuses.v2_phases_for_codes([11, 14]) is None  # Lost's phase is not documented
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"count": 1, "items": [{"metadata": {"name": "x"}}]}', "no 'metadata.id'"),
+        (
+            b'{"count": 1, "items": [{"metadata": {"id": "a", "create_time": "soon"}}]}',
+            "create_time",
+        ),
+        (
+            b'{"count": 1, "items": [{"metadata": {"id": "a"}, "spec": {"resource": '
+            b'{"flavor_detail": {"flavor_info": {"npu": {"unit_num": "x"}}}}}}]}',
+            "unit_num",
+        ),
+        (b'{"count": -1, "items": []}', "'count'"),
+        (b'{"count": 1, "items": {}}', "'items'"),
+    ],
+)
+def test_malformed_search_pages_name_the_field(body: bytes, message: str) -> None:
+    with pytest.raises(mt.ResponseFormatError, match=message):
+        parse_search_page(body, where="page 1")
+
+
+def test_npu_cards_sent_as_a_string_are_counted() -> None:
+    job = v2_job("a", name="n", create_time=T0, phase="Completed", node_count=3, npu=8)
+    assert isinstance(
+        job["spec"]["resource"]["flavor_detail"]["flavor_info"]["npu"]["unit_num"], str
+    )
+    page = parse_search_page(json.dumps({"count": 1, "items": [job]}).encode(), where="p")
+    assert build_v2_frame([page.jobs], "0")["npu_num"].to_list() == [24]
