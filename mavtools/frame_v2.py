@@ -293,6 +293,7 @@ def build_v2_frame(
             workspace_id=pl.coalesce("job_workspace", pl.lit(workspace_id)),
             api=pl.lit("v2"),
             job_id=pl.col("job_id"),
+            observed_at=pl.lit(None, dtype=pl.Datetime("ms", "UTC")),  # stamped per fetch
         )
         .with_columns(
             pl.col(c).cast(pl.Datetime("ms", "UTC"))
