@@ -16,8 +16,12 @@ from mavtools.analysis import (
     failure_rate,
     quality_report,
     queue_wait,
+    replay_check,
+    simulate,
+    size_for,
     usage,
     utilization,
+    what_if,
 )
 from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
@@ -70,11 +74,15 @@ __all__ = [
     "provenance",
     "quality_report",
     "queue_wait",
+    "replay_check",
     "samples_client",
     "scan_cache",
+    "simulate",
+    "size_for",
     "status_name",
     "usage",
     "utilization",
+    "what_if",
 ]
 
 

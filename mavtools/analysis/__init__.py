@@ -51,6 +51,7 @@ from typing import Final, Literal
 
 import polars as pl
 
+from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 from mavtools.provenance import provenance
 from mavtools.statuses import STATUS_NAMES
 
@@ -62,10 +63,14 @@ __all__ = [
     "failure_rate",
     "quality_report",
     "queue_wait",
+    "replay_check",
+    "simulate",
+    "size_for",
     "usage",
     "utilization",
     "version_counts",
     "weekly_profile",
+    "what_if",
 ]
 
 Resource = Literal["gpu", "npu"]
