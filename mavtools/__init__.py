@@ -12,6 +12,7 @@ Example:
 from mavtools.analysis import (
     allocation,
     capacity_needed,
+    cost,
     durations,
     failure_rate,
     quality_report,
@@ -67,6 +68,7 @@ __all__ = [
     "TransportError",
     "allocation",
     "capacity_needed",
+    "cost",
     "durations",
     "failure_rate",
     "load_versions",
