@@ -130,6 +130,7 @@ def cost(
         failed_cost=pl.col("_cost").filter(failed).sum(),
     )
     idle_pool = _idle_by_pool(per_pool, pool_sizes, rates, rate_by, lo, hi)
+    idle_rows: pl.DataFrame | None
     if idle_pool is not None and idle == "share":
         totals = per_pool.group_by("pool_id").agg(_pool_ms=pl.col("_ms").sum())
         per_pool = (
