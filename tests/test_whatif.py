@@ -335,3 +335,34 @@ def test_replay_check_uses_the_observed_peak_without_known_sizes():
     assert check["p90_error_hours"].item() == 0.0
     table = pl.DataFrame({"pool_id": ["p1"], "units": [4]})
     assert mt.replay_check(df, pool_id="p1", pool_sizes=table)["units"].item() == 4
+
+
+# ------------------------------------------------------------------------ the capacity headline
+
+
+def test_capacity_needed_says_when_allocation_cannot_show_demand():
+    # Pool p (2 GPUs): v1 holds both from 0 to 600 min; v2, created at 0, waits until 600 and runs
+    # to 660. The window is 0-660: at the peak (2) all the time, v2 waited over 10 min from 10 to
+    # 600 (590 of 660 min). Pool q reaches its peak 1 h in 10 and nobody waits: not saturated.
+    df = frame(
+        [
+            {"c": 0, "s": 0, "e": 600, "g": 2, "pool": "p"},
+            {"c": 0, "s": 600, "e": 660, "g": 2, "pool": "p"},
+            {"c": 0, "s": 0, "e": 60, "g": 3, "pool": "q"},
+            {"c": 0, "s": 0, "e": 240, "g": 1, "pool": "q"},
+        ]
+    )
+    out = mt.capacity_needed(df, q=0.95)
+    assert out["saturated"].to_list() == [True, False]
+    assert out["share_at_peak"].to_list() == pytest.approx([1.0, 60 / 660])
+    assert out["share_queued"].to_list() == pytest.approx([590 / 660, 0.0])
+    assert out["summary"].to_list() == [
+        "p needs 2 GPUs to cover 95% of hours; it peaked at 2, but it was saturated (versions "
+        "waited over 10 min in 89% of hours, at its peak 100% of hours), so its allocation cannot "
+        "show demand: see include_queued=True for demand and mt.what_if for waits at other sizes",
+        "q needs 4 GPUs to cover 95% of hours; it peaked at 4",
+    ]
+    demand = mt.capacity_needed(df, q=1.0, include_queued=True)
+    assert demand["summary"][0] == (
+        "p needs 4 GPUs to cover 100% of hours without queueing; it peaked at 4"
+    )
