@@ -600,14 +600,16 @@ def replay_check(
     )
     return out.with_columns(
         summary=pl.format(
-            "{} replayed at {} {} ({}): {}% of {} versions start within a second of what was "
-            "observed; p50 wait {} h simulated vs {} h observed, p90 {} h vs {} h",
+            "{} replayed at {} {} ({}): of {} versions, {}% start within a second of what was "
+            "observed and {}% within 5 minutes; p50 wait {} h simulated vs {} h observed, "
+            "p90 {} h vs {} h",
             pl.col("pool_id"),
             pl.col("units"),
             pl.lit(unit),
             pl.col("units_from"),
-            (pl.col("share_same_start") * 100).round(1),
             pl.col("versions"),
+            (pl.col("share_same_start") * 100).round(1),
+            (pl.col("share_within_5min") * 100).round(1),
             pl.col("simulated_p50_hours").round(2),
             pl.col("observed_p50_hours").round(2),
             pl.col("simulated_p90_hours").round(2),
