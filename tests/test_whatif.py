@@ -378,3 +378,32 @@ def test_what_if_figure_marks_today_and_the_chosen_size():
     assert list(fig.data[0].y) == [1.0, 0.0, 0.0]
     assert [s.x0 for s in fig.layout.shapes] == [2, 3]
     assert "No versions" in mt.figures.what_if_figure(table.clear()).layout.annotations[0].text
+
+
+def test_running_versions_end_at_their_own_snapshot_when_rows_carry_observed_at():
+    # Same as above, but the frame says when each row was observed (issue 9's column): v1 was
+    # seen running at 45, so it is replayed until 45, whatever `now` says.
+    df = frame([{"c": 0, "s": 0, "g": 2}, {"c": 10, "s": 70, "e": 80, "g": 2}]).with_columns(
+        observed_at=pl.lit(T0 + timedelta(minutes=45)).cast(pl.Datetime("ms", "UTC"))
+    )
+    out = mt.simulate(df, pool_id="p1", units=2, now=T0 + timedelta(minutes=60))
+    assert minutes(out["run_time"]) == [45, 10]
+    assert minutes(out["sim_start"]) == [0, 45]
+
+
+def test_backfill_on_nodes_by_hand():
+    # 8 GPUs as 2 nodes of 4. v1 (3) on node 0 from 0 to 100, v2 (4) takes node 1 from 1 to 50.
+    # v3 (8, two whole nodes) waits for both. v4 (1, created at 5) fits node 0 at once under
+    # backfill; under FIFO it waits behind v3, which starts at 100 and ends at 110.
+    df = frame(
+        [
+            {"c": 0, "s": 0, "e": 100, "g": 3},
+            {"c": 1, "s": 1, "e": 50, "g": 4},
+            {"c": 2, "s": 100, "e": 110, "g": 8},
+            {"c": 5, "s": 5, "e": 25, "g": 1},
+        ]
+    )
+    back = mt.simulate(df, pool_id="p1", units=8, units_per_node=4, policy="backfill")
+    assert minutes(back["sim_start"]) == [0, 1, 100, 5]
+    fifo = mt.simulate(df, pool_id="p1", units=8, units_per_node=4)
+    assert minutes(fifo["sim_start"]) == [0, 1, 100, 110]

@@ -47,12 +47,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 import polars as pl
 
-from mavtools.provenance import provenance
+from mavtools.analysis.timeline import HOUR_MS, TIME, fetch_ms, units_column
 
 __all__ = ["IDENTITY", "replay_check", "simulate", "size_for", "what_if"]
 
@@ -65,10 +65,7 @@ PoolSizes = Mapping[str, int] | pl.DataFrame
 #: The one line to change when rows are identified by ``("api", "job_id")``.
 IDENTITY: Final[tuple[str, ...]] = ("version_id",)
 
-_TIME: Final = pl.Datetime("ms", "UTC")
 _DURATION: Final = pl.Duration("ms")
-_HOUR_MS: Final = 3_600_000
-_UNITS: Final[dict[str, str]] = {"gpu": "gpu_num", "npu": "npu_num"}
 _POLICIES: Final = ("fifo", "backfill")
 NEVER_STARTED: Final = "never started"
 
@@ -201,13 +198,6 @@ def _replay(
 # -------------------------------------------------------------------------------- input checks
 
 
-def _units_column(resource: str) -> str:
-    try:
-        return _UNITS[resource]
-    except KeyError:
-        raise ValueError(f"resource must be 'gpu' or 'npu', not {resource!r}") from None
-
-
 def _check(units: int, policy: str, units_per_node: int | None) -> None:
     if policy not in _POLICIES:
         raise ValueError(f"policy must be 'fifo' or 'backfill', not {policy!r}")
@@ -224,34 +214,21 @@ def _check(units: int, policy: str, units_per_node: int | None) -> None:
             )
 
 
-def _to_ms(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return round(value.timestamp() * 1000)
-
-
 def _snapshot(df: pl.DataFrame, now: datetime | None) -> pl.Expr:
-    """Per row, when the data was fetched: ``observed_at``, else ``now``, else the frame's
-    provenance, else its latest timestamp (the best lower bound it carries)."""
-    if now is None:
-        info = provenance(df)
-        now = info.fetched_at if info is not None else None
-    if now is not None:
-        fallback = pl.lit(_to_ms(now), dtype=pl.Int64)
-    else:
-        fallback = pl.max_horizontal(
-            pl.col("create_time").max(), pl.col("start_time").max(), pl.col("end_time").max()
-        ).dt.epoch("ms")
+    """Per row, when the data was fetched: its ``observed_at`` when the frame has that column,
+    else ``now``, else the frame's provenance, else its latest timestamp (see
+    :mod:`mavtools.analysis`)."""
+    fetched = pl.lit(fetch_ms(df, now), dtype=pl.Int64)
     if "observed_at" in df.columns:
-        return pl.coalesce(pl.col("observed_at").dt.epoch("ms"), fallback)
-    return fallback
+        return pl.coalesce(pl.col("observed_at").dt.epoch("ms"), fetched)
+    return fetched
 
 
 def _pool_versions(
     df: pl.DataFrame, pool_id: str, resource: str, now: datetime | None
 ) -> pl.DataFrame:
     """The pool's versions asking for the resource, in queue order, with the replay inputs."""
-    units = _units_column(resource)
+    units = units_column(resource)
     ids = [c for c in IDENTITY if c in df.columns]
     keep = ids + (["version_id"] if "version_id" not in ids and "version_id" in df.columns else [])
     start, end = pl.col("start_time").dt.epoch("ms"), pl.col("end_time").dt.epoch("ms")
@@ -293,9 +270,9 @@ def _replayed(pool: pl.DataFrame, units: int, policy: str, upn: int | None) -> p
         marked.with_row_index("_i").join(sim, on="_i", how="left", maintain_order="left").drop("_i")
     )
     return out.with_columns(
-        sim_start=pl.col("_start").cast(_TIME),
+        sim_start=pl.col("_start").cast(TIME),
         sim_wait=(pl.col("_start") - pl.col("_arrive")).cast(_DURATION),
-        sim_end=(pl.col("_start") + pl.col("_run")).cast(_TIME),
+        sim_end=(pl.col("_start") + pl.col("_run")).cast(TIME),
         run_time=pl.col("_run").cast(_DURATION),
     )
 
@@ -376,11 +353,7 @@ def what_if(
     for size in sizes:
         _check(size, policy, units_per_node)
     pool = _pool_versions(df, pool_id, resource, now)
-    snapshot_ms = pool.select(pl.col("_arrive").max()).item()
-    if pool.height:
-        snapshot_ms = max(
-            snapshot_ms, df.select(_snapshot(df, now).max().alias("s")).item() or snapshot_ms
-        )
+    snapshot_ms = df.select(_snapshot(df, now).max()).item() if df.height else None
     parts = [
         _replayed(pool, size, policy, units_per_node).select(
             "left_out", "units", "_arrive", "_run", "_start", size=pl.lit(size, dtype=pl.Int64)
@@ -390,7 +363,7 @@ def what_if(
     if not parts:
         return _what_if_empty(quantiles)
     runs = pl.concat(parts)
-    hours = (pl.col("_start") - pl.col("_arrive")) / _HOUR_MS
+    hours = (pl.col("_start") - pl.col("_arrive")) / HOUR_MS
     ran = pl.col("left_out").is_null()
     table = runs.group_by("size", maintain_order=True).agg(
         versions=ran.sum().cast(pl.Int64),
@@ -402,7 +375,9 @@ def what_if(
         left_out_never_started=(pl.col("left_out") == NEVER_STARTED).sum().cast(pl.Int64),
         left_out_too_big=(ran.not_() & (pl.col("left_out") != NEVER_STARTED)).sum().cast(pl.Int64),
     )
-    span = pl.max_horizontal(pl.col("_last"), pl.lit(snapshot_ms)) - pl.col("_first")
+    span = pl.max_horizontal(pl.col("_last"), pl.lit(snapshot_ms, dtype=pl.Int64)) - pl.col(
+        "_first"
+    )
     return table.select(
         pl.lit(pool_id, dtype=pl.String).alias("pool_id"),
         pl.col("size").alias("units"),
@@ -432,7 +407,7 @@ def _wait_ms(wait: str | timedelta) -> int:
     """``"2h"``, ``"25m"``, ``"1d"`` (polars duration strings) or a timedelta, in milliseconds."""
     if isinstance(wait, timedelta):
         return wait // timedelta(milliseconds=1)
-    epoch = pl.Series([0], dtype=_TIME)
+    epoch = pl.Series([0], dtype=TIME)
     try:
         return int(epoch.dt.offset_by(wait).dt.epoch("ms").item())
     except pl.exceptions.InvalidOperationError:
@@ -468,7 +443,7 @@ def size_for(
     """
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be between 0 and 1, not {quantile!r}")
-    target_h = _wait_ms(wait) / _HOUR_MS
+    target_h = _wait_ms(wait) / HOUR_MS
     pool = _pool_versions(df, pool_id, resource, now).filter(pl.col("start_time").is_not_null())
     if pool.height == 0:
         raise ValueError(f"pool {pool_id!r} has no started versions asking for {resource} units")
@@ -580,8 +555,8 @@ def replay_check(
     if sim.height == 0:
         raise ValueError(f"pool {pool_id!r} has no started versions asking for {resource} units")
     gap = (pl.col("sim_start") - pl.col("start_time")).dt.total_milliseconds().abs()
-    obs = pl.col("queue_wait").dt.total_milliseconds() / _HOUR_MS
-    simh = pl.col("sim_wait").dt.total_milliseconds() / _HOUR_MS
+    obs = pl.col("queue_wait").dt.total_milliseconds() / HOUR_MS
+    simh = pl.col("sim_wait").dt.total_milliseconds() / HOUR_MS
     unit = "GPUs" if resource == "gpu" else "NPUs"
     out = sim.select(
         pool_id=pl.lit(pool_id, dtype=pl.String),
