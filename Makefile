@@ -26,6 +26,7 @@ bench:  ## every benchmark, printing the figures the issues ask for
 	$(PYTHON) benchmarks/bench_cache.py
 	$(PYTHON) benchmarks/bench_analysis.py
 	$(PYTHON) benchmarks/bench_widgets.py
+	$(PYTHON) benchmarks/bench_whatif.py
 
 notebooks:  ## re-execute the notebooks so committed outputs match what nbval compares
 	$(PYTHON) scripts/execute_notebooks.py

@@ -12,12 +12,17 @@ Example:
 from mavtools.analysis import (
     allocation,
     capacity_needed,
+    cost,
     durations,
     failure_rate,
     quality_report,
     queue_wait,
+    replay_check,
+    simulate,
+    size_for,
     usage,
     utilization,
+    what_if,
 )
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.api.v2 import pool_sizes
@@ -64,6 +69,7 @@ __all__ = [
     "TransportError",
     "allocation",
     "capacity_needed",
+    "cost",
     "durations",
     "failure_rate",
     "load_versions",
@@ -72,11 +78,15 @@ __all__ = [
     "provenance",
     "quality_report",
     "queue_wait",
+    "replay_check",
     "samples_client",
     "scan_cache",
+    "simulate",
+    "size_for",
     "status_name",
     "usage",
     "utilization",
+    "what_if",
 ]
 
 

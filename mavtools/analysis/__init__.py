@@ -47,20 +47,27 @@ Groups
 
 from mavtools.analysis.allocation import allocation, usage, utilization, weekly_profile
 from mavtools.analysis.capacity import capacity_needed
+from mavtools.analysis.cost import cost
 from mavtools.analysis.failures import failure_rate, version_counts
 from mavtools.analysis.quality import quality_report
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
+from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 
 __all__ = [
     "allocation",
     "capacity_needed",
+    "cost",
     "duration_histogram",
     "durations",
     "failure_rate",
     "quality_report",
     "queue_wait",
+    "replay_check",
+    "simulate",
+    "size_for",
     "usage",
     "utilization",
     "version_counts",
     "weekly_profile",
+    "what_if",
 ]

@@ -10,13 +10,57 @@ from mavtools.analysis.timeline import (
     HOUR_MS,
     By,
     Resource,
+    epoch_ms,
+    fetch_ms,
     group_index,
     group_keys,
     held_intervals,
     step_function,
+    units_column,
 )
 
 __all__ = ["capacity_needed"]
+
+#: A pool is saturated when versions waited longer than QUEUED_AFTER_MS during at least
+#: SATURATED_QUEUED of the window's hours, or its allocation sat at its peak SATURATED_AT_PEAK of
+#: them. Waits shorter than 10 minutes are submission delays rather than a full pool.
+QUEUED_AFTER_MS = 600_000
+SATURATED_QUEUED = 0.05
+SATURATED_AT_PEAK = 0.25
+
+
+def _queued_share(
+    df: pl.DataFrame,
+    keys: list[str],
+    groups: pl.DataFrame,
+    resource: str,
+    now: datetime | None,
+    lo: int,
+    hi: int,
+) -> pl.DataFrame:
+    """Per group (``_g``): the share of ``[lo, hi)`` during which a version had been waiting for
+    more than :data:`QUEUED_AFTER_MS` (never-started versions wait until they end or ``now``)."""
+    begin = epoch_ms(pl.col("create_time")) + QUEUED_AFTER_MS
+    waited = (
+        df.lazy()
+        .filter(pl.col(units_column(resource)) > 0)
+        .select(
+            *keys,
+            s=begin.clip(lo, hi),
+            e=pl.coalesce(
+                epoch_ms(pl.col("start_time")),
+                epoch_ms(pl.col("end_time")),
+                pl.lit(fetch_ms(df, now), dtype=pl.Int64),
+            ).clip(lo, hi),
+            u=pl.lit(1, dtype=pl.Int64),
+        )
+        .filter(pl.col("e") > pl.col("s"))
+        .collect()
+    )
+    steps = step_function(waited, groups, keys, pl.Series([lo], dtype=pl.Int64), hi)
+    return steps.group_by("_g").agg(
+        share_queued=pl.col("seg").filter(pl.col("level") > 0).sum() / (hi - lo)
+    )
 
 
 def capacity_needed(
@@ -40,10 +84,19 @@ def capacity_needed(
     so idle time counts), ``needed`` is the smallest integer ``c`` such that the time with
     allocation <= ``c`` is at least ``q`` of the window.
 
+    A full pool's ``needed`` only restates its size. Such a pool is marked ``saturated``: versions
+    waited more than 10 minutes during at least 5% of the hours, or the allocation sat at its peak
+    for at least 25% of them (a pool whose large versions block can queue below its peak). Its
+    summary then says that allocation cannot show demand and points to ``include_queued=True``
+    and :func:`~mavtools.analysis.what_if` (queue waits at other sizes). Print the summaries
+    (``for line in t["summary"]: print(line)``): a table display cuts long strings.
+
     Returns:
         The ``by`` columns, ``needed`` (Int64), ``q``, ``peak`` (Int64), ``mean`` (time-weighted),
-        ``hours`` (window length), ``hours_covered`` (hours with allocation <= needed) and
-        ``summary``, e.g. "pool-x needs 24 GPUs to cover 95% of hours; it peaked at 40".
+        ``hours`` (window length), ``hours_covered`` (hours with allocation <= needed),
+        ``share_at_peak`` (of the hours, allocation at the peak), ``share_queued`` (of the hours,
+        a version waiting over 10 minutes), ``saturated`` and ``summary``, e.g. "pool-x needs 24
+        GPUs to cover 95% of hours; it peaked at 40".
 
     Example:
         >>> capacity_needed(df, q=0.9, by="pool_id")["summary"].to_list()
@@ -59,6 +112,9 @@ def capacity_needed(
         "mean": pl.Float64,
         "hours": pl.Float64,
         "hours_covered": pl.Float64,
+        "share_at_peak": pl.Float64,
+        "share_queued": pl.Float64,
+        "saturated": pl.Boolean,
         "summary": pl.String,
     }
     if lo is None or hi is None:
@@ -78,7 +134,14 @@ def capacity_needed(
         .agg(needed=pl.col("level").first(), covered=pl.col("cum").first())
     )
     stats = by_level.group_by("_g").agg(
-        peak=pl.col("level").max(), area=(pl.col("level") * pl.col("ms")).sum()
+        peak=pl.col("level").max(),
+        area=(pl.col("level") * pl.col("ms")).sum(),
+        at_peak=pl.col("ms").filter(pl.col("level") == pl.col("level").max()).sum(),
+    )
+    queued = _queued_share(df, keys, groups, resource, now, lo, hi)
+    share_at_peak = pl.when(pl.col("peak") > 0).then(pl.col("at_peak") / total).otherwise(0.0)
+    saturated = (pl.col("share_queued").fill_null(0.0) >= SATURATED_QUEUED) | (
+        share_at_peak >= SATURATED_AT_PEAK
     )
     unit = "GPU" if resource == "gpu" else "NPU"
     label = (
@@ -89,6 +152,7 @@ def capacity_needed(
     out = (
         groups.join(needed, on="_g", how="left")
         .join(stats, on="_g", how="left")
+        .join(queued, on="_g", how="left")
         .sort("_g")
         .select(
             *keys,
@@ -98,6 +162,9 @@ def capacity_needed(
             mean=pl.col("area") / total,
             hours=pl.lit(total / HOUR_MS, dtype=pl.Float64),
             hours_covered=pl.col("covered") / HOUR_MS,
+            share_at_peak=share_at_peak,
+            share_queued=pl.col("share_queued").fill_null(0.0),
+            saturated=saturated,
             summary=pl.format(
                 "{} needs {} {} to cover {}% of hours"
                 + (" without queueing" if include_queued else "")
@@ -110,4 +177,19 @@ def capacity_needed(
             ),
         )
     )
+    if not include_queued:
+        out = out.with_columns(
+            summary=pl.when("saturated")
+            .then(
+                pl.format(
+                    "{}, but it was saturated (versions waited over 10 min in {}% of hours, at its "
+                    "peak {}% of hours), so its allocation cannot show demand: see "
+                    "include_queued=True for demand and mt.what_if for waits at other sizes",
+                    pl.col("summary"),
+                    (pl.col("share_queued") * 100).round(0).cast(pl.Int64),
+                    (pl.col("share_at_peak") * 100).round(0).cast(pl.Int64),
+                )
+            )
+            .otherwise(pl.col("summary"))
+        )
     return out.cast(pl.Schema(schema))

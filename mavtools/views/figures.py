@@ -38,6 +38,7 @@ __all__ = [
     "queue_wait_figure",
     "usage_figure",
     "versions_figure",
+    "what_if_figure",
 ]
 
 EMPTY_MESSAGE: Final = "No versions match the current selection"
@@ -574,3 +575,63 @@ def heatmap_figure(profile: pl.DataFrame, *, resource: str = "gpu") -> go.Figure
     )
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, "hour of day (UTC)", "day of week")
+
+
+# ----------------------------------------------------------------------------------- what if
+
+
+def what_if_figure(
+    table: pl.DataFrame,
+    *,
+    current: int | None = None,
+    selected: int | None = None,
+    resource: str = "gpu",
+) -> go.Figure:
+    """Replayed wait quantiles against pool size, with today's size (and a chosen one) marked.
+
+    Args:
+        table: the result of :func:`mavtools.analysis.what_if` for one pool.
+        current: the pool's size today: a dashed vertical line.
+        selected: a size to compare with (for example a slider's value): a dotted line.
+        resource: ``"gpu"`` or ``"npu"``, for the axis title.
+
+    Example:
+        >>> what_if_figure(what_if(df, pool_id="p", sizes=range(8, 49, 4)), current=16)
+    """
+    unit = _unit(resource)
+    pools = table["pool_id"].unique().to_list() if "pool_id" in table.columns else []
+    title = f"Queue wait if {pools[0] if len(pools) == 1 else 'the pool'} had another size"
+    quantiles = [c for c in table.columns if c.startswith("wait_p")]
+    data = table.sort("units").drop_nulls(quantiles[:1]) if quantiles else table.clear()
+    if data.is_empty():
+        return _empty(title)
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash")
+    fig = go.Figure()
+    for i, q in enumerate(quantiles):
+        pname = q.removeprefix("wait_").removesuffix("_hours")
+        fig.add_trace(
+            go.Scatter(
+                x=data["units"].to_list(),
+                y=_rounded(data[q]),
+                customdata=[_human_hours(v) for v in data[q].to_list()],
+                name=pname,
+                mode="lines+markers",
+                line={"dash": dashes[i % len(dashes)]},
+                hovertemplate=f"%{{x}} {unit}s<br>{pname} wait %{{customdata}}<extra></extra>",
+            )
+        )
+    for size, dash, text in ((current, "dash", "today"), (selected, "dot", "chosen")):
+        if size is not None:
+            fig.add_vline(
+                x=size,
+                line={"dash": dash, "color": "#555555"},
+                annotation_text=f"{text}: {size}",
+                annotation_position="top",
+            )
+    return _layout(
+        fig,
+        title,
+        f"{unit}s in the pool (replayed history, FIFO)",
+        "wait from creation to start (hours)",
+        legend_title="quantile",
+    )
