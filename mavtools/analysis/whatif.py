@@ -46,6 +46,7 @@ entering the queue (image pulls, submission), and how long running versions will
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Literal
@@ -149,33 +150,44 @@ def _backfill(
     arrive: list[int], need: list[int], run: list[int], units: int, units_per_node: int | None
 ) -> list[int]:
     """Event by event: release what ended, queue what arrived, start every queued version that
-    fits, in queue order."""
+    fits, in queue order.
+
+    Whether a version fits depends only on its size, and a size that does not fit now makes every
+    larger size not fit (on nodes too), while starting a version only takes space away. So the
+    in-order scan starts, again and again, the earliest queued version among those whose size
+    fits: the queue is kept as one FIFO per size, and each step looks at their heads only (a
+    handful of sizes), instead of rescanning a queue that holds thousands of versions.
+    """
     nodes = _Nodes(units, units_per_node)
     starts = [0] * len(arrive)
     running: list[tuple[int, int, list[tuple[int, int]]]] = []
-    queue: list[int] = []
-    nxt, total = 0, len(arrive)
-    while nxt < total or queue:
+    queues: dict[int, deque[int]] = {}
+    queued, nxt, total = 0, 0, len(arrive)
+    while nxt < total or queued:
         t = arrive[nxt] if nxt < total else running[0][0]
         if running and running[0][0] < t:
             t = running[0][0]
         while running and running[0][0] <= t:
             nodes.release(heapq.heappop(running)[2])
         while nxt < total and arrive[nxt] <= t:
-            queue.append(nxt)
+            queues.setdefault(need[nxt], deque()).append(nxt)
+            queued += 1
             nxt += 1
-        waiting: list[int] = []
-        for k, j in enumerate(queue):
-            if not any(nodes.free):  # full: nothing behind can start now
-                waiting.extend(queue[k:])
-                break
-            held = nodes.place(need[j])
-            if held is None:
-                waiting.append(j)
-                continue
-            starts[j] = t
-            heapq.heappush(running, (t + run[j], j, held))
-        queue = waiting
+        while queued and any(nodes.free):
+            heads = sorted((q[0], n) for n, q in queues.items() if q)
+            for j, n in heads:
+                held = nodes.place(n)
+                if held is not None:
+                    queues[n].popleft()
+                    queued -= 1
+                    starts[j] = t
+                    if run[j]:
+                        heapq.heappush(running, (t + run[j], j, held))
+                    else:  # a zero-length run holds nothing, [t, t)
+                        nodes.release(held)
+                    break
+            else:
+                break  # no queued size fits now
     return starts
 
 
