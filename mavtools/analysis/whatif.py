@@ -12,7 +12,9 @@ Who is replayed
     for it). Of those, versions that never started (no ``start_time``: never scheduled, or still
     queued at the snapshot) and versions asking for more units than the replayed size are *left
     out*: they stay in the result with ``fitted``/``left_out`` saying why and a null ``sim_start``,
-    and :func:`what_if` counts them per size.
+    and :func:`what_if` counts them per size. A version still queued at the snapshot has no run
+    length to replay; on a FIFO pool every version created after it was still queued too, so the
+    observed waits lose nothing (on a bigger pool it would have run and taken some units).
 Run length
     ``end_time - start_time``; for a version still running, snapshot time - start, where the
     snapshot time is the row's ``observed_at`` when the frame has that column, else ``now``. The
