@@ -7,26 +7,30 @@ from datetime import datetime
 import polars as pl
 
 from mavtools.analysis.timeline import (
+    DEFAULT_TZ,
     HOUR_MS,
     By,
     Resource,
     group_index,
     group_keys,
     held_intervals,
+    keyword_only,
     step_function,
 )
 
 __all__ = ["capacity_needed"]
 
 
+@keyword_only("q", "by", "start", "end", "now")
 def capacity_needed(
     df: pl.DataFrame,
+    *,
     q: float = 0.95,
     by: By = "pool_id",
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
-    *,
+    tz: str = DEFAULT_TZ,
     resource: Resource = "gpu",
     include_queued: bool = False,
 ) -> pl.DataFrame:
@@ -40,6 +44,13 @@ def capacity_needed(
     so idle time counts), ``needed`` is the smallest integer ``c`` such that the time with
     allocation <= ``c`` is at least ``q`` of the window.
 
+    Args:
+        q: the fraction of the window's time to cover, 0..1.
+        by, start, end, now, resource: as in :func:`~mavtools.analysis.allocation`; the window is
+            the same for every group (by default up to the snapshot time).
+        tz: the zone naive ``start``/``end``/``now`` are read in (the answer has no bins).
+        include_queued: count units from creation (demand) instead of start.
+
     Returns:
         The ``by`` columns, ``needed`` (Int64), ``q``, ``peak`` (Int64), ``mean`` (time-weighted),
         ``hours`` (window length), ``hours_covered`` (hours with allocation <= needed) and
@@ -51,7 +62,7 @@ def capacity_needed(
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be between 0 and 1, not {q!r}")
     keys = group_keys(by)
-    held, lo, hi = held_intervals(df, keys, resource, start, end, now, include_queued)
+    held, lo, hi = held_intervals(df, keys, resource, start, end, now, include_queued, tz)
     schema = {k: df.schema[k] for k in keys} | {
         "needed": pl.Int64,
         "q": pl.Float64,

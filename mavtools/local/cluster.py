@@ -36,7 +36,9 @@ def _ms(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * _S
 
 
-def _version(vid: int, pool: str, flavor: str, gpus: int, status: int, **times: int) -> dict[str, Any]:
+def _version(
+    vid: int, pool: str, flavor: str, gpus: int, status: int, **times: int
+) -> dict[str, Any]:
     return {
         "version_id": vid,
         "version_name": f"job-{vid}",
@@ -70,43 +72,125 @@ def cluster_records() -> list[dict[str, Any]]:
             start = burst + (i // 2) * 600 * _S + 7 * _S
             end = start + 5400 * _S
             out.append(
-                _version(vid, "pool-script", flavor, 1, 10, create=burst, start=start, end=end,
-                         duration=end - start)
+                _version(
+                    vid,
+                    "pool-script",
+                    flavor,
+                    1,
+                    10,
+                    create=burst,
+                    start=start,
+                    end=end,
+                    duration=end - start,
+                )
             )
         elif i < 100:  # running at the snapshot
             start = burst + (i - 60) * 900 * _S + 13 * _S
             out.append(
-                _version(vid, "pool-script", flavor, 1, 8, create=burst, start=start,
-                         duration=snapshot - start)
+                _version(
+                    vid,
+                    "pool-script",
+                    flavor,
+                    1,
+                    8,
+                    create=burst,
+                    start=start,
+                    duration=snapshot - start,
+                )
             )
         elif i < 200:  # waited for hours, canceled without starting
             out.append(
-                _version(vid, "pool-script", flavor, 1, 13, create=burst,
-                         end=burst + (3 + i % 7) * 3600 * _S)
+                _version(
+                    vid,
+                    "pool-script",
+                    flavor,
+                    1,
+                    13,
+                    create=burst,
+                    end=burst + (3 + i % 7) * 3600 * _S,
+                )
             )
         else:  # still waiting
             out.append(_version(vid, "pool-script", flavor, 1, 7, create=burst))
     solo_start = _ms("2026-10-24T20:00:00")
     out.append(
-        _version(6_000, "pool-solo", "modelarts.p3.8xlarge", 8, 8, create=solo_start - 120 * _S,
-                 start=solo_start, duration=snapshot - solo_start)
+        _version(
+            6_000,
+            "pool-solo",
+            "modelarts.p3.8xlarge",
+            8,
+            8,
+            create=solo_start - 120 * _S,
+            start=solo_start,
+            duration=snapshot - solo_start,
+        )
     )
     lost = _ms("2026-10-23T10:00:00")
     out += [
-        _version(6_100, "pool-noend", "modelarts.p3.8xlarge", 8, 14, create=lost - 60 * _S,
-                 start=lost, duration=3600 * _S),
-        _version(6_101, "pool-noend", "modelarts.p3.8xlarge", 8, 11, create=lost,
-                 start=lost + 600 * _S, duration=0),
-        _version(6_102, "pool-noend", "modelarts.p3.8xlarge", 8, 10, create=lost,
-                 start=lost + 3600 * _S, duration=7200 * _S),
-        _version(6_103, "pool-noend", "modelarts.p3.8xlarge", 8, 10, create=lost,
-                 start=lost + 1800 * _S, end=lost + 5400 * _S, duration=3600 * _S),
+        _version(
+            6_100,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            14,
+            create=lost - 60 * _S,
+            start=lost,
+            duration=3600 * _S,
+        ),
+        _version(
+            6_101,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            11,
+            create=lost,
+            start=lost + 600 * _S,
+            duration=0,
+        ),
+        _version(
+            6_102,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            10,
+            create=lost,
+            start=lost + 3600 * _S,
+            duration=7200 * _S,
+        ),
+        _version(
+            6_103,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            10,
+            create=lost,
+            start=lost + 1800 * _S,
+            end=lost + 5400 * _S,
+            duration=3600 * _S,
+        ),
     ]
     zero = _ms("2026-10-24T21:15:00")
     out += [
-        _version(6_200, "pool-zero", "modelarts.vm.gpu.t4", 0, 10, create=zero, start=zero + 30 * _S,
-                 end=zero + 3630 * _S, duration=3600 * _S),
-        _version(6_201, "pool-zero", "modelarts.vm.gpu.t4", 0, 8, create=zero, start=zero + 45 * _S,
-                 duration=snapshot - zero - 45 * _S),
+        _version(
+            6_200,
+            "pool-zero",
+            "modelarts.vm.gpu.t4",
+            0,
+            10,
+            create=zero,
+            start=zero + 30 * _S,
+            end=zero + 3630 * _S,
+            duration=3600 * _S,
+        ),
+        _version(
+            6_201,
+            "pool-zero",
+            "modelarts.vm.gpu.t4",
+            0,
+            8,
+            create=zero,
+            start=zero + 45 * _S,
+            duration=snapshot - zero - 45 * _S,
+        ),
     ]
     return out
