@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from mavtools import analysis as A
-from mavtools.frame import empty_frame, typed
+from mavtools.frame import empty_frame, stamp, typed
+from mavtools.local.cluster import CLUSTER_SNAPSHOT, cluster_records
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, midnight UTC
 T0_MS = int(T0.timestamp() * 1000)
@@ -393,8 +394,17 @@ def test_utilization_by_hand():
 # ------------------------------------------------------------------ DuckDB-checked aggregations
 
 
-@pytest.fixture(params=range(4))
+def cluster_frame() -> pl.DataFrame:
+    """The hand-made cluster-shaped listing (mavtools.local.cluster), typed and stamped."""
+    raw = pl.DataFrame(cluster_records(), infer_schema_length=None)
+    return stamp(typed(raw), CLUSTER_SNAPSHOT)
+
+
+@pytest.fixture(params=[0, 1, 2, 3, "cluster"])
 def random_frame(request):
+    """Seeded random frames, and the cluster-shaped listing (whole-second ties, no-end, ...)."""
+    if request.param == "cluster":
+        return cluster_frame()
     rng = random.Random(1000 + request.param)
     return frame(random_rows(rng, rng.choice([1, 3, 80, 300]), span=20_000))
 

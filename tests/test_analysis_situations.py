@@ -20,6 +20,7 @@ from polars.testing import assert_frame_equal
 import mavtools as mt
 from mavtools import analysis as A
 from mavtools.api.client import Client
+from mavtools.cache import VersionCache
 from mavtools.local.cluster import CLUSTER_SNAPSHOT, CLUSTER_TIMEZONE, cluster_records
 from tests.conftest import PROJECT, TOKEN
 
@@ -91,6 +92,26 @@ def test_cache_keeps_the_snapshot_column(start_server, tmp_path):
     assert_frame_equal(again, df)
     scanned = mt.scan_cache(cache_dir=tmp_path).collect()
     assert scanned["observed_at"].to_list() == df.sort("version_id")["observed_at"].to_list()
+
+
+def test_after_an_incremental_refresh_every_row_carries_the_new_snapshot(start_server, tmp_path):
+    server = start_server(cluster_records())
+    client = Client(server.url, PROJECT, allow_http=True, token=TOKEN, page_size=100)
+    clock = [CLUSTER_SNAPSHOT]
+    cache = VersionCache(tmp_path, clock=lambda: clock[0])
+    first = cache.load(client)
+    assert first["observed_at"].unique().to_list() == [CLUSTER_SNAPSHOT]
+    end = CLUSTER_SNAPSHOT + timedelta(hours=1)
+    server.api.update_version(
+        6_000, status=10, end_time=int(end.timestamp() * 1000), duration=5 * 3_600_000
+    )
+    clock[0] = CLUSTER_SNAPSHOT + timedelta(hours=2)
+    df = cache.load(client, max_age=0)
+    assert mt.provenance(df).note.startswith("incremental refresh")  # type: ignore[union-attr]
+    assert df["observed_at"].unique().to_list() == [clock[0]]  # kept rows too
+    # Running versions now hold until the new snapshot; pool-solo's version ended at `end`.
+    solo = mt.allocation(df.filter(pl.col("pool_id") == "pool-solo"), every="1h")
+    assert (solo["allocated_mean"] * solo["coverage"]).sum() == pytest.approx(8 * 6.5)
 
 
 # ------------------------------------------------------------------ 2. finished means finished
@@ -240,3 +261,125 @@ def test_positional_arguments_still_work_with_a_warning(cluster):
     with pytest.warns(DeprecationWarning, match="keyword"):
         old = mt.allocation(cluster, "1d", "pool_id")
     assert_frame_equal(old, mt.allocation(cluster, every="1d", by="pool_id"))
+
+
+# ------------------------------------------- every analysis on the cluster listing, against SQL
+
+HELD_SQL = """
+    select pool_id, gpu_num as u, epoch_ms(start_time) as s,
+           case when end_time is not null then epoch_ms(end_time)
+                when outcome in ('succeeded', 'failed', 'canceled') then
+                    case when duration > 0 then epoch_ms(start_time) + duration end
+                else epoch_ms(observed_at) end as e
+    from df where start_time is not null and gpu_num > 0
+"""
+
+
+def sql_df(cluster: pl.DataFrame) -> pl.DataFrame:
+    return cluster.with_columns(duration=pl.col("duration").dt.total_milliseconds())
+
+
+@pytest.mark.parametrize(("every", "tz"), [("1h", "UTC"), ("1h", BERLIN), ("1d", BERLIN)])
+def test_allocation_matches_sql_in_local_bins(cluster, every, tz):
+    lo, hi = datetime(2026, 10, 22, 22, tzinfo=UTC), CLUSTER_SNAPSHOT  # Oct 23 00:00 in Berlin
+    got = mt.allocation(cluster, every=every, by="pool_id", start=lo, end=hi, tz=tz)
+    if every == "1h":  # Berlin is a whole number of hours from UTC: local hours = UTC hours
+        bins = f"""select b, b + interval 1 hour as b1 from (select unnest(range(
+            timestamptz '{lo:%Y-%m-%d %H:%M}+00', timestamptz '{hi:%Y-%m-%d %H:%M}+00',
+            interval 1 hour)) as b)"""
+    else:  # local calendar days, each from its local midnight to the next one
+        bins = f"""select (d::timestamp at time zone '{tz}') as b,
+                          ((d + interval 1 day)::timestamp at time zone '{tz}') as b1
+                   from (select unnest(range(date '2026-10-23', date '2026-10-26',
+                                             interval 1 day)) as d)
+                   where (d::timestamp at time zone '{tz}') < timestamptz '{hi:%Y-%m-%d %H:%M}+00'"""
+    lo_ms, hi_ms = int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)
+    expected = sql(
+        f"""
+        with bins as ({bins}),
+        b as (select b, epoch_ms(b) as b0, epoch_ms(b1) as b1,
+                     least(epoch_ms(b1), {hi_ms}) - greatest(epoch_ms(b), {lo_ms}) as covered
+              from bins),
+        held as (select pool_id, u, greatest(s, {lo_ms}) as s, least(e, {hi_ms}) as e
+                 from ({HELD_SQL}) where e > s),
+        pools as (select distinct pool_id from df),
+        peaks as (  -- the level at the bin start and at every start inside the bin
+            select p.pool_id, b.b, t.t,
+                   (select coalesce(sum(u), 0) from held h
+                    where h.pool_id = p.pool_id and h.s <= t.t and t.t < h.e) as level
+            from pools p cross join b
+            join (select b.b, b.b0 as t from b
+                  union select b.b, h.s from b join held h on h.s >= b.b0 and h.s < b.b1) t
+              on t.b = b.b)
+        select p.pool_id, b.b as time,
+               coalesce(sum(h.u * greatest(0, least(h.e, b.b1) - greatest(h.s, b.b0))), 0)
+                   / any_value(b.covered) as allocated_mean,
+               (select max(level) from peaks k where k.pool_id = p.pool_id and k.b = b.b)
+                   as allocated_peak,
+               any_value(b.covered) / any_value(b.b1 - b.b0) as coverage
+        from pools p cross join b
+        left join held h on h.pool_id = p.pool_id and h.s < b.b1 and h.e > b.b0
+        group by p.pool_id, b.b order by p.pool_id, b.b
+        """,
+        df=sql_df(cluster),
+    )
+    assert got["time"].dtype == pl.Datetime("ms", tz)
+    assert got.height == expected.height
+    assert [t.timestamp() for t in got["time"]] == [t.timestamp() for t in expected["time"]]
+    assert got["pool_id"].cast(pl.String).to_list() == expected["pool_id"].to_list()
+    assert got["allocated_mean"].to_list() == pytest.approx(expected["allocated_mean"].to_list())
+    assert got["allocated_peak"].to_list() == expected["allocated_peak"].to_list()
+    assert got["coverage"].to_list() == pytest.approx(expected["coverage"].to_list())
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 1.0])
+def test_capacity_needed_matches_sql(cluster, q):
+    lo, hi = datetime(2026, 10, 23, tzinfo=UTC), CLUSTER_SNAPSHOT
+    lo_ms, hi_ms = int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)
+    got = mt.capacity_needed(cluster, q=q, by="pool_id", start=lo, end=hi)
+    expected = sql(
+        f"""
+        with held as (select pool_id, u, greatest(s, {lo_ms}) as s, least(e, {hi_ms}) as e
+                      from ({HELD_SQL}) where e > greatest(s, {lo_ms}) and s < {hi_ms}),
+        pools as (select distinct pool_id from df),
+        times as (select pool_id, t from (
+                      select pool_id, s as t from held union select pool_id, e from held
+                      union select pool_id, {lo_ms} from pools union select pool_id, {hi_ms}
+                      from pools)),
+        segs as (select pool_id, t, lead(t) over (partition by pool_id order by t) - t as ms
+                 from times),
+        levels as (select g.pool_id, g.ms,
+                          (select coalesce(sum(u), 0) from held h
+                           where h.pool_id = g.pool_id and h.s <= g.t and g.t < h.e) as level
+                   from segs g where g.ms > 0),
+        cum as (select pool_id, level,
+                       sum(sum(ms)) over (partition by pool_id order by level) as covered
+                from levels group by pool_id, level)
+        select pool_id, min(level) filter (where covered >= {q} * {hi_ms - lo_ms}) as needed,
+               max(level) as peak
+        from cum group by pool_id order by pool_id
+        """,
+        df=sql_df(cluster),
+    )
+    assert got.select(pl.col("pool_id").cast(pl.String), "needed", "peak").rows() == (
+        expected.rows()
+    )
+
+
+def test_the_numbers_of_the_issue_on_the_bundled_samples():
+    """Issue 9's figures: the window's first day and the two shares, on the samples."""
+    df = mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
+    day = {"start": datetime(2026, 9, 24, tzinfo=UTC), "end": datetime(2026, 9, 25, tzinfo=UTC)}
+    by_overlap = mt.allocation(df, every="1d", by=None, **day)
+    assert by_overlap["allocated_mean"].item() == pytest.approx(32.3, abs=0.05)
+    chosen = mt.overlapping(df, **day)
+    assert_frame_equal(mt.allocation(chosen, every="1d", by=None, **day), by_overlap)
+    by_creation = df.filter(pl.col("create_time") >= day["start"])
+    first = mt.allocation(by_creation, every="1d", by=None, **day)
+    assert first["allocated_mean"].item() == pytest.approx(14.3, abs=0.05)  # what the slider did
+    shares = mt.finished_shares(df)
+    assert (round(shares.failed_share or 0, 3), round(shares.canceled_share or 0, 3)) == (
+        0.130,
+        0.033,
+    )
+    assert str(shares) == "13.0% of 2,986 finished versions failed, 3.3% were canceled"
