@@ -10,11 +10,14 @@ Example:
 """
 
 from mavtools.analysis import (
+    FinishedShares,
     allocation,
     capacity_needed,
     cost,
     durations,
     failure_rate,
+    finished_shares,
+    overlapping,
     quality_report,
     queue_wait,
     replay_check,
@@ -24,8 +27,8 @@ from mavtools.analysis import (
     utilization,
     what_if,
 )
-from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
+from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.errors import (
     ApiError,
     AuthError,
@@ -41,8 +44,8 @@ from mavtools.errors import (
     TransportError,
 )
 from mavtools.frame import VERSION_SCHEMA
-from mavtools.provenance import Provenance, provenance
 from mavtools.local.samples import samples_client
+from mavtools.provenance import Provenance, provenance
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "CacheMissError",
     "Client",
     "ConfigError",
+    "FinishedShares",
     "IncompleteError",
     "MavtoolsError",
     "NotFoundError",
@@ -71,8 +75,10 @@ __all__ = [
     "cost",
     "durations",
     "failure_rate",
+    "finished_shares",
     "load_versions",
     "outcome_of",
+    "overlapping",
     "provenance",
     "quality_report",
     "queue_wait",

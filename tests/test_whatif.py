@@ -404,14 +404,17 @@ def test_what_if_figure_marks_today_and_the_chosen_size():
 
 
 def test_running_versions_end_at_their_own_snapshot_when_rows_carry_observed_at():
-    # Same as above, but the frame says when each row was observed (issue 9's column): v1 was
-    # seen running at 45, so it is replayed until 45, whatever `now` says.
+    # The frame says when each row was observed: v1 was seen running at 45, so it is replayed
+    # until 45; `now=` overrides the rows' snapshot times, as everywhere in mavtools.analysis.
     df = frame([{"c": 0, "s": 0, "g": 2}, {"c": 10, "s": 70, "e": 80, "g": 2}]).with_columns(
         observed_at=pl.lit(T0 + timedelta(minutes=45)).cast(pl.Datetime("ms", "UTC"))
     )
-    out = mt.simulate(df, pool_id="p1", units=2, now=T0 + timedelta(minutes=60))
+    out = mt.simulate(df, pool_id="p1", units=2)
     assert minutes(out["run_time"]) == [45, 10]
     assert minutes(out["sim_start"]) == [0, 45]
+    assert out["run_censored"].to_list() == [True, False]
+    later = mt.simulate(df, pool_id="p1", units=2, now=T0 + timedelta(minutes=60))
+    assert minutes(later["run_time"]) == [60, 10]
 
 
 def test_backfill_on_nodes_by_hand():

@@ -16,10 +16,11 @@ Who is replayed
     length to replay; on a FIFO pool every version created after it was still queued too, so the
     observed waits lose nothing (on a bigger pool it would have run and taken some units).
 Run length
+    How long the version held its units, by the holding rule of :mod:`mavtools.analysis`:
     ``end_time - start_time``; for a version still running, snapshot time - start, where the
-    snapshot time is the row's ``observed_at`` when the frame has that column, else ``now``. The
-    true length of a running version is unknown (``run_censored`` is true), so its replay stops at
-    the snapshot, which can only shorten later versions' waits slightly.
+    snapshot time is ``now`` when given, else the row's ``observed_at``. The true length of a
+    running version is unknown (``run_censored`` is true), so its replay stops at the snapshot,
+    which can only shorten later versions' waits slightly.
 Order and ties
     Versions are taken in order of ``create_time``, ties broken by :data:`IDENTITY` (the row's
     identity columns, the one place to change when rows are identified by ``job_id``).
@@ -55,7 +56,14 @@ from typing import Final, Literal
 
 import polars as pl
 
-from mavtools.analysis.timeline import HOUR_MS, TIME, fetch_ms, units_column
+from mavtools.analysis.timeline import (
+    FINISHED,
+    HOUR_MS,
+    TIME,
+    held_until,
+    now_ms_expr,
+    units_column,
+)
 
 __all__ = ["IDENTITY", "replay_check", "simulate", "size_for", "what_if"]
 
@@ -228,16 +236,6 @@ def _check(units: int, policy: str, units_per_node: int | None) -> None:
             )
 
 
-def _snapshot(df: pl.DataFrame, now: datetime | None) -> pl.Expr:
-    """Per row, when the data was fetched: its ``observed_at`` when the frame has that column,
-    else ``now``, else the frame's provenance, else its latest timestamp (see
-    :mod:`mavtools.analysis`)."""
-    fetched = pl.lit(fetch_ms(df, now), dtype=pl.Int64)
-    if "observed_at" in df.columns:
-        return pl.coalesce(pl.col("observed_at").dt.epoch("ms"), fetched)
-    return fetched
-
-
 def _pool_versions(
     df: pl.DataFrame, pool_id: str, resource: str, now: datetime | None
 ) -> pl.DataFrame:
@@ -245,7 +243,8 @@ def _pool_versions(
     units = units_column(resource)
     ids = [c for c in IDENTITY if c in df.columns]
     keep = ids + (["version_id"] if "version_id" not in ids and "version_id" in df.columns else [])
-    start, end = pl.col("start_time").dt.epoch("ms"), pl.col("end_time").dt.epoch("ms")
+    start = pl.col("start_time").dt.epoch("ms")
+    finished = pl.col("outcome").cast(pl.String).is_in(list(FINISHED))
     return (
         df.lazy()
         .filter((pl.col("pool_id").cast(pl.String) == pool_id) & (pl.col(units) > 0))
@@ -255,9 +254,11 @@ def _pool_versions(
             units=pl.col(units).cast(pl.Int64),
             start_time="start_time",
             queue_wait="queue_wait",
-            run_censored=pl.col("start_time").is_not_null() & pl.col("end_time").is_null(),
+            run_censored=pl.col("start_time").is_not_null()
+            & pl.col("end_time").is_null()
+            & ~finished,
             _arrive=pl.col("create_time").dt.epoch("ms"),
-            _run=(pl.coalesce(end, _snapshot(df, now)) - start).clip(lower_bound=0),
+            _run=(held_until(df, now) - start).fill_null(0).clip(lower_bound=0),
         )
         .sort(["_arrive", *ids], nulls_last=True, maintain_order=True)
         .collect()
@@ -312,8 +313,8 @@ def simulate(
         units: accelerators in the replayed pool.
         policy: ``"fifo"`` or ``"backfill"`` (see the module docstring).
         units_per_node: place versions on nodes of this many units (``units`` must be a multiple).
-        now: when the data was fetched, the end of still-running versions when the frame has no
-            ``observed_at`` column (default: its provenance, else its latest timestamp).
+        now: where still-running versions end; default: each row's ``observed_at`` (the
+            snapshot time of its fetch).
         resource: ``"gpu"`` (``gpu_num``) or ``"npu"`` (``npu_num``).
 
     Returns:
@@ -367,7 +368,7 @@ def what_if(
     for size in sizes:
         _check(size, policy, units_per_node)
     pool = _pool_versions(df, pool_id, resource, now)
-    snapshot_ms = df.select(_snapshot(df, now).max()).item() if df.height else None
+    snapshot_ms = df.select(now_ms_expr(df, now).max()).item() if df.height else None
     parts = [
         _replayed(pool, size, policy, units_per_node).select(
             "left_out", "units", "_arrive", "_run", "_start", size=pl.lit(size, dtype=pl.Int64)
