@@ -179,6 +179,8 @@ def test_npu_pools_replay_npu_counts():
     out = mt.simulate(df, pool_id="ascend", units=8, resource="npu")
     assert minutes(out["sim_wait"]) == [0, 59]
     assert mt.simulate(df, pool_id="ascend", units=8).height == 0  # asks for no GPU
+    with pytest.raises(ValueError, match="pool 'nope' has no versions in this frame; its pools: "):
+        mt.simulate(df, pool_id="nope", units=8)
 
 
 def test_what_if_by_hand():

@@ -241,6 +241,10 @@ def _pool_versions(
 ) -> pl.DataFrame:
     """The pool's versions asking for the resource, in queue order, with the replay inputs."""
     units = units_column(resource)
+    pools = df.select(pl.col("pool_id").cast(pl.String).unique().sort())["pool_id"]
+    if df.height and pool_id not in pools:
+        known = ", ".join(str(p) for p in pools.head(10).to_list())
+        raise ValueError(f"pool {pool_id!r} has no versions in this frame; its pools: {known}")
     ids = [c for c in IDENTITY if c in df.columns]
     keep = ids + (["version_id"] if "version_id" not in ids and "version_id" in df.columns else [])
     start = pl.col("start_time").dt.epoch("ms")
