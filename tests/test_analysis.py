@@ -11,6 +11,7 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
@@ -641,3 +642,18 @@ def test_demand_counts_queued_units_that_allocation_hides():
     assert demand["summary"][0] == (
         "p needs 10 GPUs to cover 100% of hours without queueing; it peaked at 10"
     )
+
+
+def test_a_day_when_summer_time_starts_lasts_23_hours():
+    # 2026-03-29 in Berlin: from 2026-03-28 23:00 UTC to 2026-03-29 22:00 UTC.
+    day = 27 * 24 * 60  # minutes from T0 (2026-03-02 00:00 UTC) to 2026-03-29 00:00 UTC
+    rows = [{"s": day - 60, "e": day + 22 * 60, "g": 3}, {"s": day, "e": day + 60, "g": 23}]
+    got = A.allocation(frame(rows), every="1d", by=None, tz="Europe/Berlin")
+    assert got["time"].to_list() == [datetime(2026, 3, 29, tzinfo=ZoneInfo("Europe/Berlin"))]
+    # 3 units for all 23 hours, 23 units for one: 3 + 1 = 4 on average over the real length
+    assert got["allocated_mean"].to_list() == [pytest.approx(4.0)]
+    assert got["coverage"].to_list() == [1.0]
+    hourly = A.allocation(frame(rows), every="1h", by=None, tz="Europe/Berlin")
+    assert hourly.height == 23 and hourly["time"].dt.hour().to_list().count(2) == 0
+    with pytest.raises(ValueError, match="time zone"):
+        A.allocation(frame(rows), tz="Mars/Olympus")
