@@ -187,7 +187,8 @@ def test_what_if_by_hand():
     # 2 GPUs, three 1-GPU versions created at 0, 0, 0 running 60 each: on 2 GPUs the waits are
     # 0, 0, 60 minutes; on 3, all zero. p50 of (0, 0, 1 h) = 0; p90 = 0.8 h (linear).
     df = frame([{"c": 0, "s": 0, "e": 60}, {"c": 0, "s": 0, "e": 60}, {"c": 0, "s": 60, "e": 120}])
-    table = mt.what_if(df, pool_id="p1", sizes=[2, 3], quantiles=(0.5, 0.9))
+    table = mt.what_if(df, pool_id="p1", sizes=[2, 3, 2], quantiles=(0.5, 0.9))
+    assert table["units"].to_list() == [2, 3]  # one row per distinct size, in the order given
     assert table.columns[:5] == ["pool_id", "units", "versions", "wait_p50_hours", "wait_p90_hours"]
     assert table["wait_p50_hours"].to_list() == [0.0, 0.0]
     assert table["wait_p90_hours"].to_list() == pytest.approx([0.8, 0.0])

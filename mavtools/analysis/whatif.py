@@ -368,7 +368,7 @@ def what_if(
     Example:
         >>> what_if(df, pool_id="pool-a100-research", sizes=range(16, 65, 8))
     """
-    sizes = list(sizes)
+    sizes = list(dict.fromkeys(sizes))  # one row per distinct size
     for size in sizes:
         _check(size, policy, units_per_node)
     pool = _pool_versions(df, pool_id, resource, now)
