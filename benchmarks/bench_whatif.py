@@ -53,6 +53,13 @@ def main(n: int = 100_000) -> int:
     with pl.Config(tbl_rows=25, tbl_width_chars=160):
         print(table.select("units", pl.selectors.starts_with("wait_").round(2), "utilization_mean"))
 
+    size = sizes[len(sizes) // 2]
+    t0 = time.perf_counter()
+    mt.simulate(df, pool_id=POOL, units=size, policy="backfill")
+    print(
+        f"simulate backfill: {df.height:,} versions on {size} GPUs in {time.perf_counter() - t0:.2f} s"
+    )
+
     big = one_pool(1_000_000)
     size = round(mt.capacity_needed(big, q=1.0, by=None, include_queued=True)["peak"].item() * 0.6)
     t0 = time.perf_counter()

@@ -10,11 +10,14 @@ Example:
 """
 
 from mavtools.analysis import (
+    FinishedShares,
     allocation,
     capacity_needed,
     cost,
     durations,
     failure_rate,
+    finished_shares,
+    overlapping,
     quality_report,
     queue_wait,
     replay_check,
@@ -57,6 +60,7 @@ __all__ = [
     "CacheMissError",
     "Client",
     "ConfigError",
+    "FinishedShares",
     "IncompleteError",
     "MavtoolsError",
     "NotFoundError",
@@ -72,8 +76,10 @@ __all__ = [
     "cost",
     "durations",
     "failure_rate",
+    "finished_shares",
     "load_versions",
     "outcome_of",
+    "overlapping",
     "pool_sizes",
     "provenance",
     "quality_report",

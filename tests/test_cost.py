@@ -59,6 +59,9 @@ def test_cost_shares_idle_in_proportion_to_use():
         },
     ]
     assert out["total_cost"].sum() == 4 * 10 * 2.0 + 3.0
+    # A pools table (pool_id, units) is read the same as a mapping.
+    table = pl.DataFrame({"pool_id": ["p1"], "units": [4]})
+    assert mt.cost(hand_frame(), rates=RATES, pool_sizes=table).equals(out)
 
 
 def test_cost_shows_idle_as_a_row_or_leaves_it_out():

@@ -179,13 +179,16 @@ def test_npu_pools_replay_npu_counts():
     out = mt.simulate(df, pool_id="ascend", units=8, resource="npu")
     assert minutes(out["sim_wait"]) == [0, 59]
     assert mt.simulate(df, pool_id="ascend", units=8).height == 0  # asks for no GPU
+    with pytest.raises(ValueError, match="pool 'nope' has no versions in this frame; its pools: "):
+        mt.simulate(df, pool_id="nope", units=8)
 
 
 def test_what_if_by_hand():
     # 2 GPUs, three 1-GPU versions created at 0, 0, 0 running 60 each: on 2 GPUs the waits are
     # 0, 0, 60 minutes; on 3, all zero. p50 of (0, 0, 1 h) = 0; p90 = 0.8 h (linear).
     df = frame([{"c": 0, "s": 0, "e": 60}, {"c": 0, "s": 0, "e": 60}, {"c": 0, "s": 60, "e": 120}])
-    table = mt.what_if(df, pool_id="p1", sizes=[2, 3], quantiles=(0.5, 0.9))
+    table = mt.what_if(df, pool_id="p1", sizes=[2, 3, 2], quantiles=(0.5, 0.9))
+    assert table["units"].to_list() == [2, 3]  # one row per distinct size, in the order given
     assert table.columns[:5] == ["pool_id", "units", "versions", "wait_p50_hours", "wait_p90_hours"]
     assert table["wait_p50_hours"].to_list() == [0.0, 0.0]
     assert table["wait_p90_hours"].to_list() == pytest.approx([0.8, 0.0])
@@ -237,8 +240,9 @@ def brute(rows: list[dict[str, Any]], units: int, policy: str, now: int) -> dict
         for job in queue:
             if not blocked and job[2] <= free:
                 starts[job[1]] = t
-                free -= job[2]
-                ends.append((t + job[3], job[2]))
+                if job[3] > 0:  # a zero-length run holds nothing, [t, t)
+                    free -= job[2]
+                    ends.append((t + job[3], job[2]))
             else:
                 left.append(job)
                 blocked = policy == "fifo"
@@ -264,6 +268,28 @@ def test_replay_matches_minute_brute_force(policy, seed):
             if m is not None
         }
         assert got == brute(rows, units, policy, now)
+
+
+@pytest.mark.parametrize("policy", ["fifo", "backfill"])
+@pytest.mark.parametrize("seed", range(3))
+def test_replay_matches_minute_brute_force_when_congested(policy, seed):
+    # Long runs on 8 GPUs: queues thousands of minutes long, zero-length runs included.
+    rng = random.Random(50 + seed)
+    rows = random_rows(rng, 200)
+    for row in rows:
+        if row.get("e") is not None:
+            row["e"] = row["c"] + rng.randrange(0, 400)
+    now = 2000
+    out = mt.simulate(
+        frame(rows), pool_id="p1", units=8, policy=policy, now=T0 + timedelta(minutes=now)
+    )
+    got = {
+        vid: m
+        for vid, m in zip(out["version_id"].to_list(), minutes(out["sim_start"]), strict=True)
+        if m is not None
+    }
+    assert max(got.values()) > 10_000  # really congested
+    assert got == brute(rows, 8, policy, now)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -381,14 +407,17 @@ def test_what_if_figure_marks_today_and_the_chosen_size():
 
 
 def test_running_versions_end_at_their_own_snapshot_when_rows_carry_observed_at():
-    # Same as above, but the frame says when each row was observed (issue 9's column): v1 was
-    # seen running at 45, so it is replayed until 45, whatever `now` says.
+    # The frame says when each row was observed: v1 was seen running at 45, so it is replayed
+    # until 45; `now=` overrides the rows' snapshot times, as everywhere in mavtools.analysis.
     df = frame([{"c": 0, "s": 0, "g": 2}, {"c": 10, "s": 70, "e": 80, "g": 2}]).with_columns(
         observed_at=pl.lit(T0 + timedelta(minutes=45)).cast(pl.Datetime("ms", "UTC"))
     )
-    out = mt.simulate(df, pool_id="p1", units=2, now=T0 + timedelta(minutes=60))
+    out = mt.simulate(df, pool_id="p1", units=2)
     assert minutes(out["run_time"]) == [45, 10]
     assert minutes(out["sim_start"]) == [0, 45]
+    assert out["run_censored"].to_list() == [True, False]
+    later = mt.simulate(df, pool_id="p1", units=2, now=T0 + timedelta(minutes=60))
+    assert minutes(later["run_time"]) == [60, 10]
 
 
 def test_backfill_on_nodes_by_hand():

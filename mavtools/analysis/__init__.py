@@ -5,27 +5,46 @@ a small polars frame. Decisions that the numbers depend on, stated once:
 
 Holding units
     A version holds ``gpu_num`` (``npu_num`` with ``resource="npu"``) over the half-open interval
-    ``[start_time, end_time)``. A version that started and has no ``end_time`` is running and holds
-    until ``now``; a version that never started holds nothing. The presence of the timestamps
-    decides, not the status code (a ``LOST`` version with an end time held until that end). An
-    ``end_time`` before ``start_time`` holds nothing (see :func:`quality_report`).
+    ``[start_time, end_time)``; a version that never started holds nothing, and an ``end_time``
+    before ``start_time`` holds nothing (see :func:`quality_report`).
+
+Finished without an end
+    A version whose outcome is finished (succeeded, failed, canceled) but which the API sent
+    without ``end_time`` holds from ``start_time`` to ``start_time + duration`` when ``duration``
+    > 0, otherwise nothing; :func:`quality_report` counts these under ``finished_without_end``.
+    No finished version ever holds until "now". Only an unfinished version (pending, running,
+    unknown) without an end holds until "now".
 
 ``now`` (the snapshot time)
     Every row carries ``observed_at``, the snapshot time of the fetch that read it (one value per
     fetch; after an incremental cache refresh every row carries the refresh's time). A version
     that has not ended holds until its own row's ``observed_at``, so ``filter``, ``sort`` and
-    ``concat`` (even of frames fetched at different times) change nothing. ``now=`` overrides it
-    for every row. Rows without ``observed_at`` (frames built by hand) use the latest
-    ``create_time``, ``start_time`` or ``end_time`` of the frame. A ``datetime`` is accepted; a
-    naive one is read as UTC. The default window ends at the latest snapshot time: the data
-    tells the allocation up to then, zeros included.
+    ``concat`` (even of frames fetched at different times) change nothing:
+    ``allocation(df.filter(cond), by=k, start=a, end=b)`` equals
+    ``allocation(df, by=k, start=a, end=b).filter(cond on k)``. ``now=`` overrides it for every
+    row. Rows without ``observed_at`` (frames built by hand) use the latest moment the frame
+    vouches for (its latest timestamp, or a finished run's start + duration).
 
-Time bins
-    Bins are aligned with ``Expr.dt.truncate(every)`` in UTC ("1h" on the hour, "1d" at midnight
-    UTC, "1w" on Mondays, "1mo" on the 1st), so the same ``every`` gives the same bins whatever the
-    window. ``start``/``end`` clip the holdings to ``[start, end)``; a bin partly outside the window
-    is still averaged over its full length. Defaults: from the earliest start of a holding version
-    to the latest moment a version holds (``now`` when something runs).
+Windows
+    ``start``/``end`` select by overlap: every version whose holding overlaps ``[start, end)``
+    counts, clipped to it, whenever it was created (:func:`overlapping` returns those versions,
+    for a time control). Defaults: from the earliest start of a holding version to the latest
+    moment a version holds (the snapshot time when something runs). Counts *by creation*
+    (:func:`version_counts`, and ``queue_wait``'s periods) stay by creation and say so.
+
+Time bins and time zones
+    ``tz=`` (an IANA name, default ``"UTC"``) sets the zone of bins and times of day: bins start
+    at local midnight ("1d"), on the local hour ("1h"), on Mondays ("1w"), on the 1st ("1mo"), via
+    ``Expr.dt.truncate(every)`` in that zone, so the same ``every`` gives the same bins whatever
+    the window. A day with a DST change is 23 or 25 hours long, and its mean is over its real
+    length. ``time`` columns are ``Datetime("ms", tz)``; naive ``start``/``end``/``now`` are read
+    in ``tz``.
+
+Partial bins
+    A bin that lies partly before ``start``, after ``end`` or after the group's snapshot time
+    reports the mean over its covered part, and ``coverage`` says which share of the bin's real
+    length that is (null mean when nothing is covered). Usage invariant: the sum over bins of
+    ``allocated_mean x coverage x bin hours`` equals the unit-hours held inside the window.
 
 Algorithm of :func:`allocation` and :func:`capacity_needed`
     A sweep line, vectorised in polars: +units at each start and -units at each end, plus a zero
@@ -45,21 +64,35 @@ Groups
     by the ``by`` columns (categoricals lexically, enums in their declared order) and then by time.
 """
 
-from mavtools.analysis.allocation import allocation, usage, utilization, weekly_profile
+from mavtools.analysis.allocation import (
+    allocation,
+    overlapping,
+    usage,
+    utilization,
+    weekly_profile,
+)
 from mavtools.analysis.capacity import capacity_needed
 from mavtools.analysis.cost import cost
-from mavtools.analysis.failures import failure_rate, version_counts
+from mavtools.analysis.failures import (
+    FinishedShares,
+    failure_rate,
+    finished_shares,
+    version_counts,
+)
 from mavtools.analysis.quality import quality_report
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 
 __all__ = [
+    "FinishedShares",
     "allocation",
     "capacity_needed",
     "cost",
     "duration_histogram",
     "durations",
     "failure_rate",
+    "finished_shares",
+    "overlapping",
     "quality_report",
     "queue_wait",
     "replay_check",

@@ -7,14 +7,17 @@ from datetime import datetime
 import polars as pl
 
 from mavtools.analysis.timeline import (
+    DEFAULT_TZ,
+    FINISHED,
     HOUR_MS,
     By,
     Resource,
     epoch_ms,
-    fetch_ms,
     group_index,
     group_keys,
     held_intervals,
+    keyword_only,
+    now_ms_expr,
     step_function,
     units_column,
 )
@@ -37,10 +40,13 @@ def _queued_share(
     now: datetime | None,
     lo: int,
     hi: int,
+    tz: str,
 ) -> pl.DataFrame:
     """Per group (``_g``): the share of ``[lo, hi)`` during which a version had been waiting for
-    more than :data:`QUEUED_AFTER_MS` (never-started versions wait until they end or ``now``)."""
+    more than :data:`QUEUED_AFTER_MS` (a version that never started waits until it ended, or
+    until its snapshot time when it is not finished)."""
     begin = epoch_ms(pl.col("create_time")) + QUEUED_AFTER_MS
+    unfinished = ~pl.col("outcome").cast(pl.String).is_in(list(FINISHED))
     waited = (
         df.lazy()
         .filter(pl.col(units_column(resource)) > 0)
@@ -50,7 +56,7 @@ def _queued_share(
             e=pl.coalesce(
                 epoch_ms(pl.col("start_time")),
                 epoch_ms(pl.col("end_time")),
-                pl.lit(fetch_ms(df, now), dtype=pl.Int64),
+                pl.when(unfinished).then(now_ms_expr(df, now, tz)),
             ).clip(lo, hi),
             u=pl.lit(1, dtype=pl.Int64),
         )
@@ -63,14 +69,16 @@ def _queued_share(
     )
 
 
+@keyword_only("q", "by", "start", "end", "now")
 def capacity_needed(
     df: pl.DataFrame,
+    *,
     q: float = 0.95,
     by: By = "pool_id",
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
-    *,
+    tz: str = DEFAULT_TZ,
     resource: Resource = "gpu",
     include_queued: bool = False,
 ) -> pl.DataFrame:
@@ -91,6 +99,13 @@ def capacity_needed(
     and :func:`~mavtools.analysis.what_if` (queue waits at other sizes). Print the summaries
     (``for line in t["summary"]: print(line)``): a table display cuts long strings.
 
+    Args:
+        q: the fraction of the window's time to cover, 0..1.
+        by, start, end, now, resource: as in :func:`~mavtools.analysis.allocation`; the window is
+            the same for every group (by default up to the snapshot time).
+        tz: the zone naive ``start``/``end``/``now`` are read in (the answer has no bins).
+        include_queued: count units from creation (demand) instead of start.
+
     Returns:
         The ``by`` columns, ``needed`` (Int64), ``q``, ``peak`` (Int64), ``mean`` (time-weighted),
         ``hours`` (window length), ``hours_covered`` (hours with allocation <= needed),
@@ -104,7 +119,7 @@ def capacity_needed(
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be between 0 and 1, not {q!r}")
     keys = group_keys(by)
-    held, lo, hi = held_intervals(df, keys, resource, start, end, now, include_queued)
+    held, lo, hi = held_intervals(df, keys, resource, start, end, now, include_queued, tz)
     schema = {k: df.schema[k] for k in keys} | {
         "needed": pl.Int64,
         "q": pl.Float64,
@@ -138,7 +153,7 @@ def capacity_needed(
         area=(pl.col("level") * pl.col("ms")).sum(),
         at_peak=pl.col("ms").filter(pl.col("level") == pl.col("level").max()).sum(),
     )
-    queued = _queued_share(df, keys, groups, resource, now, lo, hi)
+    queued = _queued_share(df, keys, groups, resource, now, lo, hi, tz)
     share_at_peak = pl.when(pl.col("peak") > 0).then(pl.col("at_peak") / total).otherwise(0.0)
     saturated = (pl.col("share_queued").fill_null(0.0) >= SATURATED_QUEUED) | (
         share_at_peak >= SATURATED_AT_PEAK

@@ -35,7 +35,14 @@ from typing import Final, Literal
 
 import polars as pl
 
-from mavtools.analysis.timeline import HOUR_MS, By, Resource, group_keys, held_intervals
+from mavtools.analysis.timeline import (
+    DEFAULT_TZ,
+    HOUR_MS,
+    By,
+    Resource,
+    group_keys,
+    held_intervals,
+)
 from mavtools.analysis.whatif import PoolSizes
 
 __all__ = ["IDLE_ROW", "cost"]
@@ -71,6 +78,7 @@ def cost(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
+    tz: str = DEFAULT_TZ,
     resource: Resource = "gpu",
 ) -> pl.DataFrame:
     """Unit-hours x rate per group, with failed work and idle capacity shown plainly.
@@ -84,7 +92,8 @@ def cost(
         rate_by: ``"pool_id"`` or ``"flavor_code"``.
         start: window start (default: the earliest start of a holding version).
         end: window end (default: the latest moment a version holds).
-        now: when the data was fetched: running versions hold until then.
+        now: where running versions end (default: each row's snapshot time ``observed_at``).
+        tz: the zone naive ``start``/``end``/``now`` are read in.
         resource: ``"gpu"`` or ``"npu"``.
 
     Returns:
@@ -105,7 +114,7 @@ def cost(
         raise ValueError(f"rate_by must be 'pool_id' or 'flavor_code', not {rate_by!r}")
     keys = group_keys(by)
     inner = list(dict.fromkeys([*keys, "pool_id", rate_by, "outcome"]))
-    held, lo, hi = held_intervals(df, inner, resource, start, end, now)
+    held, lo, hi = held_intervals(df, inner, resource, start, end, now, tz=tz)
     rate_table = pl.DataFrame(
         {"_key": list(rates), "_rate": [float(r) for r in rates.values()]},
         schema={"_key": pl.String, "_rate": pl.Float64},

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from mavtools.analysis.timeline import epoch_ms, now_ms_expr, to_ms
-from mavtools.statuses import STATUS_NAMES
+from mavtools.analysis.timeline import epoch_ms, keyword_only, now_ms_expr, to_ms
+from mavtools.statuses import FINISHED_OUTCOMES, STATUS_NAMES
 
 __all__ = ["quality_report"]
 
@@ -22,8 +22,10 @@ def _span_text(span: timedelta) -> str:
     return f"{minutes} min"
 
 
+@keyword_only("now", "stuck_after", "duration_tolerance")
 def quality_report(
     df: pl.DataFrame,
+    *,
     now: datetime | None = None,
     stuck_after: timedelta = timedelta(days=7),
     duration_tolerance: timedelta = timedelta(minutes=1),
@@ -31,8 +33,8 @@ def quality_report(
     """Data problems to know before trusting a chart; one row per check, problems or not.
 
     Args:
-        now: when the data was fetched (default: as in the module docstring). Stuck versions are
-            measured against it; timestamps "in the future" are those after ``now`` when it is
+        now: overrides every row's snapshot time ``observed_at``. Stuck versions are measured
+            against a row's snapshot time; timestamps "in the future" are those after ``now`` when it is
             given, else after the current clock (nothing real happens after the moment one looks).
         stuck_after: a version running, or queued, longer than this is reported as stuck.
         duration_tolerance: allowed gap between ``duration`` and ``end_time - start_time``.
@@ -54,6 +56,7 @@ def quality_report(
     stuck_ms = stuck_after // timedelta(milliseconds=1)
     tol_ms = duration_tolerance // timedelta(milliseconds=1)
     run_ms = pl.col("duration").dt.total_milliseconds()
+    finished = pl.col("outcome").cast(pl.String).is_in(list(FINISHED_OUTCOMES))
     checks: list[tuple[str, pl.Expr, str]] = [
         (
             "duration_mismatch",
@@ -62,15 +65,21 @@ def quality_report(
         ),
         ("zero_length", (e == s), "started and ended at the same moment"),
         ("end_before_start", e < s, "end_time earlier than start_time; holds nothing"),
+        (
+            "finished_without_end",
+            finished & e.is_null(),
+            "finished but the API sent no end_time; holds from start to start + duration "
+            "(nothing when duration is 0)",
+        ),
         ("lost", pl.col("status") == 14, "status LOST: the platform lost track of the job"),
         (
             "stuck_running",
-            s.is_not_null() & e.is_null() & (now_ms - s > stuck_ms),
+            ~finished & s.is_not_null() & e.is_null() & (now_ms - s > stuck_ms),
             f"running for longer than {_span_text(stuck_after)}",
         ),
         (
             "stuck_queued",
-            s.is_null() & e.is_null() & (now_ms - c > stuck_ms),
+            ~finished & s.is_null() & e.is_null() & (now_ms - c > stuck_ms),
             f"queued for longer than {_span_text(stuck_after)}",
         ),
         (
@@ -89,7 +98,11 @@ def quality_report(
     flags = df.select(
         "version_id", *[expr.fill_null(False).alias(name) for name, expr, _ in checks]
     )
-    counts = flags.select([pl.col(name).sum() for name, _, _ in checks]).row(0) if n else (0,) * 9
+    counts = (
+        flags.select([pl.col(name).sum() for name, _, _ in checks]).row(0)
+        if n
+        else (0,) * len(checks)
+    )
     rows = []
     for (name, _, meaning), count in zip(checks, counts, strict=True):
         examples = flags.filter(pl.col(name))["version_id"].head(5).to_list() if count else []

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 import polars as pl
 
 from mavtools.analysis.timeline import (
+    DEFAULT_TZ,
     HOUR_MS,
     By,
     Every,
     Resource,
     group_keys,
+    keyword_only,
     period_keys,
     sorted_by,
     using,
@@ -24,18 +26,24 @@ def _quantile_name(q: float) -> str:
     return f"wait_p{q * 100:g}_hours"
 
 
+@keyword_only("by", "quantiles", "every")
 def queue_wait(
     df: pl.DataFrame,
-    by: By = "gpu_num",
+    *,
+    by: By = "pool_id",
     quantiles: Sequence[float] = (0.5, 0.9, 0.99),
     every: Every | None = None,
-    *,
+    tz: str = DEFAULT_TZ,
     resource: Resource | None = None,
 ) -> pl.DataFrame:
     """Queue-wait percentiles (start - create, in hours) of started versions, per group.
 
     Args:
-        every: also split by the period of ``create_time`` (``"1w"`` for weekly trends).
+        by: column(s) to group by (default ``"pool_id"``; ``"gpu_num"`` shows how waits grow
+            with the size asked for).
+        every: also split by the period of ``create_time`` (``"1w"`` for weekly trends), periods
+            starting at local midnight in ``tz``.
+        tz: IANA time zone of the periods (default UTC).
         resource: keep only versions asking for GPUs (``"gpu"``) or NPUs; None keeps all.
 
     Returns:
@@ -45,7 +53,7 @@ def queue_wait(
     Example:
         >>> queue_wait(df, by="gpu_num", every="1w")
     """
-    keys, extra = period_keys(group_keys(by), every, "create_time")
+    keys, extra = period_keys(group_keys(by), every, "create_time", tz)
     started = using(df, resource).filter(pl.col("queue_wait").is_not_null())
     hours = pl.col("queue_wait").dt.total_milliseconds() / HOUR_MS
     aggs = [pl.len().cast(pl.Int64).alias("versions")] + [
@@ -56,8 +64,9 @@ def queue_wait(
     return sorted_by(started.with_columns(extra).group_by(keys).agg(aggs), keys)
 
 
+@keyword_only("by")
 def durations(
-    df: pl.DataFrame, by: By = "pool_id", *, resource: Resource | None = None
+    df: pl.DataFrame, *, by: By = "pool_id", resource: Resource | None = None
 ) -> pl.DataFrame:
     """Run-time summaries of versions that started and ended, per group.
 
@@ -81,11 +90,12 @@ def durations(
     return sorted_by(ran.group_by(keys).agg(aggs), keys) if keys else ran.select(aggs)
 
 
+@keyword_only("by", "bins_per_decade")
 def duration_histogram(
     df: pl.DataFrame,
+    *,
     by: By = "outcome",
     bins_per_decade: int = 5,
-    *,
     resource: Resource | None = None,
 ) -> pl.DataFrame:
     """Counts of run times on log-spaced bins from 1 minute to 100 days (for plotting).

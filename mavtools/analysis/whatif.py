@@ -12,12 +12,15 @@ Who is replayed
     for it). Of those, versions that never started (no ``start_time``: never scheduled, or still
     queued at the snapshot) and versions asking for more units than the replayed size are *left
     out*: they stay in the result with ``fitted``/``left_out`` saying why and a null ``sim_start``,
-    and :func:`what_if` counts them per size.
+    and :func:`what_if` counts them per size. A version still queued at the snapshot has no run
+    length to replay; on a FIFO pool every version created after it was still queued too, so the
+    observed waits lose nothing (on a bigger pool it would have run and taken some units).
 Run length
+    How long the version held its units, by the holding rule of :mod:`mavtools.analysis`:
     ``end_time - start_time``; for a version still running, snapshot time - start, where the
-    snapshot time is the row's ``observed_at`` when the frame has that column, else ``now``. The
-    true length of a running version is unknown (``run_censored`` is true), so its replay stops at
-    the snapshot, which can only shorten later versions' waits slightly.
+    snapshot time is ``now`` when given, else the row's ``observed_at``. The true length of a
+    running version is unknown (``run_censored`` is true), so its replay stops at the snapshot,
+    which can only shorten later versions' waits slightly.
 Order and ties
     Versions are taken in order of ``create_time``, ties broken by :data:`IDENTITY` (the row's
     identity columns, the one place to change when rows are identified by ``job_id``).
@@ -46,13 +49,21 @@ entering the queue (image pulls, submission), and how long running versions will
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
 import polars as pl
 
-from mavtools.analysis.timeline import HOUR_MS, TIME, fetch_ms, units_column
+from mavtools.analysis.timeline import (
+    FINISHED,
+    HOUR_MS,
+    TIME,
+    held_until,
+    now_ms_expr,
+    units_column,
+)
 
 __all__ = ["IDENTITY", "replay_check", "simulate", "size_for", "what_if"]
 
@@ -149,33 +160,44 @@ def _backfill(
     arrive: list[int], need: list[int], run: list[int], units: int, units_per_node: int | None
 ) -> list[int]:
     """Event by event: release what ended, queue what arrived, start every queued version that
-    fits, in queue order."""
+    fits, in queue order.
+
+    Whether a version fits depends only on its size, and a size that does not fit now makes every
+    larger size not fit (on nodes too), while starting a version only takes space away. So the
+    in-order scan starts, again and again, the earliest queued version among those whose size
+    fits: the queue is kept as one FIFO per size, and each step looks at their heads only (a
+    handful of sizes), instead of rescanning a queue that holds thousands of versions.
+    """
     nodes = _Nodes(units, units_per_node)
     starts = [0] * len(arrive)
     running: list[tuple[int, int, list[tuple[int, int]]]] = []
-    queue: list[int] = []
-    nxt, total = 0, len(arrive)
-    while nxt < total or queue:
+    queues: dict[int, deque[int]] = {}
+    queued, nxt, total = 0, 0, len(arrive)
+    while nxt < total or queued:
         t = arrive[nxt] if nxt < total else running[0][0]
         if running and running[0][0] < t:
             t = running[0][0]
         while running and running[0][0] <= t:
             nodes.release(heapq.heappop(running)[2])
         while nxt < total and arrive[nxt] <= t:
-            queue.append(nxt)
+            queues.setdefault(need[nxt], deque()).append(nxt)
+            queued += 1
             nxt += 1
-        waiting: list[int] = []
-        for k, j in enumerate(queue):
-            if not any(nodes.free):  # full: nothing behind can start now
-                waiting.extend(queue[k:])
-                break
-            held = nodes.place(need[j])
-            if held is None:
-                waiting.append(j)
-                continue
-            starts[j] = t
-            heapq.heappush(running, (t + run[j], j, held))
-        queue = waiting
+        while queued and any(nodes.free):
+            heads = sorted((q[0], n) for n, q in queues.items() if q)
+            for j, n in heads:
+                held = nodes.place(n)
+                if held is not None:
+                    queues[n].popleft()
+                    queued -= 1
+                    starts[j] = t
+                    if run[j]:
+                        heapq.heappush(running, (t + run[j], j, held))
+                    else:  # a zero-length run holds nothing, [t, t)
+                        nodes.release(held)
+                    break
+            else:
+                break  # no queued size fits now
     return starts
 
 
@@ -214,24 +236,19 @@ def _check(units: int, policy: str, units_per_node: int | None) -> None:
             )
 
 
-def _snapshot(df: pl.DataFrame, now: datetime | None) -> pl.Expr:
-    """Per row, when the data was fetched: its ``observed_at`` when the frame has that column,
-    else ``now``, else the frame's provenance, else its latest timestamp (see
-    :mod:`mavtools.analysis`)."""
-    fetched = pl.lit(fetch_ms(df, now), dtype=pl.Int64)
-    if "observed_at" in df.columns:
-        return pl.coalesce(pl.col("observed_at").dt.epoch("ms"), fetched)
-    return fetched
-
-
 def _pool_versions(
     df: pl.DataFrame, pool_id: str, resource: str, now: datetime | None
 ) -> pl.DataFrame:
     """The pool's versions asking for the resource, in queue order, with the replay inputs."""
     units = units_column(resource)
+    pools = df.select(pl.col("pool_id").cast(pl.String).unique().sort())["pool_id"]
+    if df.height and pool_id not in pools:
+        known = ", ".join(str(p) for p in pools.head(10).to_list())
+        raise ValueError(f"pool {pool_id!r} has no versions in this frame; its pools: {known}")
     ids = [c for c in IDENTITY if c in df.columns]
     keep = ids + (["version_id"] if "version_id" not in ids and "version_id" in df.columns else [])
-    start, end = pl.col("start_time").dt.epoch("ms"), pl.col("end_time").dt.epoch("ms")
+    start = pl.col("start_time").dt.epoch("ms")
+    finished = pl.col("outcome").cast(pl.String).is_in(list(FINISHED))
     return (
         df.lazy()
         .filter((pl.col("pool_id").cast(pl.String) == pool_id) & (pl.col(units) > 0))
@@ -241,9 +258,11 @@ def _pool_versions(
             units=pl.col(units).cast(pl.Int64),
             start_time="start_time",
             queue_wait="queue_wait",
-            run_censored=pl.col("start_time").is_not_null() & pl.col("end_time").is_null(),
+            run_censored=pl.col("start_time").is_not_null()
+            & pl.col("end_time").is_null()
+            & ~finished,
             _arrive=pl.col("create_time").dt.epoch("ms"),
-            _run=(pl.coalesce(end, _snapshot(df, now)) - start).clip(lower_bound=0),
+            _run=(held_until(df, now) - start).fill_null(0).clip(lower_bound=0),
         )
         .sort(["_arrive", *ids], nulls_last=True, maintain_order=True)
         .collect()
@@ -298,8 +317,8 @@ def simulate(
         units: accelerators in the replayed pool.
         policy: ``"fifo"`` or ``"backfill"`` (see the module docstring).
         units_per_node: place versions on nodes of this many units (``units`` must be a multiple).
-        now: when the data was fetched, the end of still-running versions when the frame has no
-            ``observed_at`` column (default: its provenance, else its latest timestamp).
+        now: where still-running versions end; default: each row's ``observed_at`` (the
+            snapshot time of its fetch).
         resource: ``"gpu"`` (``gpu_num``) or ``"npu"`` (``npu_num``).
 
     Returns:
@@ -349,11 +368,11 @@ def what_if(
     Example:
         >>> what_if(df, pool_id="pool-a100-research", sizes=range(16, 65, 8))
     """
-    sizes = list(sizes)
+    sizes = list(dict.fromkeys(sizes))  # one row per distinct size
     for size in sizes:
         _check(size, policy, units_per_node)
     pool = _pool_versions(df, pool_id, resource, now)
-    snapshot_ms = df.select(_snapshot(df, now).max()).item() if df.height else None
+    snapshot_ms = df.select(now_ms_expr(df, now).max()).item() if df.height else None
     parts = [
         _replayed(pool, size, policy, units_per_node).select(
             "left_out", "units", "_arrive", "_run", "_start", size=pl.lit(size, dtype=pl.Int64)
