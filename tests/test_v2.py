@@ -346,3 +346,48 @@ def test_npu_cards_sent_as_a_string_are_counted() -> None:
     )
     page = parse_search_page(json.dumps({"count": 1, "items": [job]}).encode(), where="p")
     assert build_v2_frame([page.jobs], "0")["npu_num"].to_list() == [24]
+
+
+# -- the bundled samples: one migrated account ------------------------------------------------
+
+
+def test_samples_serve_both_kinds_with_known_pool_sizes(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    from mavtools.local.fake_api import serve
+    from mavtools.local.samples import sample_api, sample_jobs, sample_manifest, sample_records
+
+    manifest = sample_manifest()
+    with serve(sample_api(token=TOKEN)) as server:
+        client = mt.Client(server.url, manifest["project_id"], token=TOKEN, allow_http=True)
+        df = client.list_versions(workspace_id=mt.ALL_WORKSPACES)
+        sizes = mt.pool_sizes(client.pools())
+    counts = dict(df.group_by("api").len().rows())
+    assert counts == {"v1": len(sample_records()), "v2": len(sample_jobs())}
+    # Pool sizes read over the API are the ones the simulation queued against (CPU pool aside).
+    assert sizes == {k: v for k, v in manifest["pools"].items() if k != "pool-cpu-public"}
+    # Old jobs end and new ones begin around the migration date, with some overlap.
+    v1_last = df.filter(api="v1")["create_time"].max()
+    v2_first = df.filter(api="v2")["create_time"].min()
+    assert v2_first < v1_last  # both kinds arrive during the migration window
+    assert df.filter(api="v2")["user_name"].null_count() == 0
+
+
+def test_samples_never_hold_more_units_than_their_pools() -> None:
+    """A plain sweep over both kinds: the joint FIFO queue kept every pool within its size."""
+    from mavtools.local.samples import sample_manifest
+
+    df = mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
+    snapshot = mt.provenance(df).fetched_at  # type: ignore[union-attr]
+    capacity = sample_manifest()["pools"]
+    events: dict[str, list[tuple[Any, int]]] = {}
+    for row in df.filter(pl.col("start_time").is_not_null()).iter_rows(named=True):
+        units = max(row["gpu_num"] or 0, row["npu_num"] or 0, 1)
+        end = row["end_time"] or snapshot
+        events.setdefault(row["pool_id"], []).extend([(row["start_time"], units), (end, -units)])
+    for pool, pool_events in events.items():
+        level = peak = 0
+        for _, change in sorted(pool_events, key=lambda e: (e[0], e[1])):
+            level += change
+            peak = max(peak, level)
+        assert peak <= capacity[pool], pool
