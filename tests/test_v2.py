@@ -13,6 +13,7 @@ import requests
 
 import mavtools as mt
 from mavtools import statuses
+from mavtools.api.v2 import JobSearch
 from mavtools.frame import ROW_KEY
 from mavtools.frame_v2 import build_v2_frame, parse_search_page
 from mavtools.local import synth
@@ -391,3 +392,44 @@ def test_samples_never_hold_more_units_than_their_pools() -> None:
             level += change
             peak = max(peak, level)
         assert peak <= capacity[pool], pool
+
+
+def test_create_time_window_is_filtered_by_the_server(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    """What an incremental refresh needs: only jobs created since a moment, in few requests."""
+    jobs = make_jobs(400)
+    server, client = start_v2(start_server, (), jobs)
+    since = T0 + 350 * 60_000
+    result = client.v2.read_jobs(JobSearch("0", created_from_ms=since))
+    expected = {j["metadata"]["id"] for j in jobs if j["metadata"]["create_time"] >= since}
+    assert set(result.frame["job_id"]) == expected and len(expected) == 50
+    # One search page (the whole listing takes 8) and the flavor list for dedicated-pool jobs.
+    assert result.requests == 2
+    (body,) = searches(server)
+    assert body["filters"] == [
+        {"key": "create_time", "operator": "between", "value": [str(since), "253402300799000"]}
+    ]
+
+
+def test_usage_by_user_name_matches_sql(start_server: Callable[..., RunningServer]) -> None:
+    _, client = start_v2(start_server, synth.simulate(60, seed=4), make_jobs(90))
+    df = client.list_versions()
+    got = mt.usage(df.filter(api="v2"), by="user_name").select("user_name", "gpu_hours")
+    frame = df.select("api", "user_name", "gpu_hours")
+    expected = (
+        duckdb.connect()
+        .register("frame", frame)
+        .sql(
+            "select user_name, sum(gpu_hours) as gpu_hours from frame where api = 'v2' "
+            "group by user_name order by user_name"
+        )
+        .pl()
+    )
+    got = got.sort("user_name")
+    assert (
+        got["user_name"].to_list()
+        == expected["user_name"].to_list()
+        == [f"user{i}" for i in range(4)]
+    )
+    assert got["gpu_hours"].to_list() == pytest.approx(expected["gpu_hours"].to_list())
