@@ -433,3 +433,16 @@ def test_usage_by_user_name_matches_sql(start_server: Callable[..., RunningServe
         == [f"user{i}" for i in range(4)]
     )
     assert got["gpu_hours"].to_list() == pytest.approx(expected["gpu_hours"].to_list())
+
+
+def test_cache_keeps_v2_jobs_apart_and_refreshes_them(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    """The smallest cache fix: v2 rows (null version_id) are not collapsed, new jobs arrive."""
+    server, client = start_v2(start_server, (), make_jobs(120), v1_retired=True)
+    first = mt.load_versions(client, cache_dir=tmp_path)
+    assert first.height == 120 and first["job_id"].n_unique() == 120
+    V2[server.api].add_jobs(make_jobs(5, start=500))
+    again = mt.load_versions(client, cache_dir=tmp_path, max_age=0)
+    assert again.height == 125 and again["job_id"].n_unique() == 125
+    assert mt.scan_cache(cache_dir=tmp_path).collect().height == 125
