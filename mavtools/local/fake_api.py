@@ -267,7 +267,9 @@ class FakeModelArts:
                 "every": str(params.get("every", 0.05)),
                 "trickle_for": str(params.get("trickle_for", 0.5)),
             }
-            return Answer(0, b"", timing, action="trickle", delay=float(params.get("stall", self.stall)))
+            return Answer(
+                0, b"", timing, action="trickle", delay=float(params.get("stall", self.stall))
+            )
         return Answer(0, b"", action=kind, delay=float(params.get("stall", self.stall)))
 
     # -- requests -------------------------------------------------------------------------------
