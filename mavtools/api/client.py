@@ -192,8 +192,6 @@ class Client:
         auth = settings.credentials.to_auth(session=session)
         # A password profile scoped by project name learns the project id from IAM.
         project_id = settings.project_id or auth.resolve_project_id()  # type: ignore[attr-defined]
-        # The settings already checked the endpoint (plain http only for loopback or opt-in).
-        options.setdefault("allow_http", settings.endpoint.startswith("http://"))
         return cls(settings.endpoint, project_id, auth=auth, session=session, **options)
 
     def __repr__(self) -> str:
