@@ -446,3 +446,20 @@ def test_cache_keeps_v2_jobs_apart_and_refreshes_them(
     again = mt.load_versions(client, cache_dir=tmp_path, max_age=0)
     assert again.height == 125 and again["job_id"].n_unique() == 125
     assert mt.scan_cache(cache_dir=tmp_path).collect().height == 125
+
+
+def test_v2_pages_are_retried_like_v1(start_server: Callable[..., RunningServer]) -> None:
+    """Throttling, server errors and gateway pages on the search are retried by the transport."""
+    jobs = make_jobs(130)
+    server, _ = start_v2(start_server, (), jobs)
+    client = mt.Client(
+        server.url,
+        PROJECT,
+        token=TOKEN,
+        allow_http=True,
+        retry=mt.RetryPolicy(attempts=5, backoff=0.01, max_wait=0.05),
+    )
+    for kind in ("429", "503", "html", "502"):
+        server.api.inject(kind, retry_after=0)
+    df = client.list_versions(api="v2")
+    assert set(df["job_id"]) == {j["metadata"]["id"] for j in jobs}
