@@ -174,7 +174,13 @@ class Client:
             offset_mode=offset_mode,
         )
         #: New-version training (job searches, flavors, pools) over the same transport.
-        self.v2 = V2Api(self._transport, self.endpoint, self.project_id, connections=connections)
+        self.v2 = V2Api(
+            self._transport,
+            self.endpoint,
+            self.project_id,
+            connections=connections,
+            page_size=page_size,  # capped at the search's 50
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Client:
