@@ -849,10 +849,11 @@ def default_client(environ: Mapping[str, str] | None = None) -> VersionSource:
     """
     from mavtools.api import config
     from mavtools.api.client import Client
-    from mavtools.local.samples import samples_client
+    from mavtools.local.samples import samples_client, warn_samples_fallback
 
     env = os.environ if environ is None else environ
     if config.settings_from_env(env) is None:
+        warn_samples_fallback()  # never a surprise: say so, and where credentials were looked for
         return samples_client()
     allow_http = env.get("MAVTOOLS_ALLOW_HTTP", "").strip() == "1"
     return Client.from_env(env, allow_http=allow_http) if allow_http else Client.from_env(env)

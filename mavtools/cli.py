@@ -94,12 +94,18 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
+    from mavtools.api import config
     from mavtools.cache import default_client, load_versions
     from mavtools.local.samples import samples_client
     from mavtools.provenance import provenance
 
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
         raise ConfigError("Parquet is binary: give -o FILE (or redirect stdout).")
+    if not args.samples and config.settings_from_env() is None:
+        raise ConfigError(
+            "No ModelArts credentials are configured (MODELARTS_*, OS_CLOUD or OS_* variables); "
+            "pass --samples for the bundled sample data."
+        )
     client = samples_client() if args.samples else default_client()
     with _ProgressBar() as bar:
         frame = load_versions(

@@ -15,6 +15,9 @@
     └── CacheError              the local cache cannot serve the request
         └── CacheMissError      offline and nothing cached for that query
 
+    UserWarning
+    └── SamplesWarning          no credentials were found, so the bundled samples are served
+
 Messages are one sentence of what happened plus what to do. They never contain a token, AK or SK:
 URLs are stored without query secrets and headers are never included.
 """
@@ -31,6 +34,7 @@ __all__ = [
     "MavtoolsError",
     "NotFoundError",
     "ResponseFormatError",
+    "SamplesWarning",
     "ServerError",
     "ThrottledError",
     "TransportError",
@@ -114,7 +118,26 @@ class ServerError(ApiError):
 
 
 class TransportError(MavtoolsError):
-    """No usable answer arrived (connection refused or reset, timeout, body too large)."""
+    """No usable answer arrived (connection refused or reset, timeout, body too large).
+
+    Attributes:
+        cause: what failed, one of ``"refused"`` (nothing listens there), ``"dns"`` (the host
+            name does not resolve), ``"tls"`` (certificate not verified), ``"timeout"`` (no
+            connection or no bytes in time), ``"stalled"`` (an answer that never finished),
+            ``"deadline"`` (the call ran out of time), ``"reset"`` (the connection was cut),
+            ``"too-large"`` (an oversized answer) or ``"other"``.
+    """
+
+    def __init__(self, message: str, *, cause: str = "other") -> None:
+        self.cause = cause
+        super().__init__(message)
+
+    def __reduce__(self):  # keep pickling working with the keyword argument
+        return (_transport_error, (str(self), self.cause))
+
+
+def _transport_error(message: str, cause: str) -> TransportError:
+    return TransportError(message, cause=cause)
 
 
 class ResponseFormatError(MavtoolsError):
@@ -147,3 +170,7 @@ class CacheError(MavtoolsError):
 
 class CacheMissError(CacheError):
     """Offline mode was asked for and nothing is cached for that query."""
+
+
+class SamplesWarning(UserWarning):
+    """No ModelArts credentials were found, so the bundled synthetic samples are served instead."""

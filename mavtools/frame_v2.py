@@ -9,8 +9,9 @@ records (:data:`V2_RAW_SCHEMA`); :func:`build_v2_frame` turns them into :data:`V
 * ``status``/``status_name``/``outcome`` from ``phase``/``secondary_phase`` through
   :func:`mavtools.statuses.v2_status_code`;
 * ``start_time`` from ``status.start_time`` (epoch ms, sent as a number or, in older
-  deployments, a string; 0 = never started); ``end_time`` = start + duration for terminal phases,
-  null otherwise (the API sends no end time);
+  deployments, a string; 0 = never started); ``end_time`` = start + duration for a job
+  in a terminal state (one whose outcome is finished: Completed, Failed, Terminated, and
+  Abnormal/Lost), null otherwise (the API sends no end time);
 * ``gpu_num``/``npu_num`` = ``node_count`` x the flavor's cards, read from ``flavor_detail``
   (public pools) or, when it is absent (dedicated pools), from the flavor list the client passes
   in. A flavor found in neither leaves both null: unknown, not zero;
@@ -33,7 +34,7 @@ import polars as pl
 
 from mavtools.errors import ResponseFormatError
 from mavtools.frame import OUTCOME_DTYPE, VERSION_SCHEMA, empty_frame
-from mavtools.statuses import V2_TERMINAL_PHASES, outcome_of, status_name, v2_status_code
+from mavtools.statuses import FINISHED_OUTCOMES, outcome_of, status_name, v2_status_code
 
 __all__ = ["V2_RAW_SCHEMA", "Cards", "SearchPage", "build_v2_frame", "parse_search_page"]
 
@@ -267,7 +268,8 @@ def build_v2_frame(
     nodes = pl.col("node_count").fill_null(1)
     start = pl.when(pl.col("start_time") > 0).then(pl.col("start_time"))
     duration = pl.col("duration").fill_null(0)
-    terminal = pl.col("phase").is_in(list(V2_TERMINAL_PHASES))
+    # Finished by the mapping (Completed, Failed, Terminated, and Abnormal/Lost): no more change.
+    terminal = pl.col("outcome").is_in(sorted(FINISHED_OUTCOMES))
     hours = pl.col("duration").dt.total_milliseconds() / 3_600_000.0
     frame = (
         raw.lazy()

@@ -37,8 +37,9 @@ Abnormal           0 UNKNOWN                     unknown
 
 Two secondary phases say more than their phase and win: ``CreateFailed`` -> 5 SUBMIT_FAILED
 (failed, never started) and ``Lost`` -> 14 LOST (failed). The others repeat or refine the phase
-(``Queuing`` is Pending) and are ignored. Terminal phases (:data:`V2_TERMINAL_PHASES`) are the ones
-whose end time is start + duration.
+(``Queuing`` is Pending) and are ignored. A v2 job whose outcome is finished (succeeded, failed,
+canceled: the phases in :data:`V2_TERMINAL_PHASES`, and Abnormal/Lost) is terminal: its end time is
+start + duration (the API sends no end time).
 
 ``pending`` and ``running`` versions are *unfinished*: their end time and duration can still change,
 which is what the cache's incremental refresh relies on. ``unknown`` versions are treated as

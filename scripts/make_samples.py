@@ -1,5 +1,10 @@
 """Write data/samples/ from the seeded simulation in mavtools.local.synth (same bytes on every run).
 
+The sample account migrated from old-version (v1) to new-version (v2) training: ``versions/`` holds
+the v1 listing's pages, ``jobs/`` the v2 search's pages (50 jobs each, the API's cap, newest
+first, ``offset`` a page index), both from ONE simulation with one FIFO queue per pool
+(:func:`mavtools.local.synth.simulate_migrated`). The manifest names the pool sizes.
+
 Usage: python scripts/make_samples.py
 """
 
@@ -9,12 +14,13 @@ import json
 import shutil
 from pathlib import Path
 
+from mavtools.frame import WIRE_FIELDS
 from mavtools.local import synth
 from mavtools.local.fake_api import _GATEWAY_PAGE
-from mavtools.frame import WIRE_FIELDS
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "samples"
 PAGE_SIZE = 500
+V2_PAGE_SIZE = 50
 SEED = 7
 PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 ENDPOINT = "https://modelarts.eu-de.otc.t-systems.com"
@@ -26,7 +32,7 @@ def write_json(path: Path, doc: object) -> None:
 
 
 def main() -> None:
-    records = synth.simulate(3000, days=90, seed=SEED)
+    records, jobs = synth.simulate_migrated(3000, days=90, seed=SEED, migration=synth.MIGRATION)
     if OUT.exists():
         shutil.rmtree(OUT)
     by_ws: dict[str, list[dict]] = {}
@@ -45,6 +51,23 @@ def main() -> None:
                 "versions": versions[offset : offset + PAGE_SIZE],
             }
             write_json(OUT / "versions" / ws / f"page-{n:03d}.json", page)
+    jobs_by_ws: dict[str, list[dict]] = {}
+    for job in jobs:
+        jobs_by_ws.setdefault(job["metadata"]["workspace_id"], []).append(job)
+    for ws, items in sorted(jobs_by_ws.items()):
+        items.sort(key=lambda j: (j["metadata"]["create_time"], j["metadata"]["id"]), reverse=True)
+        for n, start in enumerate(range(0, len(items), V2_PAGE_SIZE), start=1):
+            page = {
+                "total": len(items),
+                "count": len(items),
+                "limit": V2_PAGE_SIZE,
+                "offset": n - 1,
+                "sort_by": "create_time",
+                "order": "desc",
+                "workspace_id": ws,
+                "items": items[start : start + V2_PAGE_SIZE],
+            }
+            write_json(OUT / "jobs" / ws / f"page-{n:03d}.json", page)
     errors = {
         "401-invalid-token.json": {
             "is_success": False,
@@ -88,7 +111,7 @@ def main() -> None:
         OUT / "manifest.json",
         {
             "synthetic": True,
-            "generator": "scripts/make_samples.py (mavtools.local.synth.simulate)",
+            "generator": "scripts/make_samples.py (mavtools.local.synth.simulate_migrated)",
             "seed": SEED,
             "snapshot": synth.SNAPSHOT.isoformat(),
             "days": 90,
@@ -97,10 +120,19 @@ def main() -> None:
             "page_size": PAGE_SIZE,
             "workspaces": {ws: len(v) for ws, v in sorted(by_ws.items())},
             "pools": {p.pool_id: p.capacity for p in synth.POOLS},
+            "pool_nodes": {
+                pool: {"flavor": flavor, "nodes": nodes, "units_per_node": units}
+                for pool, (flavor, nodes, units) in synth.POOL_NODES.items()
+            },
+            "dedicated_pools": sorted(synth.DEDICATED_POOLS),
+            "migration": synth.MIGRATION.isoformat(),
             "versions": len(records),
+            "jobs_v2": len(jobs),
+            "workspaces_v2": {ws: len(v) for ws, v in sorted(jobs_by_ws.items())},
+            "users": sorted({j["metadata"]["user_name"] for j in jobs}),
         },
     )
-    print(f"wrote {len(records)} versions in {len(by_ws)} workspaces to {OUT}")
+    print(f"wrote {len(records)} v1 versions and {len(jobs)} v2 jobs to {OUT}")
 
 
 if __name__ == "__main__":

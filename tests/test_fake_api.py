@@ -7,7 +7,13 @@ import json
 import pytest
 import requests
 
-from mavtools.local.samples import sample_api, sample_manifest, sample_records, samples_dir
+from mavtools.local.samples import (
+    sample_api,
+    sample_jobs,
+    sample_manifest,
+    sample_records,
+    samples_dir,
+)
 from tests.conftest import PROJECT, TOKEN
 
 
@@ -79,28 +85,38 @@ def test_only_loopback_is_listened_on(start_server):
 def test_samples_are_realistic_and_consistent_with_their_manifest():
     manifest = sample_manifest()
     recs = sample_records()
+    jobs = sample_jobs()
     assert manifest["synthetic"] is True
-    assert len(recs) == manifest["versions"] >= 2000
+    assert len(recs) == manifest["versions"] and len(jobs) == manifest["jobs_v2"]
+    assert len(recs) + len(jobs) >= 2000
     assert {r["workspace_id"] for r in recs} == set(manifest["workspaces"]) and len(
         manifest["workspaces"]
     ) == 3
+    assert {j["metadata"]["workspace_id"] for j in jobs} == set(manifest["workspaces_v2"])
     assert len({r["pool_id"] for r in recs}) >= 5
     assert {r["gpu_num"] for r in recs} >= {0, 1, 2, 4, 8}
     assert any(r["npu_num"] > 0 for r in recs)
     assert any(r["version_desc"] is None for r in recs)
     assert any(r["status"] not in range(22) for r in recs), "an undocumented status code"
-    assert any(r["status"] == 8 for r in recs) and any(r["status"] == 7 for r in recs)
-    span_days = (max(r["create_time"] for r in recs) - min(r["create_time"] for r in recs)) / 864e5
+    # A migrated account: the old jobs have ended; queued and running jobs are new-version ones.
+    phases = {j["status"]["phase"] for j in jobs}
+    assert {"Running", "Pending", "Completed", "Failed"} <= phases
+    assert {j["metadata"]["user_name"] for j in jobs} == set(manifest["users"])
+    created = [r["create_time"] for r in recs] + [j["metadata"]["create_time"] for j in jobs]
+    span_days = (max(created) - min(created)) / 864e5
     assert 80 <= span_days <= 90
     # Pages are stored as the API sends them: valid JSON with the documented envelope.
     page = json.loads(next((samples_dir() / "versions" / "0").glob("page-*.json")).read_text())
     assert set(page) == {"is_success", "total_count", "offset", "limit", "versions"}
+    v2_page = json.loads(next((samples_dir() / "jobs" / "0").glob("page-*.json")).read_text())
+    assert {"total", "count", "items"} <= set(v2_page) and len(v2_page["items"]) <= 50
 
 
 def test_sample_generation_is_deterministic(tmp_path):
     from mavtools.local import synth
 
     assert synth.simulate(500, seed=3) == synth.simulate(500, seed=3)
+    assert synth.simulate_migrated(500, seed=3) == synth.simulate_migrated(500, seed=3)
     assert synth.bulk(1000, seed=2).equals(synth.bulk(1000, seed=2))
 
 

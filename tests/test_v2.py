@@ -13,6 +13,7 @@ import requests
 
 import mavtools as mt
 from mavtools import statuses
+from mavtools.api.v2 import JobSearch
 from mavtools.frame import ROW_KEY
 from mavtools.frame_v2 import build_v2_frame, parse_search_page
 from mavtools.local import synth
@@ -346,3 +347,119 @@ def test_npu_cards_sent_as_a_string_are_counted() -> None:
     )
     page = parse_search_page(json.dumps({"count": 1, "items": [job]}).encode(), where="p")
     assert build_v2_frame([page.jobs], "0")["npu_num"].to_list() == [24]
+
+
+# -- the bundled samples: one migrated account ------------------------------------------------
+
+
+def test_samples_serve_both_kinds_with_known_pool_sizes(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    from mavtools.local.fake_api import serve
+    from mavtools.local.samples import sample_api, sample_jobs, sample_manifest, sample_records
+
+    manifest = sample_manifest()
+    with serve(sample_api(token=TOKEN)) as server:
+        client = mt.Client(server.url, manifest["project_id"], token=TOKEN, allow_http=True)
+        df = client.list_versions(workspace_id=mt.ALL_WORKSPACES)
+        sizes = mt.pool_sizes(client.pools())
+    counts = dict(df.group_by("api").len().rows())
+    assert counts == {"v1": len(sample_records()), "v2": len(sample_jobs())}
+    # Pool sizes read over the API are the ones the simulation queued against (CPU pool aside).
+    assert sizes == {k: v for k, v in manifest["pools"].items() if k != "pool-cpu-public"}
+    # Old jobs end and new ones begin around the migration date, with some overlap.
+    v1_last = df.filter(api="v1")["create_time"].max()
+    v2_first = df.filter(api="v2")["create_time"].min()
+    assert v2_first < v1_last  # both kinds arrive during the migration window
+    assert df.filter(api="v2")["user_name"].null_count() == 0
+
+
+def test_samples_never_hold_more_units_than_their_pools() -> None:
+    """A plain sweep over both kinds: the joint FIFO queue kept every pool within its size."""
+    from mavtools.local.samples import sample_manifest
+
+    df = mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
+    snapshot = mt.provenance(df).fetched_at  # type: ignore[union-attr]
+    capacity = sample_manifest()["pools"]
+    events: dict[str, list[tuple[Any, int]]] = {}
+    for row in df.filter(pl.col("start_time").is_not_null()).iter_rows(named=True):
+        units = max(row["gpu_num"] or 0, row["npu_num"] or 0, 1)
+        end = row["end_time"] or snapshot
+        events.setdefault(row["pool_id"], []).extend([(row["start_time"], units), (end, -units)])
+    for pool, pool_events in events.items():
+        level = peak = 0
+        for _, change in sorted(pool_events, key=lambda e: (e[0], e[1])):
+            level += change
+            peak = max(peak, level)
+        assert peak <= capacity[pool], pool
+
+
+def test_create_time_window_is_filtered_by_the_server(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    """What an incremental refresh needs: only jobs created since a moment, in few requests."""
+    jobs = make_jobs(400)
+    server, client = start_v2(start_server, (), jobs)
+    since = T0 + 350 * 60_000
+    result = client.v2.read_jobs(JobSearch("0", created_from_ms=since))
+    expected = {j["metadata"]["id"] for j in jobs if j["metadata"]["create_time"] >= since}
+    assert set(result.frame["job_id"]) == expected and len(expected) == 50
+    # One search page (the whole listing takes 8) and the flavor list for dedicated-pool jobs.
+    assert result.requests == 2
+    (body,) = searches(server)
+    assert body["filters"] == [
+        {"key": "create_time", "operator": "between", "value": [str(since), "253402300799000"]}
+    ]
+
+
+def test_usage_by_user_name_matches_sql(start_server: Callable[..., RunningServer]) -> None:
+    _, client = start_v2(start_server, synth.simulate(60, seed=4), make_jobs(90))
+    df = client.list_versions()
+    got = mt.usage(df.filter(api="v2"), by="user_name").select("user_name", "gpu_hours")
+    frame = df.select("api", "user_name", "gpu_hours")
+    expected = (
+        duckdb.connect()
+        .register("frame", frame)
+        .sql(
+            "select user_name, sum(gpu_hours) as gpu_hours from frame where api = 'v2' "
+            "group by user_name order by user_name"
+        )
+        .pl()
+    )
+    got = got.sort("user_name")
+    assert (
+        got["user_name"].to_list()
+        == expected["user_name"].to_list()
+        == [f"user{i}" for i in range(4)]
+    )
+    assert got["gpu_hours"].to_list() == pytest.approx(expected["gpu_hours"].to_list())
+
+
+def test_cache_keeps_v2_jobs_apart_and_refreshes_them(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    """The smallest cache fix: v2 rows (null version_id) are not collapsed, new jobs arrive."""
+    server, client = start_v2(start_server, (), make_jobs(120), v1_retired=True)
+    first = mt.load_versions(client, cache_dir=tmp_path)
+    assert first.height == 120 and first["job_id"].n_unique() == 120
+    V2[server.api].add_jobs(make_jobs(5, start=500))
+    again = mt.load_versions(client, cache_dir=tmp_path, max_age=0)
+    assert again.height == 125 and again["job_id"].n_unique() == 125
+    assert mt.scan_cache(cache_dir=tmp_path).collect().height == 125
+
+
+def test_v2_pages_are_retried_like_v1(start_server: Callable[..., RunningServer]) -> None:
+    """Throttling, server errors and gateway pages on the search are retried by the transport."""
+    jobs = make_jobs(130)
+    server, _ = start_v2(start_server, (), jobs)
+    client = mt.Client(
+        server.url,
+        PROJECT,
+        token=TOKEN,
+        allow_http=True,
+        retry=mt.RetryPolicy(attempts=5, backoff=0.01, max_wait=0.05),
+    )
+    for kind in ("429", "503", "html", "502"):
+        server.api.inject(kind, retry_after=0)
+    df = client.list_versions(api="v2")
+    assert set(df["job_id"]) == {j["metadata"]["id"] for j in jobs}

@@ -15,8 +15,12 @@ from polars.testing import assert_frame_equal
 
 import mavtools as mt
 from mavtools import analysis as A
+from mavtools.local.samples import sample_manifest
 from mavtools.views.figures import EMPTY_MESSAGE
 from mavtools.views.widgets import FIGURE_NAMES, Dashboard, FilterPanel, Summary, summarize
+
+#: Every sample row, v1 versions and v2 jobs, as the manifest counts them.
+SAMPLE_ROWS = sample_manifest()["versions"] + sample_manifest()["jobs_v2"]
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +142,7 @@ def test_filters_combine(df: pl.DataFrame, dash: Dashboard) -> None:
 def test_deselecting_everything_shows_no_versions(dash: Dashboard, control: str) -> None:
     getattr(dash.panel, control).value = ()
     assert dash.selection.is_empty()
-    assert dash.summary == Summary(0, 3000, 0.0, 0, 0)
+    assert dash.summary == Summary(0, SAMPLE_ROWS, 0.0, 0, 0)
     assert str(dash.summary).startswith("No versions match")
     assert dash.panel.summary_label.value == str(dash.summary)
     for fig in dash.figures.values():
@@ -146,7 +150,7 @@ def test_deselecting_everything_shows_no_versions(dash: Dashboard, control: str)
         assert [a.text for a in fig.layout.annotations] == [EMPTY_MESSAGE]
     widget = getattr(dash.panel, control)
     widget.value = tuple(values(widget))
-    assert dash.selection.height == 3000
+    assert dash.selection.height == SAMPLE_ROWS
 
 
 def test_programmatic_change_equals_a_click(df: pl.DataFrame) -> None:

@@ -8,6 +8,7 @@ caller asked for is applied locally at the end: paging is always oldest first.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,7 +85,8 @@ class Client:
         timeout: time limits of every request.
         retry: retry policy.
         offset_mode: ``"auto"`` (detect), ``"record"``, ``"page"`` (0-based) or ``"page1"``.
-        allow_http: accept an ``http://`` endpoint (local test servers only).
+        allow_http: accept an ``http://`` endpoint (local test servers only); None: when the
+            environment sets ``MAVTOOLS_ALLOW_HTTP=1``.
         verify: TLS certificate verification (on by default; a CA bundle path also works).
         session: a ``requests.Session`` to use (tests mount in-process transports on it).
         max_body_bytes: the largest answer accepted.
@@ -109,7 +111,7 @@ class Client:
         timeout: Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
         offset_mode: str = "auto",
-        allow_http: bool = False,
+        allow_http: bool | None = None,
         verify: bool | str = True,
         session: requests.Session | None = None,
         max_body_bytes: int = 1 << 30,
@@ -118,6 +120,8 @@ class Client:
         from mavtools.api import auth as _auth
         from mavtools.api import config
 
+        if allow_http is None:
+            allow_http = config.allow_http_from_env()
         self.endpoint = config.validate_endpoint(endpoint, allow_http=allow_http)
         self.project_id = config.validate_project_id(project_id)
         given = [x for x in (token, auth) if x is not None] + ([ak] if ak or sk else [])
@@ -170,7 +174,13 @@ class Client:
             offset_mode=offset_mode,
         )
         #: New-version training (job searches, flavors, pools) over the same transport.
-        self.v2 = V2Api(self._transport, self.endpoint, self.project_id, connections=connections)
+        self.v2 = V2Api(
+            self._transport,
+            self.endpoint,
+            self.project_id,
+            connections=connections,
+            page_size=page_size,  # capped at the search's 50
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Client:
@@ -262,27 +272,29 @@ class Client:
         descending = check_order(order)
         if api not in ("auto", "v1", "v2"):
             raise ConfigError(f"api must be 'auto', 'v1' or 'v2', not {api!r}.")
-        listings = self.plan(status=status, pool_id=pool_id, workspace_id=workspace_id)
+        with self.deadline_scope():
+            listings = self.plan(status=status, pool_id=pool_id, workspace_id=workspace_id)
         frames = []
         skipped: dict[str, str] = {}
         counter = Progress(progress)
-        if api in ("auto", "v1"):
-            try:
-                for listing in listings:
-                    frames.append(self.fetch_listing(listing, progress=counter).frame)
-            except NotFoundError as exc:
-                if api == "v1":
-                    raise
-                skipped["v1"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
-                frames = []
-        if api in ("auto", "v2"):
-            try:
-                for search in searches_for(listings):
-                    frames.append(self.v2.read_jobs(search, progress=counter).frame)
-            except NotFoundError as exc:
-                if api == "v2" or "v1" in skipped:
-                    raise
-                skipped["v2"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
+        with self.deadline_scope():
+            if api in ("auto", "v1"):
+                try:
+                    for listing in listings:
+                        frames.append(self.fetch_listing(listing, progress=counter).frame)
+                except NotFoundError as exc:
+                    if api == "v1":
+                        raise
+                    skipped["v1"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
+                    frames = []
+            if api in ("auto", "v2"):
+                try:
+                    for search in searches_for(listings):
+                        frames.append(self.v2.read_jobs(search, progress=counter).frame)
+                except NotFoundError as exc:
+                    if api == "v2" or "v1" in skipped:
+                        raise
+                    skipped["v2"] = f"HTTP {exc.http_status} {exc.error_code or ''}".strip()
         frame = _merge(frames)
         frame = frame.sort([column, "version_id", "job_id"], descending=descending, nulls_last=True)
         query = {
@@ -314,7 +326,8 @@ class Client:
         Example:
             >>> mt.utilization(df, capacity=mt.pool_sizes(client.pools()))
         """
-        return self.v2.pools()
+        with self.deadline_scope():
+            return self.v2.pools()
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""
@@ -370,6 +383,18 @@ class Client:
         unique = sorted(set(ids), key=lambda w: (w != "0", w))
         return unique or ["0"]
 
+    def deadline_scope(self) -> contextlib.AbstractContextManager[None]:
+        """Bound everything this client sends inside by one ``Timeout.deadline``.
+
+        ``list_versions``, ``fetch_listing`` and ``read_newest`` each open one; a caller making
+        several of them for one answer (the cache) opens an outer one and they share it.
+
+        Example:
+            >>> with client.deadline_scope():
+            ...     frames = [client.fetch_listing(ls).frame for ls in client.plan()]
+        """
+        return self._transport.deadline()
+
     def get(self, url: str, params: dict[str, str], where: str) -> bytes:
         """GET any URL of the endpoint with this client's retries and credentials."""
         return self._transport.get(url, params, where)
@@ -378,9 +403,10 @@ class Client:
 
     def fetch_listing(self, listing: Listing, *, progress: Progress | None = None) -> ListingResult:
         """Read one listing completely, oldest first, or raise :class:`IncompleteError`."""
-        paged = self._pager.read(
-            listing.params(), listing.label(), volatile=listing.volatile, progress=progress
-        )
+        with self.deadline_scope():
+            paged = self._pager.read(
+                listing.params(), listing.label(), volatile=listing.volatile, progress=progress
+            )
         frame = build_frame([paged.records], listing.workspace_id)
         return ListingResult(frame, paged.total_count, paged.requests, paged.offset_mode)
 
@@ -392,7 +418,8 @@ class Client:
 
         Returns the records read and the server's ``total_count``. The caller checks completeness.
         """
-        paged = self._pager.read_newest(listing.params(), listing.label(), depth)
+        with self.deadline_scope():
+            paged = self._pager.read_newest(listing.params(), listing.label(), depth)
         frame = build_frame([paged.records], listing.workspace_id)
         return ListingResult(frame, paged.total_count, paged.requests)
 

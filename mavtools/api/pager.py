@@ -157,6 +157,7 @@ class Pager:
         self.page_size = page_size
         self.connections = connections
         self.offset_mode = offset_mode
+        self._configured_mode = offset_mode
         self._lock = threading.Lock()
 
     # -- reading --------------------------------------------------------------------------------
@@ -171,84 +172,134 @@ class Pager:
     ) -> Paged:
         """Read one listing completely, oldest first, or raise :class:`IncompleteError`.
 
-        A *volatile* listing (filtered by status) changes anywhere while it is paged: a record
-        that finishes leaves it and one that starts joins it, so records shift across page
-        boundaries both ways and, when as many leave as join, ``total_count`` does not move while
-        a record is skipped. Such a listing is read until two consecutive reads list the same
-        records.
+        One pass is trusted when nothing can have shifted unseen: a listing that fits on one
+        page, or a record-offset listing whose pages overlap by one record and all join up (a
+        record deleted before a page boundary shows as a seam that does not match).
+
+        Otherwise the listing is read until two consecutive passes list the same records, at
+        most :data:`STABLE_READS` passes: a page-index listing (pages cannot overlap, so a delete
+        plus a create between two pages would go unseen), a *volatile* listing (filtered by
+        status: records join and leave it anywhere) and a pass whose seams did not join. The
+        records returned are those of the last pass, so every record that existed from the start
+        to the end of the read is in it once.
         """
-        if not volatile:
-            return self._read_once(query, label, progress)
         before = self.transport.requests_made
         previous: set[object] | None = None
+        reason = ""
         for _ in range(STABLE_READS):
             try:
-                result = self._read_once(query, label, progress)
-            except IncompleteError:
-                previous = None  # this read proved nothing; the next one starts afresh
+                result, trusted = self._read_once(query, label, progress)
+            except _Shifted as exc:
+                previous, reason = None, str(exc)  # this pass proved nothing; start afresh
                 continue
+            except IncompleteError:
+                self._forget_mode()
+                raise
             finally:
                 progress = None  # only the first pass is shown
             ids = set(result.records[self.endpoint.key])
-            if ids == previous:
+            # Two passes agree when nothing was lost between them (records created meanwhile
+            # land at the end); a status listing must list exactly the same records twice.
+            agreed = previous is not None and (ids == previous if volatile else previous <= ids)
+            if (trusted and not volatile) or agreed:
                 result.requests = self.transport.requests_made - before
                 return result
             previous = ids
+            reason = "records changed between passes"
+        self._forget_mode()
+        what = "kept changing status" if volatile else "kept changing"
+        hint = ", or without the status filter" if volatile else ""
         raise IncompleteError(
-            f"{self.endpoint.name.capitalize()} of {label} kept changing status while mavtools "
-            f"was paging ({STABLE_READS} reads disagreed); fetch again, or without the status "
-            "filter."
+            f"{self.endpoint.name.capitalize()} of {label} {what} while mavtools was paging "
+            f"({STABLE_READS} passes disagreed: {reason}); fetch again{hint}."
         )
 
-    def _read_once(self, query: Mapping[str, str], label: str, progress: Progress | None) -> Paged:
-        """One oldest-first pass over a listing, checked against ``total_count``."""
+    def _forget_mode(self) -> None:
+        """After an incomplete read the detected offset meaning is suspect: detect it again."""
+        if self._configured_mode == "auto":
+            with self._lock:
+                self.offset_mode = "auto"
+
+    def _read_once(
+        self, query: Mapping[str, str], label: str, progress: Progress | None
+    ) -> tuple[Paged, bool]:
+        """One oldest-first pass over a listing, checked against ``total_count``.
+
+        Returns the records and whether the pass alone is trustworthy (see :meth:`read`).
+
+        Raises:
+            _Shifted: two overlapping pages did not join up (records moved between them).
+            IncompleteError: the pass cannot be completed.
+        """
         progress = progress or Progress(None)
-        limit = self.page_size
         base = {**query, **self.endpoint.oldest_first}
         requests_before = self.transport.requests_made
         first, total = self._first_page(base, label)
-        progress.plan(math.ceil(total / limit) if total else 1)
-        progress.done()
-        frames = [first.records]
+        limit = self._served_size(first, total, label)
+        mode = self.offset_mode
         if total > first.records.height and first.records.height > 0:
             mode = self._detect_offset_mode(base, first, label)
-            pages = self._pages(
-                base, limit, mode, range(1, math.ceil(total / limit)), label, progress
-            )
-            frames.extend(p.records for p in pages)
-            totals = [total, *(p.total_count or 0 for p in pages)]
-        else:
-            mode = self.offset_mode
-            totals = [total]
-        merged = self._dedupe(frames)
-        # Pages arrive concurrently, so totals are not in time order; the first one is the oldest.
-        for _round in range(3):
-            latest = max(totals)
+        # "auto" still: one page held everything and offset was never needed.
+        plan = _Plan(mode if mode != "auto" else "record", limit)
+        progress.plan(plan.pages_for(total))
+        progress.done()
+        pages: dict[int, Batch] = {0: first}
+        totals = [total]
+        for _round in range(4):
             if min(totals) < totals[0]:
-                raise IncompleteError(
-                    f"{self.endpoint.name.capitalize()} of {label} disappeared while mavtools "
-                    f"was paging (the total fell from {totals[0]} to {min(totals)}); fetch again."
-                )
-            if merged.height >= latest:
-                break
-            # Records created while paging sit after the pages already read: fetch the tail.
-            if mode == "auto":  # one page seemed to hold everything: offset was never needed
+                raise _Shifted(f"the total fell from {totals[0]} to {min(totals)}")
+            latest = max(totals)
+            last = max(pages)
+            if pages[last].records.height < limit:  # the end of the listing was read
+                if self._count(pages) >= latest:
+                    break
+                start = last  # it grew after that short page was read: read it again, and on
+            else:
+                if last + 1 >= plan.pages_for(latest):
+                    break
+                start = last + 1
+            if mode == "auto":
                 mode = self._detect_offset_mode(base, first, label)
-            start_page = merged.height // limit
-            tail = self._pages(
-                base, limit, mode, range(start_page, math.ceil(latest / limit)), label, progress
+                plan = _Plan(mode, limit)
+            got = self._pages(
+                base, plan, range(start, max(plan.pages_for(latest), start + 1)), label, progress
             )
-            merged = self._dedupe([merged, *(p.records for p in tail)])
-            totals.extend(p.total_count or 0 for p in tail)
+            pages.update(got)
+            totals.extend(p.total_count or 0 for p in got.values())
+        plan.check_seams(pages, self.endpoint.key)
+        merged = self._dedupe([pages[i].records for i in sorted(pages)])
         if merged.height != max(totals):
             raise IncompleteError(
                 f"The API listed {max(totals)} {self.endpoint.name} for {label} but paging "
-                f"returned {merged.height} distinct ones; the data changed too fast or the server "
-                "pages inconsistently. Fetch again, or use a larger page size."
+                f"returned {merged.height} distinct ones; the server pages inconsistently (for "
+                "example it ignores 'offset' or repeats records). Fetch again; if it persists, "
+                "pass offset_mode= to the Client."
             )
-        return Paged(
+        trusted = len(pages) == 1 or plan.mode == "record"
+        paged = Paged(
             merged, max(totals), self.transport.requests_made - requests_before, offset_mode=mode
         )
+        return paged, trusted
+
+    def _count(self, pages: Mapping[int, Batch]) -> int:
+        return self._dedupe([pages[i].records for i in sorted(pages)]).height
+
+    def _served_size(self, first: Batch, total: int, label: str) -> int:
+        """The page size the server really serves: ``page_size``, or less when it caps ``limit``.
+
+        A gateway that caps ``limit`` silently sends a short first page with the true
+        ``total_count``; the rest of the listing is then read with the size it gave.
+        """
+        got = first.records.height
+        if got >= min(self.page_size, total) or got == 0:
+            return self.page_size
+        if got < 2:
+            raise IncompleteError(
+                f"The API sent {got} of {total} {self.endpoint.name} on the first page of "
+                f"{label} although {self.page_size} were asked for; it cannot be paged."
+            )
+        log.debug("the server caps limit at %d (asked for %d)", got, self.page_size)
+        return got
 
     def read_newest(
         self, query: Mapping[str, str], label: str, depth: int | Callable[[int], int]
@@ -269,10 +320,13 @@ class Pager:
         depth = min(depth, total)
         frames = [first.records]
         if depth > first.records.height and first.records.height > 0:
-            mode = self._detect_offset_mode(base, first, label)
-            pages = self._pages(base, limit, mode, range(1, math.ceil(depth / limit)), label, None)
-            frames.extend(p.records for p in pages)
-            totals = {p.total_count for p in pages} | {total}
+            limit = self._served_size(first, total, label)
+            # Never probe newest first: a record created meanwhile would shift the probe.
+            mode = self._detect_offset_mode({**query, **self.endpoint.oldest_first}, None, label)
+            plan = _Plan(mode, limit, overlap=False)
+            pages = self._pages(base, plan, range(1, math.ceil(depth / limit)), label, None)
+            frames.extend(p.records for p in pages.values())
+            totals = {p.total_count for p in pages.values()} | {total}
             if len(totals) > 1:
                 raise IncompleteError(
                     f"{self.endpoint.name.capitalize()} of {label} changed while mavtools was "
@@ -314,58 +368,76 @@ class Pager:
             )
         return total
 
-    def _detect_offset_mode(self, base: dict[str, str], first: Batch, label: str) -> str:
-        """Tell a record offset from a page index with a two-record probe at offset 1."""
+    def _detect_offset_mode(self, base: dict[str, str], first: Batch | None, label: str) -> str:
+        """Tell a record offset from a page index with a two-record probe at offset 1.
+
+        ``base`` must sort oldest first (new records then land after the probed ones), and the
+        probe is trusted only when ``total_count`` did not change between the reference page and
+        the probe; otherwise both are read again (at most three times).
+        """
         if self.offset_mode != "auto":
             return self.offset_mode
         key = self.endpoint.key
-        ids = first.records[key].to_list()
-        if len(ids) < 3:
-            return "record"
-        probe = self._page(base | {"offset": "1", "limit": "2"}, f"offset probe of {label}")
-        got = probe.records[key].to_list()
-        mode = ""
-        if got[:1] == ids[1:2]:
-            mode = "record"
-        elif got[:1] == ids[2:3]:
-            mode = "page"
-        elif got[:1] == ids[0:1]:
-            mode = "page1"
-        if not mode:
+        for _attempt in range(3):
+            if first is None:
+                first = self._page(base | {"offset": "0", "limit": "3"}, f"offset probe of {label}")
+            ids = first.records[key].to_list()
+            if len(ids) < 3:
+                return "record"
+            probe = self._page(base | {"offset": "1", "limit": "2"}, f"offset probe of {label}")
+            if probe.total_count != first.total_count:
+                first = None  # something changed around the probe: it proves nothing
+                continue
+            got = probe.records[key].to_list()
+            mode = ""
+            if got[:1] == ids[1:2]:
+                mode = "record"
+            elif got[:1] == ids[2:3]:
+                mode = "page"
+            elif got[:1] == ids[0:1]:
+                mode = "page1"
+            if not mode:
+                break
+            log.debug("offset is read as %s", mode)
+            with self._lock:
+                self.offset_mode = mode
+            return mode
+        else:
             raise IncompleteError(
-                f"Could not tell whether the API reads 'offset' as a record offset or a page index "
-                f"for {label}; pass offset_mode='record' or 'page' to the Client."
+                f"{self.endpoint.name.capitalize()} of {label} kept changing while mavtools probed "
+                "how the API reads 'offset' (the total moved each time); fetch again."
             )
-        log.debug("offset is read as %s", mode)
-        with self._lock:
-            self.offset_mode = mode
-        return mode
+        raise IncompleteError(
+            f"Could not tell whether the API reads 'offset' as a record offset or a page index "
+            f"for {label}; pass offset_mode='record' or 'page' to the Client."
+        )
 
     def _pages(
         self,
         base: dict[str, str],
-        limit: int,
-        mode: str,
+        plan: _Plan,
         indexes: Iterable[int],
         label: str,
         progress: Progress | None,
-    ) -> list[Batch]:
-        def one(index: int) -> Batch:
-            offset = {"record": index * limit, "page": index, "page1": index + 1}[mode]
+    ) -> dict[int, Batch]:
+        """Pages ``indexes`` of a listing, by index; stops after a round with a short page."""
+
+        def one(index: int) -> tuple[int, Batch]:
+            offset, limit = plan.request(index)
             page = self._page(
                 base | {"offset": str(offset), "limit": str(limit)},
                 f"page {index + 1} of {label} (offset={offset})",
             )
             if progress is not None:
                 progress.done()
-            return page
+            return index, page
 
         # Pages go out in rounds of a few per connection, and paging stops after a round with a
         # short page: the end of the listing is there, whatever total_count claimed. A server
         # boasting 10^7 records but sending 30 costs one round, not 10^6 requests.
         pending = iter(indexes)
         round_size = 1 if self.connections == 1 else 4 * self.connections
-        pages: list[Batch] = []
+        pages: dict[int, Batch] = {}
         pool = (
             ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
             if self.connections > 1
@@ -374,10 +446,58 @@ class Pager:
         try:
             while batch := list(itertools.islice(pending, round_size)):
                 got = list(pool.map(one, batch)) if pool and len(batch) > 1 else map(one, batch)
-                pages.extend(got)
-                if any(page.records.height < limit for page in pages[-len(batch) :]):
+                short = False
+                for index, page in got:
+                    pages[index] = page
+                    short = short or page.records.height < plan.limit
+                if short:
                     break
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
         return pages
+
+
+class _Shifted(Exception):
+    """Records moved while a listing was paged (a seam between pages did not join)."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where page ``index`` starts, for one offset meaning and page size.
+
+    With record offsets, page ``i`` starts at record ``i * (limit - 1)``: consecutive pages share
+    one record, and a seam whose shared record differs proves that records moved between the two
+    requests. Page indexes cannot overlap.
+    """
+
+    mode: str
+    limit: int
+    overlap: bool = True
+
+    @property
+    def stride(self) -> int:
+        return self.limit - 1 if self.mode == "record" and self.overlap else self.limit
+
+    def request(self, index: int) -> tuple[int, int]:
+        """The ``offset`` and ``limit`` of page ``index``."""
+        offset = {"record": index * self.stride, "page": index, "page1": index + 1}[self.mode]
+        return offset, self.limit
+
+    def pages_for(self, total: int) -> int:
+        """Pages needed to read ``total`` records."""
+        if total <= self.limit:
+            return 1
+        return 1 + math.ceil((total - self.limit) / self.stride)
+
+    def check_seams(self, pages: Mapping[int, Batch], key: str) -> None:
+        """Raise :class:`_Shifted` when two overlapping neighbours do not share their record."""
+        if self.stride == self.limit:
+            return
+        for index in sorted(pages):
+            after = pages.get(index + 1)
+            here = pages[index].records
+            if after is None or here.height < self.limit or after.records.height == 0:
+                continue
+            if here[key][-1] != after.records[key][0]:
+                raise _Shifted(f"pages {index + 1} and {index + 2} do not join up")

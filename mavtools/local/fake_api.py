@@ -15,7 +15,8 @@ Faults (:meth:`FakeModelArts.inject` for the next requests, or ``fault_rate`` fo
 ``429`` (with ``Retry-After``), ``429-bare`` (without), ``500``, ``502`` (an HTML gateway page),
 ``503``, ``reset`` (connection closed without an answer), ``timeout`` (no answer for ``stall``
 seconds), ``truncate`` (half a body), ``html`` (200 with an HTML page), ``slow`` (answer after
-``stall`` seconds), ``endless`` (a body that never ends).
+``stall`` seconds), ``endless`` (a body that never ends), ``trickle`` (headers and a few bytes of
+body, one every ``every`` seconds for ``trickle_for`` seconds, then silence for ``stall`` seconds).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ FAULT_KINDS: Final = (
     "html",
     "slow",
     "endless",
+    "trickle",
 )
 _SORT_FIELDS: Final = {
     "create_time": "create_time",
@@ -133,6 +135,10 @@ class FakeModelArts:
         before_request: called with the request number before each versions request is answered,
             to change data while a client pages.
         auth_required: when False (the bundled samples) requests need no credentials.
+        max_limit: like many API gateways, silently serve at most this many versions per page
+            (the body still echoes the ``limit`` asked for, and the true ``total_count``).
+        clock_skew: seconds added to the server's clock in the ``Date`` header and in the AK/SK
+            signature check (a gateway whose clock, or rather the user's, is off).
 
     Example:
         >>> api = FakeModelArts(records, project_id="p1", token="t")
@@ -157,6 +163,8 @@ class FakeModelArts:
         retry_after: float = 1,
         before_request: Callable[[int], None] | None = None,
         auth_required: bool = True,
+        max_limit: int | None = None,
+        clock_skew: float = 0.0,
     ) -> None:
         if offset_mode not in ("record", "page", "page1"):
             raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
@@ -172,9 +180,13 @@ class FakeModelArts:
         self.retry_after = retry_after
         self.before_request = before_request
         self.auth_required = auth_required
+        self.max_limit = max_limit
+        self.clock_skew = clock_skew
         self.requests = 0  # versions requests answered (faults included)
         self.request_log: list[str] = []
         self.issued_tokens: dict[str, datetime] = {}
+        #: The project scope of every token request IAM answered (``{"id": ...}`` or by name).
+        self.iam_scopes: list[Any] = []
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._faults: list[tuple[str, dict[str, Any]]] = []
@@ -252,6 +264,14 @@ class FakeModelArts:
             return Answer(200, _GATEWAY_PAGE, {"Content-Type": "text/html"})
         if kind == "slow":
             return Answer(0, b"", action="slow", delay=float(params.get("stall", self.stall)))
+        if kind == "trickle":
+            timing = {
+                "every": str(params.get("every", 0.05)),
+                "trickle_for": str(params.get("trickle_for", 0.5)),
+            }
+            return Answer(
+                0, b"", timing, action="trickle", delay=float(params.get("stall", self.stall))
+            )
         return Answer(0, b"", action=kind, delay=float(params.get("stall", self.stall)))
 
     # -- requests -------------------------------------------------------------------------------
@@ -354,7 +374,8 @@ class FakeModelArts:
             )
 
             url = f"http://{lower.get('host', 'localhost')}{target}"
-            if verify_request(method, url, dict(headers), body, self.aksk.get):
+            now = datetime.now(UTC) + timedelta(seconds=self.clock_skew)
+            if verify_request(method, url, dict(headers), body, self.aksk.get, now=now):
                 return None
             return _error(403, "ModelArts.0206", "Invalid AK/SK.")
         return _error(401, "ModelArts.0203", "Invalid token.")
@@ -371,6 +392,7 @@ class FakeModelArts:
             user = auth["identity"]["password"]["user"]
             key = (user["domain"]["name"], user["name"])
             password = user["password"]
+            scope = auth.get("scope", {}).get("project")
         except (ValueError, KeyError, TypeError):
             return Answer(400, b'{"error": {"code": 400, "message": "Bad request"}}')
         if self.users.get(key) != password:
@@ -385,6 +407,7 @@ class FakeModelArts:
         token = "MII" + uuid.uuid4().hex * 4
         expires = datetime.now(UTC) + timedelta(hours=24)
         with self._lock:
+            self.iam_scopes.append(scope)
             self.issued_tokens[token] = expires
         doc = {
             "token": {
@@ -425,6 +448,7 @@ class FakeModelArts:
                 raise ValueError
         except ValueError:
             return _error(400, "ModelArts.0104", "Parameter error.")
+        served = limit if not self.max_limit or 0 < limit <= self.max_limit else self.max_limit
         sort_by = one("sort_by", "create_time") or "create_time"
         order = one("order", "desc") or "desc"
         if sort_by not in _SORT_FIELDS or order not in ("asc", "desc"):
@@ -439,15 +463,15 @@ class FakeModelArts:
                 ids = self._select(*key)
                 self._views[key] = ids
             total = len(ids)
-            if limit == 0:
+            if served == 0:
                 chunk = ids
             else:
                 start = {
                     "record": offset,
-                    "page": offset * limit,
-                    "page1": max(offset - 1, 0) * limit,
+                    "page": offset * served,
+                    "page1": max(offset - 1, 0) * served,
                 }[self.offset_mode]
-                chunk = ids[start : start + limit]
+                chunk = ids[start : start + served]
             encoded = [self._encode(vid) for vid in chunk]
         head = f'{{"is_success":true,"total_count":{total},"offset":{offset},"limit":{limit},"versions":['
         body = head.encode() + b",".join(encoded) + b"]}"
@@ -505,6 +529,11 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, on the server's (possibly skewed) clock."""
+        now = time.time() if timestamp is None else timestamp
+        return super().date_time_string(now + self.server.api.clock_skew)
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -532,6 +561,23 @@ class _Handler(BaseHTTPRequestHandler):
                 while time.monotonic() < deadline and not self.server.stopping.is_set():
                     self.wfile.write(b'{"version_id":1},' * 64)
                     time.sleep(0.001)
+            self._reset()
+            return
+        if answer.action == "trickle":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            every, until = answer.headers["every"], answer.headers["trickle_for"]
+            deadline = time.monotonic() + float(until)
+            with contextlib.suppress(OSError):
+                self.wfile.write(b'{"is_success":true,')
+                self.wfile.flush()
+                while time.monotonic() < deadline and not self.server.stopping.is_set():
+                    self.server.sleep(float(every))
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            self.server.sleep(answer.delay)
             self._reset()
             return
         if answer.action == "truncate":

@@ -1,10 +1,12 @@
 """The bundled sample responses: everything in mavtools runs on them without credentials.
 
-``data/samples/`` holds synthetic but realistic answers of the versions API, written by
-``scripts/make_samples.py`` from :func:`mavtools.local.synth.simulate` (seeded, so the files are the same
-on every run): ``versions/<workspace_id>/page-NNN.json`` exactly as the API pages them (newest
-first, ``offset`` as a record offset), ``errors/`` with documented error bodies and a gateway page,
-and ``manifest.json`` with the snapshot time and the (fictional) project.
+``data/samples/`` holds synthetic but realistic answers of an account that migrated from old-version
+(v1) to new-version (v2) training, written by ``scripts/make_samples.py`` from
+:func:`mavtools.local.synth.simulate_migrated` (seeded, so the files are the same on every run):
+``versions/<workspace_id>/page-NNN.json`` exactly as the v1 listing pages them (newest first,
+``offset`` as a record offset), ``jobs/<workspace_id>/page-NNN.json`` as the v2 search pages them
+(50 per page), ``errors/`` with documented error bodies and a gateway page, and ``manifest.json``
+with the snapshot time, the (fictional) project and the pool sizes.
 
 :func:`samples_client` serves those records through the same :class:`~mavtools.api.client.Client`,
 paging and parsing code as live responses, over an in-process transport instead of the network.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,42 @@ from typing import Any
 import requests
 
 from mavtools.api.client import Client
+from mavtools.errors import SamplesWarning
 from mavtools.local.fake_api import FakeAdapter, FakeModelArts
+from mavtools.local.fake_v2 import FakeV2, PoolSpec
+from mavtools.local.synth import FLAVORS
 
-__all__ = ["sample_api", "sample_manifest", "sample_records", "samples_client", "samples_dir"]
+__all__ = [
+    "sample_api",
+    "sample_jobs",
+    "sample_manifest",
+    "sample_pools",
+    "sample_records",
+    "samples_client",
+    "samples_dir",
+    "warn_samples_fallback",
+]
+
+#: The warning registry of :func:`warn_samples_fallback`: the warning shows once per process.
+_WARNED: dict[Any, Any] = {}
+
+
+def warn_samples_fallback() -> None:
+    """Warn, once per process, that no credentials were found and the samples are served.
+
+    The warning names every place that was searched. It is issued with a fixed location
+    (``mavtools``) so a notebook shows the same text on every machine.
+    """
+    from mavtools.api.config import SEARCHED
+
+    message = (
+        "No ModelArts credentials were found, so mavtools serves the bundled SAMPLE data "
+        "(synthetic, not your account). It looked for: " + "; ".join(SEARCHED) + ", in this "
+        "process's environment (variables exported after Jupyter started are not seen: restart "
+        "it from a shell that has them). Pass client=mt.samples_client() to use the samples "
+        "without this warning."
+    )
+    warnings.warn_explicit(message, SamplesWarning, "mavtools", 0, registry=_WARNED)
 
 
 def samples_dir() -> Path:
@@ -52,10 +88,47 @@ def sample_records() -> list[dict[str, Any]]:
     return records
 
 
+def sample_jobs() -> list[dict[str, Any]]:
+    """Every sample v2 job as a search item (it names its own ``workspace_id``)."""
+    jobs: list[dict[str, Any]] = []
+    for ws_dir in sorted((samples_dir() / "jobs").iterdir()):
+        for page in sorted(ws_dir.glob("page-*.json")):
+            jobs.extend(json.loads(page.read_bytes())["items"])
+    return jobs
+
+
+def sample_pools() -> list[PoolSpec]:
+    """The sample pools as the v2 pools API describes them (sizes from the manifest)."""
+    manifest = sample_manifest()
+    return [
+        PoolSpec(
+            pool,
+            pool.removeprefix("pool-"),
+            spec["flavor"],
+            spec["nodes"],
+            gpu=spec["units_per_node"] if ".gpu." in spec["flavor"] else 0,
+            npu=spec["units_per_node"] if ".npu." in spec["flavor"] else 0,
+            accelerator_type=_accelerator(spec["flavor"]),
+        )
+        for pool, spec in manifest["pool_nodes"].items()
+    ]
+
+
+def _accelerator(flavor: str) -> str:
+    """``modelarts.pool.gpu.8a100`` -> ``nvidia-a100`` (the resource flavors' ``type``)."""
+    model = flavor.rsplit(".", 1)[-1].lstrip("0123456789")
+    if ".gpu." in flavor:
+        return f"nvidia-{model}"
+    return model.replace("ascend", "ascend-") if ".npu." in flavor else ""
+
+
 def sample_api(**options: Any) -> FakeModelArts:
-    """A :class:`FakeModelArts` loaded with the samples (options as for FakeModelArts)."""
+    """A :class:`FakeModelArts` serving the samples, v1 and v2 (options as for FakeModelArts)."""
     options.setdefault("project_id", sample_manifest()["project_id"])
-    return FakeModelArts(sample_records(), **options)
+    api = FakeModelArts(sample_records(), **options)
+    flavors = {f.code: (f.gpu, f.npu) for f in FLAVORS.values()}
+    FakeV2(sample_jobs(), flavors=flavors, pools=sample_pools()).attach(api)
+    return api
 
 
 def samples_client(**options: Any) -> Client:

@@ -1,12 +1,17 @@
 """Deterministic synthetic job versions: the bundled samples and the benchmark loads.
 
-Two generators, both seeded and independent of the clock:
+Generators, all seeded and independent of the clock:
 
 * :func:`simulate` plays a small queueing simulation of a ModelArts cluster: jobs arrive with a
   daily and weekly rhythm, wait in a FIFO queue per pool until enough GPUs/NPUs are free, run for
   a log-normal time and end as completed, failed or canceled (failures concentrated on some
-  flavors). Versions still queued or running at the snapshot time have no end. This produces the
-  bundled sample responses (``scripts/make_samples.py``).
+  flavors). Versions still queued or running at the snapshot time have no end.
+* :func:`simulate_migrated` plays the same simulation for an account that moved from old-version
+  (v1) to new-version (v2) training: jobs created before the migration window are v1 versions,
+  jobs after it v2 jobs (with user names, node counts, and no ``flavor_detail`` on the dedicated
+  pools), and inside the window both kinds arrive. ONE FIFO queue per pool serves both kinds, so
+  queue waits stay consistent with the pool sizes in :data:`POOLS`. This produces the bundled
+  sample responses (``scripts/make_samples.py``).
 * :func:`bulk` produces any number of plausible records fast (vectorised in polars, no queueing)
   for benchmarks and load tests.
 
@@ -26,7 +31,20 @@ import polars as pl
 
 from mavtools.frame import WIRE_FIELDS
 
-__all__ = ["FLAVORS", "POOLS", "SNAPSHOT", "WORKSPACES", "bulk", "bulk_v2", "simulate"]
+__all__ = [
+    "DEDICATED_POOLS",
+    "FLAVORS",
+    "MIGRATION",
+    "POOLS",
+    "POOL_NODES",
+    "SNAPSHOT",
+    "USERS",
+    "WORKSPACES",
+    "bulk",
+    "bulk_v2",
+    "simulate",
+    "simulate_migrated",
+]
 
 #: The moment the bundled samples were "fetched": every sample timestamp lies before it.
 SNAPSHOT: Final = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
@@ -104,6 +122,30 @@ POOLS: Final[tuple[Pool, ...]] = (
     ),
 )
 
+_CAPACITY: Final = {p.pool_id: p.capacity for p in POOLS}
+#: Pool id -> (node flavor, nodes, cards per node): how the pool's capacity is built, as
+#: ``GET /v2/{project}/pools`` and the resource flavors report it. nodes x cards = the capacity
+#: above (for the CPU pool, which has no cards, the capacity counts concurrent jobs).
+POOL_NODES: Final[dict[str, tuple[str, int, int]]] = {
+    "pool-cpu-public": ("modelarts.pool.cpu.32u", 4, 0),
+    "pool-v100-shared": ("modelarts.pool.gpu.8v100", 1, 8),
+    "pool-v100-batch": ("modelarts.pool.gpu.8v100", 2, 8),
+    "pool-a100-research": ("modelarts.pool.gpu.8a100", 2, 8),
+    "pool-a100-prod": ("modelarts.pool.gpu.8a100", 2, 8),
+    "pool-ascend-910": ("modelarts.pool.npu.4ascend910", 3, 4),
+}
+#: Pools whose v2 jobs come without ``flavor_detail`` (dedicated pools).
+DEDICATED_POOLS: Final = frozenset({"pool-a100-prod", "pool-ascend-910"})
+#: When the sample account moved to new-version training; v1 and v2 overlap around it.
+MIGRATION: Final = datetime(2026, 8, 20, tzinfo=UTC)
+_OVERLAP_MS: Final = 14 * 24 * 3_600_000
+#: Workspace id -> the users who create jobs there, with their share of its jobs.
+USERS: Final[dict[str, dict[str, float]]] = {
+    "0": {"anna.keller": 0.35, "ben.okafor": 0.25, "chen.wei": 0.2, "dora.nagy": 0.2},
+    "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b": {"emil.berg": 0.5, "fatima.rahman": 0.3, "gus.lind": 0.2},
+    "c91e5b2d7f3a48c6a3f1c9e2b7d84f0a": {"hana.sato": 0.6, "ivan.petrov": 0.4},
+}
+
 _PROJECTS: Final = (
     "bert-finetune",
     "resnet50-imagenet",
@@ -142,6 +184,28 @@ def simulate(n_versions: int = 3000, *, days: int = 90, seed: int = 7) -> list[d
         Wire records (dicts with the API's field names), each with an extra ``workspace_id`` key
         that the API does not send (the samples writer and the local server use it to file them).
     """
+    v1, _ = _simulate(n_versions, days, seed, None)
+    return v1
+
+
+def simulate_migrated(
+    n_jobs: int = 3000, *, days: int = 90, seed: int = 7, migration: datetime = MIGRATION
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Simulate an account migrating from v1 to v2 training around ``migration``.
+
+    Jobs created more than a week before ``migration`` are v1 versions, jobs more than a week
+    after it v2 jobs; in between the share of v2 rises linearly. One FIFO queue per pool serves
+    both kinds. v2 jobs on 8-card flavors sometimes span two nodes (their cards count twice).
+
+    Returns:
+        (v1 wire records with ``workspace_id``, v2 search items as :func:`fake_v2.v2_job` builds).
+    """
+    return _simulate(n_jobs, days, seed, migration)
+
+
+def _simulate(
+    n_versions: int, days: int, seed: int, migration: datetime | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rng = random.Random(seed)
     end_ms = int(SNAPSHOT.timestamp() * 1000)
     start_ms = end_ms - days * _DAY_MS
@@ -193,14 +257,84 @@ def simulate(n_versions: int = 3000, *, days: int = 90, seed: int = 7) -> list[d
                 "_submit_ms": rng.randrange(20_000, 180_000),
             }
         )
+    if migration is not None:
+        _assign_api(jobs, migration, random.Random(seed * 7919 + 1))
     for pool in pools:
         _run_pool(pool, [j for j in jobs if j["pool_id"] == pool.pool_id], end_ms, rng)
     # One version with a status code the documented table does not know.
-    odd = jobs[len(jobs) // 3]
+    odd = next(j for j in jobs[len(jobs) // 3 :] if j.get("_api", "v1") == "v1")
     odd["status"] = 22
-    for job in jobs:
+    v1 = [j for j in jobs if j.get("_api", "v1") == "v1"]
+    v2 = [_as_v2_item(j, end_ms) for j in jobs if j.get("_api") == "v2"]
+    for job in v1:
         del job["_fate"], job["_run_ms"], job["_submit_ms"]
-    return jobs
+        job.pop("_api", None)
+    return v1, v2
+
+
+def _assign_api(jobs: list[dict[str, Any]], migration: datetime, rng: random.Random) -> None:
+    """Mark jobs v1 or v2 by creation time; v2 jobs get a user and a node count.
+
+    Uses its own random stream, so the jobs themselves (arrivals, pools, flavors, run times) are
+    those of :func:`simulate` with the same seed.
+    """
+    middle = int(migration.timestamp() * 1000)
+    for job in jobs:
+        share = (job["create_time"] - (middle - _OVERLAP_MS // 2)) / _OVERLAP_MS
+        is_v2 = rng.random() < min(max(share, 0.0), 1.0)
+        users = USERS[job["workspace_id"]]
+        user = rng.choices(list(users), list(users.values()))[0]
+        cards = max(job["gpu_num"], job["npu_num"])
+        fits = 2 * cards <= _CAPACITY[job["pool_id"]]  # a job larger than its pool never starts
+        nodes = 2 if cards == 8 and fits and rng.random() < 0.1 else 1
+        if not is_v2:
+            continue
+        job.update(_api="v2", user_name=user, node_count=nodes, _uuid=rng.getrandbits(128))
+        job["_gpu_card"], job["_npu_card"] = job["gpu_num"], job["npu_num"]
+        job["gpu_num"] *= nodes  # the queue needs all cards of all nodes
+        job["npu_num"] *= nodes
+
+
+#: Our status code -> (phase, secondary_phase) of a v2 job in the same state.
+_V2_PHASES: Final[dict[int, tuple[str, str]]] = {
+    1: ("Creating", "Creating"),
+    3: ("Failed", "CreateFailed"),
+    5: ("Failed", "CreateFailed"),
+    7: ("Pending", "Queuing"),
+    8: ("Running", "Running"),
+    10: ("Completed", "Completed"),
+    11: ("Failed", "Failed"),
+    12: ("Terminated", "Terminated"),
+    13: ("Terminated", "Terminated"),
+    14: ("Abnormal", "Lost"),
+}
+
+
+def _as_v2_item(job: dict[str, Any], end_ms: int) -> dict[str, Any]:
+    """The finished simulation record of a v2 job as a search item."""
+    import uuid
+
+    from mavtools.local.fake_v2 import v2_job
+
+    phase, secondary = _V2_PHASES[job["status"]]
+    return v2_job(
+        str(uuid.UUID(int=job["_uuid"], version=4)),
+        name=job["version_name"],
+        description=job["version_desc"],
+        create_time=job["create_time"],
+        phase=phase,
+        secondary_phase=secondary,
+        start_time=job["start_time"],
+        duration=job["duration"],
+        workspace_id=job["workspace_id"],
+        user_name=job["user_name"],
+        pool_id=job["pool_id"],
+        flavor_id=job["flavor_code"],
+        node_count=job["node_count"],
+        gpu=job["_gpu_card"],
+        npu=job["_npu_card"],
+        flavor_detail=job["pool_id"] not in DEDICATED_POOLS,
+    )
 
 
 def _run_pool(pool: Pool, jobs: list[dict[str, Any]], end_ms: int, rng: random.Random) -> None:
