@@ -348,6 +348,9 @@ def test_replay_at_the_samples_real_sizes_reproduces_their_waits():
         assert check["share_within_5min"].item() >= 0.95, check["summary"].item()
         assert abs(check["p50_error_hours"].item()) <= 0.1, check["summary"].item()
         assert abs(check["p90_error_hours"].item()) <= 0.1, check["summary"].item()
+        # The difference is the generator's submission delay (20 s to 3 min), which shows in the
+        # waits of the versions that found room.
+        assert 0 < check["entry_delay_p50_minutes"].item() <= 3, check["summary"].item()
         checked += 1
     assert checked >= 4
 
@@ -359,6 +362,7 @@ def test_replay_check_uses_the_observed_peak_without_known_sizes():
     assert check["units_from"].item() == "observed peak"
     assert check["share_same_start"].item() == 1.0
     assert check["p90_error_hours"].item() == 0.0
+    assert check["entry_delay_p50_minutes"].item() == 0.0  # v1 found room and started at once
     table = pl.DataFrame({"pool_id": ["p1"], "units": [4]})
     assert mt.replay_check(df, pool_id="p1", pool_sizes=table)["units"].item() == 4
 

@@ -543,7 +543,9 @@ def replay_check(
         One row: ``pool_id``, ``units``, ``units_from`` (``"known size"`` or ``"observed peak"``),
         ``versions`` (replayed), ``share_same_start`` (simulated start within a second of the
         observed one), ``share_within_5min``, observed and simulated ``wait_p50_hours`` and
-        ``wait_p90_hours`` and their errors (simulated - observed, hours), and ``summary``.
+        ``wait_p90_hours`` and their errors (simulated - observed, hours),
+        ``entry_delay_p50_minutes`` (the median observed wait of the versions the replay starts
+        at once: the delay before entering the queue) and ``summary``.
 
     Example:
         >>> replay_check(df, pool_id="pool-a100-prod", pool_sizes={"pool-a100-prod": 16})
@@ -591,12 +593,23 @@ def replay_check(
     ).with_columns(
         p50_error_hours=pl.col("simulated_p50_hours") - pl.col("observed_p50_hours"),
         p90_error_hours=pl.col("simulated_p90_hours") - pl.col("observed_p90_hours"),
+        # Versions the replay starts at once found room: what they still waited in the data is
+        # the delay between creation and entering the queue, which the replay cannot know.
+        entry_delay_p50_minutes=pl.lit(
+            sim.select(
+                (pl.col("queue_wait").dt.total_milliseconds() / 60_000)
+                .filter(pl.col("sim_wait").dt.total_milliseconds() == 0)
+                .median()
+            ).item(),
+            dtype=pl.Float64,
+        ),
     )
     return out.with_columns(
         summary=pl.format(
             "{} replayed at {} {} ({}): of {} versions, {}% start within a second of what was "
             "observed and {}% within 5 minutes; p50 wait {} h simulated vs {} h observed, "
-            "p90 {} h vs {} h",
+            "p90 {} h vs {} h; versions that found room still started {} min after creation "
+            "(median), a delay the replay cannot know",
             pl.col("pool_id"),
             pl.col("units"),
             pl.lit(unit),
@@ -608,5 +621,6 @@ def replay_check(
             pl.col("observed_p50_hours").round(2),
             pl.col("simulated_p90_hours").round(2),
             pl.col("observed_p90_hours").round(2),
+            pl.col("entry_delay_p50_minutes").round(1),
         )
     )
