@@ -41,7 +41,7 @@ def quality_report(
 
     Returns:
         ``check``, ``versions`` (how many), ``share`` (of all versions), ``example_ids`` (up to five
-        ``version_id``) and ``meaning``.
+        ``job_id``, or ``version_id`` in a frame without it) and ``meaning``.
 
     Example:
         >>> quality_report(df).filter(pl.col("versions") > 0)
@@ -67,8 +67,8 @@ def quality_report(
         ("end_before_start", e < s, "end_time earlier than start_time; holds nothing"),
         (
             "finished_without_end",
-            finished & e.is_null(),
-            "finished but the API sent no end_time; holds from start to start + duration "
+            finished & s.is_not_null() & e.is_null(),  # never started: nothing to end
+            "started, finished, but the API sent no end_time; holds from start to start + duration "
             "(nothing when duration is 0)",
         ),
         ("lost", pl.col("status") == 14, "status LOST: the platform lost track of the job"),
@@ -95,9 +95,9 @@ def quality_report(
         ("before_creation", (s < c) | (e < c), "started or ended before it was created"),
     ]
     n = df.height
-    flags = df.select(
-        "version_id", *[expr.fill_null(False).alias(name) for name, expr, _ in checks]
-    )
+    # v2 rows have no integer version_id: name every row by its job_id when the frame has one
+    ident = "job_id" if "job_id" in df.columns else "version_id"
+    flags = df.select(ident, *[expr.fill_null(False).alias(name) for name, expr, _ in checks])
     counts = (
         flags.select([pl.col(name).sum() for name, _, _ in checks]).row(0)
         if n
@@ -105,7 +105,7 @@ def quality_report(
     )
     rows = []
     for (name, _, meaning), count in zip(checks, counts, strict=True):
-        examples = flags.filter(pl.col(name))["version_id"].head(5).to_list() if count else []
+        examples = flags.filter(pl.col(name))[ident].head(5).to_list() if count else []
         rows.append((name, int(count), count / n if n else None, examples, meaning))
     return pl.DataFrame(
         rows,
@@ -113,7 +113,7 @@ def quality_report(
             "check": pl.String,
             "versions": pl.Int64,
             "share": pl.Float64,
-            "example_ids": pl.List(pl.Int64),
+            "example_ids": pl.List(flags.schema[ident]),
             "meaning": pl.String,
         },
         orient="row",

@@ -64,6 +64,7 @@ from mavtools.analysis.timeline import (
     now_ms_expr,
     units_column,
 )
+from mavtools.frame import ROW_KEY
 
 __all__ = ["IDENTITY", "replay_check", "simulate", "size_for", "what_if"]
 
@@ -72,9 +73,10 @@ Resource = Literal["gpu", "npu"]
 #: Pool id -> units, or a frame with the columns ``pool_id`` and ``units`` (a pools table).
 PoolSizes = Mapping[str, int] | pl.DataFrame
 
-#: The columns that identify a row and break ties between versions created at the same moment.
-#: The one line to change when rows are identified by ``("api", "job_id")``.
-IDENTITY: Final[tuple[str, ...]] = ("version_id",)
+#: The columns that identify a row and break ties between versions created at the same moment:
+#: v1 versions by their integer id (numeric order, as the issue asks), v2 jobs (``version_id``
+#: null, sorted last) by :data:`mavtools.frame.ROW_KEY`. Columns a hand-built frame lacks are skipped.
+IDENTITY: Final[tuple[str, ...]] = ("version_id", *ROW_KEY)
 
 _DURATION: Final = pl.Duration("ms")
 _POLICIES: Final = ("fifo", "backfill")
