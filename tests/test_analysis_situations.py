@@ -129,7 +129,7 @@ def test_finished_versions_without_end_hold_start_to_start_plus_duration(cluster
     assert need["needed"].to_list() == [16]
     report = mt.quality_report(cluster).filter(pl.col("check") == "finished_without_end")
     assert report["versions"].to_list() == [3]
-    assert sorted(report["example_ids"][0]) == [6100, 6101, 6102]
+    assert sorted(report["example_ids"][0]) == ["6100", "6101", "6102"]
     stuck = mt.quality_report(cluster, stuck_after=timedelta(hours=1))
     running = stuck.filter(pl.col("check") == "stuck_running")["example_ids"][0]
     assert not set(running) & {6100, 6101, 6102}
