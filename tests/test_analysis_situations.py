@@ -132,7 +132,7 @@ def test_finished_versions_without_end_hold_start_to_start_plus_duration(cluster
     assert sorted(report["example_ids"][0]) == ["6100", "6101", "6102"]
     stuck = mt.quality_report(cluster, stuck_after=timedelta(hours=1))
     running = stuck.filter(pl.col("check") == "stuck_running")["example_ids"][0]
-    assert not set(running) & {6100, 6101, 6102}
+    assert not set(running) & {"6100", "6101", "6102"}
 
 
 # ------------------------------------------------------------------ 3. windows by overlap
