@@ -9,11 +9,13 @@ Decisions:
   (well under 300 KB) at any frame size: time series longer than ``max_points`` bins are merged into
   coarser bins (mean of the means, max of the peaks) by :func:`allocation_figure`, and categorical
   charts keep the ``max_groups`` largest groups and fold the rest into one "others" bar.
-* One colour per pool (or any group value) and per outcome across all figures: :func:`color_of`.
-  Outcomes have fixed colours; every other value is hashed (CRC-32 of its text) into a 20-colour
-  palette, so a pool keeps its colour whatever else is in the frame. Two values can share a
-  colour (about a 5 % chance for a pair); the legend and hover text still name them.
-* Times are shown in UTC; numbers are rounded to 3 decimals in the figure, hover text gives them.
+* Colours: outcomes have fixed colours; pools (or any other group values) take the colours of a
+  fixed qualitative palette (Tableau 10, then Dark 2) in sorted order of the values: pass the same
+  :func:`palette` of *all* pools of a frame to every figure so a pool keeps its colour under any
+  filter. Without one, a figure assigns colours to the values it shows, in sorted order.
+* Titles and axes speak words ("pool", "GPUs per version"), not column names (:data:`WORDS`),
+  and name the time zone. Legends are always shown, also for a single group.
+* Numbers are rounded to 3 decimals in the figure, hover text gives them.
 * An empty result gives a figure that says "No versions match the current selection".
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import plotly.graph_objects as go
@@ -30,11 +33,13 @@ from plotly.subplots import make_subplots
 
 __all__ = [
     "OUTCOME_COLORS",
+    "WORDS",
     "allocation_figure",
     "color_of",
     "durations_figure",
     "failure_rate_figure",
     "heatmap_figure",
+    "palette",
     "queue_wait_figure",
     "usage_figure",
     "versions_figure",
@@ -52,10 +57,15 @@ OUTCOME_COLORS: Final[dict[str, str]] = {
     "unknown": "#7f7f7f",
 }
 _PALETTE: Final = (
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
-    "#a6761d", "#17becf", "#bcbd22", "#8c564b",
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d",
 )  # fmt: skip
+#: Column names in words, for titles, axes and legends.
+WORDS: Final[dict[str, str]] = {
+    "pool_id": "pool", "workspace_id": "workspace", "flavor_code": "flavor",
+    "outcome": "outcome", "gpu_num": "GPUs per version", "npu_num": "NPUs per version",
+    "user_name": "user", "status_name": "status",
+}  # fmt: skip
 _NICE_FACTORS: Final = (1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 168, 336, 720, 1440, 2880, 8760)
 _DURATION_TICKS: Final = (
     (1 / 60, "1 min"), (5 / 60, "5 min"), (15 / 60, "15 min"), (0.5, "30 min"), (1, "1 h"),
@@ -71,17 +81,40 @@ _KNOWN: Final = frozenset(
 )  # fmt: skip
 
 
-def color_of(value: Any) -> str:
-    """The colour of an outcome, pool or any other group value, the same in every figure.
+def palette(values: Sequence[Any]) -> dict[str, str]:
+    """Colours for group values: the fixed palette in sorted order of the values' text.
+
+    Values beyond the palette's 16 colours cycle (the legend and hover still name them).
 
     Example:
-        >>> color_of("failed"), color_of("pool-a100-prod") == color_of("pool-a100-prod")
-        ('#d62728', True)
+        >>> palette(["pool-b", "pool-a"])
+        {'pool-a': '#4e79a7', 'pool-b': '#f28e2b'}
+    """
+    texts = sorted({"(none)" if v is None else str(v) for v in values})
+    return {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(texts)}
+
+
+def color_of(value: Any, colors: Mapping[str, str] | None = None) -> str:
+    """The colour of an outcome, pool or any other group value.
+
+    Outcomes have fixed colours; other values take theirs from ``colors`` (see :func:`palette`),
+    else a stable hash of their text into the palette.
+
+    Example:
+        >>> color_of("failed"), color_of("pool-a", palette(["pool-a", "pool-b"]))
+        ('#d62728', '#4e79a7')
     """
     text = "(none)" if value is None else str(value)
     if text in OUTCOME_COLORS:
         return OUTCOME_COLORS[text]
+    if colors and text in colors:
+        return colors[text]
     return _PALETTE[zlib.crc32(text.encode()) % len(_PALETTE)]
+
+
+def words(keys: Sequence[str]) -> str:
+    """Grouping columns in words: ``["pool_id", "gpu_num"]`` -> ``"pool, GPUs per version"``."""
+    return ", ".join(WORDS.get(k, k.replace("_", " ")) for k in keys)
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -164,6 +197,23 @@ def _duration_axis(values_hours: Sequence[float]) -> dict[str, Any]:
     }
 
 
+_LINEAR_STEPS: Final = (
+    1 / 60, 2 / 60, 5 / 60, 10 / 60, 0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720,
+)  # fmt: skip
+
+
+def _linear_duration_axis(max_hours: float) -> dict[str, Any]:
+    """A linear axis in hours whose ticks read as durations (0, 30 min, 1 h, ...)."""
+    step = next((s for s in _LINEAR_STEPS if max_hours / s <= 6), _LINEAR_STEPS[-1])
+    ticks = [k * step for k in range(int(max_hours / step) + 2)]
+    return {
+        "type": "linear",
+        "rangemode": "tozero",
+        "tickvals": [round(t, 6) for t in ticks],
+        "ticktext": ["0" if t == 0 else _human_hours(t) for t in ticks],
+    }
+
+
 def _human_hours(hours: float | None) -> str:
     if hours is None:
         return "n/a"
@@ -205,63 +255,103 @@ def allocation_figure(
     *,
     resource: str = "gpu",
     max_points: int = 500,
+    colors: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Units allocated over time, stacked by group, with the summed capacity line when known.
+    """Units allocated over time by group; one panel per pool with its capacity when known.
 
     Args:
-        alloc: the result of :func:`mavtools.analysis.allocation` (any ``by``).
-        capacity: pool id -> units; draws the total capacity of the pools shown.
+        alloc: the result of :func:`mavtools.analysis.allocation` (any ``by``); the
+            ``allocated_peak`` column is optional (hover shows it when present).
+        capacity: pool id -> units. With ``by="pool_id"`` each pool gets its own panel with its
+            own capacity drawn as a dashed line (a pool's size against its own use); pools without
+            a known size get a panel without a line. Without it the groups are stacked.
         resource: ``"gpu"`` or ``"npu"``, for the titles.
         max_points: longer series are merged into coarser bins (mean of means, max of peaks).
+        colors: group value -> colour (see :func:`palette`).
+        names: group value -> the name to show (ids stay in the hover text).
 
-    Groups that never hold a unit are left out of the stack.
+    Groups that never hold a unit are left out.
 
     Example:
         >>> allocation_figure(allocation(df, by="pool_id"), {"pool-a100-prod": 16})
     """
     unit = _unit(resource)
-    title = f"{unit} allocation"
-    keys = [k for k in _groups(alloc)]
-    if keys:
-        title += " by " + ", ".join(keys)
-    held = alloc.filter((pl.col("allocated_peak").max() > 0).over(keys)) if keys else alloc
-    if held.is_empty() or held["allocated_peak"].max() == 0:
+    keys = list(_groups(alloc))
+    title = f"{unit}s allocated" + (" by " + words(keys) if keys else "")
+    peak = "allocated_peak" if "allocated_peak" in alloc.columns else "allocated_mean"
+    held = alloc.filter((pl.col(peak).max() > 0).over(keys)) if keys else alloc
+    if held.is_empty() or not held.select((pl.col(peak) > 0).any()).item():
         return _empty(title)
+    if peak == "allocated_mean":
+        held = held.with_columns(allocated_peak=pl.lit(None, dtype=pl.Int64))
     data, factor = _coarsen(held, keys, max_points)
     if factor > 1:
-        title += f" (each point merges {factor} bins: mean of means, max of peaks)"
+        title += f" (each point merges {factor} bins)"
     data = data.with_columns(_label=_label(keys))
-    fig = go.Figure()
-    for (name,), part in data.group_by("_label", maintain_order=True):
+    facets = bool(capacity) and keys == ["pool_id"]
+    groups = sorted(data["_label"].unique().to_list())
+    if facets:
+        fig = make_subplots(
+            rows=len(groups),
+            cols=1,
+            shared_xaxes=True,
+            vertical_spacing=0.04 if len(groups) > 1 else 0,
+        )
+        title += " against each pool's capacity"
+    else:
+        fig = go.Figure()
+    peak_text = f"<br>peak %{{customdata}} {unit}s" if peak == "allocated_peak" else ""
+    for row, name in enumerate(groups, start=1):
+        part = data.filter(pl.col("_label") == name)
+        shown = (names or {}).get(str(name), str(name))
+        where = {"row": row, "col": 1} if facets else {}
         fig.add_trace(
             go.Scatter(
                 x=_times(part),
                 y=_rounded(part["allocated_mean"]),
                 customdata=part["allocated_peak"].to_list(),
-                name=str(name),
-                stackgroup="allocation",
+                name=shown,
+                legendgroup=str(name),
+                showlegend=True,
+                stackgroup=None if facets else "allocation",
+                fill="tozeroy" if facets else None,
                 mode="lines",
-                line={"width": 0.5, "color": color_of(name)},
-                hovertemplate=f"%{{fullData.name}}<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
-                f"<br>peak %{{customdata}} {unit}s<extra></extra>",
-            )
+                line={"width": 0.8, "color": color_of(name, colors)},
+                hovertemplate=f"{shown} ({name})<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
+                f"{peak_text}<extra></extra>",
+            ),
+            **where,
         )
-    if capacity:
-        shown = set(data["pool_id"].cast(pl.String).to_list()) if "pool_id" in keys else set()
-        pools = sorted(p for p in capacity if p in shown) if shown else sorted(capacity)
-        total = sum(capacity[p] for p in pools)
-        ends = _times(data.select(pl.col("time").min().append(pl.col("time").max())))
-        fig.add_trace(
-            go.Scatter(
-                x=ends,
-                y=[total, total],
-                name=f"capacity ({total} {unit}s in {len(pools)} pools)",
-                mode="lines",
-                line={"dash": "dash", "color": "black"},
-                hovertemplate=f"capacity {total} {unit}s: {', '.join(pools)}<extra></extra>",
+        size = (capacity or {}).get(str(name)) if facets else None
+        if size is not None:
+            ends = _times(part.select(pl.col("time").min().append(pl.col("time").max())))
+            fig.add_trace(
+                go.Scatter(
+                    x=ends,
+                    y=[size, size],
+                    name=f"capacity of {shown}: {size} {unit}s",
+                    legendgroup=str(name),
+                    mode="lines",
+                    line={"dash": "dash", "color": color_of(name, colors), "width": 1.5},
+                    hovertemplate=f"capacity of {shown}: {size} {unit}s<extra></extra>",
+                ),
+                **where,
             )
-        )
-    return _layout(fig, title, "time (UTC)", f"{unit}s allocated (time-weighted mean)")
+    if facets:
+        fig.update_layout(height=max(320, 70 + 110 * len(groups)))
+        fig.update_yaxes(rangemode="tozero")
+        fig.update_xaxes(title_text="time (UTC)", row=len(groups), col=1)
+        fig.update_layout(title=title, hovermode="closest", legend={"title": {"text": "pool"}})
+        fig.add_annotation(
+            text=f"{unit}s allocated (time-weighted mean per bin)", textangle=-90, showarrow=False,
+            xref="paper", yref="paper", x=-0.07, y=0.5,
+        )  # fmt: skip
+        return fig
+    return _layout(
+        fig, title, "time (UTC)", f"{unit}s allocated (time-weighted mean per bin)",
+        legend_title=words(keys),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- durations
@@ -281,7 +371,7 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
     title = "Run time of finished versions"
     if not histograms or all(h.is_empty() for h in histograms):
         return _empty(title)
-    names = ["by " + (", ".join(_groups(h)) or "all versions") for h in histograms]
+    names = ["by " + (words(_groups(h)) or "all versions") for h in histograms]
     fig = make_subplots(
         rows=len(histograms), cols=1, shared_xaxes=True, subplot_titles=names,
         vertical_spacing=0.12,
@@ -332,52 +422,97 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
 # ------------------------------------------------------------------------------ versions per week
 
 
-def versions_figure(counts: pl.DataFrame) -> go.Figure:
-    """Versions created per period, stacked by outcome (or any group).
+_PERIOD_WORDS: Final = {"1d": "day", "1w": "week", "1mo": "month"}
+
+
+def versions_figure(
+    counts: pl.DataFrame,
+    *,
+    every: str = "1w",
+    covered: tuple[datetime, datetime] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Versions created per period, stacked by outcome (or any group); partial periods hatched.
 
     Args:
         counts: the result of :func:`mavtools.analysis.version_counts`.
+        every: the period of ``counts`` (for the title and to find partial periods).
+        covered: the time the data covers, ``(start, end)``; a period that is not wholly inside
+            it is partial (its count is not comparable with whole periods) and is drawn hatched.
+        colors: group value -> colour (see :func:`palette`).
 
     Example:
         >>> versions_figure(version_counts(df, every="1w", by="outcome"))
     """
     keys = _groups(counts)
-    title = "Versions created per period" + (" by " + ", ".join(keys) if keys else "")
+    period = _PERIOD_WORDS.get(every, "period")
+    title = f"Versions created per {period}" + (" by " + words(keys) if keys else "")
     if counts.is_empty():
         return _empty(title)
     data = counts.with_columns(_label=_label(keys))
+    if covered is not None:
+        ends = pl.col("time").dt.offset_by(every)
+        lo, hi = (pl.lit(t).cast(pl.Datetime("ms", "UTC")) for t in covered)
+        data = data.with_columns(_partial=(pl.col("time") < lo) | (ends > hi))
+    else:
+        data = data.with_columns(_partial=pl.lit(False))
     fig = go.Figure()
     for (name,), part in data.group_by("_label", maintain_order=True):
+        partial = part["_partial"].to_list()
         fig.add_trace(
             go.Bar(
                 x=_times(part),
                 y=part["versions"].to_list(),
                 name=str(name),
-                marker={"color": color_of(name)},
-                hovertemplate="%{fullData.name}<br>period from %{x} UTC<br>%{y} versions"
-                "<extra></extra>",
+                showlegend=True,
+                customdata=[
+                    f"partial {period}: the data covers only part of it" if p else ""
+                    for p in partial
+                ],
+                marker={
+                    "color": color_of(name, colors),
+                    "pattern": {"shape": ["/" if p else "" for p in partial]},
+                },
+                hovertemplate=f"%{{fullData.name}}<br>{period} from %{{x}} UTC<br>%{{y}} versions"
+                "<br>%{customdata}<extra></extra>",
             )
         )
-    return _layout(fig, title, "period start (UTC)", "versions created", barmode="stack")
+    if any(data["_partial"].to_list()):
+        title += f" (hatched: partial {period})"
+    return _layout(
+        fig, title, f"{period} start (UTC)", "versions created", barmode="stack",
+        legend_title=words(keys),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ usage
 
 
-def usage_figure(used: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
-    """Unit-hours per group as horizontal bars, largest on top.
+def usage_figure(
+    used: pl.DataFrame,
+    *,
+    max_groups: int = 30,
+    names: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Unit-hours per group as horizontal bars, largest on top, with versions and share in hover.
 
     Args:
         used: the result of :func:`mavtools.analysis.usage` (by pool, flavor, workspace ...).
         max_groups: the rest are folded into one "others" bar.
+        names: group value -> the name to show (for example workspace names); the id stays in
+            the hover text.
+        colors: group value -> colour (see :func:`palette`).
 
     Example:
-        >>> usage_figure(usage(df, by="flavor_code"))
+        >>> usage_figure(usage(df, by="workspace_id"), names=client.workspace_names())
     """
     hours = "npu_hours" if "npu_hours" in used.columns else "gpu_hours"
     unit = "NPU" if hours == "npu_hours" else "GPU"
     keys = _groups(used)
-    title = f"{unit}-hours" + (" by " + ", ".join(keys) if keys else "")
+    if "versions_using" in keys:
+        keys.remove("versions_using")
+    title = f"{unit}-hours" + (" by " + words(keys) if keys else "")
     if used.is_empty() or not (used[hours].sum() > 0):
         return _empty(title)
     data = used.with_columns(_label=_label(keys)).filter(pl.col(hours) > 0)
@@ -390,35 +525,59 @@ def usage_figure(used: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
             **{hours: pl.col(hours).sum()}, share=pl.col("share").sum(),
         )  # fmt: skip
         shown = pl.concat([others, shown.select(others.columns)])
+    ids = shown["_label"].to_list()
+    labels = [(names or {}).get(i, i) for i in ids]
     fig = go.Figure(
         go.Bar(
             x=_rounded(shown[hours]),
-            y=shown["_label"].to_list(),
+            y=labels,
             orientation="h",
-            customdata=shown.select("versions", (pl.col("share") * 100).round(1)).rows(),
-            marker={"color": [color_of(n) for n in shown["_label"].to_list()]},
-            hovertemplate=f"%{{y}}<br>%{{x:,.1f}} {unit}-hours (%{{customdata[1]}}%)"
-            "<br>%{customdata[0]} versions<extra></extra>",
+            name=f"{unit}-hours",
+            customdata=[
+                (v, s, i)
+                for (v, s), i in zip(
+                    shown.select("versions", (pl.col("share") * 100).round(1)).rows(),
+                    ids,
+                    strict=True,
+                )
+            ],
+            marker={"color": [color_of(i, colors) for i in ids]},
+            hovertemplate=f"%{{y}} (%{{customdata[2]}})<br>%{{x:,.1f}} {unit}-hours "
+            "(%{customdata[1]}% of the total)<br>%{customdata[0]:,} versions<extra></extra>",
         )
     )
-    return _layout(fig, title, f"{unit}-hours", ", ".join(keys) or "", showlegend=False)
+    return _layout(
+        fig, title, f"{unit}-hours (units x run time)", words(keys), showlegend=False,
+        height=max(300, 80 + 26 * len(ids)),
+    )  # fmt: skip
 
 
 # -------------------------------------------------------------------------------- queue wait
 
 
-def queue_wait_figure(waits: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
+def queue_wait_figure(
+    waits: pl.DataFrame,
+    *,
+    max_groups: int = 30,
+    scale: str = "linear",
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Queue-wait percentiles per group (bars), or over time per group (lines) when periodic.
 
     Args:
         waits: the result of :func:`mavtools.analysis.queue_wait`, with or without ``every``.
+        max_groups: groups with the most started versions are shown (over time, pass a small
+            number such as 4: the pools that matter, the rest on demand with a filter).
+        scale: ``"linear"`` (default: a long wait stands out, ticks in min/h/d) or ``"log"``
+            (when waits differ by orders of magnitude and all matter).
+        colors: group value -> colour (see :func:`palette`).
 
     Example:
         >>> queue_wait_figure(queue_wait(df, by="gpu_num", every="1w"))
     """
     keys = _groups(waits)
     quantiles = [c for c in waits.columns if c.startswith("wait_p")]
-    title = "Queue wait" + (" by " + ", ".join(keys) if keys else "")
+    title = "Queue wait" + (" by " + words(keys) if keys else "")
     data = waits.with_columns(_label=_label(keys)).drop_nulls(quantiles[:1])
     if data.is_empty() or not quantiles:
         return _empty(title)
@@ -441,7 +600,7 @@ def queue_wait_figure(waits: pl.DataFrame, *, max_groups: int = 30) -> go.Figure
                         name=f"{name} {pname}",
                         legendgroup=str(name),
                         mode="lines+markers",
-                        line={"color": color_of(name), "dash": dashes[i % len(dashes)]},
+                        line={"color": color_of(name, colors), "dash": dashes[i % len(dashes)]},
                         hovertemplate=f"%{{fullData.name}}<br>week of %{{x}}<br>{pname} "
                         "%{y:.3f} h<br>%{customdata} versions started<extra></extra>",
                     )
@@ -457,16 +616,22 @@ def queue_wait_figure(waits: pl.DataFrame, *, max_groups: int = 30) -> go.Figure
                     y=_rounded(data[q]),
                     customdata=data["versions"].to_list(),
                     name=pname,
+                    showlegend=True,
                     hovertemplate=f"%{{x}}<br>{pname} %{{y:.3f}} h<br>"
                     "%{customdata} versions started<extra></extra>",
                 )
             )
         fig.update_layout(barmode="group")
         fig.update_xaxes(type="category")
-        x_title = ", ".join(keys)
-    positive = [v for v in values if v > 0] or [1 / 60]
-    fig.update_yaxes(**_duration_axis(positive))
-    return _layout(fig, title, x_title, "wait from creation to start (log scale)")
+        x_title = words(keys)
+    if scale == "log":
+        positive = [v for v in values if v > 0] or [1 / 60]
+        fig.update_yaxes(**_duration_axis(positive))
+        y_title = "wait from creation to start (log scale)"
+    else:
+        fig.update_yaxes(**_linear_duration_axis(max(values, default=1 / 60)))
+        y_title = "wait from creation to start"
+    return _layout(fig, title, x_title, y_title, legend_title="percentile")
 
 
 # ------------------------------------------------------------------------------ failure rate
@@ -482,7 +647,7 @@ def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figu
         >>> failure_rate_figure(failure_rate(df, by=["flavor_code", "pool_id"]))
     """
     keys = _groups(rates)
-    title = "Failure rate" + (" by " + ", ".join(keys) if keys else "")
+    title = "Failure rate" + (" by " + words(keys) if keys else "")
     data = rates.filter(pl.col("finished") > 0)
     if data.is_empty():
         return _empty(title)
@@ -531,7 +696,7 @@ def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figu
             )
         fig.update_layout(barmode="group", showlegend=bool(colour_keys))
         fig.update_xaxes(type="category")
-        x_title = ", ".join(x_keys)
+        x_title = words(x_keys)
     return _layout(
         fig, title, x_title, "failed or canceled (% of finished)",
         legend_title=", ".join(keys[1:] if "time" not in data.columns else keys),
