@@ -288,7 +288,7 @@ class Aggregates:
     ) -> pl.DataFrame:
         ids = self.cell_ids(selection, ignore=ignore)
         if ids.len() < self.cells.height:
-            frame = frame.filter(pl.col("_cell").is_in(ids))
+            frame = frame.filter(pl.col("_cell").is_in(ids.implode()))
         return self._window(frame, selection) if by_life else frame
 
     def _with(self, frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
@@ -344,9 +344,7 @@ class Aggregates:
         out = rows.group_by("time", *by).agg(pl.col("allocated_mean").sum())
         return out.sort("time", *by, nulls_last=True)
 
-    def usage(
-        self, selection: Selection, *, by: str, resource: Resource = "gpu"
-    ) -> pl.DataFrame:
+    def usage(self, selection: Selection, *, by: str, resource: Resource = "gpu") -> pl.DataFrame:
         """:func:`mavtools.usage` of the selected versions by one filter column."""
         units, hours, _ = RESOURCES[resource]
         rows = self._with(self._rows(self._counts, selection), [by])
