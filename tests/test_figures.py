@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from mavtools import analysis as A
-from mavtools.views import figures as F
 from mavtools.frame import empty_frame, typed
 from mavtools.local.synth import POOLS, bulk, simulate
+from mavtools.views import figures as F
 
 CAPACITY = {p.pool_id: p.capacity for p in POOLS}
 BUILDERS: dict[str, Callable[[pl.DataFrame], go.Figure]] = {

@@ -398,3 +398,14 @@ def test_aggregates_on_a_hand_worked_case() -> None:
     }
     day1 = agg.summary(Selection({"pool_id": ["p2"]}, date(2026, 1, 1), date(2026, 1, 1)))
     assert day1.versions == 0  # p2 was created on day 2
+
+
+def test_display_data_equals_what_the_figure_object_shows(
+    df: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Updates skip building plotly objects, yet send exactly what ``go.Figure`` would show."""
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    dash = Dashboard(df, capacity={"pool-a100-prod": 16}, names=NAMES)
+    for name, out in dash.outputs.items():
+        (output,) = out.outputs
+        assert output["data"] == dash.figures[name]._repr_mimebundle_(), name

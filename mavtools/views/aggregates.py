@@ -234,6 +234,7 @@ class Aggregates:
         self.every = every or bin_for_span(span)
         now_expr = pl.lit(now).cast(pl.Datetime("ms", "UTC"))
         # One id per combination of filter values: the cells a filter change selects.
+        self._ids: dict[tuple[tuple[str, tuple[str | None, ...]], ...], pl.Series] = {}
         self.cells = (
             df.select(FILTER_COLUMNS)
             .unique()
@@ -262,14 +263,35 @@ class Aggregates:
             for resource in RESOURCES
         }
         self._schema = {c: df.schema[c] for c in FILTER_COLUMNS}
+        # The filter values ride along, so a change only filters and sums (no join).
+        week = pl.col("_b").dt.truncate("1w").cast(pl.Datetime("ms", "UTC"))
+        self._counts = self._with(self._counts, FILTER_COLUMNS).with_columns(_week=week)
+        self._hist = self._with(self._hist, FILTER_COLUMNS)
+        # Without a window the days do not matter: smaller tables for the common case.
+        sums = pl.exclude("_cell", "_b", "_e", "_week", "lo_hours", "hi_hours", *FILTER_COLUMNS)
+        self._counts_all = self._counts.group_by("_cell", "_week", *FILTER_COLUMNS).agg(sums.sum())
+        self._hist_all = self._hist.group_by("_cell", "lo_hours", "hi_hours", *FILTER_COLUMNS).agg(
+            pl.col("versions").sum()
+        )
+        self._alloc = {
+            r: self._with(a, ["pool_id"]).with_columns(
+                _unit_hours=pl.col("allocated_mean") * self._bin_hours()
+            )
+            for r, a in self._alloc.items()
+        }
 
     # ------------------------------------------------------------------------- selecting
 
     def cell_ids(self, selection: Selection, *, ignore: Sequence[str] = ()) -> pl.Series:
         """Ids of the cells the selection's filters choose (``ignore``: columns left out)."""
-        parts = [_member(c, values) for c, values in selection.chosen.items() if c not in ignore]
-        chosen = self.cells.filter(pl.all_horizontal(parts)) if parts else self.cells
-        return chosen.get_column("_cell")
+        key = tuple((c, tuple(values)) for c, values in selection.chosen.items() if c not in ignore)
+        if key not in self._ids:
+            parts = [_member(c, values) for c, values in key]
+            chosen = self.cells.filter(pl.all_horizontal(parts)) if parts else self.cells
+            if len(self._ids) > 64:  # each filter change makes a new key: keep the memo small
+                self._ids.clear()
+            self._ids[key] = chosen.get_column("_cell")
+        return self._ids[key]
 
     def _window(self, frame: pl.DataFrame, selection: Selection) -> pl.DataFrame:
         if selection.first_day is None or selection.last_day is None:
@@ -286,6 +308,10 @@ class Aggregates:
         *,
         by_life: bool = True,
     ) -> pl.DataFrame:
+        if by_life and selection.first_day is None:
+            frame = {id(self._counts): self._counts_all, id(self._hist): self._hist_all}.get(
+                id(frame), frame
+            )
         ids = self.cell_ids(selection, ignore=ignore)
         if ids.len() < self.cells.height:
             frame = frame.filter(pl.col("_cell").is_in(ids.implode()))
@@ -312,9 +338,10 @@ class Aggregates:
         by_outcome = dict(zip(done["outcome"].cast(pl.String), done["versions"], strict=True))
         hours: dict[str, float] = {}
         for resource in RESOURCES:
-            alloc = self.allocation(selection, resource=resource, by=())
-            area = pl.col("allocated_mean") * self._bin_hours()
-            hours[resource] = float(alloc.select(area.sum()).item() or 0.0)
+            rows = self._window_bins(
+                self._rows(self._alloc[resource], selection, by_life=False), selection
+            )
+            hours[resource] = float(rows.get_column("_unit_hours").sum() or 0.0)
         return Summary(
             versions=versions,
             total=self.total,
@@ -323,6 +350,12 @@ class Aggregates:
             failed=by_outcome.get("failed", 0),
             canceled=by_outcome.get("canceled", 0),
         )
+
+    @staticmethod
+    def _window_bins(rows: pl.DataFrame, selection: Selection) -> pl.DataFrame:
+        if selection.start is None or selection.end is None:
+            return rows
+        return rows.filter(pl.col("time").is_between(selection.start, selection.end, "left"))
 
     def _bin_hours(self) -> pl.Expr:
         span = pl.col("time").dt.offset_by(self.every) - pl.col("time")
@@ -338,9 +371,7 @@ class Aggregates:
         """Units allocated per bin (and ``by`` group) in the window: ``time``, ``by``,
         ``allocated_mean`` (bins where the selection held no unit are left out)."""
         rows = self._rows(self._alloc[resource], selection, by_life=False)
-        if selection.start is not None and selection.end is not None:
-            rows = rows.filter(pl.col("time").is_between(selection.start, selection.end, "left"))
-        rows = self._with(rows, by)
+        rows = self._with(self._window_bins(rows, selection), by)
         out = rows.group_by("time", *by).agg(pl.col("allocated_mean").sum())
         return out.sort("time", *by, nulls_last=True)
 
@@ -362,8 +393,7 @@ class Aggregates:
         rows = self._with(self._rows(self._counts, selection), [by])
         if selection.first_day is not None:
             rows = rows.filter(pl.col("_b") >= selection.first_day)
-        week = pl.col("_b").dt.truncate("1w").cast(pl.Datetime("ms", "UTC")).alias("time")
-        out = rows.group_by(week, by).agg(pl.col("versions").sum())
+        out = rows.group_by(pl.col("_week").alias("time"), by).agg(pl.col("versions").sum())
         return out.sort("time", by, nulls_last=True)
 
     def duration_histogram(self, selection: Selection, *, by: str = "outcome") -> pl.DataFrame:

@@ -29,20 +29,24 @@ from typing import Any, Final
 
 import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
 __all__ = [
     "OUTCOME_COLORS",
     "WORDS",
+    "Spec",
     "allocation_figure",
+    "allocation_spec",
     "color_of",
     "durations_figure",
+    "durations_spec",
     "failure_rate_figure",
     "heatmap_figure",
     "palette",
     "queue_wait_figure",
     "usage_figure",
+    "usage_spec",
     "versions_figure",
+    "versions_spec",
 ]
 
 EMPTY_MESSAGE: Final = "No versions match the current selection"
@@ -118,6 +122,38 @@ def words(keys: Sequence[str]) -> str:
 
 
 # --------------------------------------------------------------------------------------- helpers
+
+
+Spec = dict[str, Any]
+"""A figure as plain data: ``{"data": [trace dicts], "layout": {...}}`` (plotly's JSON schema)."""
+
+
+def _empty_spec(title: str) -> Spec:
+    return {
+        "data": [],
+        "layout": {
+            "title": {"text": title},
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "annotations": [
+                {
+                    "text": EMPTY_MESSAGE, "showarrow": False, "font": {"size": 16},
+                    "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                }
+            ],
+        },
+    }  # fmt: skip
+
+
+def _layout_spec(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
+        "hovermode": "closest",
+        "legend": {"title": {"text": extra.pop("legend_title", "")}},
+        **extra,
+    }
 
 
 def _empty(title: str) -> go.Figure:
@@ -276,82 +312,107 @@ def allocation_figure(
     Example:
         >>> allocation_figure(allocation(df, by="pool_id"), {"pool-a100-prod": 16})
     """
+    return go.Figure(
+        allocation_spec(
+            alloc, capacity, resource=resource, max_points=max_points, colors=colors, names=names
+        )
+    )
+
+
+def allocation_spec(
+    alloc: pl.DataFrame,
+    capacity: Mapping[str, int] | None = None,
+    *,
+    resource: str = "gpu",
+    max_points: int = 500,
+    colors: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Spec:
+    """:func:`allocation_figure` as plain data (no validation: what the dashboard sends)."""
     unit = _unit(resource)
     keys = list(_groups(alloc))
     title = f"{unit}s allocated" + (" by " + words(keys) if keys else "")
     peak = "allocated_peak" if "allocated_peak" in alloc.columns else "allocated_mean"
     held = alloc.filter((pl.col(peak).max() > 0).over(keys)) if keys else alloc
     if held.is_empty() or not held.select((pl.col(peak) > 0).any()).item():
-        return _empty(title)
+        return _empty_spec(title)
     if peak == "allocated_mean":
         held = held.with_columns(allocated_peak=pl.lit(None, dtype=pl.Int64))
     data, factor = _coarsen(held, keys, max_points)
     if factor > 1:
         title += f" (each point merges {factor} bins)"
-    data = data.with_columns(_label=_label(keys))
+    # Every column the traces need, computed once for all groups, then split by group.
+    data = data.select(
+        _label=_label(keys),
+        _time=pl.col("time").dt.to_string("%Y-%m-%d %H:%M"),
+        _mean=pl.col("allocated_mean").cast(pl.Float64).round(3),
+        _peak="allocated_peak",
+    )
     facets = bool(capacity) and keys == ["pool_id"]
-    groups = sorted(data["_label"].unique().to_list())
+    parts = data.partition_by("_label", as_dict=True, maintain_order=True)
+    groups = sorted(parts, key=lambda k: str(k[0]))
     if facets:
-        fig = make_subplots(
-            rows=len(groups),
-            cols=1,
-            shared_xaxes=True,
-            vertical_spacing=0.04 if len(groups) > 1 else 0,
-        )
         title += " against each pool's capacity"
-    else:
-        fig = go.Figure()
     peak_text = f"<br>peak %{{customdata}} {unit}s" if peak == "allocated_peak" else ""
-    for row, name in enumerate(groups, start=1):
-        part = data.filter(pl.col("_label") == name)
-        shown = (names or {}).get(str(name), str(name))
-        where = {"row": row, "col": 1} if facets else {}
-        fig.add_trace(
-            go.Scatter(
-                x=_times(part),
-                y=_rounded(part["allocated_mean"]),
-                customdata=part["allocated_peak"].to_list(),
-                name=shown,
-                legendgroup=str(name),
-                showlegend=True,
-                stackgroup=None if facets else "allocation",
-                fill="tozeroy" if facets else None,
-                mode="lines",
-                line={"width": 0.8, "color": color_of(name, colors)},
-                hovertemplate=f"{shown} ({name})<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
-                f"{peak_text}<extra></extra>",
-            ),
-            **where,
-        )
-        size = (capacity or {}).get(str(name)) if facets else None
-        if size is not None:
-            ends = _times(part.select(pl.col("time").min().append(pl.col("time").max())))
-            fig.add_trace(
-                go.Scatter(
-                    x=ends,
-                    y=[size, size],
-                    name=f"capacity of {shown}: {size} {unit}s",
-                    legendgroup=str(name),
-                    mode="lines",
-                    line={"dash": "dash", "color": color_of(name, colors), "width": 1.5},
-                    hovertemplate=f"capacity of {shown}: {size} {unit}s<extra></extra>",
-                ),
-                **where,
-            )
-    if facets:
-        fig.update_layout(height=max(320, 70 + 110 * len(groups)))
-        fig.update_yaxes(rangemode="tozero")
-        fig.update_xaxes(title_text="time (UTC)", row=len(groups), col=1)
-        fig.update_layout(title=title, hovermode="closest", legend={"title": {"text": "pool"}})
-        fig.add_annotation(
-            text=f"{unit}s allocated (time-weighted mean per bin)", textangle=-90, showarrow=False,
-            xref="paper", yref="paper", x=-0.07, y=0.5,
-        )  # fmt: skip
-        return fig
-    return _layout(
-        fig, title, "time (UTC)", f"{unit}s allocated (time-weighted mean per bin)",
-        legend_title=words(keys),
+    traces: list[dict[str, Any]] = []
+    n = len(groups)
+    gap = 0.04 if n > 1 else 0.0
+    height = (1 - gap * (n - 1)) / n
+    layout = _layout_spec(
+        title, "time (UTC)", f"{unit}s allocated (time-weighted mean per bin)",
+        legend_title="pool" if facets else words(keys),
     )  # fmt: skip
+    for row, key in enumerate(groups, start=1):
+        part, name = parts[key], str(key[0])
+        shown = (names or {}).get(name, name)
+        axis = {"xaxis": "x", "yaxis": "y" if row == 1 else f"y{row}"} if facets else {}
+        trace: dict[str, Any] = {
+            "type": "scatter",
+            "x": part["_time"].to_list(),
+            "y": part["_mean"].to_list(),
+            "customdata": part["_peak"].to_list(),
+            "name": shown,
+            "legendgroup": name,
+            "showlegend": True,
+            "mode": "lines",
+            "line": {"width": 0.8, "color": color_of(name, colors)},
+            "hovertemplate": f"{shown} ({name})<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
+            f"{peak_text}<extra></extra>",
+            **axis,
+        }
+        trace |= {"fill": "tozeroy"} if facets else {"stackgroup": "allocation"}
+        traces.append(trace)
+        size = (capacity or {}).get(name) if facets else None
+        if size is not None:
+            times = part["_time"].to_list()
+            ends = [times[0], times[-1]]
+            traces.append(
+                {
+                    "type": "scatter", "x": ends, "y": [size, size],
+                    "name": f"capacity of {shown}: {size} {unit}s", "legendgroup": name,
+                    "mode": "lines", "showlegend": True,
+                    "line": {"dash": "dash", "color": color_of(name, colors), "width": 1.5},
+                    "hovertemplate": f"capacity of {shown}: {size} {unit}s<extra></extra>",
+                    **axis,
+                }
+            )  # fmt: skip
+        if facets:
+            top = 1 - (row - 1) * (height + gap)
+            layout["yaxis" if row == 1 else f"yaxis{row}"] = {
+                "domain": [round(max(top - height, 0), 4), round(top, 4)],
+                "rangemode": "tozero",
+                "anchor": "x",
+            }
+    if facets:
+        layout["xaxis"] |= {"anchor": f"y{n}" if n > 1 else "y"}
+        layout["height"] = max(320, 70 + 110 * n)
+        layout["annotations"] = [
+            {
+                "text": f"{unit}s allocated (time-weighted mean per bin)", "textangle": -90,
+                "showarrow": False, "xref": "paper", "yref": "paper", "x": -0.07, "y": 0.5,
+            }
+        ]  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
 # ---------------------------------------------------------------------------------- durations
@@ -368,55 +429,83 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
         >>> by_outcome = duration_histogram(df, by="outcome")
         >>> durations_figure(by_outcome, duration_histogram(df, by="pool_id"))
     """
+    return go.Figure(durations_spec(*histograms))
+
+
+def durations_spec(*histograms: pl.DataFrame, colors: Mapping[str, str] | None = None) -> Spec:
+    """:func:`durations_figure` as plain data (no validation: what the dashboard sends)."""
     title = "Run time of finished versions"
     if not histograms or all(h.is_empty() for h in histograms):
-        return _empty(title)
-    names = ["by " + (words(_groups(h)) or "all versions") for h in histograms]
-    fig = make_subplots(
-        rows=len(histograms), cols=1, shared_xaxes=True, subplot_titles=names,
-        vertical_spacing=0.12,
-    )  # fmt: skip
+        return _empty_spec(title)
+    n = len(histograms)
+    gap = 0.12 if n > 1 else 0.0
+    height = (1 - gap * (n - 1)) / n
+    traces: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {
+        "title": {"text": title}, "barmode": "stack", "bargap": 0.05, "height": 350 * n + 100,
+        "hovermode": "closest", "legend": {"title": {"text": ""}},
+    }  # fmt: skip
     edges: list[float] = []
     for row, hist in enumerate(histograms, start=1):
         keys = _groups(hist)
+        y_name = "y" if row == 1 else f"y{row}"
         # Bars sit on log10(hours) on a linear axis: plotly sizes bars in data units, so on a
         # log axis equal log-spaced bins would draw ever thinner bars.
-        data = hist.with_columns(
+        data = hist.select(
+            "lo_hours", "hi_hours", "versions",
             _label=_label(keys),
-            _x=(pl.col("lo_hours") * pl.col("hi_hours")).sqrt().log10(),
-            _w=(pl.col("hi_hours") / pl.col("lo_hours")).log10() * 0.92,
-        )
+            _x=(pl.col("lo_hours") * pl.col("hi_hours")).sqrt().log10().round(3),
+            _w=((pl.col("hi_hours") / pl.col("lo_hours")).log10() * 0.92).round(3),
+        )  # fmt: skip
         edges += data["lo_hours"].to_list() + data["hi_hours"].to_list()
-        for (name,), part in data.group_by("_label", maintain_order=True):
+        for (name,), part in data.partition_by("_label", as_dict=True, maintain_order=True).items():
             text = [
                 f"{_human_hours(lo)} - {_human_hours(hi)}"
-                for lo, hi in part.select("lo_hours", "hi_hours").iter_rows()
+                for lo, hi in zip(part["lo_hours"], part["hi_hours"], strict=True)
             ]
-            fig.add_trace(
-                go.Bar(
-                    x=_rounded(part["_x"]),
-                    width=_rounded(part["_w"]),
-                    y=part["versions"].to_list(),
-                    customdata=text,
-                    name=str(name),
-                    legendgroup=f"{row}:{name}",
-                    marker={"color": color_of(name)},
-                    hovertemplate="%{fullData.name}<br>run time %{customdata}<br>%{y} versions"
+            traces.append(
+                {
+                    "type": "bar",
+                    "x": part["_x"].to_list(),
+                    "width": part["_w"].to_list(),
+                    "y": part["versions"].to_list(),
+                    "customdata": text,
+                    "name": str(name),
+                    "legendgroup": f"{row}:{name}",
+                    "showlegend": True,
+                    "marker": {"color": color_of(name, colors)},
+                    "hovertemplate": "%{fullData.name}<br>run time %{customdata}<br>%{y} versions"
                     "<extra></extra>",
-                ),
-                row=row,
-                col=1,
+                    "xaxis": "x" if row == 1 else f"x{row}",
+                    "yaxis": y_name,
+                }
             )
-        fig.update_yaxes(title_text="versions", row=row, col=1)
+        top = 1 - (row - 1) * (height + gap)
+        layout["yaxis" if row == 1 else f"yaxis{row}"] = {
+            "domain": [round(max(top - height, 0), 4), round(top, 4)],
+            "anchor": "x" if row == 1 else f"x{row}",
+            "title": {"text": "versions"},
+        }
+        if n > 1:
+            layout.setdefault("annotations", []).append(
+                {
+                    "text": "by " + (words(keys) or "all versions"), "showarrow": False,
+                    "xref": "paper", "yref": "paper", "x": 0.5, "y": round(top, 4),
+                    "xanchor": "center", "yanchor": "bottom", "font": {"size": 16},
+                }
+            )  # fmt: skip
     log_axis = _duration_axis(edges)
-    fig.update_xaxes(
-        type="linear",
-        tickvals=[round(math.log10(v), 4) for v in log_axis["tickvals"]],
-        ticktext=log_axis["ticktext"],
-    )
-    fig.update_xaxes(title_text="run time (log scale)", row=len(histograms), col=1)
-    fig.update_layout(title=title, barmode="stack", bargap=0.05, height=350 * len(histograms) + 100)
-    return fig
+    for row in range(1, n + 1):
+        layout["xaxis" if row == 1 else f"xaxis{row}"] = {
+            "type": "linear",
+            "tickvals": [round(math.log10(v), 4) for v in log_axis["tickvals"]],
+            "ticktext": log_axis["ticktext"],
+            "anchor": "y" if row == 1 else f"y{row}",
+            **({"showticklabels": False} if row < n else {}),
+            **({"matches": "x"} if row > 1 else {}),
+            **({"title": {"text": "run time (log scale)"}} if row == n else {}),
+        }
+    return {"data": traces, "layout": layout}
 
 
 # ------------------------------------------------------------------------------ versions per week
@@ -444,11 +533,22 @@ def versions_figure(
     Example:
         >>> versions_figure(version_counts(df, every="1w", by="outcome"))
     """
+    return go.Figure(versions_spec(counts, every=every, covered=covered, colors=colors))
+
+
+def versions_spec(
+    counts: pl.DataFrame,
+    *,
+    every: str = "1w",
+    covered: tuple[datetime, datetime] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Spec:
+    """:func:`versions_figure` as plain data (no validation: what the dashboard sends)."""
     keys = _groups(counts)
     period = _PERIOD_WORDS.get(every, "period")
     title = f"Versions created per {period}" + (" by " + words(keys) if keys else "")
     if counts.is_empty():
-        return _empty(title)
+        return _empty_spec(title)
     data = counts.with_columns(_label=_label(keys))
     if covered is not None:
         ends = pl.col("time").dt.offset_by(every)
@@ -456,33 +556,39 @@ def versions_figure(
         data = data.with_columns(_partial=(pl.col("time") < lo) | (ends > hi))
     else:
         data = data.with_columns(_partial=pl.lit(False))
-    fig = go.Figure()
-    for (name,), part in data.group_by("_label", maintain_order=True):
+    any_partial = data.get_column("_partial").any()
+    data = data.select(
+        "_label", "_partial", "versions", _time=pl.col("time").dt.to_string("%Y-%m-%d %H:%M")
+    )
+    traces = []
+    for (name,), part in data.partition_by("_label", as_dict=True, maintain_order=True).items():
         partial = part["_partial"].to_list()
-        fig.add_trace(
-            go.Bar(
-                x=_times(part),
-                y=part["versions"].to_list(),
-                name=str(name),
-                showlegend=True,
-                customdata=[
+        traces.append(
+            {
+                "type": "bar",
+                "x": part["_time"].to_list(),
+                "y": part["versions"].to_list(),
+                "name": str(name),
+                "showlegend": True,
+                "customdata": [
                     f"partial {period}: the data covers only part of it" if p else ""
                     for p in partial
                 ],
-                marker={
+                "marker": {
                     "color": color_of(name, colors),
                     "pattern": {"shape": ["/" if p else "" for p in partial]},
                 },
-                hovertemplate=f"%{{fullData.name}}<br>{period} from %{{x}} UTC<br>%{{y}} versions"
-                "<br>%{customdata}<extra></extra>",
-            )
+                "hovertemplate": f"%{{fullData.name}}<br>{period} from %{{x}} UTC<br>"
+                "%{y} versions<br>%{customdata}<extra></extra>",
+            }
         )
-    if any(data["_partial"].to_list()):
+    if any_partial:
         title += f" (hatched: partial {period})"
-    return _layout(
-        fig, title, f"{period} start (UTC)", "versions created", barmode="stack",
+    layout = _layout_spec(
+        title, f"{period} start (UTC)", "versions created", barmode="stack",
         legend_title=words(keys),
     )  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
 # ------------------------------------------------------------------------------------ usage
@@ -507,6 +613,17 @@ def usage_figure(
     Example:
         >>> usage_figure(usage(df, by="workspace_id"), names=client.workspace_names())
     """
+    return go.Figure(usage_spec(used, max_groups=max_groups, names=names, colors=colors))
+
+
+def usage_spec(
+    used: pl.DataFrame,
+    *,
+    max_groups: int = 30,
+    names: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Spec:
+    """:func:`usage_figure` as plain data (no validation: what the dashboard sends)."""
     hours = "npu_hours" if "npu_hours" in used.columns else "gpu_hours"
     unit = "NPU" if hours == "npu_hours" else "GPU"
     keys = _groups(used)
@@ -514,7 +631,7 @@ def usage_figure(
         keys.remove("versions_using")
     title = f"{unit}-hours" + (" by " + words(keys) if keys else "")
     if used.is_empty() or not (used[hours].sum() > 0):
-        return _empty(title)
+        return _empty_spec(title)
     data = used.with_columns(_label=_label(keys)).filter(pl.col(hours) > 0)
     top = _top(data, "_label", hours, max_groups)
     shown = data.filter(pl.col("_label").is_in(top)).sort(hours)
@@ -527,29 +644,24 @@ def usage_figure(
         shown = pl.concat([others, shown.select(others.columns)])
     ids = shown["_label"].to_list()
     labels = [(names or {}).get(i, i) for i in ids]
-    fig = go.Figure(
-        go.Bar(
-            x=_rounded(shown[hours]),
-            y=labels,
-            orientation="h",
-            name=f"{unit}-hours",
-            customdata=[
-                (v, s, i)
-                for (v, s), i in zip(
-                    shown.select("versions", (pl.col("share") * 100).round(1)).rows(),
-                    ids,
-                    strict=True,
-                )
-            ],
-            marker={"color": [color_of(i, colors) for i in ids]},
-            hovertemplate=f"%{{y}} (%{{customdata[2]}})<br>%{{x:,.1f}} {unit}-hours "
-            "(%{customdata[1]}% of the total)<br>%{customdata[0]:,} versions<extra></extra>",
-        )
-    )
-    return _layout(
-        fig, title, f"{unit}-hours (units x run time)", words(keys), showlegend=False,
+    shares = shown.select("versions", (pl.col("share") * 100).round(1)).rows()
+    bars = {
+        "type": "bar",
+        "x": _rounded(shown[hours]),
+        "y": labels,
+        "orientation": "h",
+        "name": f"{unit}-hours",
+        "customdata": [[v, share, i] for (v, share), i in zip(shares, ids, strict=True)],
+        "marker": {"color": [color_of(i, colors) for i in ids]},
+        "hovertemplate": f"%{{y}} (%{{customdata[2]}})<br>%{{x:,.1f}} {unit}-hours "
+        "(%{customdata[1]}% of the total)<br>%{customdata[0]:,} versions<extra></extra>",
+    }
+    layout = _layout_spec(
+        title, f"{unit}-hours (units x run time)", words(keys), showlegend=False,
         height=max(300, 80 + 26 * len(ids)),
     )  # fmt: skip
+    layout["yaxis"]["type"] = "category"  # a workspace id "0" is a name, not a number
+    return {"data": [bars], "layout": layout}
 
 
 # -------------------------------------------------------------------------------- queue wait

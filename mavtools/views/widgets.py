@@ -56,12 +56,14 @@ Stable CSS classes, for browser tests and custom styling:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import ipywidgets as w
 import plotly.graph_objects as go
+import plotly.io as pio
 import polars as pl
 
 from mavtools.provenance import provenance
@@ -431,9 +433,24 @@ def _figure_output(name: str) -> w.Output:
     return out
 
 
-def _display_data(fig: go.Figure) -> tuple[dict[str, Any], ...]:
-    """The display data of a figure as IPython would show it, with plotly's default renderer."""
-    bundle = fig._repr_mimebundle_()  # the IPython display protocol, public by convention
+@functools.cache
+def _template(name: str) -> dict[str, Any]:
+    return pio.templates[name].to_plotly_json()
+
+
+def _display_data(spec: figures.Spec) -> tuple[dict[str, Any], ...]:
+    """The display data of a figure spec as IPython would show its ``go.Figure``.
+
+    The same bundle ``go.Figure._repr_mimebundle_`` builds with plotly's default renderer
+    (``application/vnd.plotly.v1+json`` in a kernel), with the default template applied, but
+    without building and validating the figure object tree (most of an update's time).
+    """
+    layout = spec["layout"]
+    name = pio.templates.default
+    if name and "template" not in layout:
+        layout = {**layout, "template": _template(name)}
+    fig_dict = {"data": spec["data"], "layout": layout}
+    bundle = pio.renderers._build_mime_bundle(fig_dict, pio.renderers.default)
     return ({"output_type": "display_data", "data": bundle or {}, "metadata": {}},)
 
 
@@ -452,7 +469,7 @@ class Dashboard:
     Attributes:
         panel: the :class:`FilterPanel`.
         usage_by: ``ipywidgets.ToggleButtons`` choosing the usage figure's grouping.
-        figures: figure name (:data:`FIGURE_NAMES`) -> the ``go.Figure`` currently shown.
+        specs: figure name (:data:`FIGURE_NAMES`) -> the figure shown, as plain data.
         outputs: figure name -> the ``ipywidgets.Output`` showing it.
         colors: pool (and flavor, workspace) -> colour, fixed for the dashboard.
         widget: the whole dashboard (an ``HBox``: filters left, figures right).
@@ -488,7 +505,7 @@ class Dashboard:
             style={"button_width": "90px"},
         )
         self.usage_by.add_class("mavtools-usage-by")
-        self.figures: dict[str, go.Figure] = {}
+        self.specs: dict[str, figures.Spec] = {}
         self.outputs = {name: _figure_output(name) for name in FIGURE_NAMES}
         right = w.VBox(
             [
@@ -531,31 +548,37 @@ class Dashboard:
         }
         return {name: data[name]() for name in names}
 
-    def build_figures(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, go.Figure]:
-        """The dashboard's figures for the current filters."""
+    def build_specs(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, figures.Spec]:
+        """The dashboard's figures for the current filters, as plain data (see figures.Spec)."""
         data, resource = self.figure_data(names), self.panel.resource.value
         state = self.panel.state()
         covered = self._covered
         if covered is not None and state.start is not None and state.end is not None:
             covered = (max(covered[0], state.start), min(covered[1], state.end))
-        builders: dict[str, Callable[[pl.DataFrame], go.Figure]] = {
-            "allocation": lambda d: figures.allocation_figure(
+        builders: dict[str, Callable[[pl.DataFrame], figures.Spec]] = {
+            "allocation": lambda d: figures.allocation_spec(
                 d, self.capacity, resource=resource, colors=self.colors
             ),
-            "usage": lambda d: figures.usage_figure(
+            "usage": lambda d: figures.usage_spec(
                 d, names=self.names if self.usage_by.value == "workspace_id" else None,
                 colors=self.colors,
             ),
-            "versions": lambda d: figures.versions_figure(d, covered=covered),
-            "durations": lambda d: figures.durations_figure(d),
+            "versions": lambda d: figures.versions_spec(d, covered=covered),
+            "durations": lambda d: figures.durations_spec(d),
         }  # fmt: skip
         return {name: builders[name](frame) for name, frame in data.items()}
 
+    @property
+    def figures(self) -> dict[str, go.Figure]:
+        """Figure name (:data:`FIGURE_NAMES`) -> the ``go.Figure`` currently shown (built when
+        read: updates only build the plain data)."""
+        return {name: go.Figure(spec) for name, spec in self.specs.items()}
+
     def _update(self, names: Sequence[str] = FIGURE_NAMES) -> None:
-        built = self.build_figures(names)
-        self.figures = {**self.figures, **built}
-        for name, fig in built.items():
-            self.outputs[name].outputs = _display_data(fig)
+        built = self.build_specs(names)
+        self.specs = {**self.specs, **built}
+        for name, spec in built.items():
+            self.outputs[name].outputs = _display_data(spec)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(**kwargs)
