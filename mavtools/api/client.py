@@ -374,6 +374,33 @@ class Client:
         unique = sorted(set(ids), key=lambda w: (w != "0", w))
         return unique or ["0"]
 
+    def workspace_names(self) -> dict[str, str]:
+        """Workspace id -> name, from the same listing as :meth:`list_workspaces`.
+
+        A workspace the API sends without a string ``name`` is named by its id.
+
+        Example:
+            >>> mt.samples_client().workspace_names()["0"]
+            'default'
+        """
+        url = f"{self.endpoint}/v1/{self.project_id}/workspaces"
+        names: dict[str, str] = {}
+        for page in range(1000):
+            body = self._get(url, {"offset": str(page), "limit": "1000"}, f"workspaces page {page}")
+            doc = _json_object(body, f"workspaces page {page}")
+            items = doc.get("workspaces") or []
+            if not isinstance(items, list):
+                raise ResponseFormatError("The API sent 'workspaces' that is not a list.")
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                    raise ResponseFormatError("The API sent a workspace without a string 'id'.")
+                name = item.get("name")
+                names[item["id"]] = name if isinstance(name, str) and name else item["id"]
+            total = doc.get("total_count")
+            if not items or not isinstance(total, int) or len(names) >= total:
+                break
+        return dict(sorted(names.items(), key=lambda kv: (kv[0] != "0", kv[0])))
+
     # -- paging ---------------------------------------------------------------------------------
 
     def fetch_listing(

@@ -108,6 +108,8 @@ class FakeModelArts:
         before_request: called with the request number before each versions request is answered,
             to change data while a client pages.
         auth_required: when False (the bundled samples) requests need no credentials.
+        workspace_names: workspace id -> name served by ``GET /v1/{project}/workspaces``
+            (default: "default" for "0", else "ws-" and the id's first 6 characters).
 
     Example:
         >>> api = FakeModelArts(records, project_id="p1", token="t")
@@ -132,6 +134,7 @@ class FakeModelArts:
         retry_after: float = 1,
         before_request: Callable[[int], None] | None = None,
         auth_required: bool = True,
+        workspace_names: Mapping[str, str] | None = None,
     ) -> None:
         if offset_mode not in ("record", "page", "page1"):
             raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
@@ -147,6 +150,7 @@ class FakeModelArts:
         self.retry_after = retry_after
         self.before_request = before_request
         self.auth_required = auth_required
+        self.workspace_names = dict(workspace_names or {})
         self.requests = 0  # versions requests answered (faults included)
         self.request_log: list[str] = []
         self.issued_tokens: dict[str, datetime] = {}
@@ -344,7 +348,11 @@ class FakeModelArts:
         page = int((query.get("offset") or ["0"])[-1])
         limit = int((query.get("limit") or ["1000"])[-1]) or len(ids)
         chunk = ids[page * limit : (page + 1) * limit]
-        items = [{"id": w, "name": "default" if w == "0" else f"ws-{w[:6]}"} for w in chunk]
+        default = {"0": "default"}
+        items = [
+            {"id": w, "name": self.workspace_names.get(w) or default.get(w, f"ws-{w[:6]}")}
+            for w in chunk
+        ]
         body = json.dumps({"total_count": len(ids), "workspaces": items}).encode()
         return Answer(200, body, {"Content-Type": "application/json"})
 

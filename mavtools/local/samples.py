@@ -17,7 +17,7 @@ import functools
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import requests
 
@@ -52,9 +52,18 @@ def sample_records() -> list[dict[str, Any]]:
     return records
 
 
+#: The names the local server gives the sample workspaces (what ModelArts' workspace API lists).
+SAMPLE_WORKSPACE_NAMES: Final = {
+    "0": "default",
+    "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b": "vision-team",
+    "c91e5b2d7f3a48c6a3f1c9e2b7d84f0a": "speech-lab",
+}
+
+
 def sample_api(**options: Any) -> FakeModelArts:
     """A :class:`FakeModelArts` loaded with the samples (options as for FakeModelArts)."""
     options.setdefault("project_id", sample_manifest()["project_id"])
+    options.setdefault("workspace_names", SAMPLE_WORKSPACE_NAMES)
     return FakeModelArts(sample_records(), **options)
 
 
