@@ -351,14 +351,18 @@ def _configure_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds one cell may run"
     )
-    parser.add_argument("--hide-code", action="store_true", help="leave the code cells out")
+    parser.add_argument(
+        "--show-code", action="store_true", help="include the code cells (left out by default)"
+    )
+    # The default since code is hidden; still accepted so older scripts keep working.
+    parser.add_argument("--hide-code", action="store_true", help=argparse.SUPPRESS)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from mavtools.views.report import render_report
 
     report = render_report(
-        args.notebook, args.output, timeout=args.timeout, hide_code=args.hide_code
+        args.notebook, args.output, timeout=args.timeout, show_code=args.show_code
     )
     print(f"Wrote {report.path} ({report.plots} interactive figures, works offline).")
     return 0
