@@ -471,7 +471,7 @@ def test_workspace_names_over_http(start_server, records):
     server = start_server(records, workspace_names=named)
     names = client_for(server).workspace_names()
     assert names == {"0": "default", **named}
-    assert list(names)[0] == "0"
+    assert next(iter(names)) == "0"
     assert list(names) == client_for(server).list_workspaces()
 
 
