@@ -34,7 +34,7 @@ def test_a_table_speaks_words_units_and_separators() -> None:
             "wait_p50_hours": [4.8, 0.04],
         }
     )
-    html = table(frame, table_id="t", title="Usage", names={"0": "default"}).as_raw_html()
+    html = table(frame, table_id="t", title="Usage", names={"0": "default"}).gt.as_raw_html()
     assert cells(html)[1:] == [
         "default", "0", "1,498", "27,153.0", "45.6%", "4.8 h",
         "abc", "abc", "12", "3.0", "0.0%", "2 min",
@@ -43,13 +43,15 @@ def test_a_table_speaks_words_units_and_separators() -> None:
         assert f">{label}<" in html
     assert "i64" not in html and "shape:" not in html and '"default"' not in html
     assert 'id="t"' in html
-    assert html == table(frame, table_id="t", title="Usage", names={"0": "default"}).as_raw_html()
+    shown = table(frame, table_id="t", title="Usage", names={"0": "default"})._repr_mimebundle_()
+    assert shown["text/html"] == html
+    assert shown["text/plain"].startswith("Usage\n") and "0x" not in shown["text/plain"]
 
 
 def test_queue_wait_by_pool_reads_in_minutes_and_hours() -> None:
     df = mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
     waits = mt.queue_wait(df, by="pool_id")
-    texts = cells(table(waits, table_id="w").as_raw_html())  # no title: no header cell
+    texts = cells(table(waits, table_id="w").gt.as_raw_html())  # no title: no header cell
     row = texts.index("pool-a100-research")
     p50 = waits.filter(pl.col("pool_id") == "pool-a100-research")["wait_p50_hours"].item()
     assert texts[row + 2] == human_hours(p50) and texts[row + 2].endswith(" h")

@@ -29,7 +29,7 @@ from mavtools.views.figures import WORDS
 if TYPE_CHECKING:  # great_tables is imported when a table is made
     from great_tables import GT
 
-__all__ = ["human_hours", "table"]
+__all__ = ["Table", "human_hours", "table"]
 
 _UNIT_HOURS: Final = ("gpu_hours", "npu_hours")
 _PERCENT: Final = ("share", "failure_rate", "utilization", "peak_utilization")
@@ -74,6 +74,31 @@ def _label(column: str) -> str:
     return column.replace("_", " ")
 
 
+class Table:
+    """A formatted table as a notebook shows it: Great Tables HTML, plain text as the fallback.
+
+    Attributes:
+        gt: the ``great_tables.GT`` (style it further, or ``gt.as_raw_html()``).
+        frame: the data shown.
+        title: the title, or "".
+    """
+
+    def __init__(self, gt: GT, frame: pl.DataFrame, title: str) -> None:
+        self.gt, self.frame, self.title = gt, frame, title
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        # GT's own repr holds object addresses; the plain text here is the same on every run.
+        with pl.Config(
+            tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True, tbl_rows=50,
+            fmt_str_lengths=60, tbl_width_chars=140,
+        ):  # fmt: skip
+            text = str(self.frame)
+        return {
+            "text/html": self.gt.as_raw_html(),
+            "text/plain": f"{self.title}\n{text}" if self.title else text,
+        }
+
+
 def table(
     frame: pl.DataFrame,
     *,
@@ -82,7 +107,7 @@ def table(
     subtitle: str | None = None,
     names: Mapping[str, str] | None = None,
     name_column: str = "workspace_id",
-) -> GT:
+) -> Table:
     """A Great Table of an analysis result, formatted for people.
 
     Args:
@@ -94,7 +119,7 @@ def table(
         name_column: the column ``names`` applies to.
 
     Returns:
-        A ``great_tables.GT``; a notebook shows it as HTML.
+        A :class:`Table`; a notebook shows it as HTML (``.gt`` is the ``great_tables.GT``).
 
     Example:
         >>> table(mt.usage(df, by="workspace_id"), table_id="usage", names=ws_names)
@@ -129,4 +154,4 @@ def table(
     ]
     if integers:
         style = style.fmt_integer(columns=integers, use_seps=True)
-    return style.sub_missing(missing_text="–")
+    return Table(style.sub_missing(missing_text="–"), frame, title or "")
