@@ -48,7 +48,7 @@ Stable CSS classes, for browser tests and custom styling:
 ``mavtools-time-filter``       day range slider (``SelectionRangeSlider``)
 ``mavtools-resource``          GPU / NPU toggle (``ToggleButtons``)
 ``mavtools-usage-by``          usage by workspace / pool / flavor (``ToggleButtons``)
-``mavtools-summary``           the summary line (a ``Label``; its text is ``str(summary)``)
+``mavtools-summary``           the summary line (an ``HTML`` widget; its text is ``str(summary)``)
 ``mavtools-figure-<name>``     the ``Output`` of each figure: ``allocation``, ``usage``,
                                ``versions``, ``durations``
 =============================  ====================================================
@@ -258,7 +258,7 @@ class FilterPanel:
         outcomes, pools, workspaces, flavors: :class:`MultiFilter` (see :data:`FILTER_LABELS`).
         days: ``ipywidgets.SelectionRangeSlider`` over days (UTC), both ends included.
         resource: ``ipywidgets.ToggleButtons`` GPU / NPU.
-        summary_label: ``ipywidgets.Label`` showing :attr:`summary`.
+        summary_label: ``ipywidgets.HTML`` showing :attr:`summary` as plain text.
         aggregates: the :class:`~mavtools.views.aggregates.Aggregates` behind the numbers.
         widget: the panel to display.
 
@@ -293,7 +293,7 @@ class FilterPanel:
             self.filters[column] = MultiFilter(column, options, singular, plural, tips)
             setattr(self, attribute, self.filters[column])
         self.days = self._day_slider(df)
-        self.days_label = w.Label(value=self._days_text())
+        self.days_label = w.HTML(value=self._days_text())
         self.resource = w.ToggleButtons(
             options=[(RESOURCES[r][2] + "s", r) for r in RESOURCES],
             value=self._default_resource(df),
@@ -306,7 +306,8 @@ class FilterPanel:
         self._hooks: list[Callable[[], None]] = []
         self._selection: pl.DataFrame | None = df
         self._summary = self.aggregates.summary(self.state())
-        self.summary_label = w.Label(value=str(self._summary), layout=w.Layout(width="auto"))
+        # An HTML widget wraps (a Label cuts a long line short); the text has no markup.
+        self.summary_label = w.HTML(value=str(self._summary), layout=w.Layout(width="auto"))
         self.summary_label.add_class("mavtools-summary")
         reset = w.Button(description="Reset all filters", layout=w.Layout(width="auto"))
         reset.on_click(lambda _b: self.reset())
@@ -421,7 +422,7 @@ class FilterPanel:
         if not self.days.options:
             return ""
         first, last = self.days.value
-        return f"{first.isoformat()} to {last.isoformat()}: versions alive in these days"
+        return f"{first.isoformat()} to {last.isoformat()} (every version alive in these days)"
 
 
 # ----------------------------------------------------------------------------------- dashboard
