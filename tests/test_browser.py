@@ -223,7 +223,11 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         assert not page.locator(".jp-OutputArea-output[data-mime-type*='error']").count(), (
             page.locator(".jp-OutputArea-output[data-mime-type*='error']").first.inner_text()
         )
-        page.locator(".jp-NotebookPanel .jp-Notebook").evaluate("e => e.scrollTo(0, 0)")
+        # JupyterLab 4 scrolls the notebook in its windowed panel: back to the top.
+        page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first.evaluate(
+            "e => e.scrollTo(0, 0)"
+        )
+        expect(page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h1").first).to_be_in_viewport()
         page.screenshot(path=artifact("explore-first-screen.png"))
 
         dashboard = page.locator(".mavtools-dashboard")

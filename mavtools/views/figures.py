@@ -359,7 +359,7 @@ def allocation_spec(
     gap = 0.04 if n > 1 else 0.0
     height = (1 - gap * (n - 1)) / n
     layout = _layout_spec(
-        title, "time (UTC)", f"{unit}s allocated (time-weighted mean per bin)",
+        title, "time (UTC)", f"{unit}s allocated (mean per bin)",
         legend_title="pool" if facets else words(keys),
     )  # fmt: skip
     for row, key in enumerate(groups, start=1):
@@ -408,7 +408,7 @@ def allocation_spec(
         layout["height"] = max(320, 70 + 110 * n)
         layout["annotations"] = [
             {
-                "text": f"{unit}s allocated (time-weighted mean per bin)", "textangle": -90,
+                "text": f"{unit}s allocated (mean per bin)", "textangle": -90,
                 "showarrow": False, "xref": "paper", "yref": "paper", "x": -0.07, "y": 0.5,
             }
         ]  # fmt: skip
