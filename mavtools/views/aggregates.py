@@ -35,6 +35,7 @@ import polars as pl
 from mavtools import analysis
 
 __all__ = [
+    "FILTERS",
     "FILTER_COLUMNS",
     "RESOURCES",
     "Aggregates",
@@ -47,9 +48,17 @@ __all__ = [
 
 #: An accelerator (kept here too: the analysis package is being split).
 Resource = Literal["gpu", "npu"]
-#: The columns a dashboard filters on, in display order. Adding a multi-select filter (for example
-#: ``"user_name"``) is one more entry here and one in ``widgets.FILTER_LABELS``.
-FILTER_COLUMNS: Final = ("outcome", "pool_id", "workspace_id", "flavor_code")
+#: The multi-select filters of a dashboard, in display order: column -> (attribute of the
+#: ``FilterPanel``, what one option is, what several are). Adding a filter (for example
+#: ``"user_name": ("users", "user", "users")``) is this one line: the panel, the pre-aggregation,
+#: the counts and the usage choices follow.
+FILTERS: Final[dict[str, tuple[str, str, str]]] = {
+    "outcome": ("outcomes", "outcome", "outcomes"),
+    "pool_id": ("pools", "pool", "pools"),
+    "workspace_id": ("workspaces", "workspace", "workspaces"),
+    "flavor_code": ("flavors", "flavor", "flavors"),
+}
+FILTER_COLUMNS: Final = tuple(FILTERS)
 #: Accelerators a dashboard can show: resource -> (units column, hours column, display unit).
 RESOURCES: Final[dict[Resource, tuple[str, str, str]]] = {
     "gpu": ("gpu_num", "gpu_hours", "GPU"),

@@ -71,6 +71,7 @@ from mavtools.statuses import OUTCOMES
 from mavtools.views import figures
 from mavtools.views.aggregates import (
     FILTER_COLUMNS,
+    FILTERS,
     RESOURCES,
     Aggregates,
     Selection,
@@ -91,16 +92,11 @@ __all__ = [
 
 #: The figures a :class:`Dashboard` shows, in order (also the suffix of their CSS class).
 FIGURE_NAMES: Final = ("allocation", "usage", "versions", "durations")
-#: Filter column -> (attribute of the panel, singular, plural). One line per multi-select filter;
-#: the column must also be in :data:`~mavtools.views.aggregates.FILTER_COLUMNS`.
-FILTER_LABELS: Final[dict[str, tuple[str, str, str]]] = {
-    "outcome": ("outcomes", "outcome", "outcomes"),
-    "pool_id": ("pools", "pool", "pools"),
-    "workspace_id": ("workspaces", "workspace", "workspaces"),
-    "flavor_code": ("flavors", "flavor", "flavors"),
-}
-#: Usage figure choices: label -> filter column.
-USAGE_BY: Final = {"workspace": "workspace_id", "pool": "pool_id", "flavor": "flavor_code"}
+#: Filter column -> (attribute of the panel, singular, plural): see
+#: :data:`~mavtools.views.aggregates.FILTERS`, where a filter is added.
+FILTER_LABELS: Final = FILTERS
+#: Usage figure choices: label -> filter column (every filter but the outcome).
+USAGE_BY: Final = {singular: c for c, (_, singular, _) in FILTERS.items() if c != "outcome"}
 _NONE_LABEL: Final = "(none)"
 
 
