@@ -10,17 +10,20 @@ Example:
 """
 
 from mavtools.analysis import (
+    FinishedShares,
     allocation,
     capacity_needed,
     durations,
     failure_rate,
+    finished_shares,
+    overlapping,
     quality_report,
     queue_wait,
     usage,
     utilization,
 )
-from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
+from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.errors import (
     ApiError,
     AuthError,
@@ -36,8 +39,8 @@ from mavtools.errors import (
     TransportError,
 )
 from mavtools.frame import VERSION_SCHEMA
-from mavtools.provenance import Provenance, provenance
 from mavtools.local.samples import samples_client
+from mavtools.provenance import Provenance, provenance
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "CacheMissError",
     "Client",
     "ConfigError",
+    "FinishedShares",
     "IncompleteError",
     "MavtoolsError",
     "NotFoundError",
@@ -65,8 +69,10 @@ __all__ = [
     "capacity_needed",
     "durations",
     "failure_rate",
+    "finished_shares",
     "load_versions",
     "outcome_of",
+    "overlapping",
     "provenance",
     "quality_report",
     "queue_wait",

@@ -48,7 +48,7 @@ import polars as pl
 
 from mavtools import statuses
 from mavtools.errors import CacheError, CacheMissError, ConfigError, IncompleteError
-from mavtools.frame import VERSION_SCHEMA, empty_frame
+from mavtools.frame import VERSION_SCHEMA, empty_frame, stamp
 from mavtools.provenance import attach, provenance
 
 __all__ = [
@@ -679,7 +679,8 @@ class VersionCache:
                 elif refresh and entry is not None:
                     why = "full fetch (refresh requested)"
                 result = _Outcome(frame, why, 0)
-            frame = _ordered(result.frame)
+            # Every row, refreshed or kept, is valid as of this fetch: one snapshot time for all.
+            frame = stamp(_ordered(result.frame), fetched_at)
             new = self.store.put(
                 frame,
                 key=key,

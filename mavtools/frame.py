@@ -24,6 +24,9 @@ npu_num        Int32
 gpu_hours      Float64                  gpu_num x duration in hours
 npu_hours      Float64                  npu_num x duration in hours
 workspace_id   Categorical              the workspace that was asked for (the API does not say)
+observed_at    Datetime("ms", "UTC")    snapshot time: when the fetch that read this row was taken,
+                                        the same for every row of one fetch (null only in frames
+                                        built by hand); the analysis reads "now" from it per row
 ============== ======================== ==========================================================
 
 Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body, a
@@ -40,6 +43,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import polars as pl
@@ -55,6 +59,7 @@ __all__ = [
     "build_frame",
     "empty_frame",
     "parse_page",
+    "stamp",
 ]
 
 OUTCOME_DTYPE: Final = pl.Enum(list(OUTCOMES))
@@ -81,6 +86,7 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
         "gpu_hours": pl.Float64,
         "npu_hours": pl.Float64,
         "workspace_id": pl.Categorical(),
+        "observed_at": _TIME,
     }
 )
 
@@ -382,12 +388,19 @@ def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=VERSION_SCHEMA)
 
 
-def build_frame(pages: Iterable[pl.DataFrame], workspace_id: str | Sequence[str]) -> pl.DataFrame:
+def build_frame(
+    pages: Iterable[pl.DataFrame],
+    workspace_id: str | Sequence[str],
+    *,
+    observed_at: datetime | None = None,
+) -> pl.DataFrame:
     """Turn raw page records of one workspace into the typed frame.
 
     Args:
         pages: ``Page.versions`` frames, all from the same workspace.
         workspace_id: the workspace that was asked for; it tags every row.
+        observed_at: the snapshot time of the fetch (default: now); it tags every row. A fetch of
+            several listings re-stamps all rows with one time (see :func:`stamp`).
 
     Returns:
         A frame with exactly :data:`VERSION_SCHEMA`, in the order the pages came.
@@ -396,7 +409,19 @@ def build_frame(pages: Iterable[pl.DataFrame], workspace_id: str | Sequence[str]
     if not frames:
         return empty_frame()
     raw = pl.concat(frames, how="vertical", rechunk=True)
-    return typed(raw.with_columns(workspace_id=pl.lit(workspace_id, dtype=pl.String)))
+    frame = typed(raw.with_columns(workspace_id=pl.lit(workspace_id, dtype=pl.String)))
+    return stamp(frame, observed_at or datetime.now(UTC))
+
+
+def stamp(frame: pl.DataFrame, observed_at: datetime) -> pl.DataFrame:
+    """Set ``observed_at`` of every row to one snapshot time (a naive ``datetime`` is UTC).
+
+    Example:
+        >>> frame = stamp(frame, client_snapshot)
+    """
+    if observed_at.tzinfo is None:
+        observed_at = observed_at.replace(tzinfo=UTC)
+    return frame.with_columns(observed_at=pl.lit(observed_at.astimezone(UTC)).cast(_TIME))
 
 
 def _epoch(name: str) -> pl.Expr:
@@ -405,7 +430,12 @@ def _epoch(name: str) -> pl.Expr:
 
 
 def typed(raw: pl.DataFrame) -> pl.DataFrame:
-    """Derive the typed columns from wire columns plus ``workspace_id``."""
+    """Derive the typed columns from wire columns plus ``workspace_id`` (and ``observed_at``).
+
+    Without an ``observed_at`` column the snapshot time is null (frames built by hand).
+    """
+    if "observed_at" not in raw.columns:
+        raw = raw.with_columns(observed_at=pl.lit(None, dtype=_TIME))
     known_names = pl.DataFrame(
         {"status": list(STATUS_NAMES), "_name": list(STATUS_NAMES.values())},
         schema={"status": pl.Int64, "_name": pl.String},

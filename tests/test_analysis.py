@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from mavtools import analysis as A
-from mavtools.frame import empty_frame, typed
+from mavtools.frame import empty_frame, stamp, typed
+from mavtools.local.cluster import CLUSTER_SNAPSHOT, cluster_records
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, midnight UTC
 T0_MS = int(T0.timestamp() * 1000)
+FINISHED_CODES = {10, 11, 12, 13, 14}
 MIN = 60_000
 HOUR = 3_600_000
 
@@ -99,6 +101,7 @@ def random_rows(rng: random.Random, n: int, span: int = 600) -> list[dict[str, A
             e = None  # running
         elif kind < 0.25:
             s = None  # failed before starting
+        finished_without_end = 0.25 <= kind < 0.3 and s is not None
         rows.append(
             {
                 "c": c,
@@ -111,6 +114,8 @@ def random_rows(rng: random.Random, n: int, span: int = 600) -> list[dict[str, A
                 "status": None if e is None or s is None or rng.random() < 0.6 else 11,
             }
         )
+        if finished_without_end:  # the API sent no end time for a finished version
+            rows[-1].update(e=None, status=rng.choice([10, 11, 14]), d=rng.choice([0, 30, 90]))
     return rows
 
 
@@ -125,15 +130,19 @@ def brute_levels(rows, now_min, lo, hi, units="g"):
     for r in rows:
         if r["s"] is None or r.get(units, 0) == 0:
             continue
-        end = r["e"] if r["e"] is not None else now_min
+        _, end = held_span(r, now_min)
         for m in range(lo, hi):
             if r["s"] <= m < end:
                 levels[r["pool"]][m - lo] += r[units]
     return levels
 
 
-def brute_allocation(rows, now_min, lo, hi, bin_min=60):
-    """Expected rows (time, pool, mean, peak); bins aligned at multiples of bin_min."""
+def brute_allocation(rows, now_min, lo, hi, bin_min=60, explicit_start=False):
+    """Expected rows (time, pool, mean, peak, coverage); bins aligned at multiples of bin_min.
+
+    The mean is over the minutes of the bin inside the window (a given start cuts the first bin;
+    the end, or the snapshot, cuts the last one); coverage is their share of the bin.
+    """
     levels = brute_levels(rows, now_min, lo, hi)
     first = lo - lo % bin_min
     out = []
@@ -141,7 +150,8 @@ def brute_allocation(rows, now_min, lo, hi, bin_min=60):
         lv = levels[pool]
         for b in range(first, hi, bin_min):
             mins = [lv[m - lo] for m in range(max(b, lo), min(b + bin_min, hi))]
-            out.append((at(b), pool, sum(mins) / bin_min, max(mins)))
+            covered = min(b + bin_min, hi) - (max(b, lo) if explicit_start else b)
+            out.append((at(b), pool, sum(mins) / covered, max(mins), covered / bin_min))
     return pl.DataFrame(
         out,
         schema={
@@ -149,17 +159,21 @@ def brute_allocation(rows, now_min, lo, hi, bin_min=60):
             "pool_id": pl.Categorical(),
             "allocated_mean": pl.Float64,
             "allocated_peak": pl.Int64,
+            "coverage": pl.Float64,
         },
         orient="row",
     )
 
 
+def held_span(r, now_min):
+    """[start, end) of what a row holds: finished without an end, start + duration."""
+    if r["e"] is not None:
+        return r["s"], r["e"]
+    return r["s"], (r["s"] + r.get("d", 0) if r.get("status") in FINISHED_CODES else now_min)
+
+
 def window_of(rows, now_min):
-    held = [
-        (r["s"], r["e"] if r["e"] is not None else now_min)
-        for r in rows
-        if r["s"] is not None and r["g"] > 0
-    ]
+    held = [held_span(r, now_min) for r in rows if r["s"] is not None and r["g"] > 0]
     held = [(s, e) for s, e in held if e > s]
     if not held:
         return None
@@ -167,8 +181,10 @@ def window_of(rows, now_min):
 
 
 def frame_now(rows):
+    """The latest moment the rows vouch for (a timestamp, or a finished run's start + duration)."""
     times = [r[k] for r in rows for k in ("c", "s", "e") if r.get(k) is not None]
-    return max(times)
+    ends = [held_span(r, 0)[1] for r in rows if r["s"] is not None and r["e"] is None]
+    return max(times + ends)
 
 
 # ---------------------------------------------------------------------------------- allocation
@@ -195,10 +211,9 @@ def test_allocation_with_window_and_now_matches_sweep(seed):
     rows = random_rows(rng, 40)
     df = frame(rows)
     lo, hi, now = 95, 450, 500  # window not aligned with the hour bins
-    got = A.allocation(df, "1h", "pool_id", start=at(lo), end=at(hi), now=at(now))
-    assert_frame_equal(
-        got, brute_allocation(rows, now, lo, hi), check_exact=False, rel_tol=1e-12, abs_tol=1e-12
-    )
+    got = A.allocation(df, every="1h", by="pool_id", start=at(lo), end=at(hi), now=at(now))
+    expected = brute_allocation(rows, now, lo, hi, explicit_start=True)
+    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -233,18 +248,22 @@ def test_allocation_property_mean_and_peak(specs, bin_min):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_allocation_integral_equals_clipped_usage(seed):
-    """sum(allocated_mean x bin hours) == unit-hours of the same versions clipped to the window."""
+    """sum(mean x coverage x bin hours) == unit-hours of the versions clipped to the window."""
     rng = random.Random(seed)
     rows = random_rows(rng, 200, span=3000)
     df = frame(rows)
     start, end, now = at(333.3), at(2111.7), at(2500)
-    got = A.allocation(df, "1h", None, start=start, end=end, now=now)
-    integral = got.select(pl.col("allocated_mean").sum()).item()  # 1-hour bins
+    got = A.allocation(df, every="1h", by=None, start=start, end=end, now=now)
+    integral = got.select((pl.col("allocated_mean") * pl.col("coverage")).sum()).item()  # 1 h
+    finished = pl.col("outcome").is_in(["succeeded", "failed", "canceled"])
     clipped = (
         df.filter(pl.col("start_time").is_not_null())
         .select(
             s=pl.col("start_time").clip(lower_bound=start),
-            e=pl.col("end_time").fill_null(now).clip(upper_bound=end),
+            e=pl.coalesce(
+                "end_time",
+                pl.when(finished).then(pl.col("start_time") + pl.col("duration")).otherwise(now),
+            ).clip(upper_bound=end),
             g=pl.col("gpu_num"),
         )
         .select(((pl.col("e") - pl.col("s")).dt.total_milliseconds().clip(0) * pl.col("g")).sum())
@@ -262,13 +281,15 @@ def test_allocation_by_hand():
         {"s": 0, "e": 30, "g": 0, "pool": "b"},  # zero GPUs
         {"s": None, "e": None, "g": 8, "pool": "c", "c": 150},  # queued; sets now = 02:30
     ]
-    got = A.allocation(frame(rows), "1h", "pool_id")
+    got = A.allocation(frame(rows), every="1h", by="pool_id")
     expected = pl.DataFrame(
         {
             "time": [at(0), at(60), at(120)] * 3,
             "pool_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
-            "allocated_mean": [1.0, 1.0 + 2.0, 0.0, 0.0, 1.0, 0.5, 0.0, 0.0, 0.0],
+            # 02:00-03:00 is covered up to now = 02:30: b held 1 GPU all of that half hour
+            "allocated_mean": [1.0, 1.0 + 2.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0],
             "allocated_peak": [2, 4, 0, 0, 1, 1, 0, 0, 0],
+            "coverage": [1.0, 1.0, 0.5] * 3,
         },
         schema_overrides={
             "time": pl.Datetime("ms", "UTC"),
@@ -283,7 +304,8 @@ def test_allocation_single_version_and_npu():
     df = frame([{"s": 10, "e": 70, "g": 0, "n": 3}])
     assert A.allocation(df).is_empty()
     got = A.allocation(df, resource="npu")
-    assert got["allocated_mean"].to_list() == [2.5, 0.5]
+    assert got["allocated_mean"].to_list() == [2.5, 3.0]  # 01:00 bin: data ends at 01:10
+    assert got["coverage"].to_list() == [1.0, pytest.approx(1 / 6)]
     assert got["allocated_peak"].to_list() == [3, 3]
     assert got.schema["time"] == pl.Datetime("ms", "UTC")
 
@@ -291,13 +313,14 @@ def test_allocation_single_version_and_npu():
 def test_allocation_empty_frame():
     got = A.allocation(empty_frame(), by="pool_id")
     assert got.is_empty()
-    assert got.columns == ["time", "pool_id", "allocated_mean", "allocated_peak"]
+    assert got.columns == ["time", "pool_id", "allocated_mean", "allocated_peak", "coverage"]
 
 
 def test_allocation_daily_bins_and_rejects_bad_resource():
     df = frame([{"s": 0, "e": 36 * 60, "g": 2}])
     got = A.allocation(df, every="1d")
-    assert got["allocated_mean"].to_list() == [2.0, 1.0]
+    assert got["allocated_mean"].to_list() == [2.0, 2.0]  # the second day is known until 12:00
+    assert got["coverage"].to_list() == [1.0, 0.5]
     with pytest.raises(ValueError, match="resource"):
         A.allocation(df, resource="tpu")  # type: ignore[arg-type]
 
@@ -356,23 +379,32 @@ def test_capacity_needed_by_hand():
 
 def test_utilization_by_hand():
     df = frame([{"s": 0, "e": 90, "g": 4, "pool": "a"}, {"s": 0, "e": 30, "g": 1, "pool": "z"}])
-    got = A.utilization(df, {"a": 8, "empty": 2}, every="1h")
+    got = A.utilization(df, capacity={"a": 8, "empty": 2}, every="1h")
     assert got.select(pl.col("pool_id").cast(pl.String), "utilization").rows() == [
         ("a", 0.5),
-        ("a", 0.25),
+        ("a", 0.5),  # 4 of 8 GPUs for the 30 minutes of the bin the data covers
         ("empty", 0.0),
         ("empty", 0.0),
     ]
     assert got["peak_utilization"].to_list() == [0.5, 0.5, 0.0, 0.0]
     with pytest.raises(ValueError, match="positive"):
-        A.utilization(df, {"a": 0})
+        A.utilization(df, capacity={"a": 0})
 
 
 # ------------------------------------------------------------------ DuckDB-checked aggregations
 
 
-@pytest.fixture(params=range(4))
+def cluster_frame() -> pl.DataFrame:
+    """The hand-made cluster-shaped listing (mavtools.local.cluster), typed and stamped."""
+    raw = pl.DataFrame(cluster_records(), infer_schema_length=None)
+    return stamp(typed(raw), CLUSTER_SNAPSHOT)
+
+
+@pytest.fixture(params=[0, 1, 2, 3, "cluster"])
 def random_frame(request):
+    """Seeded random frames, and the cluster-shaped listing (whole-second ties, no-end, ...)."""
+    if request.param == "cluster":
+        return cluster_frame()
     rng = random.Random(1000 + request.param)
     return frame(random_rows(rng, rng.choice([1, 3, 80, 300]), span=20_000))
 
@@ -407,6 +439,8 @@ def test_failure_rate_matches_sql(random_frame):
                count(*) filter (where outcome = 'succeeded') succeeded,
                count(*) filter (where outcome = 'failed') failed,
                count(*) filter (where outcome = 'canceled') canceled,
+               (count(*) filter (where outcome = 'failed'))::double / count(*) as failed_share,
+               (count(*) filter (where outcome = 'canceled'))::double / count(*) as canceled_share,
                (count(*) filter (where outcome in ('failed', 'canceled')))::double / count(*)
                    as failure_rate
         from v where outcome in ('succeeded', 'failed', 'canceled')
@@ -534,7 +568,7 @@ def test_version_counts_and_weekly_profile_by_hand():
         ("canceled", 1),
     ]
     profile = A.weekly_profile(frame([{"s": 0, "e": 90, "g": 2}]))
-    assert profile.rows() == [(1, 0, 2.0, 2, 1), (1, 1, 1.0, 2, 1)]
+    assert profile.rows() == [(1, 0, 2.0, 2, 1), (1, 1, 2.0, 2, 1)]  # 01:00-01:30 covered
 
 
 def test_quality_report_by_hand():
@@ -556,6 +590,7 @@ def test_quality_report_by_hand():
         "duration_mismatch": 2,  # the 10-minute gap and the end-before-start row
         "zero_length": 1,
         "end_before_start": 1,
+        "finished_without_end": 0,
         "lost": 1,
         "stuck_running": 1,
         "stuck_queued": 1,
@@ -565,9 +600,9 @@ def test_quality_report_by_hand():
     }
     examples = dict(report.select("check", "example_ids").iter_rows())
     assert examples["lost"] == [40] and examples["before_creation"] == [80]
-    assert A.quality_report(df, now=at(30))["versions"][7] == 2  # ends at 70, created at 50
+    assert A.quality_report(df, now=at(30))["versions"][8] == 2  # ends at 70, created at 50
     empty = A.quality_report(empty_frame())
-    assert empty["versions"].sum() == 0 and empty.height == 9
+    assert empty["versions"].sum() == 0 and empty.height == 10
 
 
 def test_allocation_accepts_timedelta_bins():

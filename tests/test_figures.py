@@ -74,7 +74,7 @@ def test_allocation_traces_hold_the_analysis_numbers(sample):
 
 
 def test_allocation_figure_merges_long_series_into_coarser_bins(sample):
-    alloc = A.allocation(sample, every="1h")
+    alloc = A.allocation(sample, every="1h", by=None)
     fig = F.allocation_figure(alloc, max_points=100)
     assert alloc.height == 720  # 30 days of hours: merged by 8 into 90 points
     daily_means = (

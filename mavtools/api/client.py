@@ -55,7 +55,7 @@ from mavtools.errors import (
     ThrottledError,
     TransportError,
 )
-from mavtools.frame import _RAW_SCHEMA, Page, build_frame, empty_frame, parse_page
+from mavtools.frame import _RAW_SCHEMA, Page, build_frame, empty_frame, parse_page, stamp
 from mavtools.provenance import Provenance, attach
 
 __all__ = ["ALL_WORKSPACES", "Client", "RetryPolicy", "Timeout"]
@@ -319,7 +319,8 @@ class Client:
             "sort_by": sort_by,
             "order": order,
         }
-        return attach(frame, self.describe(query, frame.height))
+        info = self.describe(query, frame.height)
+        return attach(stamp(frame, info.fetched_at), info)  # one snapshot time per fetch
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""

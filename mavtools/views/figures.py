@@ -81,6 +81,7 @@ _KNOWN: Final = frozenset(
         "time", "allocated_mean", "allocated_peak", "capacity", "utilization", "peak_utilization",
         "versions", "versions_using", "gpu_hours", "npu_hours", "share", "finished", "succeeded",
         "failed", "canceled", "failure_rate", "lo_hours", "hi_hours",
+        "coverage", "failed_share", "canceled_share",
     }
 )  # fmt: skip
 

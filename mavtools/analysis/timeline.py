@@ -1,0 +1,308 @@
+"""Shared by the analysis modules: units, groups, time conversion and the sweep line.
+
+Public inside :mod:`mavtools.analysis` (the question modules and ``whatif``/``cost`` import these
+names); not part of the package's public API. The semantics are stated once in the package
+docstring of :mod:`mavtools.analysis`.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from mavtools.statuses import FINISHED_OUTCOMES
+
+Resource = Literal["gpu", "npu"]
+By = str | Sequence[str] | None
+Every = str | timedelta
+
+TIME: Final = pl.Datetime("ms", "UTC")
+HOUR_MS: Final = 3_600_000
+UNITS: Final[dict[str, str]] = {"gpu": "gpu_num", "npu": "npu_num"}
+HOURS: Final[dict[str, str]] = {"gpu": "gpu_hours", "npu": "npu_hours"}
+#: The time zone bins and times of day are in unless ``tz=`` says otherwise.
+DEFAULT_TZ: Final = "UTC"
+#: Outcomes of versions that are over, in the order tables show them.
+FINISHED: Final = tuple(o for o in ("succeeded", "failed", "canceled") if o in FINISHED_OUTCOMES)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def keyword_only(*old_names: str) -> Callable[[F], F]:
+    """Accept the arguments after ``df`` by position for one more release, with a warning.
+
+    ``old_names`` are the parameters in their former positional order.
+    """
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(df: Any, *args: Any, **kwargs: Any) -> Any:
+            if args:
+                if len(args) > len(old_names):
+                    raise TypeError(
+                        f"{fn.__name__}() takes df and keyword arguments, got {len(args)} more "
+                        "positional ones"
+                    )
+                names = old_names[: len(args)]
+                twice = sorted(set(names) & kwargs.keys())
+                if twice:
+                    raise TypeError(f"{fn.__name__}() got {', '.join(twice)} twice")
+                warnings.warn(
+                    f"{fn.__name__}(): pass {', '.join(names)} by keyword "
+                    f"({', '.join(f'{n}=...' for n in names)}); positional arguments after df "
+                    "stop working in the next release",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs.update(zip(names, args, strict=True))
+            return fn(df, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+@functools.cache
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(
+            f"tz must be an IANA time zone name such as 'UTC' or 'Europe/Berlin', not {tz!r}"
+        ) from None
+
+
+def check_tz(tz: str) -> str:
+    """``tz`` when it names a time zone, else a ValueError in one sentence."""
+    _zone(tz)
+    return tz
+
+
+def local(expr: pl.Expr, tz: str) -> pl.Expr:
+    """A UTC ``Datetime`` expression shown in ``tz`` (the same instants)."""
+    return expr.dt.convert_time_zone(tz)
+
+
+def units_column(resource: str) -> str:
+    try:
+        return UNITS[resource]
+    except KeyError:
+        raise ValueError(f"resource must be 'gpu' or 'npu', not {resource!r}") from None
+
+
+def group_keys(by: By) -> list[str]:
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
+def to_ms(value: datetime, tz: str = DEFAULT_TZ) -> int:
+    """Epoch milliseconds of ``value``; a naive ``datetime`` is read in ``tz``."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, not {type(value).__name__} {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_zone(tz))
+    return round(value.timestamp() * 1000)
+
+
+def interval(every: Every) -> str:
+    """A polars duration string (``offset_by`` takes no timedelta)."""
+    if isinstance(every, timedelta):
+        ms = every // timedelta(milliseconds=1)
+        if ms <= 0 or every % timedelta(milliseconds=1):
+            raise ValueError(f"every must be a positive whole number of milliseconds, not {every}")
+        return f"{ms}ms"
+    return every
+
+
+def epoch_ms(expr: pl.Expr) -> pl.Expr:
+    """Epoch milliseconds of a ``Datetime("ms")`` expression."""
+    return expr.dt.epoch("ms")
+
+
+def _default_now_ms(df: pl.DataFrame) -> int | None:
+    """The latest moment the frame itself vouches for: a timestamp, or a finished run's end."""
+    ran = pl.col("start_time") + pl.col("duration")
+    row = df.select(
+        pl.max_horizontal(
+            pl.col("create_time").max(),
+            pl.col("start_time").max(),
+            pl.col("end_time").max(),
+            ran.filter(pl.col("end_time").is_null() & _finished()).max(),
+        ).dt.epoch("ms")
+    )
+    return row.item() if row.height else None
+
+
+def _finished() -> pl.Expr:
+    return pl.col("outcome").cast(pl.String).is_in(list(FINISHED_OUTCOMES))
+
+
+def now_ms_expr(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) -> pl.Expr:
+    """Per row, the moment an unfinished version holds until, in epoch ms.
+
+    ``now`` when given; else the row's own snapshot time ``observed_at``; for rows without one
+    (frames built by hand), the latest timestamp of the frame.
+    """
+    if now is not None:
+        return pl.lit(to_ms(now, tz), dtype=pl.Int64)
+    fallback = _default_now_ms(df)
+    return pl.coalesce(epoch_ms(pl.col("observed_at")), pl.lit(fallback, dtype=pl.Int64))
+
+
+def using(df: pl.DataFrame, resource: Resource | None) -> pl.DataFrame:
+    """Versions that ask for ``resource`` (all versions when it is None)."""
+    return df if resource is None else df.filter(pl.col(units_column(resource)) > 0)
+
+
+def sorted_by(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    return frame.sort(keys, nulls_last=True, maintain_order=True) if keys else frame
+
+
+def period_keys(
+    keys: list[str], every: Every | None, column: str, tz: str = DEFAULT_TZ
+) -> tuple[list[str], list[pl.Expr]]:
+    """Group keys plus ``time``, the start of the period of ``column`` in ``tz``, with ``every``."""
+    if every is None:
+        return keys, []
+    time = local(pl.col(column), check_tz(tz)).dt.truncate(interval(every))
+    return [*keys, "time"], [time.alias("time")]
+
+
+def held_until(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) -> pl.Expr:
+    """Per row, the end (epoch ms, exclusive) of the time a version holds its units.
+
+    ``end_time`` when the API sent one. A finished version without one holds from
+    ``start_time`` to ``start_time + duration`` when ``duration`` > 0, else nothing (null). An
+    unfinished version holds until "now" (:func:`now_ms_expr`).
+    """
+    finished = _finished()
+    ran = pl.col("duration").dt.total_milliseconds()
+    return (
+        pl.when(pl.col("end_time").is_not_null())
+        .then(epoch_ms(pl.col("end_time")))
+        .when(finished)
+        .then(pl.when(ran > 0).then(epoch_ms(pl.col("start_time")) + ran))
+        .otherwise(now_ms_expr(df, now, tz))
+    )
+
+
+def held_intervals(
+    df: pl.DataFrame,
+    keys: list[str],
+    resource: str,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime | None,
+    include_queued: bool = False,
+    tz: str = DEFAULT_TZ,
+) -> tuple[pl.DataFrame, int | None, int | None]:
+    """Held intervals ``[s, e)`` in epoch ms, clipped to the window, and that window.
+
+    The window is ``[start, end)``; by default from the earliest start of a holding version to
+    the latest moment a version holds (the snapshot time when something runs). Every version whose holding
+    overlaps the window counts, clipped to it, whenever it was created.
+
+    With ``include_queued`` an interval begins at creation instead of start: the units a version
+    *asked for* while it waited count too (demand rather than allocation).
+    """
+    units = units_column(resource)
+    begin = pl.col("create_time") if include_queued else pl.col("start_time")
+    held = (
+        df.lazy()
+        .filter(begin.is_not_null() & (pl.col(units) > 0))
+        .select(
+            *keys,
+            s=epoch_ms(begin),
+            e=held_until(df, now, tz),
+            u=pl.col(units).cast(pl.Int64),
+        )
+        .filter(pl.col("e") > pl.col("s"))
+        .collect()
+    )
+    lo: int | None = (
+        to_ms(start, tz) if start is not None else held.select(pl.col("s").min()).item()
+    )
+    hi: int | None = to_ms(end, tz) if end is not None else held.select(pl.col("e").max()).item()
+    if lo is None or hi is None or hi <= lo:
+        return held.clear(), None, None
+    clipped = held.with_columns(
+        s=pl.col("s").clip(lower_bound=int(lo)), e=pl.col("e").clip(upper_bound=int(hi))
+    )
+    return clipped.filter(pl.col("e") > pl.col("s")), int(lo), int(hi)
+
+
+def snapshots(
+    df: pl.DataFrame,
+    keys: list[str],
+    groups: pl.DataFrame,
+    now: datetime | None,
+    tz: str = DEFAULT_TZ,
+) -> pl.DataFrame:
+    """Per group (``_g``), ``known``: the latest snapshot time of its rows (epoch ms).
+
+    Null for groups without rows (pools named only in ``utilization``'s capacity).
+    """
+    per_row = df.select(*keys, known=now_ms_expr(df, now, tz))
+    if not keys:
+        return groups.with_columns(known=pl.lit(per_row["known"].max(), dtype=pl.Int64))
+    latest = per_row.group_by(keys).agg(pl.col("known").max())
+    return groups.join(latest, on=keys, how="left", nulls_equal=True).select("_g", "known")
+
+
+def group_index(
+    df: pl.DataFrame, keys: list[str], extra: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The distinct group keys with a dense index ``_g`` in output order."""
+    if not keys:
+        return pl.DataFrame({"_g": [0]}, schema={"_g": pl.UInt32})
+    found = df.select(keys).unique()
+    if extra is not None:
+        found = pl.concat([found, extra.select(keys).cast(found.schema)]).unique()
+    return sorted_by(found, keys).with_row_index("_g")
+
+
+def step_function(
+    held: pl.DataFrame,
+    groups: pl.DataFrame,
+    keys: list[str],
+    anchors: pl.Series,
+    end_ms: int,
+) -> pl.DataFrame:
+    """The step function of units held, per group: ``_g``, ``t``, ``level``, ``seg`` (ms)."""
+    if keys:
+        held = held.join(groups, on=keys, how="left", nulls_equal=True)
+    else:
+        held = held.with_columns(_g=pl.lit(0, dtype=pl.UInt32))
+    marks = groups.select("_g").join(
+        anchors.alias("t").to_frame().with_columns(d=pl.lit(0, dtype=pl.Int64)), how="cross"
+    )
+    events = pl.concat(
+        [
+            held.select("_g", t="s", d="u"),
+            held.select("_g", t="e", d=-pl.col("u")),
+            marks.select("_g", "t", "d"),
+        ]
+    ).sort("_g", "t")
+    # Each group's deltas sum to zero, so a global running sum is the per-group level.
+    same_next = (pl.col("_g") == pl.col("_g").shift(-1)) & (pl.col("t") == pl.col("t").shift(-1))
+    steps = (
+        events.lazy()
+        .with_columns(level=pl.col("d").cum_sum())
+        .filter(~same_next.fill_null(False))
+        .with_columns(
+            seg=pl.when(pl.col("_g") == pl.col("_g").shift(-1))
+            .then(pl.col("t").shift(-1))
+            .otherwise(pl.lit(end_ms))
+            - pl.col("t")
+        )
+        .filter(pl.col("t") < end_ms)
+        .select("_g", "t", "level", "seg")
+    )
+    return steps.collect()

@@ -1,0 +1,196 @@
+"""A small hand-made listing shaped like real clusters, not like mavtools' own simulation.
+
+:func:`mavtools.local.synth.simulate` produces data from mavtools' own assumptions (millisecond
+times, every finished version with an end, several flavors per pool). Real listings also have the
+cases below; :func:`cluster_records` holds each of them on purpose, deterministically, so analysis
+tests can run on it against independent computations:
+
+- ``pool-script``: 300 versions created in the same whole second by a script (all times at
+  whole-second precision); 60 ran and completed, 40 are running at the snapshot, 100 waited for
+  hours and were then canceled without starting (``start_time`` 0, ``end_time`` the cancel time),
+  100 are still waiting. One flavor only.
+- ``pool-solo``: a single version, running at the snapshot (one flavor).
+- ``pool-noend``: finished versions the API sent without an end time: a ``LOST`` one with a
+  1 h ``duration`` on 8 GPUs, a ``FAILED`` one with ``duration`` 0, a ``COMPLETED`` one with a 2 h
+  ``duration``; plus a version with an end time for comparison.
+- ``pool-zero``: a GPU flavor whose versions report 0 accelerators.
+- The snapshot, :data:`CLUSTER_SNAPSHOT`, is 2026-10-25 01:30 UTC: 02:30 in Europe/Berlin during
+  the hour that repeats when summer time ends, so the local day 2026-10-25 is 25 hours long and
+  the snapshot lies inside it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+__all__ = ["CLUSTER_SNAPSHOT", "CLUSTER_TIMEZONE", "cluster_records"]
+
+CLUSTER_SNAPSHOT: Final = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+CLUSTER_TIMEZONE: Final = "Europe/Berlin"
+
+_S: Final = 1000  # ms per second
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * _S
+
+
+def _version(
+    vid: int, pool: str, flavor: str, gpus: int, status: int, **times: int
+) -> dict[str, Any]:
+    return {
+        "version_id": vid,
+        "version_name": f"job-{vid}",
+        "version_desc": None,
+        "status": status,
+        "create_time": times["create"],
+        "start_time": times.get("start", 0),
+        "end_time": times.get("end", 0),
+        "duration": times.get("duration", 0),
+        "pool_id": pool,
+        "flavor_code": flavor,
+        "gpu_num": gpus,
+        "npu_num": 0,
+        "workspace_id": "0",
+    }
+
+
+def cluster_records() -> list[dict[str, Any]]:
+    """The hand-made versions (wire records with ``workspace_id``), oldest first.
+
+    Example:
+        >>> server = serve(FakeModelArts(cluster_records()))
+    """
+    snapshot = int(CLUSTER_SNAPSHOT.timestamp()) * _S
+    out: list[dict[str, Any]] = []
+    burst = _ms("2026-10-24T08:00:00")  # 300 versions in this one second
+    flavor = "modelarts.p3.large.public"
+    for i in range(300):
+        vid = 5_000 + i
+        if i < 60:  # ran one after another in pairs, each 1 h 30 min, completed
+            start = burst + (i // 2) * 600 * _S + 7 * _S
+            end = start + 5400 * _S
+            out.append(
+                _version(
+                    vid,
+                    "pool-script",
+                    flavor,
+                    1,
+                    10,
+                    create=burst,
+                    start=start,
+                    end=end,
+                    duration=end - start,
+                )
+            )
+        elif i < 100:  # running at the snapshot
+            start = burst + (i - 60) * 900 * _S + 13 * _S
+            out.append(
+                _version(
+                    vid,
+                    "pool-script",
+                    flavor,
+                    1,
+                    8,
+                    create=burst,
+                    start=start,
+                    duration=snapshot - start,
+                )
+            )
+        elif i < 200:  # waited for hours, canceled without starting
+            out.append(
+                _version(
+                    vid,
+                    "pool-script",
+                    flavor,
+                    1,
+                    13,
+                    create=burst,
+                    end=burst + (3 + i % 7) * 3600 * _S,
+                )
+            )
+        else:  # still waiting
+            out.append(_version(vid, "pool-script", flavor, 1, 7, create=burst))
+    solo_start = _ms("2026-10-24T20:00:00")
+    out.append(
+        _version(
+            6_000,
+            "pool-solo",
+            "modelarts.p3.8xlarge",
+            8,
+            8,
+            create=solo_start - 120 * _S,
+            start=solo_start,
+            duration=snapshot - solo_start,
+        )
+    )
+    lost = _ms("2026-10-23T10:00:00")
+    out += [
+        _version(
+            6_100,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            14,
+            create=lost - 60 * _S,
+            start=lost,
+            duration=3600 * _S,
+        ),
+        _version(
+            6_101,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            11,
+            create=lost,
+            start=lost + 600 * _S,
+            duration=0,
+        ),
+        _version(
+            6_102,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            10,
+            create=lost,
+            start=lost + 3600 * _S,
+            duration=7200 * _S,
+        ),
+        _version(
+            6_103,
+            "pool-noend",
+            "modelarts.p3.8xlarge",
+            8,
+            10,
+            create=lost,
+            start=lost + 1800 * _S,
+            end=lost + 5400 * _S,
+            duration=3600 * _S,
+        ),
+    ]
+    zero = _ms("2026-10-24T21:15:00")
+    out += [
+        _version(
+            6_200,
+            "pool-zero",
+            "modelarts.vm.gpu.t4",
+            0,
+            10,
+            create=zero,
+            start=zero + 30 * _S,
+            end=zero + 3630 * _S,
+            duration=3600 * _S,
+        ),
+        _version(
+            6_201,
+            "pool-zero",
+            "modelarts.vm.gpu.t4",
+            0,
+            8,
+            create=zero,
+            start=zero + 45 * _S,
+            duration=snapshot - zero - 45 * _S,
+        ),
+    ]
+    return out
