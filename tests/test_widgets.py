@@ -49,8 +49,11 @@ def y_total(fig: go.Figure) -> float:
     return sum(sum(y for y in trace.y if y is not None) for trace in fig.data if trace.y)
 
 
-def window_of(dash: Dashboard) -> tuple[datetime | None, datetime | None]:
+def window_of(dash: Dashboard) -> tuple[datetime, datetime]:
+    """The dashboard's window: the chosen days, else the whole frame's span (to the snapshot)."""
     state = dash.panel.state()
+    if state.start is None or state.end is None:
+        return dash.panel.aggregates.span
     return state.start, state.end
 
 
@@ -61,7 +64,7 @@ def assert_numbers_equal_direct_analysis(dash: Dashboard, expected: pl.DataFrame
     data = dash.figure_data()
     direct = A.allocation(
         expected, every=dash.allocation_bin(), by="pool_id", start=start, end=end,
-        now=dash.now, resource=resource,
+        resource=resource,
     ).filter(pl.col("allocated_mean") > 0)  # fmt: skip
     got = data["allocation"].with_columns(pl.col("pool_id").cast(pl.String))
     want = direct.select("time", pl.col("pool_id").cast(pl.String), "allocated_mean")
@@ -76,17 +79,20 @@ def assert_numbers_equal_direct_analysis(dash: Dashboard, expected: pl.DataFrame
     )
     hist = A.duration_histogram(expected, by="outcome")
     assert_frame_equal(data["durations"], hist, check_row_order=False, check_dtypes=False)
-    created = expected if start is None else expected.filter(pl.col("create_time") >= start)
+    created = expected.filter(pl.col("create_time") >= start)
     weekly = A.version_counts(created, every="1w", by="outcome")
     assert_frame_equal(data["versions"], weekly, check_row_order=False, check_dtypes=False)
     assert dash.summary.versions == expected.height
-    for r, hours in summarize(expected, now=dash.now, start=start, end=end).unit_hours.items():
+    for r, hours in summarize(expected, start=start, end=end).unit_hours.items():
         assert dash.summary.unit_hours[r] == pytest.approx(hours, rel=1e-9, abs=1e-6)
 
 
 def test_starts_with_everything_selected(df: pl.DataFrame, dash: Dashboard) -> None:
     assert_frame_equal(dash.selection, df)
-    assert dash.summary == summarize(df, now=dash.now)
+    direct = summarize(df)
+    assert (dash.summary.finished, dash.summary.failed, dash.summary.canceled) == (
+        direct.finished, direct.failed, direct.canceled,
+    )  # fmt: skip
     assert dash.summary.versions == dash.summary.total == df.height
     assert_numbers_equal_direct_analysis(dash, df)
     assert dash.now == mt.provenance(df).fetched_at
@@ -150,15 +156,15 @@ def test_time_window_selects_by_overlap(df: pl.DataFrame, dash: Dashboard) -> No
     dash.panel.days.index = (10, 20)
     start = datetime.combine(days[10], datetime.min.time(), tzinfo=UTC)
     end = datetime.combine(days[20], datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
-    life_end = pl.col("end_time").fill_null(pl.lit(dash.now).cast(pl.Datetime("ms", "UTC")))
-    expected = df.filter((pl.col("create_time") < end) & (life_end >= start))
+    expected = mt.overlapping(df, start=start, end=end)
     created_inside = df.filter(pl.col("create_time").is_between(start, end, closed="left"))
     assert expected.height > created_inside.height  # those running into the window count too
     assert_frame_equal(dash.selection, expected)
     assert_numbers_equal_direct_analysis(dash, expected)
     # The window's unit-hours are exactly mt.allocation(df, start=, end=)'s.
-    whole = A.allocation(df, every="1h", start=start, end=end, now=dash.now)
-    assert dash.summary.unit_hours["gpu"] == pytest.approx(whole["allocated_mean"].sum())
+    whole = A.allocation(df, every="1h", by=None, start=start, end=end)
+    held = (whole["allocated_mean"] * whole["coverage"]).sum()
+    assert dash.summary.unit_hours["gpu"] == pytest.approx(held)
     dash.panel.days.index = (0, len(days) - 1)
     assert_frame_equal(dash.selection, df)
 
@@ -169,12 +175,10 @@ def test_filters_combine(df: pl.DataFrame, dash: Dashboard) -> None:
     dash.panel.outcomes.value = ("succeeded",)
     dash.panel.days.index = (30, 60)
     state = dash.panel.state()
-    life_end = pl.col("end_time").fill_null(pl.lit(dash.now).cast(pl.Datetime("ms", "UTC")))
-    expected = df.filter(
-        (pl.col("pool_id") == pool)
-        & (pl.col("outcome") == "succeeded")
-        & (pl.col("create_time") < state.end)
-        & (life_end >= state.start)
+    expected = mt.overlapping(
+        df.filter((pl.col("pool_id") == pool) & (pl.col("outcome") == "succeeded")),
+        start=state.start,
+        end=state.end,
     )
     assert_frame_equal(dash.selection, expected)
     assert_numbers_equal_direct_analysis(dash, expected)
@@ -303,14 +307,9 @@ def test_plain_text_of_the_dashboard_is_its_summary(dash: Dashboard) -> None:
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
-def test_now_without_provenance(df: pl.DataFrame) -> None:
-    derived = df.filter(pl.col("pool_id") == "pool-a100-prod")
-    latest = derived.select(
-        pl.max_horizontal(
-            pl.col("create_time").max(), pl.col("start_time").max(), pl.col("end_time").max()
-        )
-    ).item()
-    assert Dashboard(derived).now == latest
+def test_now_is_the_snapshot_time_of_the_rows(df: pl.DataFrame) -> None:
+    derived = df.filter(pl.col("pool_id") == "pool-a100-prod")  # a filtered frame: no provenance
+    assert Dashboard(derived).now == derived["observed_at"].max() == mt.provenance(df).fetched_at
     fixed = datetime(2026, 10, 2, tzinfo=UTC)
     assert Dashboard(derived, now=fixed).now == fixed
 

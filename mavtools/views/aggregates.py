@@ -9,10 +9,10 @@ the filtered frame because they *are* those functions' results, summed over disj
 
 Decisions:
 
-* **The time window selects by overlap.** A version's life is ``[create_time, end)`` where ``end``
-  is its ``end_time``, else ``now`` (it has not ended). The window ``[start, end)`` (whole UTC days)
-  selects every version whose life overlaps it; allocation in the window is clipped to it, exactly
-  as ``mt.allocation(df, start=start, end=end)``. Versions created per week stay *by creation*
+* **The time window selects by overlap**, as :func:`mavtools.overlapping`: the window
+  ``[start, end)`` (whole UTC days) selects every version whose run overlaps it, and every version
+  created in it. Allocation in the window is clipped to it, exactly as
+  ``mt.allocation(df, start=start, end=end)``. Versions created per week stay *by creation*
   (weeks inside the window).
 * **Allocation shows the time-weighted mean**, which adds up over groups. The peak within a bin
   does not (the peak of a sum is not the sum of peaks), so the dashboard does not show it;
@@ -33,6 +33,7 @@ from typing import Final, Literal
 import polars as pl
 
 from mavtools import analysis
+from mavtools.analysis.timeline import held_until
 
 __all__ = [
     "FILTERS",
@@ -42,7 +43,7 @@ __all__ = [
     "Selection",
     "Summary",
     "bin_for_span",
-    "predicate",
+    "select",
     "summarize",
 ]
 
@@ -152,6 +153,24 @@ class Summary:
         return f"{self.versions:,} of {self.total:,} versions | {hours} | {shares}"
 
 
+def _area_hours(every: str) -> pl.Expr:
+    """Unit-hours of an allocation row: mean over the covered part x covered hours."""
+    span = pl.col("time").dt.offset_by(every) - pl.col("time")
+    covered = span.dt.total_milliseconds() / 3_600_000 * pl.col("coverage")
+    return (pl.col("allocated_mean") * covered).fill_null(0.0)
+
+
+def _snapshot(df: pl.DataFrame) -> datetime | None:
+    """The latest snapshot time of the rows (``observed_at``), else their latest timestamp."""
+    columns = [
+        c for c in ("observed_at", "create_time", "start_time", "end_time") if c in df.columns
+    ]
+    if "observed_at" in columns and df.get_column("observed_at").null_count() < df.height:
+        columns = ["observed_at"]
+    latest = df.select(pl.max_horizontal(pl.col(c).max() for c in columns)).item()
+    return latest if isinstance(latest, datetime) else None
+
+
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
@@ -162,17 +181,17 @@ def _member(column: str, chosen: Sequence[str | None]) -> pl.Expr:
     return expr | pl.col(column).is_null() if None in chosen else expr
 
 
-def predicate(selection: Selection, now: datetime) -> pl.Expr:
-    """The polars expression selecting the versions of ``selection`` in a versions frame.
+def select(df: pl.DataFrame, selection: Selection, now: datetime | None = None) -> pl.DataFrame:
+    """The versions of ``selection`` in a versions frame (the window as :func:`mavtools.overlapping`).
 
     Example:
-        >>> df.filter(predicate(Selection({"pool_id": ["pool-a"]}), now))
+        >>> select(df, Selection({"pool_id": ["pool-a"]}, date(2026, 9, 1), date(2026, 9, 30)))
     """
     parts = [_member(c, values) for c, values in selection.chosen.items()]
-    if selection.start is not None and selection.end is not None:
-        life_end = pl.col("end_time").fill_null(pl.lit(now).cast(pl.Datetime("ms", "UTC")))
-        parts.append((pl.col("create_time") < selection.end) & (life_end >= selection.start))
-    return pl.all_horizontal(parts) if parts else pl.lit(True)
+    chosen = df.filter(pl.all_horizontal(parts)) if parts else df
+    if selection.start is None or selection.end is None:
+        return chosen
+    return analysis.overlapping(chosen, start=selection.start, end=selection.end, now=now)
 
 
 def summarize(
@@ -204,9 +223,7 @@ def summarize(
         alloc = analysis.allocation(
             df, every=every, start=start, end=end, now=now, resource=resource
         )
-        span = pl.col("time").dt.offset_by(every) - pl.col("time")
-        area = pl.col("allocated_mean") * span.dt.total_milliseconds() / 3_600_000
-        hours[resource] = float(alloc.select(area.sum()).item() or 0.0)
+        hours[resource] = float(alloc.select(_area_hours(every).sum()).item() or 0.0)
     counts = df.select(
         finished=pl.col("outcome").is_in(_FINISHED).sum(),
         failed=(pl.col("outcome") == "failed").sum(),
@@ -235,13 +252,14 @@ class Aggregates:
         >>> agg.allocation(Selection({"pool_id": ["pool-a100-prod"]}), resource="gpu")
     """
 
-    def __init__(self, df: pl.DataFrame, *, now: datetime, every: str | None = None) -> None:
+    def __init__(
+        self, df: pl.DataFrame, *, now: datetime | None = None, every: str | None = None
+    ) -> None:
         self.now = now
         self.total = df.height
         lo, hi = df.select(lo=pl.col("create_time").min(), hi=pl.col("create_time").max()).row(0)
-        span = (max(hi, now) - lo) if lo is not None else timedelta(0)
+        span = (max(hi, now or hi) - lo) if lo is not None else timedelta(0)
         self.every = every or bin_for_span(span)
-        now_expr = pl.lit(now).cast(pl.Datetime("ms", "UTC"))
         # One id per combination of filter values: the cells a filter change selects.
         self._ids: dict[tuple[tuple[str, tuple[str | None, ...]], ...], pl.Series] = {}
         self.cells = (
@@ -251,11 +269,19 @@ class Aggregates:
             .with_row_index("_cell")
         )
         framed = df.join(self.cells, on=list(FILTER_COLUMNS), how="left", nulls_equal=True)
+        # The days that decide whether a window selects a version (see :func:`select`): created
+        # in the window (_c), or a run [start, held_until) that overlaps it (_s, _e: the days of
+        # its start and of its last held millisecond; null without a run).
+        held = held_until(framed, now)
+        start_ms = pl.col("start_time").dt.epoch("ms")
+        ran = start_ms.is_not_null() & held.is_not_null() & (held > start_ms)
+        day = lambda ms: ms.cast(pl.Datetime("ms", "UTC")).dt.date()  # noqa: E731
         framed = framed.with_columns(
-            _b=pl.col("create_time").dt.date(),
-            _e=pl.col("end_time").fill_null(now_expr).dt.date(),
+            _c=pl.col("create_time").dt.date(),
+            _s=pl.when(ran).then(pl.col("start_time").dt.date()),
+            _e=pl.when(ran).then(day(held - 1)),
         )
-        keys = ["_cell", "_b", "_e"]
+        keys = ["_cell", "_c", "_s", "_e"]
         self._counts = framed.group_by(keys).agg(
             versions=pl.len().cast(pl.Int64),
             **{f"{hours}": pl.col(hours).sum() for _, hours, _ in RESOURCES.values()},
@@ -265,26 +291,35 @@ class Aggregates:
             },
         )
         self._hist = analysis.duration_histogram(framed, by=keys)
+        # The dashboard's whole window: from the first creation day to the snapshot time, so the
+        # numbers do not depend on which versions a filter leaves (as the default window would).
+        first = lo.astimezone(UTC).date() if lo is not None else _EPOCH
+        snapshot = now or _snapshot(df)
+        self.span: tuple[datetime, datetime] = (_midnight(first), snapshot or _midnight(first))
         self._alloc = {
             resource: analysis.allocation(
-                framed, every=self.every, by="_cell", now=now, resource=resource
+                framed, every=self.every, by="_cell", start=self.span[0], end=self.span[1],
+                now=now, resource=resource,
             ).filter(pl.col("allocated_mean") > 0)
             for resource in RESOURCES
-        }
+        }  # fmt: skip
         self._schema = {c: df.schema[c] for c in FILTER_COLUMNS}
         # The filter values ride along, so a change only filters and sums (no join).
-        week = pl.col("_b").dt.truncate("1w").cast(pl.Datetime("ms", "UTC"))
+        week = pl.col("_c").dt.truncate("1w").cast(pl.Datetime("ms", "UTC"))
         self._counts = self._with(self._counts, FILTER_COLUMNS).with_columns(_week=week)
         self._hist = self._with(self._hist, FILTER_COLUMNS)
         # Without a window the days do not matter: smaller tables for the common case.
-        sums = pl.exclude("_cell", "_b", "_e", "_week", "lo_hours", "hi_hours", *FILTER_COLUMNS)
+        sums = pl.exclude(
+            "_cell", "_c", "_s", "_e", "_week", "lo_hours", "hi_hours", *FILTER_COLUMNS
+        )
         self._counts_all = self._counts.group_by("_cell", "_week", *FILTER_COLUMNS).agg(sums.sum())
         self._hist_all = self._hist.group_by("_cell", "lo_hours", "hi_hours", *FILTER_COLUMNS).agg(
             pl.col("versions").sum()
         )
         self._alloc = {
             r: self._with(a, ["pool_id"]).with_columns(
-                _unit_hours=pl.col("allocated_mean") * self._bin_hours()
+                _unit_hours=_area_hours(self.every),
+                _area=pl.col("allocated_mean") * pl.col("coverage"),
             )
             for r, a in self._alloc.items()
         }
@@ -305,9 +340,10 @@ class Aggregates:
     def _window(self, frame: pl.DataFrame, selection: Selection) -> pl.DataFrame:
         if selection.first_day is None or selection.last_day is None:
             return frame
-        return frame.filter(
-            (pl.col("_b") <= selection.last_day) & (pl.col("_e") >= selection.first_day)
-        )
+        first, last = selection.first_day, selection.last_day
+        created = pl.col("_c").is_between(first, last)
+        runs = (pl.col("_s") <= last) & (pl.col("_e") >= first)
+        return frame.filter(created | runs.fill_null(False))
 
     def _rows(
         self,
@@ -381,7 +417,10 @@ class Aggregates:
         ``allocated_mean`` (bins where the selection held no unit are left out)."""
         rows = self._rows(self._alloc[resource], selection, by_life=False)
         rows = self._with(self._window_bins(rows, selection), by)
-        out = rows.group_by("time", *by).agg(pl.col("allocated_mean").sum())
+        # A bin's mean is over its covered part (the same for every cell of one snapshot).
+        out = rows.group_by("time", *by).agg(
+            allocated_mean=pl.col("_area").sum() / pl.col("coverage").max()
+        )
         return out.sort("time", *by, nulls_last=True)
 
     def usage(self, selection: Selection, *, by: str, resource: Resource = "gpu") -> pl.DataFrame:
@@ -401,7 +440,7 @@ class Aggregates:
         """Versions created per week (Monday, UTC) by ``by``, weeks inside the window only."""
         rows = self._with(self._rows(self._counts, selection), [by])
         if selection.first_day is not None:
-            rows = rows.filter(pl.col("_b") >= selection.first_day)
+            rows = rows.filter(pl.col("_c") >= selection.first_day)
         out = rows.group_by(pl.col("_week").alias("time"), by).agg(pl.col("versions").sum())
         return out.sort("time", by, nulls_last=True)
 

@@ -33,8 +33,8 @@ Decisions:
   ``FigureWidget`` is used (it needs anywidget and stores megabytes of JavaScript per figure).
 * The filters sit in a column left of the figures and the allocation figure comes first, so it is
   visible without scrolling on a 1280x800 screen.
-* Running versions hold their units until ``now``: the fetch time of the frame's
-  :func:`~mavtools.provenance.provenance`, since filtered frames carry none.
+* Running versions hold their units until their row's snapshot time ``observed_at`` (``now=``
+  overrides it), as in :mod:`mavtools.analysis`.
 
 Stable CSS classes, for browser tests and custom styling:
 
@@ -76,7 +76,7 @@ from mavtools.views.aggregates import (
     Aggregates,
     Selection,
     Summary,
-    predicate,
+    select,
     summarize,
 )
 
@@ -231,6 +231,11 @@ def _options(df: pl.DataFrame, column: str) -> list[str | None]:
 
 
 def _default_now(df: pl.DataFrame) -> datetime:
+    """The latest snapshot time of the rows, else the provenance's, else the latest timestamp."""
+    if "observed_at" in df.columns and df.height:
+        observed = df.get_column("observed_at").max()
+        if isinstance(observed, datetime):
+            return observed
     info = provenance(df)
     if info is not None and info.fetched_at is not None:
         return info.fetched_at
@@ -247,7 +252,8 @@ class FilterPanel:
 
     Args:
         df: versions with :data:`~mavtools.frame.VERSION_SCHEMA`.
-        now: when the data was fetched (default: the frame's provenance, else its latest time).
+        now: overrides every row's snapshot time (``observed_at``) as "now": versions that have
+            not ended hold until then (default: each row's own snapshot time).
         names: workspace id -> name; names are shown, ids in the hover text.
 
     Attributes:
@@ -272,9 +278,11 @@ class FilterPanel:
         names: Mapping[str, str] | None = None,
     ) -> None:
         self.frame = df
+        # Analyses take "now" from each row's snapshot time (observed_at) unless it is given.
+        self._now = now
         self.now = now if now is not None else _default_now(df)
         self.names = dict(names or {})
-        self.aggregates = Aggregates(df, now=self.now)
+        self.aggregates = Aggregates(df, now=now)
         self.filters: dict[str, MultiFilter] = {}
         for column in FILTER_COLUMNS:
             attribute, singular, plural = FILTER_LABELS[column]
@@ -357,15 +365,11 @@ class FilterPanel:
             return Selection(chosen, first, last)
         return Selection(chosen)
 
-    def predicate(self) -> pl.Expr:
-        """The polars expression of the current filters (filters selecting everything omitted)."""
-        return predicate(self.state(), self.now)
-
     @property
     def selection(self) -> pl.DataFrame:
         """The versions the filters select (a new frame, computed when read; no provenance)."""
         if self._selection is None:
-            self._selection = self.frame.filter(self.predicate())
+            self._selection = select(self.frame, self.state(), now=self._now)
         return self._selection
 
     @property
@@ -457,8 +461,8 @@ class Dashboard:
     Args:
         df: versions with :data:`~mavtools.frame.VERSION_SCHEMA`, usually from
             :func:`mavtools.load_versions`.
-        now: when the data was fetched (running versions hold until then); default: the fetch
-            time of ``df``'s :func:`~mavtools.provenance.provenance`, else its latest timestamp.
+        now: overrides every row's snapshot time (``observed_at``): versions that have not ended
+            hold until then. :attr:`now` shows the latest snapshot time when it is not given.
         capacity: pool id -> units (GPUs or NPUs, whichever the pool has): each pool's panel of
             the allocation figure draws its own capacity line.
         names: workspace id -> name (``Client.workspace_names()``); ids stay in the hover text.
