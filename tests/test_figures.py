@@ -145,10 +145,16 @@ def test_failure_rate_figure_holds_rates(sample):
     rates = A.failure_rate(sample, by=["flavor_code", "pool_id"])
     fig = F.failure_rate_figure(rates)
     part = rates.filter(pl.col("pool_id") == "pool-v100-batch")
-    t = trace(fig, "pool-v100-batch")
-    assert list(t.y) == (part["failure_rate"] * 100).round(3).to_list()
-    assert [tuple(c) for c in t.customdata] == part.select("finished", "failed", "canceled").rows()
-    assert t.marker.color == F.color_of("pool-v100-batch")
+    failed, canceled = trace(fig, "pool-v100-batch failed"), trace(fig, "pool-v100-batch canceled")
+    # The two shares are drawn apart, never added up (issue 9's one vocabulary).
+    assert list(failed.y) == (part["failed_share"] * 100).round(3).to_list()
+    assert list(canceled.y) == (part["canceled_share"] * 100).round(3).to_list()
+    assert [tuple(c) for c in failed.customdata] == part.select(
+        "finished", "failed", "canceled"
+    ).rows()
+    assert failed.marker.color == canceled.marker.color == F.color_of("pool-v100-batch")
+    assert canceled.marker.pattern.shape == "/" and not failed.marker.pattern.shape
+    assert fig.layout.yaxis.title.text == "% of finished versions"
 
 
 def test_durations_versions_and_heatmap_hold_counts(sample):
@@ -179,7 +185,8 @@ def test_colours_are_consistent_across_figures(sample):
     alloc = F.allocation_figure(A.allocation(sample, every="1d", by="pool_id"))
     rates = F.failure_rate_figure(A.failure_rate(sample, by=["flavor_code", "pool_id"]))
     for name in ("pool-a100-prod", "pool-v100-shared"):
-        assert trace(alloc, name).line.color == trace(rates, name).marker.color == F.color_of(name)
+        failed = trace(rates, f"{name} failed")
+        assert trace(alloc, name).line.color == failed.marker.color == F.color_of(name)
     assert F.color_of("failed") == "#d62728"
     assert F.color_of(None) == F.color_of("(none)")
 

@@ -750,9 +750,13 @@ def queue_wait_figure(
 # ------------------------------------------------------------------------------ failure rate
 
 
-def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
-    """Failure rate (failed or canceled / finished) per group, or over time per group.
+def failure_rate_figure(
+    rates: pl.DataFrame, *, max_groups: int = 30, colors: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Failed share and canceled share of finished versions, per group or over time.
 
+    The two shares are drawn apart and never added up (see :mod:`mavtools.analysis.failures`):
+    solid bars (lines) for the failed share, hatched bars (dotted lines) for the canceled share.
     With two ``by`` columns (for example flavor and pool) the first is the x axis and the second
     the colour.
 
@@ -760,15 +764,16 @@ def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figu
         >>> failure_rate_figure(failure_rate(df, by=["flavor_code", "pool_id"]))
     """
     keys = _groups(rates)
-    title = "Failure rate" + (" by " + words(keys) if keys else "")
-    data = rates.filter(pl.col("finished") > 0)
+    title = "Failed and canceled shares of finished versions" + (
+        " by " + words(keys) if keys else ""
+    )
+    data = rates.filter(pl.col("finished") > 0).with_columns(
+        _failed=(pl.col("failed") / pl.col("finished") * 100).round(3),
+        _canceled=(pl.col("canceled") / pl.col("finished") * 100).round(3),
+    )
     if data.is_empty():
         return _empty(title)
-    hover = (
-        "%{fullData.name}<br>%{x}<br>failure rate %{y:.1f}%<br>%{customdata[1]} failed, "
-        "%{customdata[2]} canceled of %{customdata[0]} finished<extra></extra>"
-    )
-    pct = pl.col("failure_rate") * 100
+    measures = (("_failed", "failed", "", "solid"), ("_canceled", "canceled", "/", "dot"))
     fig = go.Figure()
     if "time" in data.columns:
         title += " over time"
@@ -779,40 +784,49 @@ def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figu
             .sort("time")
             .group_by("_label", maintain_order=True)
         ):
-            fig.add_trace(
-                go.Scatter(
-                    x=_times(part),
-                    y=_rounded(part.select(pct).to_series()),
-                    name=str(name),
-                    customdata=part.select("finished", "failed", "canceled").rows(),
-                    mode="lines+markers",
-                    line={"color": color_of(name)},
-                    hovertemplate=hover,
+            for column, what, _, dash in measures:
+                fig.add_trace(
+                    go.Scatter(
+                        x=_times(part),
+                        y=part[column].to_list(),
+                        name=f"{name} {what}",
+                        legendgroup=str(name),
+                        customdata=part.select("finished", "failed", "canceled").rows(),
+                        mode="lines+markers",
+                        line={"color": color_of(name, colors), "dash": dash},
+                        hovertemplate=f"%{{fullData.name}}<br>%{{x}}<br>{what} %{{y:.1f}}%<br>"
+                        "%{customdata[1]} failed, %{customdata[2]} canceled of "
+                        "%{customdata[0]} finished<extra></extra>",
+                    )
                 )
-            )
-        x_title = "period end (UTC)"
+        x_title = "period start (UTC)"
     else:
         x_keys, colour_keys = keys[:1], keys[1:]
         data = data.with_columns(_x=_label(x_keys), _label=_label(colour_keys))
         top = _top(data, "_x", "finished", max_groups)
         data = data.filter(pl.col("_x").is_in(top))
         for (name,), part in data.group_by("_label", maintain_order=True):
-            fig.add_trace(
-                go.Bar(
-                    x=part["_x"].to_list(),
-                    y=_rounded(part.select(pct).to_series()),
-                    name=str(name),
-                    customdata=part.select("finished", "failed", "canceled").rows(),
-                    marker={"color": color_of(name if colour_keys else "failed")},
-                    hovertemplate=hover,
+            for column, what, pattern, _ in measures:
+                colour = color_of(name, colors) if colour_keys else color_of(what)
+                fig.add_trace(
+                    go.Bar(
+                        x=part["_x"].to_list(),
+                        y=part[column].to_list(),
+                        name=f"{name} {what}" if colour_keys else what,
+                        legendgroup=str(name),
+                        customdata=part.select("finished", "failed", "canceled").rows(),
+                        marker={"color": colour, "pattern": {"shape": pattern}},
+                        hovertemplate=f"%{{fullData.name}}<br>%{{x}}<br>{what} %{{y:.1f}}%<br>"
+                        "%{customdata[1]} failed, %{customdata[2]} canceled of "
+                        "%{customdata[0]} finished<extra></extra>",
+                    )
                 )
-            )
-        fig.update_layout(barmode="group", showlegend=bool(colour_keys))
+        fig.update_layout(barmode="group")
         fig.update_xaxes(type="category")
         x_title = words(x_keys)
     return _layout(
-        fig, title, x_title, "failed or canceled (% of finished)",
-        legend_title=", ".join(keys[1:] if "time" not in data.columns else keys),
+        fig, title, x_title, "% of finished versions",
+        legend_title=words(keys[1:] if "time" not in data.columns else keys),
     )  # fmt: skip
 
 
