@@ -128,6 +128,11 @@ class Summary:
     canceled: int
 
     @property
+    def gpu_hours(self) -> float:
+        """GPU-hours in the window (``unit_hours["gpu"]``; the attribute of earlier releases)."""
+        return self.unit_hours.get("gpu", 0.0)
+
+    @property
     def failed_share(self) -> float | None:
         """``failed / finished``; None when nothing finished."""
         return self.failed / self.finished if self.finished else None
