@@ -285,6 +285,15 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
             f"([b]) => ({_FIGURE_OF})('allocation') === b", arg=[before], timeout=UI_TIMEOUT_MS
         )
 
+        # All after None: the workspaces filter selects everything again.
+        workspaces = dashboard.locator(".mavtools-workspace-filter")
+        workspaces.locator(".mavtools-filter-none").click()
+        expect(workspaces.locator(".mavtools-filter-count")).to_have_text("0 of 3 workspaces")
+        expect(summary).to_have_text(re.compile(r"^No versions match"))
+        workspaces.locator(".mavtools-filter-all").click()
+        expect(workspaces.locator(".mavtools-filter-count")).to_have_text("all 3 workspaces")
+        expect(summary).to_have_text(summary_all)
+
         if news.is_visible():
             news.get_by_role("button", name="No", exact=True).click()
         expect(news).to_have_count(0)
