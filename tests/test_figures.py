@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
+import mavtools as mt
 from mavtools import analysis as A
 from mavtools.frame import empty_frame, typed
 from mavtools.local.synth import POOLS, bulk, simulate
@@ -39,6 +40,12 @@ BUILDERS: dict[str, Callable[[pl.DataFrame], go.Figure]] = {
 @pytest.fixture(scope="module")
 def sample() -> pl.DataFrame:
     return typed(pl.DataFrame(simulate(1500, days=30)))
+
+
+@pytest.fixture(scope="module")
+def fetched() -> pl.DataFrame:
+    """The bundled samples as a fetch returns them (with their snapshot time)."""
+    return mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
 
 
 def trace(fig: go.Figure, name: str) -> go.Scatter | go.Bar:
@@ -100,6 +107,16 @@ def test_usage_figure_bars_and_others(sample):
     assert bar.y[0] == f"{rest.height} others"
     assert bar.x[0] == pytest.approx(rest["gpu_hours"].sum(), abs=1e-3)
     assert fig.layout.xaxis.title.text == "GPU-hours (units x run time)"
+
+
+def test_a_partly_covered_bin_says_so(fetched):
+    alloc = A.allocation(fetched, every="1d", by="pool_id")
+    last = alloc.filter(pl.col("time") == pl.col("time").max())
+    assert (last["coverage"] < 1).all()  # the snapshot falls inside the last day
+    fig = F.allocation_figure(alloc)
+    for t in fig.data:
+        assert t.text[-1].startswith("<br>partial bin: ") and not any(t.text[:-1])
+        assert "%{text}" in t.hovertemplate
 
 
 def test_palette_is_fixed_in_sorted_order_and_distinct():

@@ -419,12 +419,13 @@ class Aggregates:
         by: Sequence[str] = ("pool_id",),
     ) -> pl.DataFrame:
         """Units allocated per bin (and ``by`` group) in the window: ``time``, ``by``,
-        ``allocated_mean`` (bins where the selection held no unit are left out)."""
+        ``allocated_mean`` and ``coverage`` (bins where the selection held no unit are left out)."""
         rows = self._rows(self._alloc[resource], selection, by_life=False)
         rows = self._with(self._window_bins(rows, selection), by)
         # A bin's mean is over its covered part (the same for every cell of one snapshot).
         out = rows.group_by("time", *by).agg(
-            allocated_mean=pl.col("_area").sum() / pl.col("coverage").max()
+            allocated_mean=pl.col("_area").sum() / pl.col("coverage").max(),
+            coverage=pl.col("coverage").max(),
         )
         return out.sort("time", *by, nulls_last=True)
 

@@ -279,6 +279,7 @@ def _coarsen(alloc: pl.DataFrame, keys: list[str], max_points: int) -> tuple[pl.
             pl.col("time").min(),
             pl.col("allocated_mean").mean(),
             pl.col("allocated_peak").max(),
+            *([pl.col("coverage").min()] if "coverage" in alloc.columns else []),
         )
         .sort([*keys, "_i"], nulls_last=True)
         .drop("_i")
@@ -348,6 +349,17 @@ def allocation_spec(
         _time=pl.col("time").dt.to_string("%Y-%m-%d %H:%M"),
         _mean=pl.col("allocated_mean").cast(pl.Float64).round(3),
         _peak="allocated_peak",
+        # A bin the data covers only in part (the snapshot falls inside it) is said so in hover.
+        _note=pl.when(pl.col("coverage") < 1)
+        .then(
+            pl.format(
+                "<br>partial bin: {}% of it covered (mean over that part)",
+                (pl.col("coverage") * 100).round(0).cast(pl.Int64),
+            )
+        )
+        .otherwise(pl.lit(""))
+        if "coverage" in data.columns
+        else pl.lit(""),
     )
     facets = bool(capacity) and keys == ["pool_id"]
     parts = data.partition_by("_label", as_dict=True, maintain_order=True)
@@ -372,13 +384,14 @@ def allocation_spec(
             "x": part["_time"].to_list(),
             "y": part["_mean"].to_list(),
             "customdata": part["_peak"].to_list(),
+            "text": part["_note"].to_list(),
             "name": shown,
             "legendgroup": name,
             "showlegend": True,
             "mode": "lines",
             "line": {"width": 0.8, "color": color_of(name, colors)},
             "hovertemplate": f"{shown} ({name})<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
-            f"{peak_text}<extra></extra>",
+            f"{peak_text}%{{text}}<extra></extra>",
             **axis,
         }
         trace |= {"fill": "tozeroy"} if facets else {"stackgroup": "allocation"}
