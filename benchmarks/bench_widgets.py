@@ -1,12 +1,13 @@
-"""Time a dashboard update, from a filter change to the new figure data, at 100,000 versions.
+"""Time a dashboard update, from a filter change to the new figure data.
 
-Run: ``python benchmarks/bench_widgets.py [n_versions] [repeats]``. Target from the issue: at most
-100 ms from a change of a filter to updated figure data. Measured in-process (no kernel, no
+Run: ``python benchmarks/bench_widgets.py [n_versions] [repeats]`` (default 1,000,000 and 15).
+Targets from issue 13: p90 of a change at most 100 ms at 1,000,000 versions and at most 30 ms at
+100,000 (in between, interpolated linearly). Measured in-process (no kernel, no
 browser): the time of the ``value`` assignment, which runs the same observers a click runs
 (filter, summary, aggregation, figure builders, and the display data plotly's ``plotly_mimetype``
 renderer produces, as in a kernel), then the JSON encoding of that data, which the kernel does
-before sending it to the browser. Each row is the median and the worst of ``repeats`` changes; the
-exit code is 1 when a median misses the target.
+before sending it to the browser. Each row is the median, p90 and worst of ``repeats`` changes;
+the exit code is 1 when a p90 misses the target.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import plotly.io as pio
 import polars as pl
 
 from mavtools import analysis as A
-from mavtools.views import figures as F
 from mavtools.frame import build_frame
 from mavtools.local.synth import bulk
-from mavtools.views.widgets import Dashboard, summarize
+from mavtools.views import figures as F
+from mavtools.views.widgets import Dashboard, _display_data
 
-TARGET_S = 0.100
+
+def target_s(n: int) -> float:
+    """The p90 target: 30 ms at 100,000 versions, 100 ms at 1,000,000."""
+    share = min(max((n - 100_000) / 900_000, 0.0), 1.0)
+    return 0.030 + share * 0.070
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -36,7 +41,7 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-def main(n: int = 100_000, repeats: int = 15) -> int:
+def main(n: int = 1_000_000, repeats: int = 15) -> int:
     pio.renderers.default = "plotly_mimetype"  # what a kernel uses; outside one it is unset
     t0 = time.perf_counter()
     df = build_frame([bulk(n, days=365)], "0")
@@ -45,7 +50,8 @@ def main(n: int = 100_000, repeats: int = 15) -> int:
     )
     t0 = time.perf_counter()
     dash = Dashboard(df)
-    print(f"Dashboard(df) built in {time.perf_counter() - t0:.2f} s (imports included)")
+    print(f"Dashboard(df) built in {time.perf_counter() - t0:.2f} s (pre-aggregation included)")
+    target = target_s(n)
     panel = dash.panel
     pools = tuple(v for _, v in panel.pools.options)
     outcomes = tuple(v for _, v in panel.outcomes.options)
@@ -80,34 +86,30 @@ def main(n: int = 100_000, repeats: int = 15) -> int:
         for name, times in totals.items():
             times.sort()
             med, p90 = statistics.median(times), times[int(0.9 * (len(times) - 1))]
-            ok &= med <= TARGET_S
+            ok &= p90 <= target
             print(
                 f"{name:36} {med * 1000:10.1f} {p90 * 1000:7.1f} {times[-1] * 1000:9.1f} "
                 f"{statistics.median(encodes[name]) * 1000:8.1f} {size[name]:6.1f}"
             )
     every = dash.allocation_bin()
+    agg, state = panel.aggregates, panel.state()
     print(f"\nwhole frame, per step (median of {repeats}; allocation bin {every}):")
-
-    def alloc() -> pl.DataFrame:
-        return A.allocation(df, every=every, by="pool_id", now=dash.now)
-
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("filter + summary", lambda: summarize(df.filter(panel.predicate()), df.height)),
-        ("duration histogram", lambda: A.duration_histogram(df, by="outcome")),
-        ("  + its figure", lambda: F.durations_figure(A.duration_histogram(df, by="outcome"))),
-        ("weekly counts", lambda: A.version_counts(df, by="outcome")),
-        ("  + its figure", lambda: F.versions_figure(A.version_counts(df, by="outcome"))),
-        (f"allocation by pool, {every} bins", alloc),
-        ("  + its figure", lambda: F.allocation_figure(alloc())),
-        ("allocation by pool, 1h bins (not used)",
-         lambda: A.allocation(df, every="1h", by="pool_id", now=dash.now)),
-        ("display data of the 3 figures",
-         lambda: [f._repr_mimebundle_() for f in dash.figures.values()]),
+        ("summary", lambda: agg.summary(state)),
+        ("allocation by pool (pre-aggregated)", lambda: agg.allocation(state)),
+        ("  + its figure", lambda: F.allocation_figure(agg.allocation(state))),
+        ("usage by workspace", lambda: agg.usage(state, by="workspace_id")),
+        ("weekly counts", lambda: agg.version_counts(state)),
+        ("duration histogram", lambda: agg.duration_histogram(state)),
+        ("allocation from raw versions (not used)",
+         lambda: A.allocation(df, every=every, by="pool_id", now=dash.now)),
+        ("display data of the figures",
+         lambda: [_display_data(spec) for spec in dash.specs.values()]),
     ]  # fmt: skip
     for name, step in steps:
         times = [timed(step) for _ in range(repeats)]
         print(f"  {name:45} {statistics.median(times) * 1000:8.1f} ms")
-    print("\ntarget: median of every change <= 100 ms:", "met" if ok else "MISSED")
+    print(f"\ntarget: p90 of every change <= {target * 1000:.0f} ms:", "met" if ok else "MISSED")
     return 0 if ok else 1
 
 

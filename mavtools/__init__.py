@@ -96,8 +96,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # figures and widgets import plotly/ipywidgets: only when used
-    if name in ("figures", "widgets"):
+def __getattr__(name: str):  # figures, tables, widgets import plotly etc.: only when used
+    if name in ("figures", "tables", "widgets"):
         import importlib
 
         return importlib.import_module(f"mavtools.views.{name}")

@@ -18,6 +18,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,86 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# -- values: each flag's value is checked by argparse, so errors name the flag -------------------
+
+# The client's id rule (mavtools.api.client), repeated here so a bad id is a usage error naming
+# its flag; once the rule is public (api/query.py) use it from there.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _status_value(text: str) -> str:
+    """An outcome (failed), a status name (RUNNING) or a documented code (0-21)."""
+    from mavtools.statuses import OUTCOMES, STATUS_NAMES, status_code
+
+    value = text.strip()
+    if value in OUTCOMES:
+        return value
+    try:
+        code = status_code(value)
+    except ValueError:
+        code = None
+    if code is None or code not in STATUS_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a job status: use an outcome ({', '.join(OUTCOMES)}), "
+            f"a status name such as RUNNING or COMPLETED, or a code 0-{max(STATUS_NAMES)}"
+        )
+    return value
+
+
+def _age_value(text: str) -> str:
+    """An age such as 15m, 1h, 2d, 1w, 0 or never (kept as text: the library parses it)."""
+    from mavtools.cache import parse_max_age
+
+    try:
+        parse_max_age(text)
+    except ConfigError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: use a number and a unit (30s, 15m, 1h, 2d, 1w), 0 or never"
+        ) from None
+    return text
+
+
+def _older_than_value(text: str) -> str:
+    """An age for ``cache clear --older-than`` ("never" would clear nothing: refused)."""
+    if text.strip().lower() in ("never", "inf", "infinite"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age: use 15m, 1h, 2d or 1w")
+    return _age_value(text)
+
+
+def _id_value(kind: str, *, allow_all: bool = False) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if (allow_all and text == "*") or _ID.fullmatch(text):
+            return text
+        extra = " or '*' for every workspace" if allow_all else ""
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a {kind} id: use letters, digits, '.', '_' and '-'{extra}"
+        )
+
+    return check
+
+
+def _seconds_value(text: str) -> int:
+    """A whole number of seconds, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (1 or more)")
+    return value
+
+
+def _port_value(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0 (any) to 65535")
+    return value
+
+
 # -- fetch ---------------------------------------------------------------------------------------
 
 _FORMATS = ("table", "csv", "parquet", "json")
@@ -68,21 +149,30 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
         "--workspace",
         action="append",
         metavar="W",
-        help="workspace id (repeatable; '*' for every workspace; default: 0)",
+        type=_id_value("workspace", allow_all=True),
+        help="workspace id (repeatable; default: '*', every workspace, as the notebooks load)",
     )
     parser.add_argument(
         "--status",
         action="append",
         metavar="S",
+        type=_status_value,
         help="status code, name (RUNNING) or outcome (failed); repeatable",
     )
-    parser.add_argument("--pool", action="append", metavar="P", help="resource pool id; repeatable")
+    parser.add_argument(
+        "--pool",
+        action="append",
+        metavar="P",
+        type=_id_value("pool"),
+        help="resource pool id; repeatable",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--refresh", action="store_true", help="fetch everything again")
     mode.add_argument("--offline", action="store_true", help="serve from the cache only")
     parser.add_argument(
         "--max-age",
         default="1h",
+        type=_age_value,
         help="reuse a cached answer younger than this (15m, 1h, 2d, never)",
     )
     parser.add_argument("--format", choices=_FORMATS, default="table", help="output format")
@@ -95,6 +185,7 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
 
 def _run_fetch(args: argparse.Namespace) -> int:
     from mavtools.api import config
+    from mavtools.api.client import ALL_WORKSPACES
     from mavtools.cache import default_client, load_versions
     from mavtools.local.samples import samples_client
     from mavtools.provenance import provenance
@@ -112,7 +203,8 @@ def _run_fetch(args: argparse.Namespace) -> int:
             client,
             status=args.status,
             pool_id=args.pool,
-            workspace_id=args.workspace or "0",
+            # The notebooks' default too: every workspace of the project.
+            workspace_id=args.workspace or ALL_WORKSPACES,
             max_age=args.max_age,
             refresh=args.refresh,
             offline=args.offline,
@@ -219,7 +311,10 @@ def _configure_cache(parser: argparse.ArgumentParser) -> None:
     actions.add_parser("list", help="entries with their age, rows and size")
     clear = actions.add_parser("clear", help="delete entries")
     clear.add_argument(
-        "--older-than", metavar="AGE", help="only entries fetched longer ago than this (7d, 12h)"
+        "--older-than",
+        metavar="AGE",
+        type=_older_than_value,
+        help="only entries fetched longer ago than this (7d, 12h)",
     )
 
 
@@ -305,7 +400,9 @@ def _size(size: int) -> str:
 
 
 def _configure_serve_samples(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
+    parser.add_argument(
+        "--port", type=_port_value, default=0, help="port on 127.0.0.1 (default: any)"
+    )
     parser.add_argument(
         "--offset-mode", choices=("record", "page"), default="record", help="how offset is read"
     )
@@ -355,16 +452,20 @@ def _configure_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="the .ipynb to execute")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
     parser.add_argument(
-        "--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds one cell may run"
+        "--timeout", type=_seconds_value, default=DEFAULT_TIMEOUT, help="seconds one cell may run"
     )
-    parser.add_argument("--hide-code", action="store_true", help="leave the code cells out")
+    parser.add_argument(
+        "--show-code", action="store_true", help="include the code cells (left out by default)"
+    )
+    # The default since code is hidden; still accepted so older scripts keep working.
+    parser.add_argument("--hide-code", action="store_true", help=argparse.SUPPRESS)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from mavtools.views.report import render_report
 
     report = render_report(
-        args.notebook, args.output, timeout=args.timeout, hide_code=args.hide_code
+        args.notebook, args.output, timeout=args.timeout, show_code=args.show_code
     )
     print(f"Wrote {report.path} ({report.plots} interactive figures, works offline).")
     return 0
@@ -375,7 +476,7 @@ def _configure_lab(parser: argparse.ArgumentParser) -> None:
         "notebook", nargs="?", metavar="NOTEBOOK", help="notebook to open (default: explore.ipynb)"
     )
     parser.add_argument(
-        "--port", type=int, help="port on 127.0.0.1 (default: first free from 8888)"
+        "--port", type=_port_value, help="port on 127.0.0.1 (default: first free from 8888)"
     )
     parser.add_argument("--no-browser", action="store_true", help="only print the URL to open")
 

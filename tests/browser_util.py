@@ -50,8 +50,12 @@ def require_chromium() -> str:
 
 
 @contextmanager
-def chromium(*, allow_hosts: tuple[str, ...] = ()) -> Iterator[tuple[Any, list[str]]]:
+def chromium(
+    *, allow_hosts: tuple[str, ...] = (), viewport: tuple[int, int] = (1400, 1000)
+) -> Iterator[tuple[Any, list[str]]]:
     """A fresh browser context that may only load ``file:`` URLs and ``allow_hosts``.
+
+    ``viewport`` is the window's (width, height) in CSS pixels.
 
     Yields:
         ``(context, blocked)``: the Playwright context and, filled as the pages run, every URL a
@@ -76,7 +80,8 @@ def chromium(*, allow_hosts: tuple[str, ...] = ()) -> Iterator[tuple[Any, list[s
             executable_path=executable, args=CHROMIUM_ARGS, headless=True
         )
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            width, height = viewport
+            context = browser.new_context(viewport={"width": width, "height": height})
             context.route("**/*", guard)
             yield context, blocked
             context.close()

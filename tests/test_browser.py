@@ -1,4 +1,9 @@
-"""JupyterLab in headless chromium: run explore.ipynb, use the dashboard's pool filter.
+"""JupyterLab in headless chromium at 1280x800: run explore.ipynb and use the dashboard.
+
+The test selects an NPU pool with the pool filter's *None* button and one check box, switches to
+NPUs, reads workspace names in the usage figure, and puts everything back with *Reset*; it saves a
+screenshot of each notebook's first screen (``artifacts/explore-first-screen.png``,
+``artifacts/capacity-first-screen.png``) and of the dashboard.
 
 JupyterLab is started through :func:`mavtools.views.lab.lab_command` (the code path of ``mavtools lab``)
 on 127.0.0.1 with a token, with every Jupyter and IPython folder in a temporary directory and a
@@ -30,6 +35,8 @@ from tests.browser_util import artifact, chromium, http_status, require_chromium
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
+CAPACITY = NOTEBOOK.with_name("capacity.ipynb")
+SCREEN = (1280, 800)  # the small laptop screen the issue asks the allocation figure to fit
 START_TIMEOUT_S = 60
 RUN_TIMEOUT_MS = 120_000
 UI_TIMEOUT_MS = 30_000
@@ -54,12 +61,6 @@ _FIGURE_DATA = """() => Object.fromEntries(
         const drawn = plot && plot.querySelector('.main-svg') && plot.data;
         return [name, drawn ? JSON.stringify(plot.data) : ''];
     }))"""
-_CHANGED = """([before, summary]) => {
-    const now = (FIGURE_DATA)();
-    const label = document.querySelector('.mavtools-summary');
-    return label && label.textContent !== summary
-        && Object.keys(before).every(k => now[k] && now[k] !== before[k]);
-}""".replace("FIGURE_DATA", _FIGURE_DATA)
 
 
 def _unused_port() -> int:
@@ -139,6 +140,7 @@ def lab(tmp_path: Path) -> Iterator[LabCommand]:
             cell.outputs, cell.execution_count = [], None
     notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, root / NOTEBOOK.name)
+    shutil.copy(CAPACITY, root / CAPACITY.name)  # with its stored outputs: only looked at
 
     command = lab_command(root / NOTEBOOK.name, port=_unused_port(), open_browser=False)
     env = {**os.environ, **command.env}
@@ -164,12 +166,33 @@ def lab(tmp_path: Path) -> Iterator[LabCommand]:
         shutil.copy(log, artifact("jupyterlab.log"))
 
 
-def test_explore_dashboard_follows_the_pool_filter(lab: LabCommand) -> None:
+_FIGURE_OF = """name => {
+    const plot = document.querySelector(`.mavtools-dashboard .mavtools-figure-${name} .js-plotly-plot`);
+    return plot && plot.data ? JSON.stringify(plot.data) : '';
+}"""
+
+
+def _open(page: Any, lab: LabCommand, notebook: str) -> None:
+    workspace = f"mavtools-test-{os.getpid()}-{time.monotonic_ns()}"
+    page.goto(f"{lab.base_url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={lab.token}")
+
+
+def _wait_changed(page: Any, name: str, before: str) -> str:
+    page.wait_for_function(
+        f"([b]) => {{ const d = ({_FIGURE_OF})('{name}'); return d !== '' && d !== b; }}",
+        arg=[before],
+        timeout=UI_TIMEOUT_MS,
+    )
+    return str(page.evaluate(_FIGURE_OF, name))
+
+
+def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # a loaded 2-core machine: 5 s is too short
     started = time.monotonic()
-    with chromium(allow_hosts=("127.0.0.1",)) as (context, blocked):
+    with chromium(allow_hosts=("127.0.0.1",), viewport=SCREEN) as (context, blocked):
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -179,13 +202,16 @@ def test_explore_dashboard_follows_the_pool_filter(lab: LabCommand) -> None:
         page.add_locator_handler(
             news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
         )
-        workspace = f"mavtools-test-{os.getpid()}-{time.monotonic_ns()}"
-        page.goto(
-            f"{lab.base_url}/lab/workspaces/{workspace}/tree/{lab.notebook}?reset&token={lab.token}"
-        )
-        expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible()
-        expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
+        # The capacity notebook's first screen, as stored (no kernel needed to look at it).
+        _open(page, lab, CAPACITY.name)
+        expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        heading = page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h1").first
+        expect(heading).to_be_visible(timeout=UI_TIMEOUT_MS)
+        page.screenshot(path=artifact("capacity-first-screen.png"))
 
+        _open(page, lab, lab.notebook)
+        expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
         _run_all_cells(page)
         try:
             page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
@@ -197,47 +223,82 @@ def test_explore_dashboard_follows_the_pool_filter(lab: LabCommand) -> None:
         assert not page.locator(".jp-OutputArea-output[data-mime-type*='error']").count(), (
             page.locator(".jp-OutputArea-output[data-mime-type*='error']").first.inner_text()
         )
+        # JupyterLab 4 scrolls the notebook in its windowed panel: back to the top.
+        page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first.evaluate(
+            "e => e.scrollTo(0, 0)"
+        )
+        expect(page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h1").first).to_be_in_viewport()
+        page.screenshot(path=artifact("explore-first-screen.png"))
 
         dashboard = page.locator(".mavtools-dashboard")
         expect(dashboard).to_have_count(1)
-        figures = dashboard.locator('[class*="mavtools-figure-"]')
-        names = figures.evaluate_all(
+        names = dashboard.locator('[class*="mavtools-figure-"]').evaluate_all(
             "els => els.flatMap(e => [...e.classList].filter(c => c.startsWith('mavtools-figure-')))"
         )
-        assert names, "the dashboard shows no figure Output"
+        assert sorted(names) == sorted(
+            f"mavtools-figure-{n}" for n in ("allocation", "usage", "versions", "durations")
+        )
         page.wait_for_function(
             f"() => Object.values(({_FIGURE_DATA})()).every(d => d !== '')",
             timeout=UI_TIMEOUT_MS,
         )
-        before: dict[str, Any] = page.evaluate(_FIGURE_DATA)
-        assert sorted(before) == sorted(names) and all(before.values())
-        summary = dashboard.locator(".mavtools-summary")
-        summary_before = summary.inner_text()
-        assert summary_before.strip()
+        # Allocation first: with the dashboard at the top of the window it is on screen.
+        dashboard.evaluate("e => e.scrollIntoView({block: 'start'})")
+        allocation = dashboard.locator(".mavtools-figure-allocation .js-plotly-plot")
+        box = allocation.bounding_box()
+        assert box is not None and box["y"] + 0.75 * box["height"] <= SCREEN[1], box
 
-        pools = dashboard.locator(".mavtools-pool-filter select")
-        labels = pools.locator("option").all_inner_texts()
-        selected = pools.evaluate("s => [...s.selectedOptions].map(o => o.textContent)")
-        assert len(labels) >= 2, labels
-        choice = next(label for label in labels if [label] != selected)
-        pools.select_option(label=choice)
+        # The usage view names workspaces (ids are in the hover text).
+        usage = json.loads(page.evaluate(_FIGURE_OF, "usage"))
+        assert {"default", "vision-team", "speech-lab"} <= set(usage[0]["y"]), usage[0]["y"]
+
+        summary = dashboard.locator(".mavtools-summary")
+        summary_all = summary.inner_text().strip()
+        pools = dashboard.locator(".mavtools-pool-filter")
+        count = pools.locator(".mavtools-filter-count")
+        expect(count).to_have_text(re.compile(r"all 6 pools"))
+        before = page.evaluate(_FIGURE_OF, "allocation")
+
+        # None, then tick the NPU pool: one click adds one pool.
+        pools.locator(".mavtools-filter-none").click()
+        expect(count).to_have_text(re.compile(r"0 of 6 pools"))
+        expect(summary).to_have_text(re.compile(r"^No versions match"))
+        pools.locator(".widget-checkbox", has_text="pool-ascend-910").locator("input").check()
+        expect(count).to_have_text(re.compile(r"1 of 6 pools"))
+        expect(summary).to_have_text(re.compile(r"^464 of 3,000 versions"))
+        gpu_view = _wait_changed(page, "allocation", before)
+        dashboard.locator(".mavtools-resource button", has_text="NPUs").click()
+        npu_view = json.loads(_wait_changed(page, "allocation", gpu_view))
+        assert [t["name"] for t in npu_view] == ["pool-ascend-910"]
+        assert max(y for y in npu_view[0]["y"] if y is not None) > 0
+        layout_title = allocation.evaluate("p => p.layout.title.text")
+        assert layout_title.startswith("NPUs allocated by pool"), layout_title
+        dashboard.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=artifact("explore-npu-pool.png"))
+
+        # Reset puts the filter back: every pool, the first summary.
+        pools.locator(".mavtools-filter-reset").click()
+        expect(count).to_have_text(re.compile(r"all 6 pools"))
+        dashboard.locator(".mavtools-resource button", has_text="GPUs").click()
+        expect(summary).to_have_text(summary_all)
         page.wait_for_function(
-            _CHANGED, arg=[before, summary_before.strip()], timeout=UI_TIMEOUT_MS
+            f"([b]) => ({_FIGURE_OF})('allocation') === b", arg=[before], timeout=UI_TIMEOUT_MS
         )
-        after = page.evaluate(_FIGURE_DATA)
-        summary_after = summary.inner_text()
-        assert summary_after != summary_before
-        for name in names:
-            assert after[name] and after[name] != before[name], name
-            assert json.loads(after[name]), name
-        assert pools.evaluate("s => [...s.selectedOptions].map(o => o.textContent)") == [choice]
+
+        # All after None: the workspaces filter selects everything again.
+        workspaces = dashboard.locator(".mavtools-workspace-filter")
+        workspaces.locator(".mavtools-filter-none").click()
+        expect(workspaces.locator(".mavtools-filter-count")).to_have_text("0 of 3 workspaces")
+        expect(summary).to_have_text(re.compile(r"^No versions match"))
+        workspaces.locator(".mavtools-filter-all").click()
+        expect(workspaces.locator(".mavtools-filter-count")).to_have_text("all 3 workspaces")
+        expect(summary).to_have_text(summary_all)
 
         if news.is_visible():
             news.get_by_role("button", name="No", exact=True).click()
         expect(news).to_have_count(0)
-        dashboard.scroll_into_view_if_needed()
         dashboard.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=artifact("explore.png"))
         assert blocked == [], f"the page tried to reach the network: {blocked}"
         assert errors == [], errors
-    print(f"browser cycle: {time.monotonic() - started:.1f} s, figures {names}, chose {choice}")
+    print(f"browser cycle: {time.monotonic() - started:.1f} s")

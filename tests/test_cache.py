@@ -22,7 +22,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mavtools import cache as mcache
-from mavtools.local import synth
+from mavtools.api.client import Client
 from mavtools.cache import (
     NEVER_EXPIRE,
     CacheStore,
@@ -33,10 +33,10 @@ from mavtools.cache import (
     parse_max_age,
     scan_cache,
 )
-from mavtools.api.client import Client
 from mavtools.errors import CacheError, CacheMissError, ConfigError, SamplesWarning, ServerError
-from mavtools.local.fake_api import RunningServer
 from mavtools.frame import VERSION_SCHEMA, build_frame
+from mavtools.local import synth
+from mavtools.local.fake_api import RunningServer
 from mavtools.provenance import provenance
 
 PROJECT = "0123456789abcdef0123456789abcdef"

@@ -54,7 +54,8 @@ def test_fetch_table_then_cached(env: dict[str, str], server: RunningServer) -> 
     assert done.returncode == 0, done.stderr
     out = done.stdout.decode()
     assert f"ModelArts {server.url}" in out and "full fetch" in out
-    assert "1,498 versions created" in out and "By outcome:" in out and "succeeded" in out
+    # Every workspace by default, as the notebooks load (the samples: 3 workspaces, 3,000).
+    assert "3,000 versions created" in out and "By outcome:" in out and "succeeded" in out
     assert done.stderr == b""
     count = server.api.requests
     again = run(env, "fetch")
@@ -91,7 +92,7 @@ def test_samples_flag_needs_no_credentials(env: dict[str, str]) -> None:
     bare = {k: v for k, v in env.items() if not k.startswith("MODELARTS_")}
     done = run(bare, "fetch", "--samples", "--format", "csv")
     assert done.returncode == 0, done.stderr
-    assert pl.read_csv(io.BytesIO(done.stdout)).height == 1498
+    assert pl.read_csv(io.BytesIO(done.stdout)).height == 3000
     assert not Path(env["MAVTOOLS_CACHE_DIR"]).exists()  # samples are never cached
 
 
@@ -101,10 +102,57 @@ def test_samples_flag_needs_no_credentials(env: dict[str, str]) -> None:
         (
             ("fetch", "--offline"),
             1,
-            "mavtools: error: Nothing is cached for the query workspace_id=0",
+            "mavtools: error: Nothing is cached for the query workspace_id=* of project",
         ),
-        (("fetch", "--status", "BOGUS"), 1, "mavtools: error: 'BOGUS' is not a job status"),
-        (("fetch", "--max-age", "soon"), 1, "mavtools: error: max_age must be like"),
+        # Every value is checked where it is read: the error names the flag, in the CLI's words.
+        (
+            ("fetch", "--status", "BOGUS"),
+            2,
+            "mavtools fetch: error: argument --status: 'BOGUS' is not a job status: use an "
+            "outcome (pending, running, succeeded, failed, canceled, unknown), a status name",
+        ),
+        (
+            ("fetch", "--status", "99"),
+            2,
+            "mavtools fetch: error: argument --status: '99' is not a job status",
+        ),
+        (
+            ("fetch", "--max-age", "soon"),
+            2,
+            "mavtools fetch: error: argument --max-age: 'soon' is not an age: use a number and "
+            "a unit (30s, 15m, 1h, 2d, 1w), 0 or never",
+        ),
+        (
+            ("cache", "clear", "--older-than", "a week"),
+            2,
+            "mavtools cache clear: error: argument --older-than: 'a week' is not an age",
+        ),
+        (
+            ("cache", "clear", "--older-than", "never"),
+            2,
+            "mavtools cache clear: error: argument --older-than: 'never' is not an age",
+        ),
+        (
+            ("fetch", "--workspace", "../etc"),
+            2,
+            "mavtools fetch: error: argument --workspace: '../etc' is not a workspace id",
+        ),
+        (("fetch", "--pool", "a b"), 2, "mavtools fetch: error: argument --pool: 'a b' is not"),
+        (
+            ("report", "x.ipynb", "-o", "x.html", "--timeout", "-5"),
+            2,
+            "mavtools report: error: argument --timeout: '-5' is not a number of seconds",
+        ),
+        (
+            ("serve-samples", "--port", "99999"),
+            2,
+            "mavtools serve-samples: error: argument --port: '99999' is not a port",
+        ),
+        (
+            ("lab", "--port", "http"),
+            2,
+            "mavtools lab: error: argument --port: 'http' is not a port",
+        ),
         (
             ("fetch", "--format", "xml"),
             2,
@@ -163,7 +211,7 @@ def test_cache_list_and_clear(env: dict[str, str]) -> None:
     listing = run(env, "cache", "list")
     assert listing.returncode == 0
     out = listing.stdout.decode()
-    assert out.startswith("2 entries in ") and "status=8,9,15,19" in out and "1498" in out
+    assert out.startswith("2 entries in ") and "status=8,9,15,19" in out and "3000" in out
     kept = run(env, "cache", "clear", "--older-than", "7d")
     assert kept.stdout.decode().startswith("Removed 0 cache entries")
     cleared = run(env, "cache", "clear")

@@ -490,3 +490,23 @@ def test_password_auth_renews_an_expired_token_once(start_server, records):
     second = client.list_versions()
     assert first.height == second.height == len(expected_ids(records, workspace_id="0"))
     assert len(server.api.issued_tokens) == 1, "one new token after expiry, not one per page"
+
+
+def test_workspace_names_over_http(start_server, records):
+    """Names come from the workspace listing; ids without a name keep their id as name."""
+    ids = sorted({r["workspace_id"] for r in records})
+    named = {w: f"team {i}" for i, w in enumerate(ids) if w != "0"}
+    server = start_server(records, workspace_names=named)
+    names = client_for(server).workspace_names()
+    assert names == {"0": "default", **named}
+    assert next(iter(names)) == "0"
+    assert list(names) == client_for(server).list_workspaces()
+
+
+def test_sample_workspaces_have_names():
+    names = mt.samples_client().workspace_names()
+    assert names == {
+        "0": "default",
+        "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b": "vision-team",
+        "c91e5b2d7f3a48c6a3f1c9e2b7d84f0a": "speech-lab",
+    }

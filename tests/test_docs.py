@@ -23,6 +23,17 @@ def test_the_two_commands_are_install_and_run_then_install_and_test():
     assert "'.[test]'" in second and second.endswith("python3 -m pytest")
 
 
+def test_the_virtual_environment_form_comes_before_the_two_commands():
+    venv = "python3 -m venv .venv && . .venv/bin/activate"
+    assert f"```sh\n{venv}\n```" in README
+    assert README.index(venv) < README.index(fenced_bash_blocks()[0])
+    assert "externally-managed-environment" in README
+
+
+def test_the_report_option_is_shown():
+    assert "--show-code" in README and "kernel-only" in README
+
+
 def test_ci_runs_exactly_the_readme_test_command():
     second = fenced_bash_blocks()[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
@@ -49,4 +60,4 @@ def test_every_cli_command_in_the_readme_exists():
 
 def test_every_api_name_in_the_readme_exists():
     for name in set(re.findall(r"`mt\.([A-Za-z][A-Za-z_]*)", README)):
-        assert name in mt.__all__ or name in ("widgets", "figures"), name
+        assert name in mt.__all__ or name in ("widgets", "figures", "tables"), name

@@ -9,10 +9,11 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
+import mavtools as mt
 from mavtools import analysis as A
-from mavtools.views import figures as F
 from mavtools.frame import empty_frame, typed
 from mavtools.local.synth import POOLS, bulk, simulate
+from mavtools.views import figures as F
 
 CAPACITY = {p.pool_id: p.capacity for p in POOLS}
 BUILDERS: dict[str, Callable[[pl.DataFrame], go.Figure]] = {
@@ -41,6 +42,12 @@ def sample() -> pl.DataFrame:
     return typed(pl.DataFrame(simulate(1500, days=30)))
 
 
+@pytest.fixture(scope="module")
+def fetched() -> pl.DataFrame:
+    """The bundled samples as a fetch returns them (with their snapshot time)."""
+    return mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
+
+
 def trace(fig: go.Figure, name: str) -> go.Scatter | go.Bar:
     return next(t for t in fig.data if t.name == name)
 
@@ -62,10 +69,15 @@ def test_allocation_traces_hold_the_analysis_numbers(sample):
     assert list(t.x) == part["time"].dt.to_string("%Y-%m-%d %H:%M").to_list()
     names = {tr.name for tr in fig.data}
     assert "pool-cpu-public" not in names  # never holds a GPU: left out of the stack
-    gpu_pools = [p for p, _ in alloc.group_by("pool_id").agg(pl.col("allocated_peak").max()).rows()]
-    cap = next(tr for tr in fig.data if tr.name.startswith("capacity"))
-    assert cap.y[0] == sum(CAPACITY[str(p)] for p in gpu_pools if p in names)
-    assert fig.layout.yaxis.title.text.startswith("GPUs allocated")
+    # Each pool that holds GPUs has its own panel with its own capacity line, in its colour.
+    caps = {tr.legendgroup: tr for tr in fig.data if tr.name.startswith("capacity of")}
+    assert set(caps) == {p for p in names if not p.startswith("capacity") and p in CAPACITY}
+    for pool, cap in caps.items():
+        assert list(cap.y) == [CAPACITY[pool]] * 2
+        assert cap.line.color == trace(fig, pool).line.color
+        assert cap.yaxis == trace(fig, pool).yaxis
+    assert len({tr.yaxis for tr in fig.data}) == len(caps)
+    assert "against each pool's capacity" in fig.layout.title.text
 
 
 def test_allocation_figure_merges_long_series_into_coarser_bins(sample):
@@ -94,7 +106,36 @@ def test_usage_figure_bars_and_others(sample):
     rest = used.filter(pl.col("gpu_hours") > 0).slice(3)
     assert bar.y[0] == f"{rest.height} others"
     assert bar.x[0] == pytest.approx(rest["gpu_hours"].sum(), abs=1e-3)
-    assert fig.layout.xaxis.title.text == "GPU-hours"
+    assert fig.layout.xaxis.title.text == "GPU-hours (units x run time)"
+
+
+def test_a_partly_covered_bin_says_so(fetched):
+    alloc = A.allocation(fetched, every="1d", by="pool_id")
+    last = alloc.filter(pl.col("time") == pl.col("time").max())
+    assert (last["coverage"] < 1).all()  # the snapshot falls inside the last day
+    fig = F.allocation_figure(alloc)
+    for t in fig.data:
+        assert t.text[-1].startswith("<br>partial bin: ") and not any(t.text[:-1])
+        assert "%{text}" in t.hovertemplate
+
+
+def test_palette_is_fixed_in_sorted_order_and_distinct():
+    colours = F.palette(["pool-c", "pool-a", "pool-b"])
+    assert list(colours) == ["pool-a", "pool-b", "pool-c"]
+    assert F.palette(["pool-a", "pool-b"]) == dict(list(colours.items())[:2])
+    assert len(set(F.palette([f"p{i:02}" for i in range(16)]).values())) == 16
+
+
+def test_partial_weeks_are_hatched(sample):
+    counts = A.version_counts(sample, every="1w", by="outcome")
+    lo, hi = sample["create_time"].min(), sample["create_time"].max()
+    fig = F.versions_figure(counts, covered=(lo, hi))
+    shapes = [s for t in fig.data for s in t.marker.pattern.shape]
+    first, last = counts["time"].min(), counts["time"].max()
+    partial = counts.filter(pl.col("time").is_in([first, last]))  # weeks cut by the data's ends
+    assert shapes.count("/") == partial.height > 0
+    assert "hatched: partial week" in fig.layout.title.text
+    assert fig.layout.xaxis.title.text == "week start (UTC)"
 
 
 def test_queue_wait_figure_holds_percentiles(sample):
@@ -103,7 +144,14 @@ def test_queue_wait_figure_holds_percentiles(sample):
     assert [t.name for t in fig.data] == ["p50", "p90", "p99"]
     assert list(fig.data[1].y) == waits["wait_p90_hours"].round(3).to_list()
     assert list(fig.data[1].x) == waits["gpu_num"].cast(pl.String).to_list()
-    assert fig.layout.yaxis.type == "log"
+    # Linear by default, so one pool's long wait stands out; ticks read as durations.
+    assert fig.layout.yaxis.type == "linear"
+    assert all(
+        t == "0" or t.split()[-1] in ("s", "min", "h", "d") for t in fig.layout.yaxis.ticktext
+    )
+    assert max(fig.layout.yaxis.tickvals) >= waits["wait_p99_hours"].max()
+    assert F.queue_wait_figure(waits, scale="log").layout.yaxis.type == "log"
+    assert fig.layout.xaxis.title.text == "GPUs per version"
     weekly = A.queue_wait(sample, by="gpu_num", every="1w")
     fig = F.queue_wait_figure(weekly)
     eights = weekly.filter(pl.col("gpu_num") == 8)
@@ -114,10 +162,16 @@ def test_failure_rate_figure_holds_rates(sample):
     rates = A.failure_rate(sample, by=["flavor_code", "pool_id"])
     fig = F.failure_rate_figure(rates)
     part = rates.filter(pl.col("pool_id") == "pool-v100-batch")
-    t = trace(fig, "pool-v100-batch")
-    assert list(t.y) == (part["failure_rate"] * 100).round(3).to_list()
-    assert [tuple(c) for c in t.customdata] == part.select("finished", "failed", "canceled").rows()
-    assert t.marker.color == F.color_of("pool-v100-batch")
+    failed, canceled = trace(fig, "pool-v100-batch failed"), trace(fig, "pool-v100-batch canceled")
+    # The two shares are drawn apart, never added up (issue 9's one vocabulary).
+    assert list(failed.y) == (part["failed_share"] * 100).round(3).to_list()
+    assert list(canceled.y) == (part["canceled_share"] * 100).round(3).to_list()
+    assert [tuple(c) for c in failed.customdata] == part.select(
+        "finished", "failed", "canceled"
+    ).rows()
+    assert failed.marker.color == canceled.marker.color == F.color_of("pool-v100-batch")
+    assert canceled.marker.pattern.shape == "/" and not failed.marker.pattern.shape
+    assert fig.layout.yaxis.title.text == "% of finished versions"
 
 
 def test_durations_versions_and_heatmap_hold_counts(sample):
@@ -148,7 +202,8 @@ def test_colours_are_consistent_across_figures(sample):
     alloc = F.allocation_figure(A.allocation(sample, every="1d", by="pool_id"))
     rates = F.failure_rate_figure(A.failure_rate(sample, by=["flavor_code", "pool_id"]))
     for name in ("pool-a100-prod", "pool-v100-shared"):
-        assert trace(alloc, name).line.color == trace(rates, name).marker.color == F.color_of(name)
+        failed = trace(rates, f"{name} failed")
+        assert trace(alloc, name).line.color == failed.marker.color == F.color_of(name)
     assert F.color_of("failed") == "#d62728"
     assert F.color_of(None) == F.color_of("(none)")
 

@@ -20,11 +20,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from mavtools.cache import CacheStore, load_versions
 from mavtools.api.client import Client, RetryPolicy
+from mavtools.cache import CacheStore, load_versions
 from mavtools.errors import CacheError
-from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from mavtools.frame import VERSION_SCHEMA
+from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile_support import wire_records
 

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mavtools.cache import load_versions
 from mavtools.api.client import Client, RetryPolicy, Timeout
+from mavtools.cache import load_versions
 from mavtools.errors import ConfigError, MavtoolsError, TransportError
 from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from tests.conftest import PROJECT

@@ -72,7 +72,29 @@ def test_explore_shows_the_dashboard_and_static_figures() -> None:
         for o in c["outputs"]
         if "application/vnd.plotly.v1+json" in o.get("data", {})
     ]
-    assert len(plotly) == 3
+    titles = [
+        o["data"]["application/vnd.plotly.v1+json"]["layout"]["title"]["text"] for o in plotly
+    ]
+    assert titles == [
+        "Queue wait by pool",
+        "Queue wait by GPUs per version",
+        "Queue wait by pool over time",
+        "GPUs allocated by pool",
+        "GPU-hours by workspace",
+        "Versions created per week by outcome (hatched: partial week)",
+        "Run time of finished versions",
+    ]
+    # Usage by workspace shows names, ids in hover; tables are for people (no dtype rows).
+    (usage,) = [
+        o for c in code_cells(nb) for o in c["outputs"]
+        if "".join(o.get("data", {}).get("text/plain", "")).startswith("Usage by workspace")
+    ]  # fmt: skip
+    html = "".join(usage["data"]["text/html"])
+    assert "vision-team" in html and "speech-lab" in html and "27,153.0" in html
+    assert "str</" not in html and "f64" not in html
+    # The instruction that needs a kernel is tagged, so reports leave it out.
+    tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1 and "Run All" in "".join(tagged[0]["source"])
 
 
 def test_capacity_has_one_marked_pool_sizes_cell() -> None:

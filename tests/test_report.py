@@ -22,6 +22,7 @@ from plotly.offline import get_plotlyjs
 
 from mavtools.errors import MavtoolsError
 from mavtools.views.report import (
+    KERNEL_ONLY_TAG,
     PLOTLY_MIMETYPE,
     WIDGET_NOTE,
     WIDGET_STATE_MIMETYPE,
@@ -185,6 +186,9 @@ def test_cli_report_is_deterministic_and_keeps_widget_figures(tmp_path: Path) ->
     assert "</script><b>" not in page_html and "<\\/script><b>x" in page_html
     assert "<select" not in page_html
     assert not list(tmp_path.glob(".*.tmp"))
+    # For readers: no code by default, and nothing on stderr (no kernel transport warning).
+    assert "only_in_widget = go.Figure" not in page_html
+    assert first.stderr == second.stderr == ""
 
 
 def test_cli_report_names_the_failing_cell_error(tmp_path: Path) -> None:
@@ -199,6 +203,22 @@ def test_cli_report_names_the_failing_cell_error(tmp_path: Path) -> None:
         )
     )
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_code_is_shown_on_request_and_kernel_only_cells_never(tmp_path: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    kernel_only = nbformat.v4.new_markdown_cell("Enter your pool sizes in the marked cell.")
+    kernel_only.metadata["tags"] = [KERNEL_ONLY_TAG]
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Usage by workspace"),
+        kernel_only,
+        nbformat.v4.new_code_cell("usage_by_workspace = 1"),
+    ]
+    hidden, _, _ = report_html(notebook, name="n.ipynb")
+    shown, _, _ = report_html(notebook, name="n.ipynb", show_code=True)
+    for page in (hidden, shown):
+        assert "Usage by workspace" in page and "pool sizes" not in page
+    assert "usage_by_workspace" not in hidden and "usage_by_workspace" in shown
 
 
 def test_missing_notebook_is_a_config_error(tmp_path: Path) -> None:

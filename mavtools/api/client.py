@@ -364,8 +364,19 @@ class Client:
 
     def list_workspaces(self) -> list[str]:
         """Ids of the project's workspaces (``GET /v1/{project_id}/workspaces``), "0" first."""
+        return list(self.workspace_names()) or ["0"]
+
+    def workspace_names(self) -> dict[str, str]:
+        """Workspace id -> name, "0" first (``GET /v1/{project_id}/workspaces``).
+
+        A workspace the API sends without a string ``name`` is named by its id.
+
+        Example:
+            >>> mt.samples_client().workspace_names()["0"]
+            'default'
+        """
         url = f"{self.endpoint}/v1/{self.project_id}/workspaces"
-        ids: list[str] = []
+        names: dict[str, str] = {}
         for page in range(1000):
             where = f"workspaces page {page}"
             body = self._transport.get(url, {"offset": str(page), "limit": "1000"}, where)
@@ -376,12 +387,12 @@ class Client:
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                     raise ResponseFormatError("The API sent a workspace without a string 'id'.")
-                ids.append(item["id"])
+                name = item.get("name")
+                names[item["id"]] = name if isinstance(name, str) and name else item["id"]
             total = doc.get("total_count")
-            if not items or not isinstance(total, int) or len(set(ids)) >= total:
+            if not items or not isinstance(total, int) or len(names) >= total:
                 break
-        unique = sorted(set(ids), key=lambda w: (w != "0", w))
-        return unique or ["0"]
+        return dict(sorted(names.items(), key=lambda kv: (kv[0] != "0", kv[0])))
 
     def deadline_scope(self) -> contextlib.AbstractContextManager[None]:
         """Bound everything this client sends inside by one ``Timeout.deadline``.

@@ -139,6 +139,8 @@ class FakeModelArts:
             (the body still echoes the ``limit`` asked for, and the true ``total_count``).
         clock_skew: seconds added to the server's clock in the ``Date`` header and in the AK/SK
             signature check (a gateway whose clock, or rather the user's, is off).
+        workspace_names: workspace id -> name served by ``GET /v1/{project}/workspaces``
+            (default: "default" for "0", else "ws-" and the id's first 6 characters).
 
     Example:
         >>> api = FakeModelArts(records, project_id="p1", token="t")
@@ -165,6 +167,7 @@ class FakeModelArts:
         auth_required: bool = True,
         max_limit: int | None = None,
         clock_skew: float = 0.0,
+        workspace_names: Mapping[str, str] | None = None,
     ) -> None:
         if offset_mode not in ("record", "page", "page1"):
             raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
@@ -182,6 +185,7 @@ class FakeModelArts:
         self.auth_required = auth_required
         self.max_limit = max_limit
         self.clock_skew = clock_skew
+        self.workspace_names = dict(workspace_names or {})
         self.requests = 0  # versions requests answered (faults included)
         self.request_log: list[str] = []
         self.issued_tokens: dict[str, datetime] = {}
@@ -432,7 +436,11 @@ class FakeModelArts:
         page = int((query.get("offset") or ["0"])[-1])
         limit = int((query.get("limit") or ["1000"])[-1]) or len(ids)
         chunk = ids[page * limit : (page + 1) * limit]
-        items = [{"id": w, "name": "default" if w == "0" else f"ws-{w[:6]}"} for w in chunk]
+        default = {"0": "default"}
+        items = [
+            {"id": w, "name": self.workspace_names.get(w) or default.get(w, f"ws-{w[:6]}")}
+            for w in chunk
+        ]
         body = json.dumps({"total_count": len(ids), "workspaces": items}).encode()
         return Answer(200, body, {"Content-Type": "application/json"})
 

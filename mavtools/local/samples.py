@@ -20,7 +20,7 @@ import json
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import requests
 
@@ -88,6 +88,14 @@ def sample_records() -> list[dict[str, Any]]:
     return records
 
 
+#: The names the local server gives the sample workspaces (what ModelArts' workspace API lists).
+SAMPLE_WORKSPACE_NAMES: Final = {
+    "0": "default",
+    "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b": "vision-team",
+    "c91e5b2d7f3a48c6a3f1c9e2b7d84f0a": "speech-lab",
+}
+
+
 def sample_jobs() -> list[dict[str, Any]]:
     """Every sample v2 job as a search item (it names its own ``workspace_id``)."""
     jobs: list[dict[str, Any]] = []
@@ -125,6 +133,7 @@ def _accelerator(flavor: str) -> str:
 def sample_api(**options: Any) -> FakeModelArts:
     """A :class:`FakeModelArts` serving the samples, v1 and v2 (options as for FakeModelArts)."""
     options.setdefault("project_id", sample_manifest()["project_id"])
+    options.setdefault("workspace_names", SAMPLE_WORKSPACE_NAMES)
     api = FakeModelArts(sample_records(), **options)
     flavors = {f.code: (f.gpu, f.npu) for f in FLAVORS.values()}
     FakeV2(sample_jobs(), flavors=flavors, pools=sample_pools()).attach(api)

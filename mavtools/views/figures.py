@@ -9,11 +9,13 @@ Decisions:
   (well under 300 KB) at any frame size: time series longer than ``max_points`` bins are merged into
   coarser bins (mean of the means, max of the peaks) by :func:`allocation_figure`, and categorical
   charts keep the ``max_groups`` largest groups and fold the rest into one "others" bar.
-* One colour per pool (or any group value) and per outcome across all figures: :func:`color_of`.
-  Outcomes have fixed colours; every other value is hashed (CRC-32 of its text) into a 20-colour
-  palette, so a pool keeps its colour whatever else is in the frame. Two values can share a
-  colour (about a 5 % chance for a pair); the legend and hover text still name them.
-* Times are shown in UTC; numbers are rounded to 3 decimals in the figure, hover text gives them.
+* Colours: outcomes have fixed colours; pools (or any other group values) take the colours of a
+  fixed qualitative palette (Tableau 10, then Dark 2) in sorted order of the values: pass the same
+  :func:`palette` of *all* pools of a frame to every figure so a pool keeps its colour under any
+  filter. Without one, a figure assigns colours to the values it shows, in sorted order.
+* Titles and axes speak words ("pool", "GPUs per version"), not column names (:data:`WORDS`),
+  and name the time zone. Legends are always shown, also for a single group.
+* Numbers are rounded to 3 decimals in the figure, hover text gives them.
 * An empty result gives a figure that says "No versions match the current selection".
 """
 
@@ -22,22 +24,29 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
 __all__ = [
     "OUTCOME_COLORS",
+    "WORDS",
+    "Spec",
     "allocation_figure",
+    "allocation_spec",
     "color_of",
     "durations_figure",
+    "durations_spec",
     "failure_rate_figure",
     "heatmap_figure",
+    "palette",
     "queue_wait_figure",
     "usage_figure",
+    "usage_spec",
     "versions_figure",
+    "versions_spec",
     "what_if_figure",
 ]
 
@@ -53,10 +62,15 @@ OUTCOME_COLORS: Final[dict[str, str]] = {
     "unknown": "#7f7f7f",
 }
 _PALETTE: Final = (
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
-    "#a6761d", "#17becf", "#bcbd22", "#8c564b",
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d",
 )  # fmt: skip
+#: Column names in words, for titles, axes and legends.
+WORDS: Final[dict[str, str]] = {
+    "pool_id": "pool", "workspace_id": "workspace", "flavor_code": "flavor",
+    "outcome": "outcome", "gpu_num": "GPUs per version", "npu_num": "NPUs per version",
+    "user_name": "user", "status_name": "status",
+}  # fmt: skip
 _NICE_FACTORS: Final = (1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 168, 336, 720, 1440, 2880, 8760)
 _DURATION_TICKS: Final = (
     (1 / 60, "1 min"), (5 / 60, "5 min"), (15 / 60, "15 min"), (0.5, "30 min"), (1, "1 h"),
@@ -73,20 +87,75 @@ _KNOWN: Final = frozenset(
 )  # fmt: skip
 
 
-def color_of(value: Any) -> str:
-    """The colour of an outcome, pool or any other group value, the same in every figure.
+def palette(values: Sequence[Any]) -> dict[str, str]:
+    """Colours for group values: the fixed palette in sorted order of the values' text.
+
+    Values beyond the palette's 16 colours cycle (the legend and hover still name them).
 
     Example:
-        >>> color_of("failed"), color_of("pool-a100-prod") == color_of("pool-a100-prod")
-        ('#d62728', True)
+        >>> palette(["pool-b", "pool-a"])
+        {'pool-a': '#4e79a7', 'pool-b': '#f28e2b'}
+    """
+    texts = sorted({"(none)" if v is None else str(v) for v in values})
+    return {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(texts)}
+
+
+def color_of(value: Any, colors: Mapping[str, str] | None = None) -> str:
+    """The colour of an outcome, pool or any other group value.
+
+    Outcomes have fixed colours; other values take theirs from ``colors`` (see :func:`palette`),
+    else a stable hash of their text into the palette.
+
+    Example:
+        >>> color_of("failed"), color_of("pool-a", palette(["pool-a", "pool-b"]))
+        ('#d62728', '#4e79a7')
     """
     text = "(none)" if value is None else str(value)
     if text in OUTCOME_COLORS:
         return OUTCOME_COLORS[text]
+    if colors and text in colors:
+        return colors[text]
     return _PALETTE[zlib.crc32(text.encode()) % len(_PALETTE)]
 
 
+def words(keys: Sequence[str]) -> str:
+    """Grouping columns in words: ``["pool_id", "gpu_num"]`` -> ``"pool, GPUs per version"``."""
+    return ", ".join(WORDS.get(k, k.replace("_", " ")) for k in keys)
+
+
 # --------------------------------------------------------------------------------------- helpers
+
+
+Spec = dict[str, Any]
+"""A figure as plain data: ``{"data": [trace dicts], "layout": {...}}`` (plotly's JSON schema)."""
+
+
+def _empty_spec(title: str) -> Spec:
+    return {
+        "data": [],
+        "layout": {
+            "title": {"text": title},
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "annotations": [
+                {
+                    "text": EMPTY_MESSAGE, "showarrow": False, "font": {"size": 16},
+                    "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                }
+            ],
+        },
+    }  # fmt: skip
+
+
+def _layout_spec(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
+        "hovermode": "closest",
+        "legend": {"title": {"text": extra.pop("legend_title", "")}},
+        **extra,
+    }
 
 
 def _empty(title: str) -> go.Figure:
@@ -166,6 +235,23 @@ def _duration_axis(values_hours: Sequence[float]) -> dict[str, Any]:
     }
 
 
+_LINEAR_STEPS: Final = (
+    1 / 60, 2 / 60, 5 / 60, 10 / 60, 0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720,
+)  # fmt: skip
+
+
+def _linear_duration_axis(max_hours: float) -> dict[str, Any]:
+    """A linear axis in hours whose ticks read as durations (0, 30 min, 1 h, ...)."""
+    step = next((s for s in _LINEAR_STEPS if max_hours / s <= 6), _LINEAR_STEPS[-1])
+    ticks = [k * step for k in range(int(max_hours / step) + 2)]
+    return {
+        "type": "linear",
+        "rangemode": "tozero",
+        "tickvals": [round(t, 6) for t in ticks],
+        "ticktext": ["0" if t == 0 else _human_hours(t) for t in ticks],
+    }
+
+
 def _human_hours(hours: float | None) -> str:
     if hours is None:
         return "n/a"
@@ -194,6 +280,7 @@ def _coarsen(alloc: pl.DataFrame, keys: list[str], max_points: int) -> tuple[pl.
             pl.col("time").min(),
             pl.col("allocated_mean").mean(),
             pl.col("allocated_peak").max(),
+            *([pl.col("coverage").min()] if "coverage" in alloc.columns else []),
         )
         .sort([*keys, "_i"], nulls_last=True)
         .drop("_i")
@@ -207,63 +294,140 @@ def allocation_figure(
     *,
     resource: str = "gpu",
     max_points: int = 500,
+    colors: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Units allocated over time, stacked by group, with the summed capacity line when known.
+    """Units allocated over time by group; one panel per pool with its capacity when known.
 
     Args:
-        alloc: the result of :func:`mavtools.analysis.allocation` (any ``by``).
-        capacity: pool id -> units; draws the total capacity of the pools shown.
+        alloc: the result of :func:`mavtools.analysis.allocation` (any ``by``); the
+            ``allocated_peak`` column is optional (hover shows it when present).
+        capacity: pool id -> units. With ``by="pool_id"`` each pool gets its own panel with its
+            own capacity drawn as a dashed line (a pool's size against its own use); pools without
+            a known size get a panel without a line. Without it the groups are stacked.
         resource: ``"gpu"`` or ``"npu"``, for the titles.
         max_points: longer series are merged into coarser bins (mean of means, max of peaks).
+        colors: group value -> colour (see :func:`palette`).
+        names: group value -> the name to show (ids stay in the hover text).
 
-    Groups that never hold a unit are left out of the stack.
+    Groups that never hold a unit are left out.
 
     Example:
         >>> allocation_figure(allocation(df, by="pool_id"), {"pool-a100-prod": 16})
     """
+    return go.Figure(
+        allocation_spec(
+            alloc, capacity, resource=resource, max_points=max_points, colors=colors, names=names
+        )
+    )
+
+
+def allocation_spec(
+    alloc: pl.DataFrame,
+    capacity: Mapping[str, int] | None = None,
+    *,
+    resource: str = "gpu",
+    max_points: int = 500,
+    colors: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Spec:
+    """:func:`allocation_figure` as plain data (no validation: what the dashboard sends)."""
     unit = _unit(resource)
-    title = f"{unit} allocation"
-    keys = [k for k in _groups(alloc)]
-    if keys:
-        title += " by " + ", ".join(keys)
-    held = alloc.filter((pl.col("allocated_peak").max() > 0).over(keys)) if keys else alloc
-    if held.is_empty() or held["allocated_peak"].max() == 0:
-        return _empty(title)
+    keys = list(_groups(alloc))
+    title = f"{unit}s allocated" + (" by " + words(keys) if keys else "")
+    peak = "allocated_peak" if "allocated_peak" in alloc.columns else "allocated_mean"
+    held = alloc.filter((pl.col(peak).max() > 0).over(keys)) if keys else alloc
+    if held.is_empty() or not held.select((pl.col(peak) > 0).any()).item():
+        return _empty_spec(title)
+    if peak == "allocated_mean":
+        held = held.with_columns(allocated_peak=pl.lit(None, dtype=pl.Int64))
     data, factor = _coarsen(held, keys, max_points)
     if factor > 1:
-        title += f" (each point merges {factor} bins: mean of means, max of peaks)"
-    data = data.with_columns(_label=_label(keys))
-    fig = go.Figure()
-    for (name,), part in data.group_by("_label", maintain_order=True):
-        fig.add_trace(
-            go.Scatter(
-                x=_times(part),
-                y=_rounded(part["allocated_mean"]),
-                customdata=part["allocated_peak"].to_list(),
-                name=str(name),
-                stackgroup="allocation",
-                mode="lines",
-                line={"width": 0.5, "color": color_of(name)},
-                hovertemplate=f"%{{fullData.name}}<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
-                f"<br>peak %{{customdata}} {unit}s<extra></extra>",
+        title += f" (each point merges {factor} bins)"
+    # Every column the traces need, computed once for all groups, then split by group.
+    data = data.select(
+        _label=_label(keys),
+        _time=pl.col("time").dt.to_string("%Y-%m-%d %H:%M"),
+        _mean=pl.col("allocated_mean").cast(pl.Float64).round(3),
+        _peak="allocated_peak",
+        # A bin the data covers only in part (the snapshot falls inside it) is said so in hover.
+        _note=pl.when(pl.col("coverage") < 1)
+        .then(
+            pl.format(
+                "<br>partial bin: {}% of it covered (mean over that part)",
+                (pl.col("coverage") * 100).round(0).cast(pl.Int64),
             )
         )
-    if capacity:
-        shown = set(data["pool_id"].cast(pl.String).to_list()) if "pool_id" in keys else set()
-        pools = sorted(p for p in capacity if p in shown) if shown else sorted(capacity)
-        total = sum(capacity[p] for p in pools)
-        ends = _times(data.select(pl.col("time").min().append(pl.col("time").max())))
-        fig.add_trace(
-            go.Scatter(
-                x=ends,
-                y=[total, total],
-                name=f"capacity ({total} {unit}s in {len(pools)} pools)",
-                mode="lines",
-                line={"dash": "dash", "color": "black"},
-                hovertemplate=f"capacity {total} {unit}s: {', '.join(pools)}<extra></extra>",
-            )
-        )
-    return _layout(fig, title, "time (UTC)", f"{unit}s allocated (time-weighted mean)")
+        .otherwise(pl.lit(""))
+        if "coverage" in data.columns
+        else pl.lit(""),
+    )
+    facets = bool(capacity) and keys == ["pool_id"]
+    parts = data.partition_by("_label", as_dict=True, maintain_order=True)
+    groups = sorted(parts, key=lambda k: str(k[0]))
+    if facets:
+        title += " against each pool's capacity"
+    peak_text = f"<br>peak %{{customdata}} {unit}s" if peak == "allocated_peak" else ""
+    traces: list[dict[str, Any]] = []
+    n = len(groups)
+    gap = 0.04 if n > 1 else 0.0
+    height = (1 - gap * (n - 1)) / n
+    layout = _layout_spec(
+        title, "time (UTC)", f"{unit}s allocated (mean per bin)",
+        legend_title="pool" if facets else words(keys),
+    )  # fmt: skip
+    for row, key in enumerate(groups, start=1):
+        part, name = parts[key], str(key[0])
+        shown = (names or {}).get(name, name)
+        axis = {"xaxis": "x", "yaxis": "y" if row == 1 else f"y{row}"} if facets else {}
+        trace: dict[str, Any] = {
+            "type": "scatter",
+            "x": part["_time"].to_list(),
+            "y": part["_mean"].to_list(),
+            "customdata": part["_peak"].to_list(),
+            "text": part["_note"].to_list(),
+            "name": shown,
+            "legendgroup": name,
+            "showlegend": True,
+            "mode": "lines",
+            "line": {"width": 0.8, "color": color_of(name, colors)},
+            "hovertemplate": f"{shown} ({name})<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
+            f"{peak_text}%{{text}}<extra></extra>",
+            **axis,
+        }
+        trace |= {"fill": "tozeroy"} if facets else {"stackgroup": "allocation"}
+        traces.append(trace)
+        size = (capacity or {}).get(name) if facets else None
+        if size is not None:
+            times = part["_time"].to_list()
+            ends = [times[0], times[-1]]
+            traces.append(
+                {
+                    "type": "scatter", "x": ends, "y": [size, size],
+                    "name": f"capacity of {shown}: {size} {unit}s", "legendgroup": name,
+                    "mode": "lines", "showlegend": True,
+                    "line": {"dash": "dash", "color": color_of(name, colors), "width": 1.5},
+                    "hovertemplate": f"capacity of {shown}: {size} {unit}s<extra></extra>",
+                    **axis,
+                }
+            )  # fmt: skip
+        if facets:
+            top = 1 - (row - 1) * (height + gap)
+            layout["yaxis" if row == 1 else f"yaxis{row}"] = {
+                "domain": [round(max(top - height, 0), 4), round(top, 4)],
+                "rangemode": "tozero",
+                "anchor": "x",
+            }
+    if facets:
+        layout["xaxis"] |= {"anchor": f"y{n}" if n > 1 else "y"}
+        layout["height"] = max(320, 70 + 110 * n)
+        layout["annotations"] = [
+            {
+                "text": f"{unit}s allocated (mean per bin)", "textangle": -90,
+                "showarrow": False, "xref": "paper", "yref": "paper", "x": -0.07, "y": 0.5,
+            }
+        ]  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
 # ---------------------------------------------------------------------------------- durations
@@ -280,108 +444,209 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
         >>> by_outcome = duration_histogram(df, by="outcome")
         >>> durations_figure(by_outcome, duration_histogram(df, by="pool_id"))
     """
+    return go.Figure(durations_spec(*histograms))
+
+
+def durations_spec(*histograms: pl.DataFrame, colors: Mapping[str, str] | None = None) -> Spec:
+    """:func:`durations_figure` as plain data (no validation: what the dashboard sends)."""
     title = "Run time of finished versions"
     if not histograms or all(h.is_empty() for h in histograms):
-        return _empty(title)
-    names = ["by " + (", ".join(_groups(h)) or "all versions") for h in histograms]
-    fig = make_subplots(
-        rows=len(histograms), cols=1, shared_xaxes=True, subplot_titles=names,
-        vertical_spacing=0.12,
-    )  # fmt: skip
+        return _empty_spec(title)
+    n = len(histograms)
+    gap = 0.12 if n > 1 else 0.0
+    height = (1 - gap * (n - 1)) / n
+    traces: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {
+        "title": {"text": title}, "barmode": "stack", "bargap": 0.05, "height": 350 * n + 100,
+        "hovermode": "closest", "legend": {"title": {"text": ""}},
+    }  # fmt: skip
     edges: list[float] = []
     for row, hist in enumerate(histograms, start=1):
         keys = _groups(hist)
+        y_name = "y" if row == 1 else f"y{row}"
         # Bars sit on log10(hours) on a linear axis: plotly sizes bars in data units, so on a
         # log axis equal log-spaced bins would draw ever thinner bars.
-        data = hist.with_columns(
+        data = hist.select(
+            "lo_hours", "hi_hours", "versions",
             _label=_label(keys),
-            _x=(pl.col("lo_hours") * pl.col("hi_hours")).sqrt().log10(),
-            _w=(pl.col("hi_hours") / pl.col("lo_hours")).log10() * 0.92,
-        )
+            _x=(pl.col("lo_hours") * pl.col("hi_hours")).sqrt().log10().round(3),
+            _w=((pl.col("hi_hours") / pl.col("lo_hours")).log10() * 0.92).round(3),
+        )  # fmt: skip
         edges += data["lo_hours"].to_list() + data["hi_hours"].to_list()
-        for (name,), part in data.group_by("_label", maintain_order=True):
+        for (name,), part in data.partition_by("_label", as_dict=True, maintain_order=True).items():
             text = [
                 f"{_human_hours(lo)} - {_human_hours(hi)}"
-                for lo, hi in part.select("lo_hours", "hi_hours").iter_rows()
+                for lo, hi in zip(part["lo_hours"], part["hi_hours"], strict=True)
             ]
-            fig.add_trace(
-                go.Bar(
-                    x=_rounded(part["_x"]),
-                    width=_rounded(part["_w"]),
-                    y=part["versions"].to_list(),
-                    customdata=text,
-                    name=str(name),
-                    legendgroup=f"{row}:{name}",
-                    marker={"color": color_of(name)},
-                    hovertemplate="%{fullData.name}<br>run time %{customdata}<br>%{y} versions"
+            traces.append(
+                {
+                    "type": "bar",
+                    "x": part["_x"].to_list(),
+                    "width": part["_w"].to_list(),
+                    "y": part["versions"].to_list(),
+                    "customdata": text,
+                    "name": str(name),
+                    "legendgroup": f"{row}:{name}",
+                    "showlegend": True,
+                    "marker": {"color": color_of(name, colors)},
+                    "hovertemplate": "%{fullData.name}<br>run time %{customdata}<br>%{y} versions"
                     "<extra></extra>",
-                ),
-                row=row,
-                col=1,
+                    "xaxis": "x" if row == 1 else f"x{row}",
+                    "yaxis": y_name,
+                }
             )
-        fig.update_yaxes(title_text="versions", row=row, col=1)
+        top = 1 - (row - 1) * (height + gap)
+        layout["yaxis" if row == 1 else f"yaxis{row}"] = {
+            "domain": [round(max(top - height, 0), 4), round(top, 4)],
+            "anchor": "x" if row == 1 else f"x{row}",
+            "title": {"text": "versions"},
+        }
+        if n > 1:
+            layout.setdefault("annotations", []).append(
+                {
+                    "text": "by " + (words(keys) or "all versions"), "showarrow": False,
+                    "xref": "paper", "yref": "paper", "x": 0.5, "y": round(top, 4),
+                    "xanchor": "center", "yanchor": "bottom", "font": {"size": 16},
+                }
+            )  # fmt: skip
     log_axis = _duration_axis(edges)
-    fig.update_xaxes(
-        type="linear",
-        tickvals=[round(math.log10(v), 4) for v in log_axis["tickvals"]],
-        ticktext=log_axis["ticktext"],
-    )
-    fig.update_xaxes(title_text="run time (log scale)", row=len(histograms), col=1)
-    fig.update_layout(title=title, barmode="stack", bargap=0.05, height=350 * len(histograms) + 100)
-    return fig
+    for row in range(1, n + 1):
+        layout["xaxis" if row == 1 else f"xaxis{row}"] = {
+            "type": "linear",
+            "tickvals": [round(math.log10(v), 4) for v in log_axis["tickvals"]],
+            "ticktext": log_axis["ticktext"],
+            "anchor": "y" if row == 1 else f"y{row}",
+            **({"showticklabels": False} if row < n else {}),
+            **({"matches": "x"} if row > 1 else {}),
+            **({"title": {"text": "run time (log scale)"}} if row == n else {}),
+        }
+    return {"data": traces, "layout": layout}
 
 
 # ------------------------------------------------------------------------------ versions per week
 
 
-def versions_figure(counts: pl.DataFrame) -> go.Figure:
-    """Versions created per period, stacked by outcome (or any group).
+_PERIOD_WORDS: Final = {"1d": "day", "1w": "week", "1mo": "month"}
+
+
+def versions_figure(
+    counts: pl.DataFrame,
+    *,
+    every: str = "1w",
+    covered: tuple[datetime, datetime] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Versions created per period, stacked by outcome (or any group); partial periods hatched.
 
     Args:
         counts: the result of :func:`mavtools.analysis.version_counts`.
+        every: the period of ``counts`` (for the title and to find partial periods).
+        covered: the time the data covers, ``(start, end)``; a period that is not wholly inside
+            it is partial (its count is not comparable with whole periods) and is drawn hatched.
+        colors: group value -> colour (see :func:`palette`).
 
     Example:
         >>> versions_figure(version_counts(df, every="1w", by="outcome"))
     """
+    return go.Figure(versions_spec(counts, every=every, covered=covered, colors=colors))
+
+
+def versions_spec(
+    counts: pl.DataFrame,
+    *,
+    every: str = "1w",
+    covered: tuple[datetime, datetime] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Spec:
+    """:func:`versions_figure` as plain data (no validation: what the dashboard sends)."""
     keys = _groups(counts)
-    title = "Versions created per period" + (" by " + ", ".join(keys) if keys else "")
+    period = _PERIOD_WORDS.get(every, "period")
+    title = f"Versions created per {period}" + (" by " + words(keys) if keys else "")
     if counts.is_empty():
-        return _empty(title)
+        return _empty_spec(title)
     data = counts.with_columns(_label=_label(keys))
-    fig = go.Figure()
-    for (name,), part in data.group_by("_label", maintain_order=True):
-        fig.add_trace(
-            go.Bar(
-                x=_times(part),
-                y=part["versions"].to_list(),
-                name=str(name),
-                marker={"color": color_of(name)},
-                hovertemplate="%{fullData.name}<br>period from %{x} UTC<br>%{y} versions"
-                "<extra></extra>",
-            )
+    if covered is not None:
+        ends = pl.col("time").dt.offset_by(every)
+        lo, hi = (pl.lit(t).cast(pl.Datetime("ms", "UTC")) for t in covered)
+        data = data.with_columns(_partial=(pl.col("time") < lo) | (ends > hi))
+    else:
+        data = data.with_columns(_partial=pl.lit(False))
+    any_partial = data.get_column("_partial").any()
+    data = data.select(
+        "_label", "_partial", "versions", _time=pl.col("time").dt.to_string("%Y-%m-%d %H:%M")
+    )
+    traces = []
+    for (name,), part in data.partition_by("_label", as_dict=True, maintain_order=True).items():
+        partial = part["_partial"].to_list()
+        traces.append(
+            {
+                "type": "bar",
+                "x": part["_time"].to_list(),
+                "y": part["versions"].to_list(),
+                "name": str(name),
+                "showlegend": True,
+                "customdata": [
+                    f"partial {period}: the data covers only part of it" if p else ""
+                    for p in partial
+                ],
+                "marker": {
+                    "color": color_of(name, colors),
+                    "pattern": {"shape": ["/" if p else "" for p in partial]},
+                },
+                "hovertemplate": f"%{{fullData.name}}<br>{period} from %{{x}} UTC<br>"
+                "%{y} versions<br>%{customdata}<extra></extra>",
+            }
         )
-    return _layout(fig, title, "period start (UTC)", "versions created", barmode="stack")
+    if any_partial:
+        title += f" (hatched: partial {period})"
+    layout = _layout_spec(
+        title, f"{period} start (UTC)", "versions created", barmode="stack",
+        legend_title=words(keys),
+    )  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
 # ------------------------------------------------------------------------------------ usage
 
 
-def usage_figure(used: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
-    """Unit-hours per group as horizontal bars, largest on top.
+def usage_figure(
+    used: pl.DataFrame,
+    *,
+    max_groups: int = 30,
+    names: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Unit-hours per group as horizontal bars, largest on top, with versions and share in hover.
 
     Args:
         used: the result of :func:`mavtools.analysis.usage` (by pool, flavor, workspace ...).
         max_groups: the rest are folded into one "others" bar.
+        names: group value -> the name to show (for example workspace names); the id stays in
+            the hover text.
+        colors: group value -> colour (see :func:`palette`).
 
     Example:
-        >>> usage_figure(usage(df, by="flavor_code"))
+        >>> usage_figure(usage(df, by="workspace_id"), names=client.workspace_names())
     """
+    return go.Figure(usage_spec(used, max_groups=max_groups, names=names, colors=colors))
+
+
+def usage_spec(
+    used: pl.DataFrame,
+    *,
+    max_groups: int = 30,
+    names: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Spec:
+    """:func:`usage_figure` as plain data (no validation: what the dashboard sends)."""
     hours = "npu_hours" if "npu_hours" in used.columns else "gpu_hours"
     unit = "NPU" if hours == "npu_hours" else "GPU"
     keys = _groups(used)
-    title = f"{unit}-hours" + (" by " + ", ".join(keys) if keys else "")
+    if "versions_using" in keys:
+        keys.remove("versions_using")
+    title = f"{unit}-hours" + (" by " + words(keys) if keys else "")
     if used.is_empty() or not (used[hours].sum() > 0):
-        return _empty(title)
+        return _empty_spec(title)
     data = used.with_columns(_label=_label(keys)).filter(pl.col(hours) > 0)
     top = _top(data, "_label", hours, max_groups)
     shown = data.filter(pl.col("_label").is_in(top)).sort(hours)
@@ -392,35 +657,54 @@ def usage_figure(used: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
             **{hours: pl.col(hours).sum()}, share=pl.col("share").sum(),
         )  # fmt: skip
         shown = pl.concat([others, shown.select(others.columns)])
-    fig = go.Figure(
-        go.Bar(
-            x=_rounded(shown[hours]),
-            y=shown["_label"].to_list(),
-            orientation="h",
-            customdata=shown.select("versions", (pl.col("share") * 100).round(1)).rows(),
-            marker={"color": [color_of(n) for n in shown["_label"].to_list()]},
-            hovertemplate=f"%{{y}}<br>%{{x:,.1f}} {unit}-hours (%{{customdata[1]}}%)"
-            "<br>%{customdata[0]} versions<extra></extra>",
-        )
-    )
-    return _layout(fig, title, f"{unit}-hours", ", ".join(keys) or "", showlegend=False)
+    ids = shown["_label"].to_list()
+    labels = [(names or {}).get(i, i) for i in ids]
+    shares = shown.select("versions", (pl.col("share") * 100).round(1)).rows()
+    bars = {
+        "type": "bar",
+        "x": _rounded(shown[hours]),
+        "y": labels,
+        "orientation": "h",
+        "name": f"{unit}-hours",
+        "customdata": [[v, share, i] for (v, share), i in zip(shares, ids, strict=True)],
+        "marker": {"color": [color_of(i, colors) for i in ids]},
+        "hovertemplate": f"%{{y}} (%{{customdata[2]}})<br>%{{x:,.1f}} {unit}-hours "
+        "(%{customdata[1]}% of the total)<br>%{customdata[0]:,} versions<extra></extra>",
+    }
+    layout = _layout_spec(
+        title, f"{unit}-hours (units x run time)", words(keys), showlegend=False,
+        height=max(300, 80 + 26 * len(ids)),
+    )  # fmt: skip
+    layout["yaxis"]["type"] = "category"  # a workspace id "0" is a name, not a number
+    return {"data": [bars], "layout": layout}
 
 
 # -------------------------------------------------------------------------------- queue wait
 
 
-def queue_wait_figure(waits: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
+def queue_wait_figure(
+    waits: pl.DataFrame,
+    *,
+    max_groups: int = 30,
+    scale: str = "linear",
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Queue-wait percentiles per group (bars), or over time per group (lines) when periodic.
 
     Args:
         waits: the result of :func:`mavtools.analysis.queue_wait`, with or without ``every``.
+        max_groups: groups with the most started versions are shown (over time, pass a small
+            number such as 4: the pools that matter, the rest on demand with a filter).
+        scale: ``"linear"`` (default: a long wait stands out, ticks in min/h/d) or ``"log"``
+            (when waits differ by orders of magnitude and all matter).
+        colors: group value -> colour (see :func:`palette`).
 
     Example:
         >>> queue_wait_figure(queue_wait(df, by="gpu_num", every="1w"))
     """
     keys = _groups(waits)
     quantiles = [c for c in waits.columns if c.startswith("wait_p")]
-    title = "Queue wait" + (" by " + ", ".join(keys) if keys else "")
+    title = "Queue wait" + (" by " + words(keys) if keys else "")
     data = waits.with_columns(_label=_label(keys)).drop_nulls(quantiles[:1])
     if data.is_empty() or not quantiles:
         return _empty(title)
@@ -443,7 +727,7 @@ def queue_wait_figure(waits: pl.DataFrame, *, max_groups: int = 30) -> go.Figure
                         name=f"{name} {pname}",
                         legendgroup=str(name),
                         mode="lines+markers",
-                        line={"color": color_of(name), "dash": dashes[i % len(dashes)]},
+                        line={"color": color_of(name, colors), "dash": dashes[i % len(dashes)]},
                         hovertemplate=f"%{{fullData.name}}<br>week of %{{x}}<br>{pname} "
                         "%{y:.3f} h<br>%{customdata} versions started<extra></extra>",
                     )
@@ -459,24 +743,34 @@ def queue_wait_figure(waits: pl.DataFrame, *, max_groups: int = 30) -> go.Figure
                     y=_rounded(data[q]),
                     customdata=data["versions"].to_list(),
                     name=pname,
+                    showlegend=True,
                     hovertemplate=f"%{{x}}<br>{pname} %{{y:.3f}} h<br>"
                     "%{customdata} versions started<extra></extra>",
                 )
             )
         fig.update_layout(barmode="group")
         fig.update_xaxes(type="category")
-        x_title = ", ".join(keys)
-    positive = [v for v in values if v > 0] or [1 / 60]
-    fig.update_yaxes(**_duration_axis(positive))
-    return _layout(fig, title, x_title, "wait from creation to start (log scale)")
+        x_title = words(keys)
+    if scale == "log":
+        positive = [v for v in values if v > 0] or [1 / 60]
+        fig.update_yaxes(**_duration_axis(positive))
+        y_title = "wait from creation to start (log scale)"
+    else:
+        fig.update_yaxes(**_linear_duration_axis(max(values, default=1 / 60)))
+        y_title = "wait from creation to start"
+    return _layout(fig, title, x_title, y_title, legend_title="percentile")
 
 
 # ------------------------------------------------------------------------------ failure rate
 
 
-def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figure:
-    """Failure rate (failed or canceled / finished) per group, or over time per group.
+def failure_rate_figure(
+    rates: pl.DataFrame, *, max_groups: int = 30, colors: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Failed share and canceled share of finished versions, per group or over time.
 
+    The two shares are drawn apart and never added up (see :mod:`mavtools.analysis.failures`):
+    solid bars (lines) for the failed share, hatched bars (dotted lines) for the canceled share.
     With two ``by`` columns (for example flavor and pool) the first is the x axis and the second
     the colour.
 
@@ -484,15 +778,16 @@ def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figu
         >>> failure_rate_figure(failure_rate(df, by=["flavor_code", "pool_id"]))
     """
     keys = _groups(rates)
-    title = "Failure rate" + (" by " + ", ".join(keys) if keys else "")
-    data = rates.filter(pl.col("finished") > 0)
+    title = "Failed and canceled shares of finished versions" + (
+        " by " + words(keys) if keys else ""
+    )
+    data = rates.filter(pl.col("finished") > 0).with_columns(
+        _failed=(pl.col("failed") / pl.col("finished") * 100).round(3),
+        _canceled=(pl.col("canceled") / pl.col("finished") * 100).round(3),
+    )
     if data.is_empty():
         return _empty(title)
-    hover = (
-        "%{fullData.name}<br>%{x}<br>failure rate %{y:.1f}%<br>%{customdata[1]} failed, "
-        "%{customdata[2]} canceled of %{customdata[0]} finished<extra></extra>"
-    )
-    pct = pl.col("failure_rate") * 100
+    measures = (("_failed", "failed", "", "solid"), ("_canceled", "canceled", "/", "dot"))
     fig = go.Figure()
     if "time" in data.columns:
         title += " over time"
@@ -503,40 +798,49 @@ def failure_rate_figure(rates: pl.DataFrame, *, max_groups: int = 30) -> go.Figu
             .sort("time")
             .group_by("_label", maintain_order=True)
         ):
-            fig.add_trace(
-                go.Scatter(
-                    x=_times(part),
-                    y=_rounded(part.select(pct).to_series()),
-                    name=str(name),
-                    customdata=part.select("finished", "failed", "canceled").rows(),
-                    mode="lines+markers",
-                    line={"color": color_of(name)},
-                    hovertemplate=hover,
+            for column, what, _, dash in measures:
+                fig.add_trace(
+                    go.Scatter(
+                        x=_times(part),
+                        y=part[column].to_list(),
+                        name=f"{name} {what}",
+                        legendgroup=str(name),
+                        customdata=part.select("finished", "failed", "canceled").rows(),
+                        mode="lines+markers",
+                        line={"color": color_of(name, colors), "dash": dash},
+                        hovertemplate=f"%{{fullData.name}}<br>%{{x}}<br>{what} %{{y:.1f}}%<br>"
+                        "%{customdata[1]} failed, %{customdata[2]} canceled of "
+                        "%{customdata[0]} finished<extra></extra>",
+                    )
                 )
-            )
-        x_title = "period end (UTC)"
+        x_title = "period start (UTC)"
     else:
         x_keys, colour_keys = keys[:1], keys[1:]
         data = data.with_columns(_x=_label(x_keys), _label=_label(colour_keys))
         top = _top(data, "_x", "finished", max_groups)
         data = data.filter(pl.col("_x").is_in(top))
         for (name,), part in data.group_by("_label", maintain_order=True):
-            fig.add_trace(
-                go.Bar(
-                    x=part["_x"].to_list(),
-                    y=_rounded(part.select(pct).to_series()),
-                    name=str(name),
-                    customdata=part.select("finished", "failed", "canceled").rows(),
-                    marker={"color": color_of(name if colour_keys else "failed")},
-                    hovertemplate=hover,
+            for column, what, pattern, _ in measures:
+                colour = color_of(name, colors) if colour_keys else color_of(what)
+                fig.add_trace(
+                    go.Bar(
+                        x=part["_x"].to_list(),
+                        y=part[column].to_list(),
+                        name=f"{name} {what}" if colour_keys else what,
+                        legendgroup=str(name),
+                        customdata=part.select("finished", "failed", "canceled").rows(),
+                        marker={"color": colour, "pattern": {"shape": pattern}},
+                        hovertemplate=f"%{{fullData.name}}<br>%{{x}}<br>{what} %{{y:.1f}}%<br>"
+                        "%{customdata[1]} failed, %{customdata[2]} canceled of "
+                        "%{customdata[0]} finished<extra></extra>",
+                    )
                 )
-            )
-        fig.update_layout(barmode="group", showlegend=bool(colour_keys))
+        fig.update_layout(barmode="group")
         fig.update_xaxes(type="category")
-        x_title = ", ".join(x_keys)
+        x_title = words(x_keys)
     return _layout(
-        fig, title, x_title, "failed or canceled (% of finished)",
-        legend_title=", ".join(keys[1:] if "time" not in data.columns else keys),
+        fig, title, x_title, "% of finished versions",
+        legend_title=words(keys[1:] if "time" not in data.columns else keys),
     )  # fmt: skip
 
 

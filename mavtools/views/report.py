@@ -31,6 +31,10 @@ Decisions:
   (selects, sliders, buttons) are left out. A snapshot figure identical to a plain figure output
   of the notebook is shown only once (the plain one), so a notebook that displays its default
   selection after the dashboard is not repeated.
+* The report is for readers of the results: code cells' input is left out unless
+  ``show_code`` (``--show-code``), and cells tagged :data:`KERNEL_ONLY_TAG` are left out always.
+* The kernel talks to nbclient over IPC (Unix sockets in a private temporary folder), not TCP on
+  localhost: no other process can connect, and the kernel prints no warning on stderr.
 * Provenance: the header repeats the first output line that reads like ``str(Provenance)``
   (``... | project ... | fetched ...``), found in the executed notebook's stdout, plain-text
   outputs or widget labels. Scanning the outputs needs no knowledge of the notebook's variable
@@ -44,6 +48,8 @@ import html
 import json
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +63,7 @@ if TYPE_CHECKING:  # nbformat takes about 2 s to import: only when a report is m
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "KERNEL_ONLY_TAG",
     "PLOTLY_MIMETYPE",
     "WIDGET_NOTE",
     "Report",
@@ -69,6 +76,9 @@ __all__ = [
 #: Seconds one cell may run before the execution is abandoned.
 DEFAULT_TIMEOUT: Final = 600
 PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
+#: Cell tag of cells that only make sense with a kernel (for example "enter your pool sizes in the
+#: marked cell"): the report leaves them out.
+KERNEL_ONLY_TAG: Final = "kernel-only"
 WIDGET_VIEW_MIMETYPE: Final = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIMETYPE: Final = "application/vnd.jupyter.widget-state+json"
 #: Shown where the notebook displayed a widget.
@@ -130,7 +140,7 @@ def render_report(
     output_path: str | os.PathLike[str],
     *,
     timeout: int = DEFAULT_TIMEOUT,
-    hide_code: bool = False,
+    show_code: bool = False,
 ) -> Report:
     """Execute a notebook and write it as one self-contained, offline HTML report.
 
@@ -138,7 +148,8 @@ def render_report(
         notebook_path: the ``.ipynb`` file; it runs with its own directory as working directory.
         output_path: the HTML file to write (replaced if it exists).
         timeout: seconds one cell may run.
-        hide_code: leave the code cells' input out of the report.
+        show_code: include the code cells' input (left out by default: the report is for
+            readers of the results). Cells tagged :data:`KERNEL_ONLY_TAG` are always left out.
 
     Returns:
         The :class:`Report` written.
@@ -153,7 +164,7 @@ def render_report(
     """
     source = Path(notebook_path)
     executed = execute_notebook(source, timeout=timeout)
-    text, plots, origin = report_html(executed, name=source.name, hide_code=hide_code)
+    text, plots, origin = report_html(executed, name=source.name, show_code=show_code)
     target = Path(output_path)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -188,8 +199,15 @@ def execute_notebook(
     def started(cell: Any, cell_index: int) -> None:
         running[:] = [cell_index + 1]
 
+    # IPC (Unix sockets in a private folder) instead of TCP on localhost: nothing else on the
+    # machine can connect, and the kernel does not print its "TCP without encryption" warning.
+    from traitlets.config import Config
+
+    sockets = Path(tempfile.mkdtemp(prefix="mavtools-kernel-"))
+    config = Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
     client = _NotebookClient(
         notebook,
+        config=config,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.resolve().parent)}},
@@ -214,18 +232,20 @@ def execute_notebook(
             f"Cell {running[0]} of {path.name} failed: {exc.ename}: {exc.evalue} (run it in "
             "JupyterLab, mavtools lab, to see the traceback)."
         ) from None
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     return notebook
 
 
 def report_html(
-    notebook: nbformat.NotebookNode, *, name: str, hide_code: bool = False
+    notebook: nbformat.NotebookNode, *, name: str, show_code: bool = False
 ) -> tuple[str, int, str]:
     """Convert an executed notebook to the report's HTML.
 
     Args:
         notebook: the notebook :func:`execute_notebook` returned (left unchanged).
         name: the notebook's file name, for the title.
-        hide_code: leave code cells' input out.
+        show_code: include code cells' input (default: outputs and Markdown only).
 
     Returns:
         ``(html, number of interactive figures, provenance line or "")``.
@@ -238,6 +258,9 @@ def report_html(
     from plotly.offline import get_plotlyjs
 
     notebook = copy.deepcopy(notebook)
+    notebook.cells = [
+        c for c in notebook.cells if KERNEL_ONLY_TAG not in c.get("metadata", {}).get("tags", ())
+    ]
     states = _widget_states(notebook)
     origin = _provenance_line(notebook, states)
     figures = (_figure(o) for cell in notebook.cells for o in cell.get("outputs", ()))
@@ -261,8 +284,8 @@ def report_html(
         template_name="lab",
         extra_loaders=[jinja2.DictLoader({"mavtools_report.html.j2": _TEMPLATE})],
         template_file="mavtools_report.html.j2",
-        exclude_input=hide_code,
-        exclude_input_prompt=hide_code,
+        exclude_input=not show_code,
+        exclude_input_prompt=not show_code,
     )
     resources = {
         "metadata": {"name": Path(name).stem},

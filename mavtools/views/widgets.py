@@ -1,188 +1,267 @@
 """A filter panel and a dashboard of figures that follow it, for Jupyter notebooks.
 
-:class:`FilterPanel` selects versions by outcome, pool, workspace, flavor (multi-selects, all
-selected at first) and creation day (a range slider on ``create_time``, UTC), and keeps a summary
-line (versions, GPU-hours, share of finished versions that failed) in step with the selection.
-:class:`Dashboard` adds figures that are rebuilt whenever a filter changes::
+:class:`FilterPanel` selects versions by outcome, pool, workspace and flavor (check-box lists, all
+checked at first, each with All / None / Reset and a count such as "4 of 6 pools") and by a window
+of whole days (UTC) that selects every version whose life overlaps it. A summary line (versions,
+GPU- and NPU-hours in the window, failed and canceled shares of finished versions) follows the
+selection. :class:`Dashboard` adds figures that are rebuilt whenever a filter changes::
 
     >>> import mavtools as mt
     >>> df = mt.load_versions(workspace_id=mt.ALL_WORKSPACES)
-    >>> dashboard = mt.widgets.Dashboard(df)
+    >>> dashboard = mt.widgets.Dashboard(df, names=client.workspace_names())
     >>> dashboard                                   # shows the panel and the figures
-    >>> dashboard.panel.pools.value = ("pool-a100-prod",)   # the same as clicking it
+    >>> dashboard.panel.pools.value = ("pool-a100-prod",)   # the same as ticking only that box
     >>> mt.durations(dashboard.selection, by="outcome")   # continue in the next cell
 
 Decisions:
 
-* Filters observe the ``value`` trait of their widgets, which is what both a click in the browser
-  and an assignment in Python change, so the two behave identically.
-* Deselecting every option of a multi-select selects no version (it is not "no filter"); the
-  figures then say "No versions match the current selection".
-* Filtering and aggregation are polars work; the figures only receive aggregated rows (see
-  :mod:`mavtools.views.figures`). Allocation bins grow with the selected time range (1 h up to 14 days,
-  6 h up to 120 days, else 1 day) so an update stays cheap on long ranges.
+* A change in the page (ticking a box, a button, the slider) and an assignment in Python
+  (``panel.pools.value = ...``) run the same code, so the two behave identically. All / None /
+  Reset change a whole filter at once and update the figures once.
+* Unticking every option of a filter selects no version (it is not "no filter"); the figures then
+  say "No versions match the current selection".
+* The numbers come from :class:`~mavtools.views.aggregates.Aggregates`, built once per panel: a
+  change sums pre-aggregated groups instead of re-analysing every version, and gives the same
+  numbers as the analysis functions on :attr:`FilterPanel.selection` (see that module for the
+  window and share semantics). :attr:`FilterPanel.selection` itself is computed only when read.
+* The resource toggle (GPU / NPU) switches the allocation and usage figures; the summary shows
+  both. Pools and flavors of the other accelerator stay selectable (their allocation is empty).
 * Each figure is a plain ``plotly.graph_objects.Figure`` put into an ``ipywidgets.Output`` as the
   display data plotly's default renderer produces (``application/vnd.plotly.v1+json`` inside a
   kernel, which JupyterLab renders). The output is replaced in one assignment of
   ``Output.outputs`` (no flicker, no dependence on which cell is executing), and no
   ``FigureWidget`` is used (it needs anywidget and stores megabytes of JavaScript per figure).
-* Running versions hold their units until ``now``: the fetch time of the frame's
-  :func:`~mavtools.provenance.provenance`, since filtered frames carry none.
+* The filters sit in a column left of the figures and the allocation figure comes first, so it is
+  visible without scrolling on a 1280x800 screen.
+* Running versions hold their units until their row's snapshot time ``observed_at`` (``now=``
+  overrides it), as in :mod:`mavtools.analysis`.
 
 Stable CSS classes, for browser tests and custom styling:
 
 =============================  ====================================================
-``mavtools-dashboard``         the dashboard (a ``VBox``)
+``mavtools-dashboard``         the dashboard (an ``HBox``)
 ``mavtools-filter-panel``      the filter panel (a ``VBox``)
-``mavtools-outcome-filter``    outcome multi-select (``SelectMultiple``)
-``mavtools-pool-filter``       pool multi-select (``SelectMultiple``; a ``<select multiple>``
-                               inside the element with the class)
-``mavtools-workspace-filter``  workspace multi-select
-``mavtools-flavor-filter``     flavor multi-select
-``mavtools-time-filter``       creation-day range slider (``SelectionRangeSlider``)
-``mavtools-summary``           the summary line (a ``Label``; its text is ``str(summary)``)
-``mavtools-figure-<name>``     the ``Output`` of each figure: ``durations``, ``versions``,
-                               ``allocation``
+``mavtools-<name>-filter``     a filter (``outcome``, ``pool``, ``workspace``, ``flavor``): a
+                               ``VBox`` with a ``mavtools-filter-count`` label, the buttons
+                               ``mavtools-filter-all`` / ``-none`` / ``-reset`` and one
+                               ``Checkbox`` per option
+``mavtools-time-filter``       day range slider (``SelectionRangeSlider``)
+``mavtools-resource``          GPU / NPU toggle (``ToggleButtons``)
+``mavtools-usage-by``          usage by workspace / pool / flavor (``ToggleButtons``)
+``mavtools-summary``           the summary line (an ``HTML`` widget; its text is ``str(summary)``)
+``mavtools-figure-<name>``     the ``Output`` of each figure: ``allocation``, ``usage``,
+                               ``versions``, ``durations``
 =============================  ====================================================
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import ipywidgets as w
 import plotly.graph_objects as go
+import plotly.io as pio
 import polars as pl
 
-from mavtools import analysis
 from mavtools.provenance import provenance
 from mavtools.statuses import OUTCOMES
 from mavtools.views import figures
+from mavtools.views.aggregates import (
+    FILTER_COLUMNS,
+    FILTERS,
+    RESOURCES,
+    Aggregates,
+    Selection,
+    Summary,
+    select,
+    summarize,
+)
 
-__all__ = ["FIGURE_NAMES", "Dashboard", "FilterPanel", "Summary", "summarize"]
+__all__ = [
+    "FIGURE_NAMES",
+    "FILTER_LABELS",
+    "Dashboard",
+    "FilterPanel",
+    "MultiFilter",
+    "Summary",
+    "summarize",
+]
 
 #: The figures a :class:`Dashboard` shows, in order (also the suffix of their CSS class).
-FIGURE_NAMES: Final = ("durations", "versions", "allocation")
+FIGURE_NAMES: Final = ("allocation", "usage", "versions", "durations")
+#: Filter column -> (attribute of the panel, singular, plural): see
+#: :data:`~mavtools.views.aggregates.FILTERS`, where a filter is added.
+FILTER_LABELS: Final = FILTERS
+#: Usage figure choices: label -> filter column (every filter but the outcome).
+USAGE_BY: Final = {singular: c for c, (_, singular, _) in FILTERS.items() if c != "outcome"}
 _NONE_LABEL: Final = "(none)"
-#: Allocation bin by the length of the selected time range (the last one covers the rest).
-_ALLOCATION_BINS: Final = ((timedelta(days=14), "1h"), (timedelta(days=120), "6h"))
-_LONG_BIN: Final = "1d"
-_WIDE: Final = {"description_width": "initial"}
 
 
-# ----------------------------------------------------------------------------------- summary
+# ------------------------------------------------------------------------------ one filter
 
 
-@dataclass(frozen=True)
-class Summary:
-    """What the current selection holds.
+class MultiFilter:
+    """A check-box list with All / None / Reset and a count ("4 of 6 pools").
+
+    Args:
+        column: the frame column it filters.
+        options: ``(label, value)`` pairs; value None stands for a missing value.
+        singular, plural: what an option is, for the heading and the count.
+        tooltips: value -> hover text of its box (for example the id behind a name).
 
     Attributes:
-        versions: versions selected.
-        total: versions in the whole frame.
-        gpu_hours: GPU-hours of the selected versions (``gpu_hours`` column).
-        finished: selected versions that succeeded, failed or were canceled.
-        failed: selected versions whose outcome is ``failed``.
+        value: the checked values, in option order (assign to change it).
+        options: the ``(label, value)`` pairs.
+        boxes: one ``ipywidgets.Checkbox`` per option.
+        widget: the filter to display.
     """
 
-    versions: int
-    total: int
-    gpu_hours: float
-    finished: int
-    failed: int
+    def __init__(
+        self,
+        column: str,
+        options: Sequence[tuple[str, str | None]],
+        singular: str,
+        plural: str,
+        tooltips: Mapping[str | None, str] | None = None,
+    ) -> None:
+        self.column = column
+        self.options = list(options)
+        self.plural = plural
+        self._initial = tuple(v for _, v in self.options)
+        self._listeners: list[Callable[[], None]] = []
+        self._quiet = False
+        self.boxes = [
+            w.Checkbox(
+                value=True,
+                description=label,
+                tooltip=(tooltips or {}).get(value, label),
+                indent=False,
+                layout=w.Layout(width="auto", margin="0"),
+            )
+            for label, value in self.options
+        ]
+        self.count = w.HTML()
+        self.count.add_class("mavtools-filter-count")
+        buttons = []
+        for text, action, css in (
+            ("All", self.select_all, "mavtools-filter-all"),
+            ("None", self.select_none, "mavtools-filter-none"),
+            ("Reset", self.reset, "mavtools-filter-reset"),
+        ):
+            button = w.Button(description=text, layout=w.Layout(width="auto", padding="0 6px"))
+            button.add_class(css)
+            button.on_click(lambda _b, action=action: action())
+            buttons.append(button)
+        height = "auto" if len(self.boxes) <= 6 else "150px"
+        box_list = w.VBox(self.boxes, layout=w.Layout(max_height=height, overflow="auto"))
+        self.widget = w.VBox(
+            [w.HBox([self.count, *buttons]), box_list],
+            layout=w.Layout(border="1px solid #ddd", padding="2px 6px", margin="2px 0"),
+        )
+        self.widget.add_class(f"mavtools-{singular}-filter")
+        for box in self.boxes:
+            box.observe(self._ticked, names="value")
+        self._show_count()
 
     @property
-    def failed_share(self) -> float | None:
-        """``failed / finished``; None when nothing finished."""
-        return self.failed / self.finished if self.finished else None
+    def value(self) -> tuple[str | None, ...]:
+        """The checked values, in option order."""
+        return tuple(v for (_, v), box in zip(self.options, self.boxes, strict=True) if box.value)
 
-    def __str__(self) -> str:
-        if not self.versions:
-            return f"No versions match the current selection (0 of {self.total:,})"
-        share = self.failed_share
-        failed = (
-            "no finished versions"
-            if share is None
-            else f"{share:.1%} of {self.finished:,} finished failed"
-        )
-        return (
-            f"{self.versions:,} of {self.total:,} versions | {self.gpu_hours:,.1f} GPU-hours | "
-            f"{failed}"
-        )
+    @value.setter
+    def value(self, values: Sequence[str | None]) -> None:
+        wanted = set(values)
+        unknown = wanted - set(self._initial)
+        if unknown:
+            raise ValueError(
+                f"Not an option of the {self.plural} filter: {sorted(map(str, unknown))}"
+            )
+        self._quiet = True
+        try:
+            for (_, v), box in zip(self.options, self.boxes, strict=True):
+                box.value = v in wanted
+        finally:
+            self._quiet = False
+        self._ticked(None)
 
+    @property
+    def is_all(self) -> bool:
+        """Whether every option is checked (the filter selects everything)."""
+        return all(box.value for box in self.boxes)
 
-def summarize(df: pl.DataFrame, total: int | None = None) -> Summary:
-    """The :class:`Summary` of a frame of versions (``total`` defaults to its own height).
+    def select_all(self) -> None:
+        """Check every option."""
+        self.value = self._initial
 
-    Example:
-        >>> print(summarize(df.filter(pl.col("pool_id") == "pool-a100-prod"), df.height))
-    """
-    row = df.select(
-        versions=pl.len(),
-        gpu_hours=pl.col("gpu_hours").sum(),
-        finished=pl.col("outcome").is_in(["succeeded", "failed", "canceled"]).sum(),
-        failed=(pl.col("outcome") == "failed").sum(),
-    ).row(0, named=True)
-    return Summary(
-        versions=int(row["versions"]),
-        total=df.height if total is None else total,
-        gpu_hours=float(row["gpu_hours"] or 0.0),
-        finished=int(row["finished"] or 0),
-        failed=int(row["failed"] or 0),
-    )
+    def select_none(self) -> None:
+        """Uncheck every option (the filter then selects no version)."""
+        self.value = ()
+
+    def reset(self) -> None:
+        """Back to the initial state (every option checked)."""
+        self.value = self._initial
+
+    def observe(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every change of :attr:`value`."""
+        self._listeners.append(callback)
+
+    def _ticked(self, _change: Any) -> None:
+        if self._quiet:
+            return
+        self._show_count()
+        for callback in self._listeners:
+            callback()
+
+    def _show_count(self) -> None:
+        n, total = sum(box.value for box in self.boxes), len(self.boxes)
+        text = f"all {total} {self.plural}" if n == total else f"{n} of {total} {self.plural}"
+        weight = "normal" if n == total else "bold"
+        self.count.value = f"<span style='font-weight:{weight}'>{text}</span>"
 
 
 # ------------------------------------------------------------------------------- filter panel
 
 
-def _options(df: pl.DataFrame, column: str) -> list[tuple[str, str | None]]:
-    """(label, value) of the distinct values of a column, sorted, null last as "(none)"."""
-    values = df.get_column(column).cast(pl.String).unique().sort(nulls_last=True).to_list()
-    return [(_NONE_LABEL if v is None else v, v) for v in values]
+def _options(df: pl.DataFrame, column: str) -> list[str | None]:
+    """The distinct values of a column, sorted, null last."""
+    return df.get_column(column).cast(pl.String).unique().sort(nulls_last=True).to_list()
 
 
-def _member(column: str, chosen: Sequence[str | None]) -> pl.Expr:
-    named = [v for v in chosen if v is not None]
-    expr = pl.col(column).cast(pl.String).is_in(named) if named else pl.lit(False)
-    return expr | pl.col(column).is_null() if None in chosen else expr
-
-
-def _multi(description: str, options: list[tuple[str, Any]], css: str) -> w.SelectMultiple:
-    widget = w.SelectMultiple(
-        options=options,
-        value=tuple(v for _, v in options),
-        rows=min(max(len(options), 2), 6),
-        description=description,
-        style=_WIDE,
-        layout=w.Layout(width="auto"),
-    )
-    widget.add_class(css)
-    return widget
-
-
-def _day(value: datetime) -> date:
-    return value.astimezone(UTC).date()
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
+def _default_now(df: pl.DataFrame) -> datetime:
+    """The latest snapshot time of the rows, else the provenance's, else the latest timestamp."""
+    if "observed_at" in df.columns and df.height:
+        observed = df.get_column("observed_at").max()
+        if isinstance(observed, datetime):
+            return observed
+    info = provenance(df)
+    if info is not None and info.fetched_at is not None:
+        return info.fetched_at
+    latest = df.select(
+        pl.max_horizontal(
+            pl.col("create_time").max(), pl.col("start_time").max(), pl.col("end_time").max()
+        )
+    ).item()
+    return latest if latest is not None else datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class FilterPanel:
-    """Multi-selects and a creation-day range over a frame of versions, with a summary line.
+    """Check-box filters and a day window over a frame of versions, with a summary line.
 
     Args:
         df: versions with :data:`~mavtools.frame.VERSION_SCHEMA`.
+        now: overrides every row's snapshot time (``observed_at``) as "now": versions that have
+            not ended hold until then (default: each row's own snapshot time).
+        names: workspace id -> name; names are shown, ids in the hover text.
 
     Attributes:
-        outcomes, pools, workspaces, flavors: ``ipywidgets.SelectMultiple``; every option is
-            selected at first.
-        days: ``ipywidgets.SelectionRangeSlider`` over the creation days (UTC), both ends
-            included.
-        summary_label: ``ipywidgets.Label`` showing :attr:`summary`.
+        outcomes, pools, workspaces, flavors: :class:`MultiFilter` (see :data:`FILTER_LABELS`).
+        days: ``ipywidgets.SelectionRangeSlider`` over days (UTC), both ends included.
+        resource: ``ipywidgets.ToggleButtons`` GPU / NPU.
+        summary_label: ``ipywidgets.HTML`` showing :attr:`summary` as plain text.
+        aggregates: the :class:`~mavtools.views.aggregates.Aggregates` behind the numbers.
         widget: the panel to display.
 
     Example:
@@ -191,110 +270,159 @@ class FilterPanel:
         >>> panel.pools.value = ("pool-a100-prod",)
     """
 
-    def __init__(self, df: pl.DataFrame) -> None:
+    def __init__(
+        self,
+        df: pl.DataFrame,
+        *,
+        now: datetime | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         self.frame = df
-        present = set(df.get_column("outcome").cast(pl.String).unique().to_list())
-        self.outcomes = _multi(
-            "Outcome", [(o, o) for o in OUTCOMES if o in present], "mavtools-outcome-filter"
-        )
-        self.pools = _multi("Pool", _options(df, "pool_id"), "mavtools-pool-filter")
-        self.workspaces = _multi(
-            "Workspace", _options(df, "workspace_id"), "mavtools-workspace-filter"
-        )
-        self.flavors = _multi("Flavor", _options(df, "flavor_code"), "mavtools-flavor-filter")
+        # Analyses take "now" from each row's snapshot time (observed_at) unless it is given.
+        self._now = now
+        self.now = now if now is not None else _default_now(df)
+        self.names = dict(names or {})
+        self.aggregates = Aggregates(df, now=now)
+        self.filters: dict[str, MultiFilter] = {}
+        for column in FILTER_COLUMNS:
+            attribute, singular, plural = FILTER_LABELS[column]
+            values = _options(df, column)
+            if column == "outcome":
+                values = [o for o in OUTCOMES if o in values]
+            shown = self.names if column == "workspace_id" else {}
+            options = [(_NONE_LABEL if v is None else shown.get(v, v), v) for v in values]
+            tips: dict[str | None, str] = {
+                v: f"{shown[v]} (id {v})" for v in values if v is not None and v in shown
+            }
+            self.filters[column] = MultiFilter(column, options, singular, plural, tips)
+            setattr(self, attribute, self.filters[column])
         self.days = self._day_slider(df)
-        # The slider's own readout cuts "2026-07-03-2026-10-01" short; a label shows it whole.
-        self.days_label = w.Label(value=self._days_text())
-        self.days.observe(lambda _change: self._show_days(), names="value")
+        self.days_label = w.HTML(value=self._days_text())
+        self.resource = w.ToggleButtons(
+            options=[(RESOURCES[r][2] + "s", r) for r in RESOURCES],
+            value=self._default_resource(df),
+            description="Show",
+            style={"button_width": "70px"},
+        )
+        self.resource.add_class("mavtools-resource")
+        self._quiet = False
         self._listeners: list[Callable[[pl.DataFrame], None]] = []
-        self._selection = df
-        self._summary = summarize(df)
-        self.summary_label = w.Label(value=str(self._summary))
+        self._hooks: list[Callable[[], None]] = []
+        self._selection: pl.DataFrame | None = df
+        self._summary = self.aggregates.summary(self.state())
+        # An HTML widget wraps (a Label cuts a long line short); the text has no markup.
+        self.summary_label = w.HTML(value=str(self._summary), layout=w.Layout(width="auto"))
         self.summary_label.add_class("mavtools-summary")
+        reset = w.Button(description="Reset all filters", layout=w.Layout(width="auto"))
+        reset.on_click(lambda _b: self.reset())
         self.widget = w.VBox(
             [
-                w.HBox([self.outcomes, self.pools, self.workspaces, self.flavors]),
-                w.HBox([self.days, self.days_label]),
-                self.summary_label,
-            ]
+                self.resource,
+                w.VBox([self.days, self.days_label]),
+                *(f.widget for f in self.filters.values()),
+                reset,
+            ],
+            layout=w.Layout(width="330px", min_width="300px"),
         )
         self.widget.add_class("mavtools-filter-panel")
-        for control in self.controls:
-            control.observe(self._changed, names="value")
+        for multi in self.filters.values():
+            multi.observe(self.refresh)
+        self.days.observe(lambda _c: self._days_changed(), names="value")
+
+    @staticmethod
+    def _default_resource(df: pl.DataFrame) -> str:
+        gpu, npu = df.select(pl.col("gpu_hours").sum(), pl.col("npu_hours").sum()).row(0)
+        return "npu" if (npu or 0) > (gpu or 0) else "gpu"
 
     @staticmethod
     def _day_slider(df: pl.DataFrame) -> w.SelectionRangeSlider:
         lo, hi = df.select(lo=pl.col("create_time").min(), hi=pl.col("create_time").max()).row(0)
-        first = _day(lo) if lo is not None else date(1970, 1, 1)
-        last = _day(hi) if hi is not None else first
+        first = lo.astimezone(UTC).date() if lo is not None else date(1970, 1, 1)
+        last = hi.astimezone(UTC).date() if hi is not None else first
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         slider = w.SelectionRangeSlider(
             options=[(d.isoformat(), d) for d in days],
             index=(0, len(days) - 1),
-            description="Created (UTC)",
+            description="Days (UTC)",
             readout=False,
-            style=_WIDE,
-            layout=w.Layout(width="70%"),
+            style={"description_width": "initial"},
+            layout=w.Layout(width="95%"),
         )
         slider.add_class("mavtools-time-filter")
         return slider
 
     @property
-    def controls(self) -> tuple[w.ValueWidget, ...]:
-        """The filter widgets, in display order."""
-        return (self.outcomes, self.pools, self.workspaces, self.flavors, self.days)
+    def controls(self) -> tuple[Any, ...]:
+        """The filters, in display order (multi-selects, then the day window)."""
+        return (*self.filters.values(), self.days)
+
+    def state(self) -> Selection:
+        """The current filters as a :class:`~mavtools.views.aggregates.Selection`."""
+        chosen = {c: f.value for c, f in self.filters.items() if not f.is_all}
+        n_days = len(self.days.options)
+        if n_days and self.days.index != (0, n_days - 1):
+            first, last = self.days.value
+            return Selection(chosen, first, last)
+        return Selection(chosen)
 
     @property
     def selection(self) -> pl.DataFrame:
-        """The versions the filters select (a new frame; it carries no provenance)."""
+        """The versions the filters select (a new frame, computed when read; no provenance)."""
+        if self._selection is None:
+            self._selection = select(self.frame, self.state(), now=self._now)
         return self._selection
 
     @property
     def summary(self) -> Summary:
-        """The :class:`Summary` of :attr:`selection`."""
+        """The :class:`~mavtools.views.aggregates.Summary` of :attr:`selection`."""
         return self._summary
-
-    def predicate(self) -> pl.Expr:
-        """The polars expression of the current filters (filters selecting everything omitted)."""
-        parts: list[pl.Expr] = []
-        for column, control in (
-            ("outcome", self.outcomes),
-            ("pool_id", self.pools),
-            ("workspace_id", self.workspaces),
-            ("flavor_code", self.flavors),
-        ):
-            if len(control.value) < len(control.options):
-                parts.append(_member(column, control.value))
-        first, last = self.days.value
-        n_days = len(self.days.options)
-        if n_days and self.days.index != (0, n_days - 1):
-            start, end = _midnight(first), _midnight(last + timedelta(days=1))
-            parts.append(pl.col("create_time").is_between(start, end, closed="left"))
-        return pl.all_horizontal(parts) if parts else pl.lit(True)
 
     def on_change(self, callback: Callable[[pl.DataFrame], None]) -> None:
         """Call ``callback(selection)`` after every change of a filter."""
         self._listeners.append(callback)
 
+    def on_state(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every change of a filter (without building the selection)."""
+        self._hooks.append(callback)
+
+    def reset(self) -> None:
+        """Every filter back to everything, and the whole time range."""
+        for multi in self.filters.values():
+            multi._quiet = True
+            multi.reset()
+            multi._quiet = False
+            multi._show_count()
+        n_days = len(self.days.options)
+        self._quiet = True
+        try:
+            if n_days:
+                self.days.index = (0, n_days - 1)
+        finally:
+            self._quiet = False
+        self.days_label.value = self._days_text()
+        self.refresh()
+
     def refresh(self) -> None:
         """Apply the filters again and notify the listeners."""
-        self._selection = self.frame.filter(self.predicate())
-        self._summary = summarize(self._selection, self.frame.height)
+        self._selection = None
+        self._summary = self.aggregates.summary(self.state())
         self.summary_label.value = str(self._summary)
+        for hook in self._hooks:
+            hook()
         for callback in self._listeners:
-            callback(self._selection)
+            callback(self.selection)
 
-    def _changed(self, change: Mapping[str, Any]) -> None:
+    def _days_changed(self) -> None:
+        if self._quiet:
+            return
+        self.days_label.value = self._days_text()
         self.refresh()
 
     def _days_text(self) -> str:
         if not self.days.options:
             return ""
         first, last = self.days.value
-        return f"{first.isoformat()} to {last.isoformat()}"
-
-    def _show_days(self) -> None:
-        self.days_label.value = self._days_text()
+        return f"{first.isoformat()} to {last.isoformat()} (every version alive in these days)"
 
 
 # ----------------------------------------------------------------------------------- dashboard
@@ -306,9 +434,24 @@ def _figure_output(name: str) -> w.Output:
     return out
 
 
-def _display_data(fig: go.Figure) -> tuple[dict[str, Any], ...]:
-    """The display data of a figure as IPython would show it, with plotly's default renderer."""
-    bundle = fig._repr_mimebundle_()  # the IPython display protocol, public by convention
+@functools.cache
+def _template(name: str) -> dict[str, Any]:
+    return pio.templates[name].to_plotly_json()
+
+
+def _display_data(spec: figures.Spec) -> tuple[dict[str, Any], ...]:
+    """The display data of a figure spec as IPython would show its ``go.Figure``.
+
+    The same bundle ``go.Figure._repr_mimebundle_`` builds with plotly's default renderer
+    (``application/vnd.plotly.v1+json`` in a kernel), with the default template applied, but
+    without building and validating the figure object tree (most of an update's time).
+    """
+    layout = spec["layout"]
+    name = pio.templates.default
+    if name and "template" not in layout:
+        layout = {**layout, "template": _template(name)}
+    fig_dict = {"data": spec["data"], "layout": layout}
+    bundle = pio.renderers._build_mime_bundle(fig_dict, pio.renderers.default)
     return ({"output_type": "display_data", "data": bundle or {}, "metadata": {}},)
 
 
@@ -318,20 +461,24 @@ class Dashboard:
     Args:
         df: versions with :data:`~mavtools.frame.VERSION_SCHEMA`, usually from
             :func:`mavtools.load_versions`.
-        now: when the data was fetched (running versions hold until then); default: the fetch
-            time of ``df``'s :func:`~mavtools.provenance.provenance`, else its latest timestamp.
-        capacity: pool id -> GPUs, drawn as a capacity line on the allocation figure.
+        now: overrides every row's snapshot time (``observed_at``): versions that have not ended
+            hold until then. :attr:`now` shows the latest snapshot time when it is not given.
+        capacity: pool id -> units (GPUs or NPUs, whichever the pool has): each pool's panel of
+            the allocation figure draws its own capacity line.
+        names: workspace id -> name (``Client.workspace_names()``); ids stay in the hover text.
 
     Attributes:
         panel: the :class:`FilterPanel`.
-        figures: figure name (:data:`FIGURE_NAMES`) -> the ``go.Figure`` currently shown.
+        usage_by: ``ipywidgets.ToggleButtons`` choosing the usage figure's grouping.
+        specs: figure name (:data:`FIGURE_NAMES`) -> the figure shown, as plain data.
         outputs: figure name -> the ``ipywidgets.Output`` showing it.
-        widget: the whole dashboard (a ``VBox``).
+        colors: pool (and flavor, workspace) -> colour, fixed for the dashboard.
+        widget: the whole dashboard (an ``HBox``: filters left, figures right).
 
     Example:
-        >>> dashboard = Dashboard(df)
+        >>> dashboard = Dashboard(df, capacity={"pool-a100-prod": 16})
         >>> dashboard.panel.outcomes.value = ("failed",)
-        >>> dashboard.summary.versions, dashboard.figures["durations"]
+        >>> dashboard.summary.versions, dashboard.figures["allocation"]
     """
 
     def __init__(
@@ -340,28 +487,42 @@ class Dashboard:
         *,
         now: datetime | None = None,
         capacity: Mapping[str, int] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
-        info = provenance(df)
-        if now is None and info is not None:
-            now = info.fetched_at
-        if now is None:
-            latest = df.select(
-                pl.max_horizontal(
-                    pl.col("create_time").max(),
-                    pl.col("start_time").max(),
-                    pl.col("end_time").max(),
-                )
-            ).item()
-            now = latest if latest is not None else datetime(1970, 1, 1, tzinfo=UTC)
-        self.now: datetime = now
+        self.panel = FilterPanel(df, now=now, names=names)
+        self.now: datetime = self.panel.now
         self.capacity = dict(capacity) if capacity else None
-        self.panel = FilterPanel(df)
-        self.figures: dict[str, go.Figure] = {}
+        self.names = self.panel.names
+        cells = self.panel.aggregates.cells
+        self.colors: dict[str, str] = {}
+        for column in ("flavor_code", "workspace_id", "pool_id"):  # pools win a shared value
+            self.colors |= figures.palette(cells[column].cast(pl.String).unique().to_list())
+        lo, hi = df.select(lo=pl.col("create_time").min(), hi=pl.col("create_time").max()).row(0)
+        self._covered = (lo, max(hi, self.now)) if lo is not None else None
+        self.usage_by = w.ToggleButtons(
+            options=list(USAGE_BY.items()),
+            value="workspace_id",
+            description="Usage by",
+            style={"button_width": "90px"},
+        )
+        self.usage_by.add_class("mavtools-usage-by")
+        self.specs: dict[str, figures.Spec] = {}
         self.outputs = {name: _figure_output(name) for name in FIGURE_NAMES}
-        self.widget = w.VBox([self.panel.widget, *self.outputs.values()])
+        right = w.VBox(
+            [
+                self.panel.summary_label,
+                self.outputs["allocation"],
+                self.usage_by,
+                *(self.outputs[n] for n in FIGURE_NAMES[1:]),
+            ],
+            layout=w.Layout(flex="1 1 auto", width="auto", min_width="0"),
+        )
+        self.widget = w.HBox([self.panel.widget, right], layout=w.Layout(width="100%"))
         self.widget.add_class("mavtools-dashboard")
-        self.panel.on_change(self._update)
-        self._update(self.panel.selection)
+        self.panel.on_state(self._update)
+        self.panel.resource.observe(lambda _c: self._update(), names="value")
+        self.usage_by.observe(lambda _c: self._update(("usage",)), names="value")
+        self._update()
 
     @property
     def selection(self) -> pl.DataFrame:
@@ -370,34 +531,55 @@ class Dashboard:
 
     @property
     def summary(self) -> Summary:
-        """The :class:`Summary` of the selection (also shown under the filters)."""
+        """The summary of the selection (also shown above the figures)."""
         return self.panel.summary
 
     def allocation_bin(self) -> str:
-        """The allocation bin for the selected time range (see the module docstring)."""
-        first, last = self.panel.days.value if self.panel.days.options else (None, None)
-        span = (last - first + timedelta(days=1)) if first is not None else timedelta(0)
-        return next((every for limit, every in _ALLOCATION_BINS if span <= limit), _LONG_BIN)
+        """The allocation bin of this dashboard (fixed by the frame's span)."""
+        return self.panel.aggregates.every
 
-    def build_figures(self, selection: pl.DataFrame) -> dict[str, go.Figure]:
-        """The dashboard's figures for a selection (aggregated in polars, then plotted)."""
-        alloc = analysis.allocation(
-            selection, every=self.allocation_bin(), by="pool_id", now=self.now
-        )
-        return {
-            "durations": figures.durations_figure(
-                analysis.duration_histogram(selection, by="outcome")
-            ),
-            "versions": figures.versions_figure(
-                analysis.version_counts(selection, every="1w", by="outcome")
-            ),
-            "allocation": figures.allocation_figure(alloc, self.capacity),
+    def figure_data(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, pl.DataFrame]:
+        """The aggregated rows each figure shows, for the current filters."""
+        agg, state, resource = self.panel.aggregates, self.panel.state(), self.panel.resource.value
+        data = {
+            "allocation": lambda: agg.allocation(state, resource=resource),
+            "usage": lambda: agg.usage(state, by=self.usage_by.value, resource=resource),
+            "versions": lambda: agg.version_counts(state, by="outcome"),
+            "durations": lambda: agg.duration_histogram(state, by="outcome"),
         }
+        return {name: data[name]() for name in names}
 
-    def _update(self, selection: pl.DataFrame) -> None:
-        self.figures = self.build_figures(selection)
-        for name, fig in self.figures.items():
-            self.outputs[name].outputs = _display_data(fig)
+    def build_specs(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, figures.Spec]:
+        """The dashboard's figures for the current filters, as plain data (see figures.Spec)."""
+        data, resource = self.figure_data(names), self.panel.resource.value
+        state = self.panel.state()
+        covered = self._covered
+        if covered is not None and state.start is not None and state.end is not None:
+            covered = (max(covered[0], state.start), min(covered[1], state.end))
+        builders: dict[str, Callable[[pl.DataFrame], figures.Spec]] = {
+            "allocation": lambda d: figures.allocation_spec(
+                d, self.capacity, resource=resource, colors=self.colors
+            ),
+            "usage": lambda d: figures.usage_spec(
+                d, names=self.names if self.usage_by.value == "workspace_id" else None,
+                colors=self.colors,
+            ),
+            "versions": lambda d: figures.versions_spec(d, covered=covered),
+            "durations": lambda d: figures.durations_spec(d),
+        }  # fmt: skip
+        return {name: builders[name](frame) for name, frame in data.items()}
+
+    @property
+    def figures(self) -> dict[str, go.Figure]:
+        """Figure name (:data:`FIGURE_NAMES`) -> the ``go.Figure`` currently shown (built when
+        read: updates only build the plain data)."""
+        return {name: go.Figure(spec) for name, spec in self.specs.items()}
+
+    def _update(self, names: Sequence[str] = FIGURE_NAMES) -> None:
+        built = self.build_specs(names)
+        self.specs = {**self.specs, **built}
+        for name, spec in built.items():
+            self.outputs[name].outputs = _display_data(spec)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,157 @@
+"""Tables for people: analysis results as Great Tables, with words, units and separators.
+
+:func:`table` turns a frame returned by :mod:`mavtools.analysis` into a ``great_tables.GT`` (via
+polars' own ``DataFrame.style``): column labels in words, hours as human durations ("4.8 h",
+"3 min"), shares as percentages, counts and unit-hours with thousands separators, and no dtype row,
+shape line or quoted strings::
+
+    >>> table(mt.queue_wait(df, by="pool_id"), title="Queue wait by pool", table_id="waits")
+
+Decisions:
+
+* Columns are formatted by their name, the vocabulary the analysis functions share: ``*_hours``
+  percentiles and durations (``wait_p50_hours``, ``p90_hours``, ``max_hours``) are durations;
+  ``gpu_hours`` / ``npu_hours`` are unit-hours (numbers with one decimal); ``share``,
+  ``failure_rate``, ``*_share`` and ``utilization`` are percentages; integer columns get separators.
+* ``table_id`` is required so the HTML is the same on every run (Great Tables otherwise draws a
+  random id for its scoped CSS), which keeps nbval's comparison of notebook outputs meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import polars as pl
+
+from mavtools.views.figures import WORDS
+
+if TYPE_CHECKING:  # great_tables is imported when a table is made
+    from great_tables import GT
+
+__all__ = ["Table", "human_hours", "table"]
+
+_UNIT_HOURS: Final = ("gpu_hours", "npu_hours")
+_PERCENT: Final = ("share", "failure_rate", "utilization", "peak_utilization")
+_LABELS: Final[dict[str, str]] = {
+    **WORDS,
+    "versions": "versions",
+    "versions_using": "versions using units",
+    "gpu_hours": "GPU-hours",
+    "npu_hours": "NPU-hours",
+    "share": "share",
+    "p50_hours": "median",
+    "p90_hours": "p90",
+    "max_hours": "longest",
+    "failure_rate": "failed or canceled",
+    "finished": "finished",
+}
+
+
+def human_hours(hours: float | None) -> str:
+    """A duration in hours as people write it: ``"45 s"``, ``"3 min"``, ``"4.8 h"``, ``"2.5 d"``.
+
+    Example:
+        >>> human_hours(0.05), human_hours(4.8), human_hours(60)
+        ('3 min', '4.8 h', '2.5 d')
+    """
+    if hours is None:
+        return "–"
+    if hours < 1 / 60:
+        return f"{hours * 3600:.0f} s"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} d"
+
+
+def _label(column: str) -> str:
+    if column in _LABELS:
+        return _LABELS[column]
+    if column.startswith("wait_p") and column.endswith("_hours"):
+        return f"wait {column.removeprefix('wait_').removesuffix('_hours')}"
+    return column.replace("_", " ")
+
+
+class Table:
+    """A formatted table as a notebook shows it: Great Tables HTML, plain text as the fallback.
+
+    Attributes:
+        gt: the ``great_tables.GT`` (style it further, or ``gt.as_raw_html()``).
+        frame: the data shown.
+        title: the title, or "".
+    """
+
+    def __init__(self, gt: GT, frame: pl.DataFrame, title: str) -> None:
+        self.gt, self.frame, self.title = gt, frame, title
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        # GT's own repr holds object addresses; the plain text here is the same on every run.
+        with pl.Config(
+            tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True, tbl_rows=50,
+            fmt_str_lengths=60, tbl_width_chars=140,
+        ):  # fmt: skip
+            text = str(self.frame)
+        return {
+            "text/html": self.gt.as_raw_html(),
+            "text/plain": f"{self.title}\n{text}" if self.title else text,
+        }
+
+
+def table(
+    frame: pl.DataFrame,
+    *,
+    table_id: str,
+    title: str | None = None,
+    subtitle: str | None = None,
+    names: Mapping[str, str] | None = None,
+    name_column: str = "workspace_id",
+) -> Table:
+    """A Great Table of an analysis result, formatted for people.
+
+    Args:
+        frame: a frame from :mod:`mavtools.analysis` (or any frame using its column names).
+        table_id: the table's HTML id (fixed, so outputs are the same on every run).
+        title, subtitle: shown above the table.
+        names: id -> name for ``name_column`` (for example workspace names); the id stays in
+            a column of its own.
+        name_column: the column ``names`` applies to.
+
+    Returns:
+        A :class:`Table`; a notebook shows it as HTML (``.gt`` is the ``great_tables.GT``).
+
+    Example:
+        >>> table(mt.usage(df, by="workspace_id"), table_id="usage", names=ws_names)
+    """
+    data = frame
+    if names and name_column in data.columns:
+        shown = pl.col(name_column).cast(pl.String)
+        data = data.with_columns(
+            shown.replace_strict(dict(names), default=shown).alias("_name")
+        ).select("_name", pl.all().exclude("_name"))
+    style = data.style.with_id(table_id)
+    if title:
+        style = style.tab_header(title=title, subtitle=subtitle)
+    labels: dict[str, Any] = {c: _label(c) for c in data.columns}
+    if "_name" in data.columns:
+        labels["_name"] = WORDS.get(name_column, name_column)
+        labels[name_column] = "id"
+    style = style.cols_label(**labels)
+    durations = [c for c in data.columns if c.endswith("_hours") and c not in _UNIT_HOURS]
+    if durations:
+        style = style.fmt(human_hours, columns=durations)
+    unit_hours: list[str] = [c for c in _UNIT_HOURS if c in data.columns]
+    if unit_hours:
+        style = style.fmt_number(columns=unit_hours, decimals=1, use_seps=True)
+    percent = [c for c in data.columns if c in _PERCENT or c.endswith("_share")]
+    if percent:
+        style = style.fmt_percent(columns=percent, decimals=1)
+    integers = [
+        c
+        for c, dtype in data.schema.items()
+        if dtype.is_integer() and c not in ("gpu_num", "npu_num")
+    ]
+    if integers:
+        style = style.fmt_integer(columns=integers, use_seps=True)
+    return Table(style.sub_missing(missing_text="–"), frame, title or "")

@@ -1,0 +1,57 @@
+"""Tables for people: words, human durations, percentages, separators, the same HTML every run."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+
+import mavtools as mt
+from mavtools.views.tables import human_hours, table
+
+
+def cells(html: str) -> list[str]:
+    return re.findall(r"<td[^>]*>([^<]*)</td>", html)
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [(10 / 3600, "10 s"), (0.05, "3 min"), (0.5, "30 min"), (4.8, "4.8 h"), (60, "2.5 d"),
+     (None, "–")],
+)  # fmt: skip
+def test_human_hours(hours: float | None, text: str) -> None:
+    assert human_hours(hours) == text
+
+
+def test_a_table_speaks_words_units_and_separators() -> None:
+    frame = pl.DataFrame(
+        {
+            "workspace_id": ["0", "abc"],
+            "versions": [1498, 12],
+            "gpu_hours": [27153.04, 3.0],
+            "share": [0.456, 0.0001],
+            "wait_p50_hours": [4.8, 0.04],
+        }
+    )
+    html = table(frame, table_id="t", title="Usage", names={"0": "default"}).gt.as_raw_html()
+    assert cells(html)[1:] == [
+        "default", "0", "1,498", "27,153.0", "45.6%", "4.8 h",
+        "abc", "abc", "12", "3.0", "0.0%", "2 min",
+    ]  # fmt: skip
+    for label in ("workspace", "id", "GPU-hours", "share", "wait p50"):
+        assert f">{label}<" in html
+    assert "i64" not in html and "shape:" not in html and '"default"' not in html
+    assert 'id="t"' in html
+    shown = table(frame, table_id="t", title="Usage", names={"0": "default"})._repr_mimebundle_()
+    assert shown["text/html"] == html
+    assert shown["text/plain"].startswith("Usage\n") and "0x" not in shown["text/plain"]
+
+
+def test_queue_wait_by_pool_reads_in_minutes_and_hours() -> None:
+    df = mt.samples_client().list_versions(workspace_id=mt.ALL_WORKSPACES)
+    waits = mt.queue_wait(df, by="pool_id")
+    texts = cells(table(waits, table_id="w").gt.as_raw_html())  # no title: no header cell
+    row = texts.index("pool-a100-research")
+    p50 = waits.filter(pl.col("pool_id") == "pool-a100-research")["wait_p50_hours"].item()
+    assert texts[row + 2] == human_hours(p50) and texts[row + 2].endswith(" h")
