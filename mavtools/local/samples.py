@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +62,9 @@ def warn_samples_fallback() -> None:
         "without this warning."
     )
     warnings.warn_explicit(message, SamplesWarning, "mavtools", 0, registry=_WARNED)
+    # In a kernel stderr and stdout are separate streams sent on their own schedule: flush, so the
+    # warning always comes before what the cell prints next (saved outputs stay deterministic).
+    sys.stderr.flush()
 
 
 def samples_dir() -> Path:
