@@ -19,7 +19,6 @@ from mavtools.analysis import (
     usage,
     utilization,
 )
-from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.errors import (
     ApiError,
@@ -39,6 +38,7 @@ from mavtools.frame import VERSION_SCHEMA
 from mavtools.provenance import Provenance, provenance
 from mavtools.local.samples import samples_client
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
+from mavtools.store import NEVER_EXPIRE, load_versions, scan_cache
 
 __all__ = [
     "ALL_WORKSPACES",

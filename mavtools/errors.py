@@ -15,6 +15,9 @@
     └── CacheError              the local cache cannot serve the request
         └── CacheMissError      offline and nothing cached for that query
 
+    AccessWarning (a UserWarning)  part of what was asked could not be read (permissions, a
+                                   failing project); the result holds the rest
+
 Messages are one sentence of what happened plus what to do. They never contain a token, AK or SK:
 URLs are stored without query secrets and headers are never included.
 """
@@ -22,6 +25,7 @@ URLs are stored without query secrets and headers are never included.
 from __future__ import annotations
 
 __all__ = [
+    "AccessWarning",
     "ApiError",
     "AuthError",
     "CacheError",
@@ -147,3 +151,9 @@ class CacheError(MavtoolsError):
 
 class CacheMissError(CacheError):
     """Offline mode was asked for and nothing is cached for that query."""
+
+
+class AccessWarning(UserWarning):
+    """Part of a load could not be read (a refused workspace, a failing project); the rest is
+    returned, and the frame's provenance lists what is missing. ``strict=True`` makes it an error.
+    """

@@ -24,6 +24,8 @@ npu_num        Int32
 gpu_hours      Float64                  gpu_num x duration in hours
 npu_hours      Float64                  npu_num x duration in hours
 workspace_id   Categorical              the workspace that was asked for (the API does not say)
+region         String                   the client's region (``eu-de``), asked, not sent by the API
+project_id     String                   the IAM project the versions belong to
 ============== ======================== ==========================================================
 
 Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body, a
@@ -81,6 +83,8 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
         "gpu_hours": pl.Float64,
         "npu_hours": pl.Float64,
         "workspace_id": pl.Categorical(),
+        "region": pl.String,
+        "project_id": pl.String,
     }
 )
 
@@ -382,12 +386,20 @@ def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=VERSION_SCHEMA)
 
 
-def build_frame(pages: Iterable[pl.DataFrame], workspace_id: str | Sequence[str]) -> pl.DataFrame:
+def build_frame(
+    pages: Iterable[pl.DataFrame],
+    workspace_id: str | Sequence[str],
+    *,
+    region: str | None = None,
+    project_id: str | None = None,
+) -> pl.DataFrame:
     """Turn raw page records of one workspace into the typed frame.
 
     Args:
         pages: ``Page.versions`` frames, all from the same workspace.
         workspace_id: the workspace that was asked for; it tags every row.
+        region: the region of the client that read them; it tags every row.
+        project_id: the project that was asked for; it tags every row.
 
     Returns:
         A frame with exactly :data:`VERSION_SCHEMA`, in the order the pages came.
@@ -396,7 +408,13 @@ def build_frame(pages: Iterable[pl.DataFrame], workspace_id: str | Sequence[str]
     if not frames:
         return empty_frame()
     raw = pl.concat(frames, how="vertical", rechunk=True)
-    return typed(raw.with_columns(workspace_id=pl.lit(workspace_id, dtype=pl.String)))
+    return typed(
+        raw.with_columns(
+            workspace_id=pl.lit(workspace_id, dtype=pl.String),
+            region=pl.lit(region, dtype=pl.String),
+            project_id=pl.lit(project_id, dtype=pl.String),
+        )
+    )
 
 
 def _epoch(name: str) -> pl.Expr:

@@ -26,11 +26,13 @@ import functools
 import itertools
 import logging
 import math
+import os
 import random
 import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from requests.adapters import HTTPAdapter
 
 from mavtools import statuses
 from mavtools.errors import (
+    AccessWarning,
     ApiError,
     AuthError,
     ConfigError,
@@ -169,6 +172,10 @@ class Client:
         session: a ``requests.Session`` to use (tests mount in-process transports on it).
         max_body_bytes: the largest answer accepted.
         source: ``"live"`` or ``"samples"``, recorded in the frames' provenance.
+        region: the region, a column of every frame and a level of the cache (default: named
+            by the endpoint, see :func:`mavtools.api.config.region_of`).
+        workspaces: workspace ids to read as "all workspaces" when listing workspaces is not
+            permitted (default: ``MODELARTS_WORKSPACES`` for :meth:`from_env`, else none).
 
     Example:
         >>> client = mt.Client("https://modelarts.eu-de.otc.t-systems.com", "0a1b...", token="...")
@@ -194,12 +201,18 @@ class Client:
         session: requests.Session | None = None,
         max_body_bytes: int = 1 << 30,
         source: str = "live",
+        region: str | None = None,
+        workspaces: Iterable[str] = (),
     ) -> None:
         from mavtools.api import auth as _auth
         from mavtools.api import config
 
         self.endpoint = config.validate_endpoint(endpoint, allow_http=allow_http)
         self.project_id = config.validate_project_id(project_id)
+        self.region = config.region_of(self.endpoint) if region is None else region
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.region):
+            raise ConfigError(f"The region {self.region!r} is not a region name such as 'eu-de'.")
+        self.workspaces = [_check_id(w, "workspace_id") for w in _as_list(list(workspaces))]
         given = [x for x in (token, auth) if x is not None] + ([ak] if ak or sk else [])
         if len(given) > 1:
             raise ConfigError(
@@ -261,11 +274,32 @@ class Client:
         auth = settings.credentials.to_auth(session=session)
         # A password profile scoped by project name learns the project id from IAM.
         project_id = settings.project_id or auth.resolve_project_id()  # type: ignore[attr-defined]
+        env = os.environ if environ is None else environ
+        options.setdefault("region", settings.region)
+        options.setdefault("workspaces", env.get("MODELARTS_WORKSPACES", "").replace(",", " ").split())
         return cls(settings.endpoint, project_id, auth=auth, session=session, **options)
+
+    @classmethod
+    def from_cloud(
+        cls, cloud: str, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> Client:
+        """Build a client from the ``clouds.yaml`` profile ``cloud`` (as ``OS_CLOUD=cloud`` would).
+
+        Example:
+            >>> clients = [mt.Client.from_cloud("otc-de-team-a"), mt.Client.from_cloud("otc-nl-b")]
+        """
+        env = dict(os.environ if environ is None else environ)
+        for name in [n for n in env if n.startswith("MODELARTS_") and n != "MODELARTS_WORKSPACES"]:
+            del env[name]  # the profile, not the variables of another project, decides
+        env["OS_CLOUD"] = cloud
+        return cls.from_env(env, **options)
 
     def __repr__(self) -> str:
         kind = type(self._auth).__name__ if self._auth is not None else "no auth"
-        return f"Client(endpoint={self.endpoint!r}, project_id={self.project_id!r}, auth={kind})"
+        return (
+            f"Client(endpoint={self.endpoint!r}, project_id={self.project_id!r}, "
+            f"region={self.region!r}, auth={kind})"
+        )
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -344,7 +378,9 @@ class Client:
         codes: list[int | None] = [*_normalise_status(status)] or [None]
         pools: list[str | None] = [_check_id(p, "pool_id") for p in _as_list(pool_id)] or [None]
         if workspace_id == ALL_WORKSPACES:
-            workspaces = self.list_workspaces()
+            workspaces, refusal = self.resolve_workspaces()
+            if refusal:
+                warnings.warn(refusal, AccessWarning, stacklevel=3)
         else:
             workspaces = [_check_id(w, "workspace_id") for w in _as_list(workspace_id)]
             if not workspaces:
@@ -353,6 +389,27 @@ class Client:
             _Listing(ws, code, pool)
             for ws, code, pool in itertools.product(workspaces, codes, pools)
         ]
+
+    def resolve_workspaces(self) -> tuple[list[str], str]:
+        """What "all workspaces" means for these credentials, and a warning when it is narrowed.
+
+        When listing workspaces is refused (403, ``modelarts:workspace:list`` not granted) or not
+        offered (404), all workspaces are the default workspace ``0`` plus :attr:`workspaces`
+        (``MODELARTS_WORKSPACES``), and the second item says so; otherwise it is empty.
+        """
+        try:
+            return self.list_workspaces(), ""
+        except (AuthError, NotFoundError) as exc:
+            if isinstance(exc, AuthError) and exc.http_status != 403:
+                raise
+            ids = sorted({"0", *self.workspaces}, key=lambda w: (w != "0", w))
+            why = "is not permitted" if isinstance(exc, AuthError) else "is not offered"
+            return ids, (
+                f"Listing the workspaces of project {self.project_id} {why} "
+                f"(modelarts:workspace:list); reading workspace(s) {', '.join(ids)} only. "
+                "Add workspace ids by hand with MODELARTS_WORKSPACES=id1,id2 or "
+                "workspace_id=[...]."
+            )
 
     def list_workspaces(self) -> list[str]:
         """Ids of the project's workspaces (``GET /v1/{project_id}/workspaces``), "0" first."""
@@ -456,7 +513,7 @@ class Client:
                 f"{merged.height} distinct ones; the data changed too fast or the server pages "
                 "inconsistently. Fetch again, or use a larger page size."
             )
-        frame = build_frame([merged], listing.workspace_id)
+        frame = self._frame(merged, listing)
         return ListingResult(
             frame, max(totals), self.requests_made - requests_before, offset_mode=mode
         )
@@ -487,7 +544,12 @@ class Client:
                 raise IncompleteError(f"Versions of {label} changed while mavtools was paging.")
         merged = _dedupe(frames)
         return ListingResult(
-            build_frame([merged], listing.workspace_id), total, self.requests_made - before
+            self._frame(merged, listing), total, self.requests_made - before
+        )
+
+    def _frame(self, records: pl.DataFrame, listing: _Listing) -> pl.DataFrame:
+        return build_frame(
+            [records], listing.workspace_id, region=self.region, project_id=self.project_id
         )
 
     def _first_page(self, base: dict[str, str], label: str) -> tuple[Page, int]:
