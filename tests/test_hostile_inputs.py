@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mavtools.cache import load_versions
+from mavtools.store import load_versions
 from mavtools.api.client import Client, RetryPolicy, Timeout
 from mavtools.errors import ConfigError, MavtoolsError, TransportError
 from mavtools.local.fake_api import FakeModelArts, RunningServer, serve

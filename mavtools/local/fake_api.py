@@ -4,7 +4,9 @@
 the way the documented API does: paging (``offset`` as a record offset or, switchable, as a page
 index), filters (``status``, ``pool_id``, ``workspace_id``), ``sort_by`` and ``order``, ``limit=0``,
 token and AK/SK checks, documented error bodies, and faults on demand. It also answers the IAM call
-``POST /v3/auth/tokens`` so password authentication can be tested end to end.
+``POST /v3/auth/tokens`` so password authentication can be tested end to end. Extra tokens with
+narrowed :class:`Permissions` (``grants=``) stand in for least-privilege IAM users: one that may
+not list workspaces, one refused in a given workspace (403 ``ModelArts.0108``).
 
 It is reached two ways, through one :meth:`FakeModelArts.handle`:
 
@@ -41,7 +43,14 @@ from requests.adapters import BaseAdapter
 
 from mavtools.frame import WIRE_FIELDS
 
-__all__ = ["FAULT_KINDS", "FakeAdapter", "FakeModelArts", "RunningServer", "serve"]
+__all__ = [
+    "FAULT_KINDS",
+    "FakeAdapter",
+    "FakeModelArts",
+    "Permissions",
+    "RunningServer",
+    "serve",
+]
 
 FAULT_KINDS: Final = (
     "429",
@@ -82,6 +91,25 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     action: str = "send"
     delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What one extra token may do, for least-privilege tests (see ``FakeModelArts(grants=)``).
+
+    Attributes:
+        list_workspaces: ``modelarts:workspace:list`` granted (else 403 ``ModelArts.0108``).
+        refused_workspaces: workspaces where ``modelarts:trainJob:list`` is not granted.
+    """
+
+    list_workspaces: bool = True
+    refused_workspaces: frozenset[str] = frozenset()
+
+
+def _not_authorized(action: str) -> Answer:
+    return _error(
+        403, "ModelArts.0108", f"You are not authorized to perform the ({action}) operation."
+    )
 
 
 def _error(status: int, code: str, message: str, extra: Mapping[str, str] | None = None) -> Answer:
@@ -132,6 +160,7 @@ class FakeModelArts:
         retry_after: float = 1,
         before_request: Callable[[int], None] | None = None,
         auth_required: bool = True,
+        grants: Mapping[str, Permissions] | None = None,
     ) -> None:
         if offset_mode not in ("record", "page", "page1"):
             raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
@@ -147,6 +176,8 @@ class FakeModelArts:
         self.retry_after = retry_after
         self.before_request = before_request
         self.auth_required = auth_required
+        #: Extra tokens with narrowed permissions (the fixed ``token`` may do everything).
+        self.grants = dict(grants or {})
         self.requests = 0  # versions requests answered (faults included)
         self.request_log: list[str] = []
         self.issued_tokens: dict[str, datetime] = {}
@@ -236,6 +267,8 @@ class FakeModelArts:
         segments = path.strip("/").split("/")
         if method == "GET" and len(segments) == 3 and segments[::2] == ["v1", "workspaces"]:
             denied = self._check_auth(method, target, headers, body)
+            if denied is None and not self._grant(headers).list_workspaces:
+                denied = _not_authorized("modelarts:workspace:list")
             return denied or self._workspaces(urllib.parse.parse_qs(parts.query))
         if (
             method != "GET"
@@ -263,6 +296,9 @@ class FakeModelArts:
             return _error(
                 403, "ModelArts.0210", "The project id in the request URL does not match the token."
             )
+        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        if (query.get("workspace_id") or ["0"])[-1] in self._grant(headers).refused_workspaces:
+            return _not_authorized("modelarts:trainJob:list")
         fault = self._next_fault()
         answer = (
             self._fault_answer(*fault)
@@ -285,6 +321,8 @@ class FakeModelArts:
                 expires = self.issued_tokens.get(token)
             if token == self.token or (expires is not None and expires > datetime.now(UTC)):
                 return None
+            if token in self.grants:
+                return None
             return _error(401, "ModelArts.0203", "Invalid token.")
         if lower.get("authorization", "").startswith("SDK-HMAC-SHA256") and self.aksk:
             from mavtools.api.auth import (
@@ -297,10 +335,15 @@ class FakeModelArts:
             return _error(403, "ModelArts.0206", "Invalid AK/SK.")
         return _error(401, "ModelArts.0203", "Invalid token.")
 
+    def _grant(self, headers: Mapping[str, str]) -> Permissions:
+        lower = {k.lower(): v for k, v in headers.items()}
+        return self.grants.get(lower.get("x-auth-token") or "", Permissions())
+
     def expire_tokens(self) -> None:
         """Make every token issued so far (and the fixed token) invalid, as after 24 hours."""
         with self._lock:
             self.issued_tokens.clear()
+            self.grants.clear()
             self.token = None
 
     def _iam(self, body: bytes) -> Answer:
