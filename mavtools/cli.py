@@ -302,7 +302,9 @@ def _run_cache(args: argparse.Namespace) -> int:
             fmt_str_lengths=80,
             tbl_width_chars=200,
         ):
-            print(f"{len(entries)} datasets in {store.base}")
+            print(
+                f"{len(entries)} {'dataset' if len(entries) == 1 else 'datasets'} in {store.base}"
+            )
             print(table)
         return 0
     limit = parse_max_age(args.older_than) if args.older_than else None
