@@ -375,6 +375,7 @@ class VersionCache:
         workspaces, note = self._workspaces(client, query, age_limit, refresh, offline, strict)
         parts: dict[str, _Part] = {}
         refused: dict[str, str] = {}
+        first_refusal: AuthError | None = None
         for ws in workspaces:
             dataset = DatasetId(client.region, client.project_id, ws)
             try:
@@ -383,20 +384,16 @@ class VersionCache:
                 if strict or not _is_workspace_refusal(exc):
                     raise
                 refused[ws] = f"HTTP 403 {exc.error_code or ''}".strip()
-                warnings.warn(
-                    f"Workspace {ws} of project {client.project_id} ({client.region}) refused to "
-                    f"list training jobs ({refused[ws]}: modelarts:trainJob:list is not granted "
-                    "there); it is left out. Pass strict=True to make this an error.",
-                    AccessWarning,
-                    stacklevel=4,
-                )
-        if not parts and refused:
-            raise AuthError(
-                403,
-                None,
-                "every workspace refused",
-                f"{client.endpoint} (project {client.project_id})",
-                "Ask for modelarts:trainJob:list in at least one workspace.",
+                first_refusal = first_refusal or exc
+        if first_refusal is not None and not parts:
+            raise first_refusal  # nothing readable: an error, not an empty frame
+        for ws, why in refused.items():
+            warnings.warn(
+                f"Workspace {ws} of project {client.project_id} ({client.region}) refused to "
+                f"list training jobs ({why}: modelarts:trainJob:list is not granted there); "
+                "it is left out. Pass strict=True to make this an error.",
+                AccessWarning,
+                stacklevel=4,
             )
         frames = [p.frame for p in parts.values()]
         frame = pl.concat(frames, how="vertical") if frames else empty_frame()
