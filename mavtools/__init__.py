@@ -21,6 +21,7 @@ from mavtools.analysis import (
 )
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.errors import (
+    AccessWarning,
     ApiError,
     AuthError,
     CacheError,
@@ -45,6 +46,7 @@ __all__ = [
     "NEVER_EXPIRE",
     "OUTCOMES",
     "VERSION_SCHEMA",
+    "AccessWarning",
     "ApiError",
     "AuthError",
     "CacheError",
