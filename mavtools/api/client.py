@@ -276,7 +276,9 @@ class Client:
         project_id = settings.project_id or auth.resolve_project_id()  # type: ignore[attr-defined]
         env = os.environ if environ is None else environ
         options.setdefault("region", settings.region)
-        options.setdefault("workspaces", env.get("MODELARTS_WORKSPACES", "").replace(",", " ").split())
+        options.setdefault(
+            "workspaces", env.get("MODELARTS_WORKSPACES", "").replace(",", " ").split()
+        )
         return cls(settings.endpoint, project_id, auth=auth, session=session, **options)
 
     @classmethod
@@ -543,9 +545,7 @@ class Client:
             if len(totals) > 1:
                 raise IncompleteError(f"Versions of {label} changed while mavtools was paging.")
         merged = _dedupe(frames)
-        return ListingResult(
-            self._frame(merged, listing), total, self.requests_made - before
-        )
+        return ListingResult(self._frame(merged, listing), total, self.requests_made - before)
 
     def _frame(self, records: pl.DataFrame, listing: _Listing) -> pl.DataFrame:
         return build_frame(
