@@ -131,6 +131,8 @@ _WIRE_PAGE: Final = pl.Schema(
 )
 _HEAD_FIELDS: Final = ("is_success", "error_code", "error_message", "total_count")
 _RAW_SCHEMA: Final = pl.Schema(dict(_WIRE_VERSION.to_schema()))
+#: The schema of raw page records (wire field names), public for the pager's empty listing.
+RAW_SCHEMA: Final = _RAW_SCHEMA
 
 # Bounds a sane record stays within; anything outside is a malformed answer, not data.
 _MAX_STATUS: Final = 32767

@@ -589,3 +589,126 @@ def test_missing_explicit_secure_file(isolated):
                 OS_CLIENT_SECURE_FILE=str(isolated / "none.yaml"),
             )
         )
+
+
+# -- real-shaped clouds.yaml of both clouds (issue 10) ------------------------------------------
+
+REAL_CLOUDS = """
+clouds:
+  otc-prod:
+    profile: otc
+    auth:
+      username: 'alice.analytics'
+      user_domain_name: 'OTC00000000001000012345'
+      project_name: 'eu-de_analytics'
+    interface: 'public'
+    identity_api_version: 3
+  hwc:
+    auth:
+      auth_url: https://iam.ap-southeast-1.myhuaweicloud.com/v3
+      username: 'bob'
+      user_domain_name: 'hwc_team_domain'
+      project_name: 'ap-southeast-1'
+    region_name: ap-southeast-1
+    interface: 'public'
+    identity_api_version: 3
+  hwc-global-iam:
+    auth_type: aksk
+    auth:
+      auth_url: https://iam.myhuaweicloud.com/v3
+      project_id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9
+    regions:
+      - name: cn-north-4
+"""
+
+REAL_SECURE = f"""
+clouds:
+  otc-prod:
+    auth:
+      password: '{SECRET}'
+  hwc:
+    auth:
+      password: '{SECRET}'
+  hwc-global-iam:
+    auth:
+      ak: 'AKHWC0000000000000'
+      sk: '{SECRET}'
+"""
+
+
+@pytest.fixture
+def real_clouds(isolated: Path) -> Path:
+    """clouds.yaml + secure.yaml in ~/.config/openstack, as the OpenStack SDK looks for them."""
+    directory = isolated / "home" / ".config" / "openstack"
+    directory.mkdir(parents=True)
+    (directory / "clouds.yaml").write_text(REAL_CLOUDS)
+    (directory / "secure.yaml").write_text(REAL_SECURE)
+    return isolated
+
+
+@pytest.mark.parametrize(
+    ("extra", "region"),
+    [({}, "eu-de"), ({"OS_REGION_NAME": "eu-nl"}, "eu-nl")],
+    ids=["vendor-default", "OS_REGION_NAME"],
+)
+def test_otc_profile_without_region_takes_os_region_name_then_the_vendor_default(
+    real_clouds, extra, region
+):
+    s = settings_from_env(env(real_clouds, OS_CLOUD="otc-prod", **extra))
+    assert s is not None
+    assert s.region == region
+    assert s.endpoint == f"https://modelarts.{region}.otc.t-systems.com"
+    assert s.credentials.auth_url == f"https://iam.{region}.otc.t-systems.com/v3"
+    assert s.credentials.password == SECRET  # from secure.yaml
+    assert s.credentials.project_name == "eu-de_analytics"
+
+
+def test_a_region_in_the_cloud_wins_over_os_region_name(real_clouds):
+    s = settings_from_env(env(real_clouds, OS_CLOUD="hwc", OS_REGION_NAME="eu-de"))
+    assert s is not None and s.region == "ap-southeast-1"
+
+
+def test_huawei_cloud_profiles_reach_huawei_cloud_modelarts(real_clouds):
+    s = settings_from_env(env(real_clouds, OS_CLOUD="hwc"))
+    assert s is not None
+    assert s.endpoint == "https://modelarts.ap-southeast-1.myhuaweicloud.com"
+    assert s.credentials.auth_url == "https://iam.ap-southeast-1.myhuaweicloud.com/v3"
+    s = settings_from_env(env(real_clouds, OS_CLOUD="hwc-global-iam"))
+    assert s is not None
+    assert s.endpoint == "https://modelarts.cn-north-4.myhuaweicloud.com"
+    assert s.credentials == Credentials.from_aksk("AKHWC0000000000000", SECRET)
+
+
+def test_modelarts_project_id_scopes_the_token_too(real_clouds):
+    s = settings_from_env(env(real_clouds, OS_CLOUD="otc-prod", MODELARTS_PROJECT_ID=PID))
+    assert s is not None
+    assert s.project_id == PID
+    # The token is asked for that project, not for the project named in clouds.yaml.
+    assert s.credentials.project_id == PID and s.credentials.project_name is None
+
+
+def test_modelarts_project_id_scopes_the_token_over_http(isolated, start_server):
+    """End to end: the IAM request carries the overriding project id, and the listing works."""
+    from mavtools.api.client import Client
+    from tests.conftest import PROJECT
+
+    server = start_server([], token=None, users={("dom", "alice"): SECRET})
+    directory = isolated / "cfg"
+    directory.mkdir()
+    (directory / "clouds.yaml").write_text(
+        "clouds:\n  local:\n    auth:\n"
+        f"      auth_url: {server.url}/v3\n      username: alice\n      user_domain_name: dom\n"
+        "      project_name: some_other_project\n"
+    )
+    (directory / "secure.yaml").write_text(
+        f"clouds:\n  local:\n    auth:\n      password: {SECRET}\n"
+    )
+    environ = env(
+        isolated,
+        OS_CLOUD="local",
+        OS_CLIENT_CONFIG_FILE=str(directory / "clouds.yaml"),
+        MODELARTS_ENDPOINT=server.url,
+        MODELARTS_PROJECT_ID=PROJECT,
+    )
+    Client.from_env(environ, allow_http=True).list_versions()
+    assert server.api.iam_scopes == [{"id": PROJECT}]

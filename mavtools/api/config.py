@@ -40,8 +40,11 @@ __all__ = [
     "DEFAULT_DOMAIN",
     "DEFAULT_ENDPOINT_TEMPLATE",
     "DEFAULT_IAM_TEMPLATE",
+    "VENDOR_PROFILES",
     "Credentials",
     "Settings",
+    "VendorProfile",
+    "domain_of_iam",
     "endpoint_for_region",
     "region_of",
     "settings_from_env",
@@ -237,6 +240,42 @@ def endpoint_for_region(region: str, domain: str = DEFAULT_DOMAIN) -> str:
     if not isinstance(domain, str) or not _HOSTNAME.fullmatch(domain):
         raise ConfigError(f"The domain {_show(domain)} is not a host name.")
     return f"https://modelarts.{region}.{domain.rstrip('.')}"
+
+
+@dataclass(frozen=True)
+class VendorProfile:
+    """What an OpenStack SDK vendor profile (``profile:`` in clouds.yaml) supplies."""
+
+    auth_url: str  # with {region_name}
+    regions: tuple[str, ...]
+
+
+#: The vendor profiles of the clouds ModelArts runs in, as openstacksdk ships them
+#: (``openstack/config/vendors/otc.json``).
+VENDOR_PROFILES: Final = {
+    "otc": VendorProfile("https://iam.{region_name}.otc.t-systems.com/v3", ("eu-de", "eu-nl")),
+}
+
+
+def domain_of_iam(auth_url: str | None) -> str:
+    """The cloud's domain, read from its IAM URL (ModelArts lives beside IAM).
+
+    Example:
+        >>> domain_of_iam("https://iam.ap-southeast-1.myhuaweicloud.com/v3")
+        'myhuaweicloud.com'
+        >>> domain_of_iam("https://iam.eu-de.otc.t-systems.com/v3")
+        'otc.t-systems.com'
+        >>> domain_of_iam(None)
+        'otc.t-systems.com'
+    """
+    host = urlsplit(auth_url or "").hostname or ""
+    labels = host.split(".")
+    if len(labels) < 3 or not labels[0].startswith("iam"):
+        return DEFAULT_DOMAIN
+    rest = labels[1:]
+    if len(rest) > 2 and _REGION.fullmatch(rest[0]) and "-" in rest[0]:
+        rest = rest[1:]  # iam.<region>.<domain>; the global iam.myhuaweicloud.com has none
+    return ".".join(rest)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -490,7 +529,7 @@ def _settings_from_os_vars(get, endpoint: str | None, project_id: str | None) ->
             f"OpenStack variables are set only in part: {', '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} missing."
         )
-    scope_id = get("OS_PROJECT_ID") or project_id
+    scope_id = project_id or get("OS_PROJECT_ID")  # MODELARTS_PROJECT_ID scopes the token too
     scope_name = get("OS_PROJECT_NAME") or get("OS_TENANT_NAME")
     if scope_id is None and scope_name is None:
         raise ConfigError("OS_USERNAME is set but neither OS_PROJECT_ID nor OS_PROJECT_NAME is.")
@@ -508,7 +547,7 @@ def _settings_from_os_vars(get, endpoint: str | None, project_id: str | None) ->
     if endpoint is None:
         if region is None:
             raise ConfigError("OS_REGION_NAME or MODELARTS_ENDPOINT must be set to find ModelArts.")
-        endpoint = endpoint_for_region(region)
+        endpoint = endpoint_for_region(region, domain=domain_of_iam(auth_url))
     return Settings(endpoint, project_id or scope_id, credentials, region=region)
 
 
@@ -614,6 +653,9 @@ def _settings_from_cloud(
     if not isinstance(auth, dict):
         raise ConfigError(f"'auth' of {where} is not a mapping.")
 
+    # The region as the OpenStack SDK resolves it: the cloud's region_name, its first 'regions'
+    # entry, OS_REGION_NAME, then the vendor profile's first region.
+    vendor = _text(profile, "profile", where)
     region = _text(profile, "region_name", where) or _text(auth, "region_name", where)
     regions = profile.get("regions")
     if region is None and isinstance(regions, list) and regions:
@@ -621,15 +663,24 @@ def _settings_from_cloud(
         region = first.get("name") if isinstance(first, dict) else first
         if not isinstance(region, str):
             raise ConfigError(f"'regions' of {where} does not start with a region name.")
+    region = region or _getter(environ)("OS_REGION_NAME")
+    if region is None and vendor in VENDOR_PROFILES:
+        region = VENDOR_PROFILES[vendor].regions[0]
     if region is not None:
         _validate_region(region)
-    if endpoint is None:
-        if region is None:
-            raise ConfigError(f"{where} has no region_name: set it or MODELARTS_ENDPOINT.")
-        endpoint = endpoint_for_region(region)
 
     def pick(key: str) -> str | None:
         return _text(auth, key, where) or _text(profile, key, where)
+
+    auth_url = pick("auth_url")
+    if auth_url is None and vendor in VENDOR_PROFILES and region is not None:
+        auth_url = VENDOR_PROFILES[vendor].auth_url.format(region_name=region)
+    if endpoint is None:
+        if region is None:
+            raise ConfigError(
+                f"{where} has no region_name: set it, OS_REGION_NAME or MODELARTS_ENDPOINT."
+            )
+        endpoint = endpoint_for_region(region, domain=domain_of_iam(auth_url))
 
     scope_id = pick("project_id") or pick("tenant_id")
     auth_type = (_text(profile, "auth_type", where) or "password").lower()
@@ -645,9 +696,6 @@ def _settings_from_cloud(
             raise ConfigError(f"{where} uses auth_type {auth_type} but has no auth.token.")
         credentials = Credentials.from_token(token)
     elif auth_type in ("password", "v3password"):
-        auth_url = pick("auth_url")
-        if auth_url is None and _text(profile, "profile", where) == "otc" and region is not None:
-            auth_url = DEFAULT_IAM_TEMPLATE.format(region=region)
         fields = {
             "auth_url": auth_url,
             "username": pick("username"),
@@ -658,7 +706,9 @@ def _settings_from_cloud(
         if missing:
             raise ConfigError(f"{where} lacks auth.{', auth.'.join(missing)}.")
         scope_name = pick("project_name") or pick("tenant_name")
-        scope_id = scope_id or project_id
+        # MODELARTS_PROJECT_ID overrides the project of the URL and of the token alike: a token
+        # scoped to another project would be refused by ModelArts.
+        scope_id = project_id or scope_id
         if scope_id is None and scope_name is None:
             raise ConfigError(f"{where} lacks auth.project_id or auth.project_name.")
         assert auth_url is not None

@@ -17,7 +17,8 @@ Faults (:meth:`FakeModelArts.inject` for the next requests, or ``fault_rate`` fo
 ``429`` (with ``Retry-After``), ``429-bare`` (without), ``500``, ``502`` (an HTML gateway page),
 ``503``, ``reset`` (connection closed without an answer), ``timeout`` (no answer for ``stall``
 seconds), ``truncate`` (half a body), ``html`` (200 with an HTML page), ``slow`` (answer after
-``stall`` seconds), ``endless`` (a body that never ends).
+``stall`` seconds), ``endless`` (a body that never ends), ``trickle`` (headers and a few bytes of
+body, one every ``every`` seconds for ``trickle_for`` seconds, then silence for ``stall`` seconds).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import contextlib
 import io
 import json
 import random
+import re
 import socket
 import ssl
 import threading
@@ -45,9 +47,11 @@ from mavtools.frame import WIRE_FIELDS
 
 __all__ = [
     "FAULT_KINDS",
+    "Answer",
     "FakeAdapter",
     "FakeModelArts",
     "Permissions",
+    "Request",
     "RunningServer",
     "serve",
 ]
@@ -64,6 +68,7 @@ FAULT_KINDS: Final = (
     "html",
     "slow",
     "endless",
+    "trickle",
 )
 _SORT_FIELDS: Final = {
     "create_time": "create_time",
@@ -91,6 +96,22 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     action: str = "send"
     delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a route handler sees it (``query`` parsed, blank values kept)."""
+
+    method: str
+    target: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+#: A route handler: the request and the match of its path pattern -> the answer.
+Handler = Callable[[Request, "re.Match[str]"], Answer]
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,10 @@ class FakeModelArts:
         before_request: called with the request number before each versions request is answered,
             to change data while a client pages.
         auth_required: when False (the bundled samples) requests need no credentials.
+        max_limit: like many API gateways, silently serve at most this many versions per page
+            (the body still echoes the ``limit`` asked for, and the true ``total_count``).
+        clock_skew: seconds added to the server's clock in the ``Date`` header and in the AK/SK
+            signature check (a gateway whose clock, or rather the user's, is off).
 
     Example:
         >>> api = FakeModelArts(records, project_id="p1", token="t")
@@ -160,6 +185,8 @@ class FakeModelArts:
         retry_after: float = 1,
         before_request: Callable[[int], None] | None = None,
         auth_required: bool = True,
+        max_limit: int | None = None,
+        clock_skew: float = 0.0,
         grants: Mapping[str, Permissions] | None = None,
     ) -> None:
         if offset_mode not in ("record", "page", "page1"):
@@ -178,15 +205,23 @@ class FakeModelArts:
         self.auth_required = auth_required
         #: Extra tokens with narrowed permissions (the fixed ``token`` may do everything).
         self.grants = dict(grants or {})
+        self.max_limit = max_limit
+        self.clock_skew = clock_skew
         self.requests = 0  # versions requests answered (faults included)
         self.request_log: list[str] = []
         self.issued_tokens: dict[str, datetime] = {}
+        #: The project scope of every token request IAM answered (``{"id": ...}`` or by name).
+        self.iam_scopes: list[Any] = []
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._faults: list[tuple[str, dict[str, Any]]] = []
         self._records: dict[int, dict[str, Any]] = {}
         self._encoded: dict[int, bytes] = {}
         self._views: dict[tuple[Any, ...], list[int]] = {}
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.route("POST", r"/v3/auth/tokens", self._route_iam)
+        self.route("GET", r"/v1/(?P<project>[^/]+)/workspaces", self._route_workspaces)
+        self.route("GET", r"/v1/(?P<project>[^/]+)/training-jobs/versions", self._route_versions)
         self.add_versions(records)
 
     # -- data -----------------------------------------------------------------------------------
@@ -252,59 +287,90 @@ class FakeModelArts:
             return Answer(200, _GATEWAY_PAGE, {"Content-Type": "text/html"})
         if kind == "slow":
             return Answer(0, b"", action="slow", delay=float(params.get("stall", self.stall)))
+        if kind == "trickle":
+            timing = {
+                "every": str(params.get("every", 0.05)),
+                "trickle_for": str(params.get("trickle_for", 0.5)),
+            }
+            return Answer(
+                0, b"", timing, action="trickle", delay=float(params.get("stall", self.stall))
+            )
         return Answer(0, b"", action=kind, delay=float(params.get("stall", self.stall)))
 
     # -- requests -------------------------------------------------------------------------------
+
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Answer ``method`` requests whose path fully matches the regex ``pattern`` with ``handler``.
+
+        Routes added later win over earlier ones, so an extension (another API version, a new
+        resource) plugs in without touching :meth:`handle`. ``handler(request, match)`` returns
+        the :class:`Answer`; :meth:`authorise` checks credentials and the project id.
+        """
+        with self._lock:
+            self._routes.insert(0, (method, re.compile(pattern), handler))
 
     def handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
     ) -> Answer:
         """Answer one request (``target`` is the path with its query string)."""
         parts = urllib.parse.urlsplit(target)
-        path = parts.path
-        if method == "POST" and path.rstrip("/") == "/v3/auth/tokens":
-            return self._iam(body)
-        segments = path.strip("/").split("/")
-        if method == "GET" and len(segments) == 3 and segments[::2] == ["v1", "workspaces"]:
-            denied = self._check_auth(method, target, headers, body)
-            if denied is None and not self._grant(headers).list_workspaces:
-                denied = _not_authorized("modelarts:workspace:list")
-            return denied or self._workspaces(urllib.parse.parse_qs(parts.query))
-        if (
-            method != "GET"
-            or len(segments) != 4
-            or segments[0] != "v1"
-            or segments[2:] != ["training-jobs", "versions"]
-        ):
-            body_404 = json.dumps(
-                {
-                    "error_code": "APIGW.0101",
-                    "error_msg": "The API does not exist or has not been published in the environment",
-                }
-            ).encode()
-            return Answer(404, body_404, {"Content-Type": "application/json"})
+        request = Request(
+            method,
+            target,
+            parts.path.rstrip("/") or "/",
+            urllib.parse.parse_qs(parts.query, keep_blank_values=True),
+            headers,
+            body,
+        )
         with self._lock:
-            self.requests += 1
-            number = self.requests
-            self.request_log.append(target)
-        if self.before_request is not None:
-            self.before_request(number)
-        denied = self._check_auth(method, target, headers, body)
+            routes = list(self._routes)
+        for route_method, pattern, handler in routes:
+            match = pattern.fullmatch(request.path)
+            if match is not None and route_method == method:
+                return handler(request, match)
+        body_404 = json.dumps(
+            {
+                "error_code": "APIGW.0101",
+                "error_msg": "The API does not exist or has not been published in the environment",
+            }
+        ).encode()
+        return Answer(404, body_404, {"Content-Type": "application/json"})
+
+    def authorise(self, request: Request, project: str | None = None) -> Answer | None:
+        """The refusal of a request with bad credentials or another project's id, else None."""
+        denied = self._check_auth(request.method, request.target, request.headers, request.body)
         if denied is not None:
             return denied
-        if urllib.parse.unquote(segments[1]) != self.project_id:
+        if project is not None and urllib.parse.unquote(project) != self.project_id:
             return _error(
                 403, "ModelArts.0210", "The project id in the request URL does not match the token."
             )
-        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-        if (query.get("workspace_id") or ["0"])[-1] in self._grant(headers).refused_workspaces:
+        return None
+
+    def _route_iam(self, request: Request, match: re.Match[str]) -> Answer:
+        return self._iam(request.body)
+
+    def _route_workspaces(self, request: Request, match: re.Match[str]) -> Answer:
+        denied = self.authorise(request)
+        if denied is None and not self._grant(request.headers).list_workspaces:
+            denied = _not_authorized("modelarts:workspace:list")
+        return denied or self._workspaces(request.query)
+
+    def _route_versions(self, request: Request, match: re.Match[str]) -> Answer:
+        with self._lock:
+            self.requests += 1
+            number = self.requests
+            self.request_log.append(request.target)
+        if self.before_request is not None:
+            self.before_request(number)
+        denied = self.authorise(request, match["project"])
+        if denied is not None:
+            return denied
+        workspace = (request.query.get("workspace_id") or ["0"])[-1]
+        if workspace in self._grant(request.headers).refused_workspaces:
             return _not_authorized("modelarts:trainJob:list")
         fault = self._next_fault()
-        answer = (
-            self._fault_answer(*fault)
-            if fault
-            else self._list(urllib.parse.parse_qs(parts.query, keep_blank_values=True))
-        )
+        answer = self._fault_answer(*fault) if fault else self._list(request.query)
         if self.latency:
             answer.delay += self.latency
         return answer
@@ -330,7 +396,8 @@ class FakeModelArts:
             )
 
             url = f"http://{lower.get('host', 'localhost')}{target}"
-            if verify_request(method, url, dict(headers), body, self.aksk.get):
+            now = datetime.now(UTC) + timedelta(seconds=self.clock_skew)
+            if verify_request(method, url, dict(headers), body, self.aksk.get, now=now):
                 return None
             return _error(403, "ModelArts.0206", "Invalid AK/SK.")
         return _error(401, "ModelArts.0203", "Invalid token.")
@@ -352,6 +419,7 @@ class FakeModelArts:
             user = auth["identity"]["password"]["user"]
             key = (user["domain"]["name"], user["name"])
             password = user["password"]
+            scope = auth.get("scope", {}).get("project")
         except (ValueError, KeyError, TypeError):
             return Answer(400, b'{"error": {"code": 400, "message": "Bad request"}}')
         if self.users.get(key) != password:
@@ -366,6 +434,7 @@ class FakeModelArts:
         token = "MII" + uuid.uuid4().hex * 4
         expires = datetime.now(UTC) + timedelta(hours=24)
         with self._lock:
+            self.iam_scopes.append(scope)
             self.issued_tokens[token] = expires
         doc = {
             "token": {
@@ -403,6 +472,7 @@ class FakeModelArts:
                 raise ValueError
         except ValueError:
             return _error(400, "ModelArts.0104", "Parameter error.")
+        served = limit if not self.max_limit or 0 < limit <= self.max_limit else self.max_limit
         sort_by = one("sort_by", "create_time") or "create_time"
         order = one("order", "desc") or "desc"
         if sort_by not in _SORT_FIELDS or order not in ("asc", "desc"):
@@ -417,15 +487,15 @@ class FakeModelArts:
                 ids = self._select(*key)
                 self._views[key] = ids
             total = len(ids)
-            if limit == 0:
+            if served == 0:
                 chunk = ids
             else:
                 start = {
                     "record": offset,
-                    "page": offset * limit,
-                    "page1": max(offset - 1, 0) * limit,
+                    "page": offset * served,
+                    "page1": max(offset - 1, 0) * served,
                 }[self.offset_mode]
-                chunk = ids[start : start + limit]
+                chunk = ids[start : start + served]
             encoded = [self._encode(vid) for vid in chunk]
         head = f'{{"is_success":true,"total_count":{total},"offset":{offset},"limit":{limit},"versions":['
         body = head.encode() + b",".join(encoded) + b"]}"
@@ -476,6 +546,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, on the server's (possibly skewed) clock."""
+        now = time.time() if timestamp is None else timestamp
+        return super().date_time_string(now + self.server.api.clock_skew)
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -503,6 +578,23 @@ class _Handler(BaseHTTPRequestHandler):
                 while time.monotonic() < deadline and not self.server.stopping.is_set():
                     self.wfile.write(b'{"version_id":1},' * 64)
                     time.sleep(0.001)
+            self._reset()
+            return
+        if answer.action == "trickle":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            every, until = answer.headers["every"], answer.headers["trickle_for"]
+            deadline = time.monotonic() + float(until)
+            with contextlib.suppress(OSError):
+                self.wfile.write(b'{"is_success":true,')
+                self.wfile.flush()
+                while time.monotonic() < deadline and not self.server.stopping.is_set():
+                    self.server.sleep(float(every))
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            self.server.sleep(answer.delay)
             self._reset()
             return
         if answer.action == "truncate":

@@ -33,11 +33,13 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import polars as pl
 
 from mavtools import statuses
+from mavtools.api.protocol import VersionSource
+from mavtools.api.query import Listing, as_list, check_id, normalise_status
 from mavtools.errors import (
     AccessWarning,
     AuthError,
@@ -115,32 +117,7 @@ def parse_max_age(value: str | int | float | timedelta) -> timedelta:
     return age
 
 
-# -- the client, as the policy sees it ------------------------------------------------------------
-
-
-class VersionSource(Protocol):
-    """What the cache needs of a client (:class:`mavtools.Client` is one)."""
-
-    endpoint: str
-    project_id: str
-    region: str
-    source: str
-    offset_mode: str
-    requests_made: int
-
-    def list_versions(self, *args: Any, **kwargs: Any) -> pl.DataFrame: ...
-    def list_workspaces(self) -> list[str]: ...
-    def resolve_workspaces(self) -> tuple[list[str], str]: ...
-    def plan(self, *args: Any, **kwargs: Any) -> list[Any]: ...
-    def read_newest(self, listing: Any, depth: int | Callable[[int], int]) -> Any: ...
-    def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance: ...
-
-
-def _query_rules() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-    """The client's normalisation of query values (the one place the policy borrows them)."""
-    from mavtools.api.client import _as_list, _check_id, _normalise_status
-
-    return _as_list, _check_id, _normalise_status
+# -- the client, as the policy sees it (mavtools.api.protocol.VersionSource) ----------------------
 
 
 def _is_workspace_refusal(exc: AuthError) -> bool:
@@ -190,7 +167,6 @@ class Query:
         Raises:
             ConfigError: a value is not valid.
         """
-        as_list, check_id, normalise_status = _query_rules()
         workspaces = sorted({str(w) for w in as_list(workspace_id)})
         if "*" in workspaces:
             workspaces = ["*"]
@@ -618,7 +594,7 @@ class VersionCache:
         return info
 
 
-def _refresh_listing(client: VersionSource, listing: Any, cached: pl.DataFrame) -> pl.DataFrame:
+def _refresh_listing(client: VersionSource, listing: Listing, cached: pl.DataFrame) -> pl.DataFrame:
     """Refresh one unfiltered listing from its newest versions."""
     mine = _ordered(cached)
     unfinished = mine.select(

@@ -1,0 +1,495 @@
+"""Paging a listing completely: offset meaning, concurrent page fetches, completeness checks.
+
+The documented ``offset`` is ambiguous (record offset or page index) and records are created while
+a client pages. The pager therefore always pages *oldest first*: new records land after the pages
+already read instead of shifting them. It detects once how the server reads ``offset`` (a
+two-record probe), fetches the remaining pages concurrently, de-duplicates on the endpoint's
+identity key, and accepts the result only when the number of distinct records matches the server's
+latest ``total_count`` (fetching the tail again when records were added meanwhile). Otherwise it
+raises :class:`IncompleteError`.
+
+What is paged is described by an :class:`Endpoint` (URL, sort parameters, body parser, identity
+key), so the same pager reads any listing with ``offset``/``limit``/``total_count`` paging.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final
+
+import polars as pl
+
+from mavtools.api.transport import Transport
+from mavtools.errors import ConfigError, IncompleteError, ResponseFormatError
+
+__all__ = [
+    "MAX_TOTAL_COUNT",
+    "OFFSET_MODES",
+    "Batch",
+    "Endpoint",
+    "Paged",
+    "Pager",
+    "Progress",
+    "unique_records",
+]
+
+log = logging.getLogger("mavtools")
+
+#: A ``total_count`` above this is not believed (no project has a billion versions).
+MAX_TOTAL_COUNT: Final = 100_000_000
+#: How ``offset`` may be read: a record offset, a 0-based or a 1-based page index.
+OFFSET_MODES: Final = ("record", "page", "page1")
+#: Most reads of a volatile listing before two consecutive ones must have agreed.
+STABLE_READS: Final = 4
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One parsed page: its records (one row each) and the ``total_count`` the server claims."""
+
+    records: pl.DataFrame
+    total_count: int | None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One kind of paged listing: how to request a page, parse it and identify its records.
+
+    Attributes:
+        url: the listing's URL (without query).
+        parse: ``parse(body, where)`` -> :class:`Batch`; raises :class:`ResponseFormatError` or
+            :class:`~mavtools.api.transport.NotSuccessful`.
+        key: the column that identifies a record (unique within the listing).
+        empty: the records frame of an empty listing (the schema of ``Batch.records``).
+        oldest_first: the query parameters that sort oldest first.
+        newest_first: the query parameters that sort newest first.
+        name: names the listing kind in messages ("versions").
+    """
+
+    url: str
+    parse: Callable[[bytes, str], Batch]
+    key: str
+    empty: pl.DataFrame
+    oldest_first: Mapping[str, str]
+    newest_first: Mapping[str, str]
+    name: str = "versions"
+
+
+@dataclass
+class Paged:
+    """Records of one listing and what the server said about them."""
+
+    records: pl.DataFrame
+    total_count: int
+    requests: int
+    offset_mode: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Progress:
+    """Counts pages for a progress callback (thread-safe)."""
+
+    def __init__(self, callback: Callable[[int, int], None] | None) -> None:
+        self._callback = callback
+        self._lock = threading.Lock()
+        self.finished = 0
+        self.planned = 0
+
+    def plan(self, pages: int) -> None:
+        with self._lock:
+            self.planned += pages
+        self._emit()
+
+    def done(self) -> None:
+        with self._lock:
+            self.finished += 1
+            self.planned = max(self.planned, self.finished)
+        self._emit()
+
+    def _emit(self) -> None:
+        if self._callback is not None:
+            self._callback(self.finished, self.planned)
+
+
+def unique_records(
+    frames: Sequence[pl.DataFrame], key: str, *, empty: pl.DataFrame, keep: str = "last"
+) -> pl.DataFrame:
+    """Concatenate frames, one row per ``key`` (``empty`` when there is nothing)."""
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return empty
+    return pl.concat(frames, how="vertical").unique(key, keep=keep, maintain_order=True)  # type: ignore[arg-type]
+
+
+class Pager:
+    """Reads listings of one :class:`Endpoint` completely.
+
+    Args:
+        transport: sends the requests.
+        endpoint: what is paged.
+        page_size: records per request (``limit``).
+        connections: pages fetched at once.
+        offset_mode: ``"auto"`` (detect once, then remember) or one of :data:`OFFSET_MODES`.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        endpoint: Endpoint,
+        *,
+        page_size: int,
+        connections: int,
+        offset_mode: str = "auto",
+    ) -> None:
+        if offset_mode != "auto" and offset_mode not in OFFSET_MODES:
+            raise ConfigError("offset_mode is one of 'auto', 'record', 'page', 'page1'.")
+        self.transport = transport
+        self.endpoint = endpoint
+        self.page_size = page_size
+        self.connections = connections
+        self.offset_mode = offset_mode
+        self._configured_mode = offset_mode
+        self._lock = threading.Lock()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def read(
+        self,
+        query: Mapping[str, str],
+        label: str,
+        *,
+        volatile: bool = False,
+        progress: Progress | None = None,
+    ) -> Paged:
+        """Read one listing completely, oldest first, or raise :class:`IncompleteError`.
+
+        One pass is trusted when nothing can have shifted unseen: a listing that fits on one
+        page, or a record-offset listing whose pages overlap by one record and all join up (a
+        record deleted before a page boundary shows as a seam that does not match).
+
+        Otherwise the listing is read until two consecutive passes list the same records, at
+        most :data:`STABLE_READS` passes: a page-index listing (pages cannot overlap, so a delete
+        plus a create between two pages would go unseen), a *volatile* listing (filtered by
+        status: records join and leave it anywhere) and a pass whose seams did not join. The
+        records returned are those of the last pass, so every record that existed from the start
+        to the end of the read is in it once.
+        """
+        before = self.transport.requests_made
+        previous: set[object] | None = None
+        reason = ""
+        for _ in range(STABLE_READS):
+            try:
+                result, trusted = self._read_once(query, label, progress)
+            except _Shifted as exc:
+                previous, reason = None, str(exc)  # this pass proved nothing; start afresh
+                continue
+            except IncompleteError:
+                self._forget_mode()
+                raise
+            finally:
+                progress = None  # only the first pass is shown
+            ids = set(result.records[self.endpoint.key])
+            # Two passes agree when nothing was lost between them (records created meanwhile
+            # land at the end); a status listing must list exactly the same records twice.
+            agreed = previous is not None and (ids == previous if volatile else previous <= ids)
+            if (trusted and not volatile) or agreed:
+                result.requests = self.transport.requests_made - before
+                return result
+            previous = ids
+            reason = "records changed between passes"
+        self._forget_mode()
+        what = "kept changing status" if volatile else "kept changing"
+        hint = ", or without the status filter" if volatile else ""
+        raise IncompleteError(
+            f"{self.endpoint.name.capitalize()} of {label} {what} while mavtools was paging "
+            f"({STABLE_READS} passes disagreed: {reason}); fetch again{hint}."
+        )
+
+    def _forget_mode(self) -> None:
+        """After an incomplete read the detected offset meaning is suspect: detect it again."""
+        if self._configured_mode == "auto":
+            with self._lock:
+                self.offset_mode = "auto"
+
+    def _read_once(
+        self, query: Mapping[str, str], label: str, progress: Progress | None
+    ) -> tuple[Paged, bool]:
+        """One oldest-first pass over a listing, checked against ``total_count``.
+
+        Returns the records and whether the pass alone is trustworthy (see :meth:`read`).
+
+        Raises:
+            _Shifted: two overlapping pages did not join up (records moved between them).
+            IncompleteError: the pass cannot be completed.
+        """
+        progress = progress or Progress(None)
+        base = {**query, **self.endpoint.oldest_first}
+        requests_before = self.transport.requests_made
+        first, total = self._first_page(base, label)
+        limit = self._served_size(first, total, label)
+        mode = self.offset_mode
+        if total > first.records.height and first.records.height > 0:
+            mode = self._detect_offset_mode(base, first, label)
+        # "auto" still: one page held everything and offset was never needed.
+        plan = _Plan(mode if mode != "auto" else "record", limit)
+        progress.plan(plan.pages_for(total))
+        progress.done()
+        pages: dict[int, Batch] = {0: first}
+        totals = [total]
+        for _round in range(4):
+            if min(totals) < totals[0]:
+                raise _Shifted(f"the total fell from {totals[0]} to {min(totals)}")
+            latest = max(totals)
+            last = max(pages)
+            if pages[last].records.height < limit:  # the end of the listing was read
+                if self._count(pages) >= latest:
+                    break
+                start = last  # it grew after that short page was read: read it again, and on
+            else:
+                if last + 1 >= plan.pages_for(latest):
+                    break
+                start = last + 1
+            if mode == "auto":
+                mode = self._detect_offset_mode(base, first, label)
+                plan = _Plan(mode, limit)
+            got = self._pages(
+                base, plan, range(start, max(plan.pages_for(latest), start + 1)), label, progress
+            )
+            pages.update(got)
+            totals.extend(p.total_count or 0 for p in got.values())
+        plan.check_seams(pages, self.endpoint.key)
+        merged = self._dedupe([pages[i].records for i in sorted(pages)])
+        if merged.height != max(totals):
+            raise IncompleteError(
+                f"The API listed {max(totals)} {self.endpoint.name} for {label} but paging "
+                f"returned {merged.height} distinct ones; the server pages inconsistently (for "
+                "example it ignores 'offset' or repeats records). Fetch again; if it persists, "
+                "pass offset_mode= to the Client."
+            )
+        trusted = len(pages) == 1 or plan.mode == "record"
+        paged = Paged(
+            merged, max(totals), self.transport.requests_made - requests_before, offset_mode=mode
+        )
+        return paged, trusted
+
+    def _count(self, pages: Mapping[int, Batch]) -> int:
+        return self._dedupe([pages[i].records for i in sorted(pages)]).height
+
+    def _served_size(self, first: Batch, total: int, label: str) -> int:
+        """The page size the server really serves: ``page_size``, or less when it caps ``limit``.
+
+        A gateway that caps ``limit`` silently sends a short first page with the true
+        ``total_count``; the rest of the listing is then read with the size it gave.
+        """
+        got = first.records.height
+        if got >= min(self.page_size, total) or got == 0:
+            return self.page_size
+        if got < 2:
+            raise IncompleteError(
+                f"The API sent {got} of {total} {self.endpoint.name} on the first page of "
+                f"{label} although {self.page_size} were asked for; it cannot be paged."
+            )
+        log.debug("the server caps limit at %d (asked for %d)", got, self.page_size)
+        return got
+
+    def read_newest(
+        self, query: Mapping[str, str], label: str, depth: int | Callable[[int], int]
+    ) -> Paged:
+        """Read the ``depth`` newest records of a listing (newest first), for incremental refresh.
+
+        ``depth`` may be a function of the server's ``total_count`` (known after the first page),
+        so a caller that needs "everything new plus k more" pays no extra request.
+
+        Returns the records read and the server's ``total_count``. The caller checks completeness.
+        """
+        limit = self.page_size
+        base = {**query, **self.endpoint.newest_first}
+        before = self.transport.requests_made
+        first, total = self._first_page(base, label)
+        if callable(depth):
+            depth = depth(total)
+        depth = min(depth, total)
+        frames = [first.records]
+        if depth > first.records.height and first.records.height > 0:
+            limit = self._served_size(first, total, label)
+            # Never probe newest first: a record created meanwhile would shift the probe.
+            mode = self._detect_offset_mode({**query, **self.endpoint.oldest_first}, None, label)
+            plan = _Plan(mode, limit, overlap=False)
+            pages = self._pages(base, plan, range(1, math.ceil(depth / limit)), label, None)
+            frames.extend(p.records for p in pages.values())
+            totals = {p.total_count for p in pages.values()} | {total}
+            if len(totals) > 1:
+                raise IncompleteError(
+                    f"{self.endpoint.name.capitalize()} of {label} changed while mavtools was "
+                    "paging."
+                )
+        return Paged(self._dedupe(frames), total, self.transport.requests_made - before)
+
+    # -- pages ----------------------------------------------------------------------------------
+
+    def _dedupe(self, frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+        """Records of one listing; a later page's copy of a record is the newer one."""
+        return unique_records(frames, self.endpoint.key, empty=self.endpoint.empty, keep="last")
+
+    def _page(self, params: dict[str, str], where: str) -> Batch:
+        return self.transport.get_parsed(self.endpoint.url, params, where, self.endpoint.parse)
+
+    def _first_page(self, base: dict[str, str], label: str) -> tuple[Batch, int]:
+        """Page 1 of a listing and the ``total_count`` it claims (checked to be believable)."""
+        first = self._page(
+            base | {"offset": "0", "limit": str(self.page_size)}, f"page 1 of {label}"
+        )
+        return first, self._believable_total(first, label)
+
+    def _believable_total(self, page: Batch, label: str) -> int:
+        total = page.total_count
+        if total is None:
+            if page.records.height == 0:
+                return 0
+            raise ResponseFormatError(f"The API sent no 'total_count' for {label}.")
+        if total > MAX_TOTAL_COUNT:
+            raise ResponseFormatError(
+                f"The API claims {total:,} {self.endpoint.name} for {label}, which is not "
+                "believable; the answer is damaged. Retry later."
+            )
+        return total
+
+    def _detect_offset_mode(self, base: dict[str, str], first: Batch | None, label: str) -> str:
+        """Tell a record offset from a page index with a two-record probe at offset 1.
+
+        ``base`` must sort oldest first (new records then land after the probed ones), and the
+        probe is trusted only when ``total_count`` did not change between the reference page and
+        the probe; otherwise both are read again (at most three times).
+        """
+        if self.offset_mode != "auto":
+            return self.offset_mode
+        key = self.endpoint.key
+        for _attempt in range(3):
+            if first is None:
+                first = self._page(base | {"offset": "0", "limit": "3"}, f"offset probe of {label}")
+            ids = first.records[key].to_list()
+            if len(ids) < 3:
+                return "record"
+            probe = self._page(base | {"offset": "1", "limit": "2"}, f"offset probe of {label}")
+            if probe.total_count != first.total_count:
+                first = None  # something changed around the probe: it proves nothing
+                continue
+            got = probe.records[key].to_list()
+            mode = ""
+            if got[:1] == ids[1:2]:
+                mode = "record"
+            elif got[:1] == ids[2:3]:
+                mode = "page"
+            elif got[:1] == ids[0:1]:
+                mode = "page1"
+            if not mode:
+                break
+            log.debug("offset is read as %s", mode)
+            with self._lock:
+                self.offset_mode = mode
+            return mode
+        else:
+            raise IncompleteError(
+                f"{self.endpoint.name.capitalize()} of {label} kept changing while mavtools probed "
+                "how the API reads 'offset' (the total moved each time); fetch again."
+            )
+        raise IncompleteError(
+            f"Could not tell whether the API reads 'offset' as a record offset or a page index "
+            f"for {label}; pass offset_mode='record' or 'page' to the Client."
+        )
+
+    def _pages(
+        self,
+        base: dict[str, str],
+        plan: _Plan,
+        indexes: Iterable[int],
+        label: str,
+        progress: Progress | None,
+    ) -> dict[int, Batch]:
+        """Pages ``indexes`` of a listing, by index; stops after a round with a short page."""
+
+        def one(index: int) -> tuple[int, Batch]:
+            offset, limit = plan.request(index)
+            page = self._page(
+                base | {"offset": str(offset), "limit": str(limit)},
+                f"page {index + 1} of {label} (offset={offset})",
+            )
+            if progress is not None:
+                progress.done()
+            return index, page
+
+        # Pages go out in rounds of a few per connection, and paging stops after a round with a
+        # short page: the end of the listing is there, whatever total_count claimed. A server
+        # boasting 10^7 records but sending 30 costs one round, not 10^6 requests.
+        pending = iter(indexes)
+        round_size = 1 if self.connections == 1 else 4 * self.connections
+        pages: dict[int, Batch] = {}
+        pool = (
+            ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
+            if self.connections > 1
+            else None
+        )
+        try:
+            while batch := list(itertools.islice(pending, round_size)):
+                got = list(pool.map(one, batch)) if pool and len(batch) > 1 else map(one, batch)
+                short = False
+                for index, page in got:
+                    pages[index] = page
+                    short = short or page.records.height < plan.limit
+                if short:
+                    break
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        return pages
+
+
+class _Shifted(Exception):
+    """Records moved while a listing was paged (a seam between pages did not join)."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where page ``index`` starts, for one offset meaning and page size.
+
+    With record offsets, page ``i`` starts at record ``i * (limit - 1)``: consecutive pages share
+    one record, and a seam whose shared record differs proves that records moved between the two
+    requests. Page indexes cannot overlap.
+    """
+
+    mode: str
+    limit: int
+    overlap: bool = True
+
+    @property
+    def stride(self) -> int:
+        return self.limit - 1 if self.mode == "record" and self.overlap else self.limit
+
+    def request(self, index: int) -> tuple[int, int]:
+        """The ``offset`` and ``limit`` of page ``index``."""
+        offset = {"record": index * self.stride, "page": index, "page1": index + 1}[self.mode]
+        return offset, self.limit
+
+    def pages_for(self, total: int) -> int:
+        """Pages needed to read ``total`` records."""
+        if total <= self.limit:
+            return 1
+        return 1 + math.ceil((total - self.limit) / self.stride)
+
+    def check_seams(self, pages: Mapping[int, Batch], key: str) -> None:
+        """Raise :class:`_Shifted` when two overlapping neighbours do not share their record."""
+        if self.stride == self.limit:
+            return
+        for index in sorted(pages):
+            after = pages.get(index + 1)
+            here = pages[index].records
+            if after is None or here.height < self.limit or after.records.height == 0:
+                continue
+            if here[key][-1] != after.records[key][0]:
+                raise _Shifted(f"pages {index + 1} and {index + 2} do not join up")

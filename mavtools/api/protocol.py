@@ -1,0 +1,61 @@
+"""What the cache needs from a client, as a typed protocol.
+
+:class:`mavtools.api.client.Client` satisfies it; so can a test double or a client of another API
+version, without the cache importing the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import polars as pl
+
+from mavtools.api.query import Listing
+from mavtools.provenance import Provenance
+
+if TYPE_CHECKING:
+    from mavtools.api.client import ListingResult
+
+__all__ = ["VersionSource"]
+
+
+class VersionSource(Protocol):
+    """A source of version listings: the client as the cache sees it."""
+
+    endpoint: str
+    project_id: str
+    region: str
+    source: str
+    offset_mode: str
+
+    @property
+    def requests_made(self) -> int: ...
+
+    def list_versions(
+        self,
+        status: Any = None,
+        pool_id: Any = None,
+        workspace_id: Any = "0",
+        sort_by: str = "create_time",
+        order: str = "desc",
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pl.DataFrame: ...
+
+    def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance: ...
+
+    def list_workspaces(self) -> list[str]: ...
+
+    def resolve_workspaces(self) -> tuple[list[str], str]: ...
+
+    def plan(
+        self,
+        status: Any = None,
+        pool_id: Any = None,
+        workspace_id: str | Iterable[str] = "0",
+    ) -> list[Listing]: ...
+
+    def fetch_listing(self, listing: Listing) -> ListingResult: ...
+
+    def read_newest(self, listing: Listing, depth: int | Callable[[int], int]) -> ListingResult: ...

@@ -1,0 +1,409 @@
+"""One request to ModelArts: sending, retries, time limits and error mapping.
+
+:meth:`Transport.get` is the one place that reaches the network. It retries 429, 5xx, connection
+failures, timeouts and damaged bodies with exponential backoff and jitter (honouring
+``Retry-After``), bounded in attempts and in total time, and turns what is left into the
+:mod:`mavtools.errors` tree (:func:`api_error` for answers with an error status).
+
+Why not urllib3's ``Retry``: it cannot retry failures that surface while the body is read or parsed
+(a truncated body, an HTML page with status 200), so one loop here covers all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import json
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from mavtools.errors import (
+    ApiError,
+    AuthError,
+    MavtoolsError,
+    NotFoundError,
+    ResponseFormatError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+)
+
+__all__ = [
+    "NotSuccessful",
+    "RetryPolicy",
+    "Timeout",
+    "Transport",
+    "api_error",
+    "json_object",
+    "safe_url",
+]
+
+log = logging.getLogger("mavtools")
+
+T = TypeVar("T")
+RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failing requests are retried.
+
+    Attributes:
+        attempts: tries per request, the first included.
+        backoff: seconds before the first retry; doubled each time, with jitter (x0.5 to x1.0).
+        max_wait: longest single wait; a ``Retry-After`` above it ends the retries.
+        total: the most seconds one request may spend waiting between retries.
+    """
+
+    attempts: int = 6
+    backoff: float = 0.5
+    max_wait: float = 30.0
+    total: float = 120.0
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Time limits of one request, in seconds.
+
+    Attributes:
+        connect: to open a connection.
+        read: between two bytes of the answer.
+        total: for the whole answer, so an endless body cannot hang a fetch.
+    """
+
+    connect: float = 10.0
+    read: float = 60.0
+    total: float = 300.0
+
+
+class NotSuccessful(Exception):
+    """Raised by a body parser for a well-formed answer that says ``is_success: false``."""
+
+
+class Transport:
+    """Sends GET requests with retries and maps every failure to a :class:`MavtoolsError`.
+
+    Args:
+        session: the ``requests.Session`` (None: a new one with ``connections`` pooled sockets).
+        auth: the ``requests`` auth object sent with every request.
+        timeout: time limits of every request.
+        retry: retry policy.
+        verify: TLS certificate verification (True, False or a CA bundle path).
+        max_body_bytes: the largest answer accepted.
+        connections: the most sockets kept open to the endpoint.
+    """
+
+    def __init__(
+        self,
+        session: requests.Session | None,
+        auth: requests.auth.AuthBase | None,
+        *,
+        timeout: Timeout,
+        retry: RetryPolicy,
+        verify: bool | str,
+        max_body_bytes: int,
+        connections: int,
+    ) -> None:
+        self.timeout = timeout
+        self.retry = retry
+        self.max_body_bytes = max_body_bytes
+        self.auth = auth
+        self.requests_made = 0
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+        self.session = session or requests.Session()
+        if session is None:
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=connections, max_retries=0)
+            self.session.mount("https://", adapter)
+            self.session.mount("http://", adapter)
+        # An explicit verify= must win over REQUESTS_CA_BUNDLE from the environment.
+        self.verify = verify
+        self.session.headers["User-Agent"] = "mavtools/0.1"
+
+    def get(self, url: str, params: dict[str, str], where: str) -> bytes:
+        """GET ``url`` with retries; the body of a successful answer, or raise."""
+        return self.get_parsed(url, params, where, None)  # type: ignore[arg-type]
+
+    def get_parsed(
+        self, url: str, params: dict[str, str], where: str, parse: Callable[[bytes, str], T]
+    ) -> T:
+        """GET ``url`` with retries and return ``parse(body, where)``, or raise.
+
+        ``parse`` raising a transient :class:`ResponseFormatError` (a damaged body) is retried like
+        a failed request; :class:`NotSuccessful` becomes the :class:`ApiError` of the answer.
+        """
+        policy = self.retry
+        waited = 0.0
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            failure: MavtoolsError
+            try:
+                status, headers, body = self._send(url, params)
+            except TransportError as exc:
+                failure = exc
+            else:
+                invalidate = getattr(self.auth, "invalidate", None)
+                if status == 401 and not renewed and invalidate is not None:
+                    renewed = True  # a cached IAM token expired early: get a new one, once
+                    invalidate()
+                    continue
+                if status < 400 and parse is None:
+                    return body  # type: ignore[return-value]
+                if status >= 400:
+                    failure = api_error(status, body, full_url(url, params), attempt)
+                    if status not in RETRY_STATUSES:
+                        raise failure
+                    retry_after = _retry_after(headers)
+                else:
+                    try:
+                        return parse(body, where)
+                    except NotSuccessful:
+                        raise api_error(status, body, full_url(url, params), attempt) from None
+                    except ResponseFormatError as exc:
+                        failure = exc
+                        if not exc.transient:
+                            raise
+            if attempt >= policy.attempts:
+                raise failure
+            wait = policy.backoff * 2 ** (attempt - 1) * self._rng.uniform(0.5, 1.0)
+            if retry_after is not None:
+                if retry_after > policy.max_wait:
+                    raise failure
+                wait = max(wait, retry_after)
+            wait = min(wait, policy.max_wait)
+            if waited + wait > policy.total:
+                raise failure
+            log.debug("retrying %s in %.2f s after: %s", where, wait, failure)
+            time.sleep(wait)
+            waited += wait
+
+    def _send(self, url: str, params: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+        """The one place that touches the network; maps transport failures to TransportError."""
+        with self._lock:
+            self.requests_made += 1
+        deadline = time.monotonic() + self.timeout.total
+        try:
+            response = self.session.get(
+                url,
+                params=params,
+                auth=self.auth,
+                timeout=(self.timeout.connect, self.timeout.read),
+                stream=True,
+                verify=self.verify,
+                allow_redirects=False,
+            )
+            # iter_content blocks until a whole chunk has arrived, so a body trickling one byte
+            # per read timeout would never reach the deadline check: cut the socket at the deadline.
+            guard = _Guard(response)
+            watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), guard.cut)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                with response:
+                    chunks = []
+                    size = 0
+                    for chunk in response.iter_content(chunk_size=1 << 16):
+                        size += len(chunk)
+                        if size > self.max_body_bytes:
+                            raise TransportError(
+                                f"The answer from {safe_url(url)} exceeded "
+                                f"{self.max_body_bytes:,} bytes; use a smaller page size."
+                            )
+                        if time.monotonic() > deadline:
+                            raise _TooLong
+                        chunks.append(chunk)
+                    if not guard.finish():
+                        raise _TooLong
+                    return response.status_code, response.headers, b"".join(chunks)
+            except Exception:
+                if guard.finish():
+                    raise
+                raise _TooLong from None  # whatever the cut socket made the read raise
+            finally:
+                watchdog.cancel()
+        except _TooLong:
+            raise TransportError(
+                f"The answer from {safe_url(url)} took longer than "
+                f"{self.timeout.total:g} s; retry later or raise Timeout.total."
+            ) from None
+        except TransportError:
+            raise
+        except requests.exceptions.SSLError:
+            raise TransportError(
+                f"The TLS certificate of {safe_url(url)} could not be verified; check the "
+                "endpoint, or point REQUESTS_CA_BUNDLE at your company's CA bundle."
+            ) from None
+        except requests.exceptions.Timeout:
+            raise TransportError(
+                f"{safe_url(url)} did not answer within {self.timeout.read:g} s; retry later."
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            raise TransportError(
+                f"The connection to {safe_url(url)} failed or was cut; check the endpoint and "
+                "your network, then retry."
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(
+                f"The request to {safe_url(url)} failed ({type(exc).__name__}); retry later."
+            ) from None
+
+
+class _TooLong(Exception):
+    """The answer was still arriving at the total deadline."""
+
+
+class _Guard:
+    """Cuts a response's socket at the deadline unless the body was read first (no race)."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self._response = response
+        self._lock = threading.Lock()
+        self._state = "reading"
+
+    def cut(self) -> None:
+        """Shut the socket down so a blocked read returns at once (runs in the watchdog)."""
+        with self._lock:
+            if self._state != "reading":
+                return
+            self._state = "cut"
+            sock = _socket_of(self._response)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    # The plain socket method: SSLSocket.shutdown would also drop its TLS object
+                    # under the reading thread's feet.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def finish(self) -> bool:
+        """Mark the body as read; False when the watchdog has already cut it."""
+        with self._lock:
+            if self._state == "cut":
+                return False
+            self._state = "done"
+            return True
+
+
+def _socket_of(response: requests.Response) -> Any:
+    """The socket a streamed response reads from (None for in-process transports)."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        # "Connection: close" answers: http.client drops the connection's socket at once and
+        # only the response's file object still holds it.
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def full_url(url: str, params: Mapping[str, str]) -> str:
+    """The URL with its query, for error messages (built only when an error needs it)."""
+    return requests.Request("GET", url, params=dict(params)).prepare().url or url
+
+
+def safe_url(url: str) -> str:
+    """The URL without its query string (shorter in messages; never carries secrets anyway)."""
+    return url.split("?", 1)[0]
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def json_object(body: bytes, where: str) -> dict[str, Any]:
+    """``body`` as a JSON object, or :class:`ResponseFormatError` naming ``where``."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ResponseFormatError(f"The API sent a body that is not JSON for {where}.") from None
+    if not isinstance(doc, dict):
+        raise ResponseFormatError(f"The API sent JSON that is not an object for {where}.")
+    return doc
+
+
+@functools.cache
+def _documented_errors() -> dict[str, str]:
+    with resources.files("mavtools").joinpath("error_codes.csv").open(encoding="utf-8") as fh:
+        return {row["error_code"]: row["message"] for row in csv.DictReader(fh)}
+
+
+def api_error(status: int, body: bytes, url: str, attempt: int) -> ApiError:
+    """Build the error for an answer with an error status or ``is_success: false``."""
+    code = message = None
+    try:
+        doc = json_object(body, url)
+    except ResponseFormatError:
+        doc = {}
+    raw_code = doc.get("error_code")
+    raw_message = doc.get("error_message", doc.get("error_msg"))
+    if isinstance(doc.get("error"), dict):  # Keystone style
+        raw_message = doc["error"].get("message")
+    code = str(raw_code)[:64] if raw_code is not None else None
+    message = str(raw_message)[:300] if raw_message is not None else None
+    if message is None and code is not None:
+        message = _documented_errors().get(code)
+    tries = f" after {attempt} attempts" if attempt > 1 else ""
+    if status == 401:
+        return AuthError(
+            status,
+            code,
+            message,
+            url,
+            "The token is missing, expired or for another project: get a new token (or use "
+            "AK/SK or a password) and check MODELARTS_PROJECT_ID.",
+        )
+    if status == 403:
+        hint = (
+            "The AK/SK pair was refused: check both keys."
+            if code == "ModelArts.0206"
+            else "The credentials are not allowed here: check that the project id matches the "
+            "token's project and your IAM permissions for ModelArts."
+        )
+        return AuthError(status, code, message, url, hint)
+    if status == 404:
+        return NotFoundError(
+            status,
+            code,
+            message,
+            url,
+            "Check the endpoint (https://modelarts.<region>.otc.t-systems.com) and the project id.",
+        )
+    if status == 429:
+        return ThrottledError(
+            status,
+            code,
+            message,
+            url,
+            f"The API kept throttling{tries}; wait a minute, or lower `connections`.",
+        )
+    if status >= 500:
+        return ServerError(
+            status, code, message, url, f"ModelArts kept failing{tries}; retry later."
+        )
+    if status == 400:
+        return ApiError(
+            status,
+            code,
+            message,
+            url,
+            "A query parameter was refused: check the status, pool and workspace values.",
+        )
+    return ApiError(status, code, message, url, "")
