@@ -869,3 +869,54 @@ def test_entries_lists_and_delete(servers: Any, cache_dir: Path) -> None:
     store.delete(first.dataset)
     assert len(store.entries()) == 2
     assert not first.data.exists()
+
+
+def test_cli_reads_several_clouds_into_one_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--cloud`` twice: both profiles' datasets in one CSV (offline: the clouds are not local)."""
+    home = tmp_path / "home"
+    (home / ".config" / "openstack").mkdir(parents=True)
+    (home / ".config" / "openstack" / "clouds.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            clouds:
+              team-a:
+                auth_type: token
+                region_name: eu-de
+                auth: {{token: "{TOKEN}", project_id: {PROJECT}}}
+              team-b:
+                auth_type: token
+                region_name: eu-nl
+                auth: {{token: "{TOKEN}", project_id: {OTHER_PROJECT}}}
+            """
+        )
+    )
+    store = CacheStore(tmp_path / "cache")
+    for region, project, n in (("eu-de", PROJECT, 30), ("eu-nl", OTHER_PROJECT, 20)):
+        dataset = DatasetId(region, project, "0")
+        frame = build_frame([synth.bulk(n)], "0", region=region, project_id=project)
+        with store.lock(dataset):
+            store.put(
+                frame,
+                dataset,
+                endpoint=f"https://modelarts.{region}.otc.t-systems.com",
+                fetched_at=datetime.now(UTC),
+                offset_mode="record",
+            )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELARTS_", "OS_"))}
+    env |= {"HOME": str(home), "MAVTOOLS_CACHE_DIR": str(tmp_path / "cache")}
+    clouds = ["--cloud", "team-a", "--cloud", "team-b"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mavtools", "fetch", *clouds, "--offline", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    frame = pl.read_csv(done.stdout.encode())
+    counts = dict(frame.group_by("region").len().iter_rows())
+    assert counts == {"eu-de": 30, "eu-nl": 20}
+    assert TOKEN not in done.stdout + done.stderr
