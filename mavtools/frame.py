@@ -425,7 +425,15 @@ def _epoch(name: str) -> pl.Expr:
 
 
 def typed(raw: pl.DataFrame) -> pl.DataFrame:
-    """Derive the typed columns from wire columns plus ``workspace_id``."""
+    """Derive the typed columns from wire columns plus ``workspace_id``.
+
+    ``region`` and ``project_id`` are taken when present, else null (records not read by a client).
+    """
+    raw = raw.with_columns(
+        pl.lit(None, dtype=pl.String).alias(name)
+        for name in ("region", "project_id")
+        if name not in raw.columns
+    )
     known_names = pl.DataFrame(
         {"status": list(STATUS_NAMES), "_name": list(STATUS_NAMES.values())},
         schema={"status": pl.Int64, "_name": pl.String},
