@@ -36,8 +36,8 @@ from mavtools.errors import (
     TransportError,
 )
 from mavtools.frame import VERSION_SCHEMA
-from mavtools.provenance import Provenance, provenance
 from mavtools.local.samples import samples_client
+from mavtools.provenance import Provenance, provenance
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
 from mavtools.store import NEVER_EXPIRE, load_versions, scan_cache
 
