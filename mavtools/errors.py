@@ -15,8 +15,10 @@
     └── CacheError              the local cache cannot serve the request
         └── CacheMissError      offline and nothing cached for that query
 
-    AccessWarning (a UserWarning)  part of what was asked could not be read (permissions, a
-                                   failing project); the result holds the rest
+    UserWarning
+    ├── AccessWarning           part of what was asked could not be read (permissions, a
+    │                           failing project); the result holds the rest
+    └── SamplesWarning          no credentials were found, so the bundled samples are served
 
 Messages are one sentence of what happened plus what to do. They never contain a token, AK or SK:
 URLs are stored without query secrets and headers are never included.
@@ -35,6 +37,7 @@ __all__ = [
     "MavtoolsError",
     "NotFoundError",
     "ResponseFormatError",
+    "SamplesWarning",
     "ServerError",
     "ThrottledError",
     "TransportError",
@@ -118,7 +121,26 @@ class ServerError(ApiError):
 
 
 class TransportError(MavtoolsError):
-    """No usable answer arrived (connection refused or reset, timeout, body too large)."""
+    """No usable answer arrived (connection refused or reset, timeout, body too large).
+
+    Attributes:
+        cause: what failed, one of ``"refused"`` (nothing listens there), ``"dns"`` (the host
+            name does not resolve), ``"tls"`` (certificate not verified), ``"timeout"`` (no
+            connection or no bytes in time), ``"stalled"`` (an answer that never finished),
+            ``"deadline"`` (the call ran out of time), ``"reset"`` (the connection was cut),
+            ``"too-large"`` (an oversized answer) or ``"other"``.
+    """
+
+    def __init__(self, message: str, *, cause: str = "other") -> None:
+        self.cause = cause
+        super().__init__(message)
+
+    def __reduce__(self):  # keep pickling working with the keyword argument
+        return (_transport_error, (str(self), self.cause))
+
+
+def _transport_error(message: str, cause: str) -> TransportError:
+    return TransportError(message, cause=cause)
 
 
 class ResponseFormatError(MavtoolsError):
@@ -157,3 +179,7 @@ class AccessWarning(UserWarning):
     """Part of a load could not be read (a refused workspace, a failing project); the rest is
     returned, and the frame's provenance lists what is missing. ``strict=True`` makes it an error.
     """
+
+
+class SamplesWarning(UserWarning):
+    """No ModelArts credentials were found, so the bundled synthetic samples are served instead."""

@@ -12,6 +12,7 @@ import pytest
 
 from mavtools.local import synth
 from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
+from tests.ci_guard import pytest_runtest_makereport  # noqa: F401  (a hook: CI fails on missing deps)
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 TOKEN = "tok-SECRET-4f1e2d3c"

@@ -33,6 +33,7 @@ from mavtools.errors import (
     CacheError,
     CacheMissError,
     ConfigError,
+    SamplesWarning,
     ServerError,
 )
 from mavtools.frame import VERSION_SCHEMA, build_frame
@@ -313,11 +314,13 @@ def test_offline_serves_an_old_entry_without_network(servers: Any, cache_dir: Pa
 
 
 def test_samples_are_never_cached(cache_dir: Path) -> None:
-    df = load_versions(cache_dir=cache_dir)  # no credentials in the environment: samples
+    with pytest.warns(SamplesWarning):  # no credentials in the environment: samples
+        df = load_versions(cache_dir=cache_dir)
     info = provenance(df)
     assert info is not None and info.is_sample and info.note == "bundled samples, not cached"
     assert not cache_dir.exists()
-    again = load_versions(cache_dir=cache_dir, max_age=0)
+    with pytest.warns(SamplesWarning):
+        again = load_versions(cache_dir=cache_dir, max_age=0)
     assert_frame_equal(again, df)
     assert provenance(again) == info  # same snapshot time: clock-free outputs
 

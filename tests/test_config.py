@@ -698,7 +698,7 @@ def test_modelarts_project_id_scopes_the_token_over_http(isolated, start_server)
     (directory / "clouds.yaml").write_text(
         "clouds:\n  local:\n    auth:\n"
         f"      auth_url: {server.url}/v3\n      username: alice\n      user_domain_name: dom\n"
-        "      project_name: some_other_project\n"
+        "      project_id: ffffffffffffffffffffffffffffffff\n"
     )
     (directory / "secure.yaml").write_text(
         f"clouds:\n  local:\n    auth:\n      password: {SECRET}\n"

@@ -2,6 +2,9 @@
 
 Whatever the body, only two things may come out: a mavtools error, or a frame whose schema is
 exactly :data:`mavtools.VERSION_SCHEMA`. No KeyError, TypeError, UnicodeError or polars panic.
+And every body that keeps the documented contract (decided by :func:`oracle`, plain Python over
+``json.loads``, independent of the parser) must be read, with exactly its values: a parser that
+refused or emptied valid pages would fail here.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from hypothesis import strategies as st
 
 from mavtools.api.client import Client, RetryPolicy, Timeout
 from mavtools.errors import MavtoolsError, ResponseFormatError
-from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from mavtools.frame import VERSION_SCHEMA, build_frame, parse_page
+from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from tests.conftest import PROJECT, TOKEN
 
 GOOD = {
@@ -144,16 +147,130 @@ CORPUS: dict[str, bytes] = {
 }
 
 
+# -- the oracle: what a valid body is, and what it says ------------------------------------------
+
+_INT_BOUNDS = {  # the documented sane ranges: ids and times non-negative, up to 9999-12-31
+    "version_id": (0, 2**63 - 1),
+    "status": (0, 32767),
+    "create_time": (0, 253_402_300_799_000),
+    "start_time": (0, 253_402_300_799_000),
+    "end_time": (0, 253_402_300_799_000),
+    "duration": (0, 253_402_300_799_000),
+    "npu_num": (0, 1_000_000),
+    "gpu_num": (0, 1_000_000),
+}
+_STR_FIELDS = ("version_name", "version_desc", "pool_id", "flavor_code")
+
+
+class _Undefined(Exception):
+    """A body the contract says nothing about (duplicate keys, a BOM, floats for integers)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _Undefined
+    return dict(pairs)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def oracle(body: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The head and the records of a valid body, or None when the body breaks the contract.
+
+    Raises _Undefined for bodies where the contract leaves the reading open.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith("\ufeff"):
+        raise _Undefined
+    try:
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    head = {k: doc.get(k) for k in ("is_success", "error_code", "error_message", "total_count")}
+    if head["is_success"] is not None and not isinstance(head["is_success"], bool):
+        return None
+    for key in ("error_code", "error_message"):
+        if head[key] is not None and not isinstance(head[key], str):
+            return None
+    total = head["total_count"]
+    if total is not None and not (_is_int(total) and 0 <= total < 2**63):
+        if isinstance(total, float | bool):
+            raise _Undefined
+        return None
+    items = doc.get("versions")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        return None
+    records = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("version_id") is None:
+            return None
+        record: dict[str, Any] = {}
+        for name, (lo, hi) in _INT_BOUNDS.items():
+            value = item.get(name)
+            if value is not None and isinstance(value, float | bool):
+                raise _Undefined  # read leniently (truncated); not part of the contract
+            if value is not None and not (_is_int(value) and lo <= value <= hi):
+                return None
+            record[name] = value
+        for name in _STR_FIELDS:
+            value = item.get(name)
+            if value is not None and not isinstance(value, str):
+                return None
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return None  # a lone surrogate escape
+            record[name] = value
+        records.append(record)
+    return head, records
+
+
+def _reject(constant: str) -> Any:
+    raise ValueError(constant)  # NaN and Infinity are not JSON
+
+
 def check_parse(body: bytes) -> None:
-    """parse_page then build_frame: a ResponseFormatError or the exact schema, nothing else."""
+    """parse_page then build_frame: a ResponseFormatError or the exact schema, nothing else;
+    and for a valid body, exactly the values the oracle read."""
+    try:
+        expected = oracle(body)
+    except _Undefined:
+        expected = None
+        valid = False
+    else:
+        valid = expected is not None
     try:
         parsed = parse_page(body, where="page 1")
     except ResponseFormatError as exc:
         assert str(exc) and "\n" not in str(exc)
+        assert not valid, f"a valid body was refused: {exc}"
         return
     frame = build_frame([parsed.versions], "0")
     assert frame.schema == VERSION_SCHEMA
     assert parsed.total_count is None or parsed.total_count >= 0
+    if valid:
+        assert expected is not None
+        head, records = expected
+        got_head = {
+            "is_success": parsed.is_success,
+            "error_code": parsed.error_code,
+            "error_message": parsed.error_message,
+            "total_count": parsed.total_count,
+        }
+        assert got_head == head
+        assert parsed.versions.to_dicts() == records
+        assert frame["version_id"].to_list() == [r["version_id"] for r in records]
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
@@ -218,12 +335,35 @@ def fetch_through(holder: Replaced, body: bytes) -> None:
         timeout=Timeout(connect=2, read=5, total=10),
     )
     try:
+        expected = oracle(body)
+    except _Undefined:
+        expected = None
+    try:
         frame = client.list_versions()
     except MavtoolsError as exc:
         assert str(exc) and "\n" not in str(exc)
+        if expected is not None and _one_honest_page(*expected):
+            raise AssertionError(f"a valid, complete page was refused: {exc}") from None
         return
     assert frame.schema == VERSION_SCHEMA
     assert frame["version_id"].is_unique().all()
+    if expected is not None and _one_honest_page(*expected):
+        _, records = expected
+        by_id = {r["version_id"]: r for r in records}
+        assert sorted(frame["version_id"]) == sorted(by_id)
+        # The typed frame derives columns (and reads a missing count as 0): compare what it keeps.
+        for row in frame.select("version_id", "version_name").to_dicts():
+            assert row["version_name"] == by_id[row["version_id"]]["version_name"]
+
+
+def _one_honest_page(head: dict[str, Any], records: list[dict[str, Any]]) -> bool:
+    """A successful page holding the whole listing: what any correct client must accept."""
+    ids = [r["version_id"] for r in records]
+    return (
+        head["is_success"] is not False
+        and len(set(ids)) == len(ids) < 10
+        and head["total_count"] in (len(ids), None if not ids else -1)
+    )
 
 
 @pytest.mark.parametrize("name", list(CORPUS))

@@ -309,6 +309,9 @@ class TokenAuth(AuthBase):
         TokenAuth(token='***')
     """
 
+    #: The kind of credentials, for error hints.
+    kind = "token"
+
     def __init__(self, token: str) -> None:
         _check_header_safe(token, "token")
         self._token = token
@@ -338,6 +341,8 @@ class AkSkAuth(AuthBase):
         AkSkAuth(ak='ABCD***', sk='***')
     """
 
+    kind = "aksk"
+
     def __init__(self, ak: str, sk: str, *, clock: Callable[[], datetime] = _utcnow) -> None:
         _check_header_safe(ak, "access key (AK)")
         _check_header_safe(sk, "secret key (SK)")
@@ -346,6 +351,10 @@ class AkSkAuth(AuthBase):
         self._ak = ak
         self._sk = sk
         self._clock = clock
+
+    def now(self) -> datetime:
+        """The time requests are signed with (compared with the server's on a refusal)."""
+        return self._clock()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         body = r.body
@@ -401,6 +410,8 @@ class PasswordAuth(AuthBase):
         >>> auth
         PasswordAuth(user='alice@OTC-EU-DE-0001', project_name='eu-de', password='***')
     """
+
+    kind = "password"
 
     def __init__(
         self,
@@ -472,9 +483,17 @@ class PasswordAuth(AuthBase):
                 self._token, self._expires_at = self._fetch()
             return self._token
 
-    def invalidate(self) -> None:
-        """Forget the cached token: the next request asks IAM for a new one."""
+    def invalidate(self, stale: str | None = None) -> None:
+        """Forget the cached token: the next request asks IAM for a new one.
+
+        Args:
+            stale: the token a refused request carried. When another thread has already
+                replaced it, nothing is forgotten, so concurrent 401s for one expired token
+                cause one IAM request (single flight), not one each.
+        """
         with self._lock:
+            if stale is not None and stale != self._token:
+                return
             self._token = None
             self._expires_at = None
 

@@ -8,6 +8,7 @@ caller asked for is applied locally at the end: paging is always oldest first.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -91,7 +92,8 @@ class Client:
         timeout: time limits of every request.
         retry: retry policy.
         offset_mode: ``"auto"`` (detect), ``"record"``, ``"page"`` (0-based) or ``"page1"``.
-        allow_http: accept an ``http://`` endpoint (local test servers only).
+        allow_http: accept an ``http://`` endpoint (local test servers only); None: when the
+            environment sets ``MAVTOOLS_ALLOW_HTTP=1``.
         verify: TLS certificate verification (on by default; a CA bundle path also works).
         session: a ``requests.Session`` to use (tests mount in-process transports on it).
         max_body_bytes: the largest answer accepted.
@@ -120,7 +122,7 @@ class Client:
         timeout: Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
         offset_mode: str = "auto",
-        allow_http: bool = False,
+        allow_http: bool | None = None,
         verify: bool | str = True,
         session: requests.Session | None = None,
         max_body_bytes: int = 1 << 30,
@@ -131,6 +133,8 @@ class Client:
         from mavtools.api import auth as _auth
         from mavtools.api import config
 
+        if allow_http is None:
+            allow_http = config.allow_http_from_env()
         self.endpoint = config.validate_endpoint(endpoint, allow_http=allow_http)
         self.project_id = config.validate_project_id(project_id)
         self.region = config.region_of(self.endpoint) if region is None else region
@@ -291,11 +295,13 @@ class Client:
         """
         column = check_sort(sort_by)
         descending = check_order(order)
-        listings = self.plan(status=status, pool_id=pool_id, workspace_id=workspace_id)
+        with self.deadline_scope():
+            listings = self.plan(status=status, pool_id=pool_id, workspace_id=workspace_id)
         frames = []
         counter = Progress(progress)
-        for listing in listings:
-            frames.append(self.fetch_listing(listing, progress=counter).frame)
+        with self.deadline_scope():
+            for listing in listings:
+                frames.append(self.fetch_listing(listing, progress=counter).frame)
         frame = _merge(frames)
         frame = frame.sort([column, VERSION_KEY], descending=descending, nulls_last=True)
         query = {
@@ -384,6 +390,18 @@ class Client:
         unique = sorted(set(ids), key=lambda w: (w != "0", w))
         return unique or ["0"]
 
+    def deadline_scope(self) -> contextlib.AbstractContextManager[None]:
+        """Bound everything this client sends inside by one ``Timeout.deadline``.
+
+        ``list_versions``, ``fetch_listing`` and ``read_newest`` each open one; a caller making
+        several of them for one answer (the cache) opens an outer one and they share it.
+
+        Example:
+            >>> with client.deadline_scope():
+            ...     frames = [client.fetch_listing(ls).frame for ls in client.plan()]
+        """
+        return self._transport.deadline()
+
     def get(self, url: str, params: dict[str, str], where: str) -> bytes:
         """GET any URL of the endpoint with this client's retries and credentials."""
         return self._transport.get(url, params, where)
@@ -392,9 +410,10 @@ class Client:
 
     def fetch_listing(self, listing: Listing, *, progress: Progress | None = None) -> ListingResult:
         """Read one listing completely, oldest first, or raise :class:`IncompleteError`."""
-        paged = self._pager.read(
-            listing.params(), listing.label(), volatile=listing.volatile, progress=progress
-        )
+        with self.deadline_scope():
+            paged = self._pager.read(
+                listing.params(), listing.label(), volatile=listing.volatile, progress=progress
+            )
         frame = self._frame(paged.records, listing)
         return ListingResult(frame, paged.total_count, paged.requests, paged.offset_mode)
 
@@ -406,7 +425,8 @@ class Client:
 
         Returns the records read and the server's ``total_count``. The caller checks completeness.
         """
-        paged = self._pager.read_newest(listing.params(), listing.label(), depth)
+        with self.deadline_scope():
+            paged = self._pager.read_newest(listing.params(), listing.label(), depth)
         frame = self._frame(paged.records, listing)
         return ListingResult(frame, paged.total_count, paged.requests)
 

@@ -40,10 +40,12 @@ __all__ = [
     "DEFAULT_DOMAIN",
     "DEFAULT_ENDPOINT_TEMPLATE",
     "DEFAULT_IAM_TEMPLATE",
+    "SEARCHED",
     "VENDOR_PROFILES",
     "Credentials",
     "Settings",
     "VendorProfile",
+    "allow_http_from_env",
     "domain_of_iam",
     "endpoint_for_region",
     "region_of",
@@ -161,12 +163,18 @@ def _split_base_url(url: str, what: str, allow_http: bool) -> tuple[str, str, st
     if scheme == "http" and not allow_http:
         raise ConfigError(
             f"The {what} {_show(url)} uses plain http://: use https:// (credentials travel with "
-            "every request)."
+            "every request), or set MAVTOOLS_ALLOW_HTTP=1 for a test server you trust."
         )
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc += f":{port}"
     return scheme, netloc, parts.path
+
+
+def allow_http_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``MAVTOOLS_ALLOW_HTTP`` opts in to plain ``http://`` endpoints (``1``/``true``/``yes``)."""
+    env = os.environ if environ is None else environ
+    return env.get("MAVTOOLS_ALLOW_HTTP", "").strip().lower() in ("1", "true", "yes")
 
 
 def validate_endpoint(url: str, allow_http: bool = False) -> str:
@@ -471,7 +479,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings | No
     project_id = get("MODELARTS_PROJECT_ID")
     token, ak, sk = get("MODELARTS_TOKEN"), get("MODELARTS_AK"), get("MODELARTS_SK")
     if endpoint is not None:
-        endpoint = validate_endpoint(endpoint, allow_http=_is_loopback_url(endpoint))
+        endpoint = validate_endpoint(
+            endpoint, allow_http=_is_loopback_url(endpoint) or allow_http_from_env(env)
+        )
 
     if token or ak or sk:
         if bool(ak) != bool(sk):
@@ -514,6 +524,16 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings | No
             "MODELARTS_TOKEN, or MODELARTS_AK and MODELARTS_SK, or OS_CLOUD."
         )
     return None
+
+
+#: Where :func:`settings_from_env` looks for credentials, in order (for messages).
+SEARCHED: Final = (
+    "MODELARTS_TOKEN or MODELARTS_AK + MODELARTS_SK (with MODELARTS_ENDPOINT or OS_REGION_NAME, "
+    "and MODELARTS_PROJECT_ID)",
+    "OS_CLOUD naming a cloud of clouds.yaml (OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack/, "
+    "/etc/openstack/)",
+    "OS_AUTH_URL + OS_USERNAME + OS_PASSWORD",
+)
 
 
 def _settings_from_os_vars(get, endpoint: str | None, project_id: str | None) -> Settings:

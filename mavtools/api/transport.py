@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import email.utils
 import functools
 import json
 import logging
@@ -20,12 +21,15 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final, TypeVar
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from mavtools.errors import (
@@ -53,6 +57,8 @@ log = logging.getLogger("mavtools")
 
 T = TypeVar("T")
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: How far the AK/SK signing clock may be from the gateway's (seconds) before it refuses.
+MAX_CLOCK_SKEW: Final = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -74,21 +80,37 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Timeout:
-    """Time limits of one request, in seconds.
+    """Time limits, in seconds.
 
     Attributes:
         connect: to open a connection.
         read: between two bytes of the answer.
-        total: for the whole answer, so an endless body cannot hang a fetch.
+        total: for one whole answer, so an endless or trickling body cannot hang a request.
+        deadline: for one whole call (``list_versions``, a cache load): every page, retry and
+            wait included. When it passes, the call raises :class:`TransportError`.
+
+    A stalled answer (no byte for ``read`` seconds, or not finished within ``total``) is retried
+    at most once. With the defaults, a server that sends headers, trickles a body and then goes
+    silent costs at most two attempts of at most ``total`` = 85 s each plus one backoff wait
+    (at most 0.5 s): a :class:`TransportError` within 171 s, under three minutes.
     """
 
     connect: float = 10.0
     read: float = 60.0
-    total: float = 300.0
+    total: float = 85.0
+    deadline: float = 600.0
 
 
 class NotSuccessful(Exception):
     """Raised by a body parser for a well-formed answer that says ``is_success: false``."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    token: str | None  # the X-Auth-Token the request carried (for single-flight renewal)
 
 
 class Transport:
@@ -97,7 +119,7 @@ class Transport:
     Args:
         session: the ``requests.Session`` (None: a new one with ``connections`` pooled sockets).
         auth: the ``requests`` auth object sent with every request.
-        timeout: time limits of every request.
+        timeout: time limits of every request and of every call.
         retry: retry policy.
         verify: TLS certificate verification (True, False or a CA bundle path).
         max_body_bytes: the largest answer accepted.
@@ -122,6 +144,7 @@ class Transport:
         self.requests_made = 0
         self._rng = random.Random()
         self._lock = threading.Lock()
+        self._deadline_at: float | None = None
         self.session = session or requests.Session()
         if session is None:
             adapter = HTTPAdapter(pool_connections=2, pool_maxsize=connections, max_retries=0)
@@ -130,6 +153,28 @@ class Transport:
         # An explicit verify= must win over REQUESTS_CA_BUNDLE from the environment.
         self.verify = verify
         self.session.headers["User-Agent"] = "mavtools/0.1"
+
+    @contextlib.contextmanager
+    def deadline(self) -> Iterator[None]:
+        """Bound everything sent inside by one :attr:`Timeout.deadline` (nested calls share it)."""
+        with self._lock:
+            outer = self._deadline_at is not None
+            if not outer:
+                self._deadline_at = time.monotonic() + self.timeout.deadline
+        try:
+            yield
+        finally:
+            if not outer:
+                with self._lock:
+                    self._deadline_at = None
+
+    def _past_deadline(self, url: str) -> TransportError:
+        return TransportError(
+            f"The call to {safe_url(url)} did not finish within its deadline of "
+            f"{self.timeout.deadline:g} s; the server is slow or stalled: retry later, or raise "
+            "Timeout(deadline=...).",
+            cause="deadline",
+        )
 
     def get(self, url: str, params: dict[str, str], where: str) -> bytes:
         """GET ``url`` with retries; the body of a successful answer, or raise."""
@@ -142,32 +187,46 @@ class Transport:
 
         ``parse`` raising a transient :class:`ResponseFormatError` (a damaged body) is retried like
         a failed request; :class:`NotSuccessful` becomes the :class:`ApiError` of the answer.
+        A refused connection is not retried (nothing listens there), a stalled answer once.
         """
         policy = self.retry
         waited = 0.0
         renewed = False
+        stalls = 0
         attempt = 0
         while True:
             attempt += 1
+            deadline_at = self._deadline_at
+            if deadline_at is not None and time.monotonic() >= deadline_at:
+                raise self._past_deadline(url)
             retry_after: float | None = None
             failure: MavtoolsError
             try:
-                status, headers, body = self._send(url, params)
+                reply = self._send(url, params, deadline_at)
             except TransportError as exc:
                 failure = exc
+                if exc.cause in ("refused", "deadline", "too-large"):
+                    raise
+                if exc.cause == "stalled":
+                    stalls += 1
+                    if stalls > 1:
+                        raise
             else:
+                status, body = reply.status, reply.body
                 invalidate = getattr(self.auth, "invalidate", None)
                 if status == 401 and not renewed and invalidate is not None:
                     renewed = True  # a cached IAM token expired early: get a new one, once
-                    invalidate()
+                    invalidate(reply.token)
                     continue
                 if status < 400 and parse is None:
                     return body  # type: ignore[return-value]
                 if status >= 400:
-                    failure = api_error(status, body, full_url(url, params), attempt)
+                    failure = api_error(
+                        status, body, full_url(url, params), attempt, self._auth_hint(reply)
+                    )
                     if status not in RETRY_STATUSES:
                         raise failure
-                    retry_after = _retry_after(headers)
+                    retry_after = _retry_after(reply.headers)
                 else:
                     try:
                         return parse(body, where)
@@ -187,15 +246,50 @@ class Transport:
             wait = min(wait, policy.max_wait)
             if waited + wait > policy.total:
                 raise failure
+            if deadline_at is not None and time.monotonic() + wait >= deadline_at:
+                raise failure
             log.debug("retrying %s in %.2f s after: %s", where, wait, failure)
             time.sleep(wait)
             waited += wait
 
-    def _send(self, url: str, params: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    def _auth_hint(self, reply: _Reply) -> str | None:
+        """The hint of a 401/403 for the kind of credentials in use (None: the default one)."""
+        kind = getattr(self.auth, "kind", None)
+        if reply.status not in (401, 403) or kind is None:
+            return None
+        if kind == "aksk":
+            code = _error_code(reply.body)
+            if reply.status == 403 and code not in (None, "ModelArts.0206", "APIGW.0301"):
+                return None  # a permission problem, not the signature
+            hint = (
+                "The AK/SK signature was refused: check that the secret key (SK) belongs to the "
+                "access key (AK) and that both are active."
+            )
+            skew = _clock_skew(reply.headers, getattr(self.auth, "now", None))
+            if skew is not None and abs(skew) > MAX_CLOCK_SKEW:
+                ahead = "ahead of" if skew > 0 else "behind"
+                hint += (
+                    f" Your clock is {abs(skew) / 60:.0f} minutes {ahead} the server's (the "
+                    "gateway accepts 15): correct the system clock (enable NTP)."
+                )
+            return hint
+        if kind == "password" and reply.status == 401:
+            return (
+                "The token IAM issued for your user and password was refused even after renewing "
+                "it: check that the project it is scoped to (MODELARTS_PROJECT_ID, or the "
+                "project in clouds.yaml) is the endpoint's project."
+            )
+        return None
+
+    def _send(self, url: str, params: dict[str, str], deadline_at: float | None) -> _Reply:
         """The one place that touches the network; maps transport failures to TransportError."""
         with self._lock:
             self.requests_made += 1
-        deadline = time.monotonic() + self.timeout.total
+        started = time.monotonic()
+        cutoff = started + self.timeout.total
+        by_deadline = deadline_at is not None and deadline_at < cutoff
+        if deadline_at is not None:
+            cutoff = min(cutoff, deadline_at)
         try:
             response = self.session.get(
                 url,
@@ -209,7 +303,7 @@ class Transport:
             # iter_content blocks until a whole chunk has arrived, so a body trickling one byte
             # per read timeout would never reach the deadline check: cut the socket at the deadline.
             guard = _Guard(response)
-            watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), guard.cut)
+            watchdog = threading.Timer(max(cutoff - time.monotonic(), 0.0), guard.cut)
             watchdog.daemon = True
             watchdog.start()
             try:
@@ -221,14 +315,21 @@ class Transport:
                         if size > self.max_body_bytes:
                             raise TransportError(
                                 f"The answer from {safe_url(url)} exceeded "
-                                f"{self.max_body_bytes:,} bytes; use a smaller page size."
+                                f"{self.max_body_bytes:,} bytes; use a smaller page size.",
+                                cause="too-large",
                             )
-                        if time.monotonic() > deadline:
+                        if time.monotonic() > cutoff:
                             raise _TooLong
                         chunks.append(chunk)
                     if not guard.finish():
                         raise _TooLong
-                    return response.status_code, response.headers, b"".join(chunks)
+                    sent = response.request.headers.get("X-Auth-Token")
+                    return _Reply(
+                        response.status_code,
+                        response.headers,
+                        b"".join(chunks),
+                        sent if isinstance(sent, str) else None,
+                    )
             except Exception:
                 if guard.finish():
                     raise
@@ -236,30 +337,109 @@ class Transport:
             finally:
                 watchdog.cancel()
         except _TooLong:
+            if by_deadline:
+                raise self._past_deadline(url) from None
             raise TransportError(
-                f"The answer from {safe_url(url)} took longer than "
-                f"{self.timeout.total:g} s; retry later or raise Timeout.total."
+                f"The answer from {safe_url(url)} took longer than {self.timeout.total:g} s "
+                "(a stalled or trickling server, timeout); retry later or raise Timeout.total.",
+                cause="stalled",
             ) from None
         except TransportError:
             raise
         except requests.exceptions.SSLError:
             raise TransportError(
                 f"The TLS certificate of {safe_url(url)} could not be verified; check the "
-                "endpoint, or point REQUESTS_CA_BUNDLE at your company's CA bundle."
+                "endpoint, or point REQUESTS_CA_BUNDLE at your company's CA bundle.",
+                cause="tls",
+            ) from None
+        except requests.exceptions.ConnectTimeout:
+            raise TransportError(
+                f"{safe_url(url)} did not accept a connection within {self.timeout.connect:g} s "
+                "(timeout); check the endpoint and your network or proxy, then retry.",
+                cause="timeout",
             ) from None
         except requests.exceptions.Timeout:
             raise TransportError(
-                f"{safe_url(url)} did not answer within {self.timeout.read:g} s; retry later."
+                f"{safe_url(url)} did not answer within {self.timeout.read:g} s (timeout: a "
+                "stalled server); retry later.",
+                cause="stalled",
             ) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            raise TransportError(
-                f"The connection to {safe_url(url)} failed or was cut; check the endpoint and "
-                "your network, then retry."
-            ) from None
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            raise _connection_error(exc, url) from None
         except requests.exceptions.RequestException as exc:
             raise TransportError(
                 f"The request to {safe_url(url)} failed ({type(exc).__name__}); retry later."
             ) from None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps (causes, contexts, urllib3 reasons, exception args)."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        inner = [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        pending.extend(x for x in inner if isinstance(x, BaseException))
+
+
+def _connection_error(exc: BaseException, url: str) -> TransportError:
+    """Name the cause of a failed connection: refused, DNS, or cut."""
+    chain = list(_causes(exc))
+    host = urllib.parse.urlsplit(url).netloc
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return TransportError(
+            f"The connection to {host} was refused (nothing accepts connections there); check "
+            "the endpoint's host and port.",
+            cause="refused",
+        )
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return TransportError(
+            f"The host name in {safe_url(url)} could not be resolved (DNS); check the endpoint, "
+            "your network or your proxy settings.",
+            cause="dns",
+        )
+    if any(isinstance(e, TimeoutError | urllib3.exceptions.ReadTimeoutError) for e in chain):
+        # A read timeout while the body streams surfaces as a ConnectionError.
+        return TransportError(
+            f"{safe_url(url)} stopped sending in the middle of its answer (timeout: a stalled "
+            "server); retry later.",
+            cause="stalled",
+        )
+    return TransportError(
+        f"The connection to {safe_url(url)} failed or was cut (reset); check the endpoint and "
+        "your network, then retry.",
+        cause="reset",
+    )
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        code = json_object(body, "").get("error_code")
+    except ResponseFormatError:
+        return None
+    return str(code) if code is not None else None
+
+
+def _clock_skew(headers: Mapping[str, str], now: Callable[[], datetime] | None) -> float | None:
+    """Seconds the local (signing) clock is ahead of the server's ``Date`` header, if known."""
+    value = headers.get("Date")
+    if not value:
+        return None
+    try:
+        server = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if server.tzinfo is None:
+        server = server.replace(tzinfo=UTC)
+    local = now() if now is not None else datetime.now(UTC)
+    return (local - server).total_seconds()
 
 
 class _TooLong(Exception):
@@ -345,7 +525,9 @@ def _documented_errors() -> dict[str, str]:
         return {row["error_code"]: row["message"] for row in csv.DictReader(fh)}
 
 
-def api_error(status: int, body: bytes, url: str, attempt: int) -> ApiError:
+def api_error(
+    status: int, body: bytes, url: str, attempt: int, auth_hint: str | None = None
+) -> ApiError:
     """Build the error for an answer with an error status or ``is_success: false``."""
     code = message = None
     try:
@@ -361,6 +543,8 @@ def api_error(status: int, body: bytes, url: str, attempt: int) -> ApiError:
     if message is None and code is not None:
         message = _documented_errors().get(code)
     tries = f" after {attempt} attempts" if attempt > 1 else ""
+    if status in (401, 403) and auth_hint:
+        return AuthError(status, code, message, url, auth_hint)
     if status == 401:
         return AuthError(
             status,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,38 @@ from typing import Any
 import requests
 
 from mavtools.api.client import Client
+from mavtools.errors import SamplesWarning
 from mavtools.local.fake_api import FakeAdapter, FakeModelArts
 
-__all__ = ["sample_api", "sample_manifest", "sample_records", "samples_client", "samples_dir"]
+__all__ = [
+    "sample_api",
+    "sample_manifest",
+    "sample_records",
+    "samples_client",
+    "samples_dir",
+    "warn_samples_fallback",
+]
+
+#: The warning registry of :func:`warn_samples_fallback`: the warning shows once per process.
+_WARNED: dict[Any, Any] = {}
+
+
+def warn_samples_fallback() -> None:
+    """Warn, once per process, that no credentials were found and the samples are served.
+
+    The warning names every place that was searched. It is issued with a fixed location
+    (``mavtools``) so a notebook shows the same text on every machine.
+    """
+    from mavtools.api.config import SEARCHED
+
+    message = (
+        "No ModelArts credentials were found, so mavtools serves the bundled SAMPLE data "
+        "(synthetic, not your account). It looked for: " + "; ".join(SEARCHED) + ", in this "
+        "process's environment (variables exported after Jupyter started are not seen: restart "
+        "it from a shell that has them). Pass client=mt.samples_client() to use the samples "
+        "without this warning."
+    )
+    warnings.warn_explicit(message, SamplesWarning, "mavtools", 0, registry=_WARNED)
 
 
 def samples_dir() -> Path:

@@ -652,7 +652,7 @@ def default_client(environ: Mapping[str, str] | None = None, *, many: bool = Fal
     """
     from mavtools.api import config
     from mavtools.api.client import Client
-    from mavtools.local.samples import samples_client
+    from mavtools.local.samples import samples_client, warn_samples_fallback
 
     env = os.environ if environ is None else environ
     options: dict[str, Any] = {}
@@ -662,6 +662,7 @@ def default_client(environ: Mapping[str, str] | None = None, *, many: bool = Fal
     if len(clouds) > 1 or (clouds and many):
         return [Client.from_cloud(cloud, env, **options) for cloud in clouds]
     if config.settings_from_env(env) is None:
+        warn_samples_fallback()  # never a surprise: say so, and where credentials were looked for
         return samples_client()
     return Client.from_env(env, **options)
 
