@@ -29,8 +29,8 @@ from mavtools.analysis import (
 )
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.api.v2 import pool_sizes
-from mavtools.cache import NEVER_EXPIRE, load_versions, scan_cache
 from mavtools.errors import (
+    AccessWarning,
     ApiError,
     AuthError,
     CacheError,
@@ -48,12 +48,14 @@ from mavtools.frame import VERSION_SCHEMA
 from mavtools.local.samples import samples_client
 from mavtools.provenance import Provenance, provenance
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
+from mavtools.store import NEVER_EXPIRE, load_versions, scan_cache
 
 __all__ = [
     "ALL_WORKSPACES",
     "NEVER_EXPIRE",
     "OUTCOMES",
     "VERSION_SCHEMA",
+    "AccessWarning",
     "ApiError",
     "AuthError",
     "CacheError",

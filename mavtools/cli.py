@@ -15,12 +15,14 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,7 +89,7 @@ def _status_value(text: str) -> str:
 
 def _age_value(text: str) -> str:
     """An age such as 15m, 1h, 2d, 1w, 0 or never (kept as text: the library parses it)."""
-    from mavtools.cache import parse_max_age
+    from mavtools.store import parse_max_age
 
     try:
         parse_max_age(text)
@@ -166,6 +168,17 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
         type=_id_value("pool"),
         help="resource pool id; repeatable",
     )
+    parser.add_argument(
+        "--cloud",
+        action="append",
+        metavar="NAME",
+        help="clouds.yaml profile to read (repeatable: several projects/regions in one frame)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail when a workspace or project cannot be read, instead of leaving it out",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--refresh", action="store_true", help="fetch everything again")
     mode.add_argument("--offline", action="store_true", help="serve from the cache only")
@@ -186,19 +199,25 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
 def _run_fetch(args: argparse.Namespace) -> int:
     from mavtools.api import config
     from mavtools.api.client import ALL_WORKSPACES
-    from mavtools.cache import default_client, load_versions
     from mavtools.local.samples import samples_client
     from mavtools.provenance import provenance
+    from mavtools.store import default_client, load_versions
 
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
         raise ConfigError("Parquet is binary: give -o FILE (or redirect stdout).")
-    if not args.samples and config.settings_from_env() is None:
+    several = args.cloud or "," in os.environ.get("OS_CLOUD", "")  # default_client reads them
+    if not args.samples and not several and config.settings_from_env() is None:
         raise ConfigError(
             "No ModelArts credentials are configured (MODELARTS_*, OS_CLOUD or OS_* variables); "
             "pass --samples for the bundled sample data."
         )
-    client = samples_client() if args.samples else default_client()
-    with _ProgressBar() as bar:
+    if args.samples:
+        client: Any = samples_client()
+    elif args.cloud:
+        client = default_client({**os.environ, "OS_CLOUD": ",".join(args.cloud)}, many=True)
+    else:
+        client = default_client()
+    with _ProgressBar() as bar, _warnings_on_stderr():
         frame = load_versions(
             client,
             status=args.status,
@@ -208,6 +227,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
             max_age=args.max_age,
             refresh=args.refresh,
             offline=args.offline,
+            strict=args.strict,
             cache_dir=args.cache_dir,
             progress=bar.update,
         )
@@ -279,6 +299,23 @@ def _write_text(path: Path | None, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _warnings_on_stderr() -> Iterator[None]:
+    """Partial results (a refused workspace, a failing project) as one line each on stderr."""
+    from mavtools.errors import AccessWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AccessWarning)
+        try:
+            yield
+        finally:
+            for item in caught:
+                if issubclass(item.category, AccessWarning):
+                    print(f"mavtools: warning: {item.message}", file=sys.stderr)
+                else:
+                    warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+
+
 class _ProgressBar:
     """A tqdm bar on stderr (pages done / planned), shown only on a terminal."""
 
@@ -308,51 +345,55 @@ class _ProgressBar:
 def _configure_cache(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="cache directory (or MAVTOOLS_CACHE_DIR)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="entries with their age, rows and size")
-    clear = actions.add_parser("clear", help="delete entries")
+    actions.add_parser("list", help="datasets with their age, rows and size")
+    clear = actions.add_parser("clear", help="delete datasets and the snapshots readers pinned")
     clear.add_argument(
         "--older-than",
         metavar="AGE",
         type=_older_than_value,
-        help="only entries fetched longer ago than this (7d, 12h)",
+        help="only datasets fetched longer ago than this (7d, 12h)",
     )
 
 
 def _run_cache(args: argparse.Namespace) -> int:
-    from mavtools.cache import CacheStore, Entry, parse_max_age
+    from mavtools.store import CacheStore, Snapshot, parse_max_age
 
     store = CacheStore(args.cache_dir)
+    store.drop_legacy()
     now = datetime.now(UTC)
     entries = store.entries()
     if args.action == "list":
         if not entries:
-            print(f"No cache entries in {store.root}.")
+            print(f"No cached datasets in {store.base}.")
             return 0
         rows = []
         for item in entries:
-            if isinstance(item, Entry):
-                query = " ".join(f"{k}={','.join(map(str, v))}" for k, v in item.query.items() if v)
+            dataset = item.dataset
+            where = {
+                "region": dataset.region if dataset else "",
+                "project": dataset.project_id if dataset else "",
+                "workspace": dataset.workspace_id if dataset else "",
+            }
+            if isinstance(item, Snapshot):
                 rows.append(
-                    {
-                        "key": item.key,
-                        "project": item.project_id,
-                        "query": query,
+                    where
+                    | {
                         "fetched (UTC)": f"{item.fetched_at:%Y-%m-%d %H:%M}",
                         "age": _age(now - item.fetched_at),
                         "rows": item.rows,
                         "size": _size(item.size),
+                        "how": item.note,
                     }
                 )
             else:
                 rows.append(
-                    {
-                        "key": item.key,
-                        "project": item.project_id,
-                        "query": f"unusable: {item}",
+                    where
+                    | {
                         "fetched (UTC)": "",
                         "age": "",
                         "rows": None,
                         "size": "",
+                        "how": f"unusable: {item}",
                     }
                 )
         table = pl.DataFrame(rows, schema_overrides={"rows": pl.Int64})
@@ -363,19 +404,27 @@ def _run_cache(args: argparse.Namespace) -> int:
             fmt_str_lengths=80,
             tbl_width_chars=200,
         ):
-            print(f"{len(entries)} entries in {store.root}")
+            print(
+                f"{len(entries)} {'dataset' if len(entries) == 1 else 'datasets'} in {store.base}"
+            )
             print(table)
         return 0
     limit = parse_max_age(args.older_than) if args.older_than else None
     removed = 0
     for item in entries:
-        project, key = item.project_id, item.key
-        if limit is not None and isinstance(item, Entry) and now - item.fetched_at <= limit:
+        dataset = item.dataset
+        if dataset is None:
             continue
-        with store.lock(project, key):
-            store.delete(project, key)
+        if limit is not None and isinstance(item, Snapshot) and now - item.fetched_at <= limit:
+            continue
+        with store.lock(dataset):
+            store.delete(dataset)
         removed += 1
-    print(f"Removed {removed} cache {'entry' if removed == 1 else 'entries'} from {store.root}.")
+    pins = store.prune_readers()  # snapshots pinned by lazy frames, superseded or not
+    print(
+        f"Removed {removed} cached {'dataset' if removed == 1 else 'datasets'} and {pins} "
+        f"reader {'snapshot' if pins == 1 else 'snapshots'} from {store.root}."
+    )
     return 0
 
 

@@ -16,6 +16,8 @@
         └── CacheMissError      offline and nothing cached for that query
 
     UserWarning
+    ├── AccessWarning           part of what was asked could not be read (permissions, a
+    │                           failing project); the result holds the rest
     └── SamplesWarning          no credentials were found, so the bundled samples are served
 
 Messages are one sentence of what happened plus what to do. They never contain a token, AK or SK:
@@ -25,6 +27,7 @@ URLs are stored without query secrets and headers are never included.
 from __future__ import annotations
 
 __all__ = [
+    "AccessWarning",
     "ApiError",
     "AuthError",
     "CacheError",
@@ -170,6 +173,12 @@ class CacheError(MavtoolsError):
 
 class CacheMissError(CacheError):
     """Offline mode was asked for and nothing is cached for that query."""
+
+
+class AccessWarning(UserWarning):
+    """Part of a load could not be read (a refused workspace, a failing project); the rest is
+    returned, and the frame's provenance lists what is missing. ``strict=True`` makes it an error.
+    """
 
 
 class SamplesWarning(UserWarning):

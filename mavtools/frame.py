@@ -32,6 +32,8 @@ job_id         String                   identity within ``api``: the v1 version 
                                         v2 job UUID
 user_name      String                   who created the job (v2 only; null for v1)
 node_count     Int32                    nodes the job runs on (v2 only; null for v1)
+region         String                   the client's region (``eu-de``), asked, not sent by the API
+project_id     String                   the IAM project the versions belong to
 ============== ======================== ==========================================================
 
 v1 rows keep their integer ``version_id``; v2 rows have ``version_id`` null and are identified by
@@ -102,6 +104,8 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
         "job_id": pl.String,
         "user_name": pl.String,
         "node_count": pl.Int32,
+        "region": pl.String,
+        "project_id": pl.String,
     }
 )
 
@@ -414,6 +418,8 @@ def build_frame(
     workspace_id: str | Sequence[str],
     *,
     observed_at: datetime | None = None,
+    region: str | None = None,
+    project_id: str | None = None,
 ) -> pl.DataFrame:
     """Turn raw page records of one workspace into the typed frame.
 
@@ -422,6 +428,8 @@ def build_frame(
         workspace_id: the workspace that was asked for; it tags every row.
         observed_at: the snapshot time of the fetch (default: now); it tags every row. A fetch of
             several listings re-stamps all rows with one time (see :func:`stamp`).
+        region: the region of the client that read them; it tags every row.
+        project_id: the project that was asked for; it tags every row.
 
     Returns:
         A frame with exactly :data:`VERSION_SCHEMA`, in the order the pages came.
@@ -430,7 +438,13 @@ def build_frame(
     if not frames:
         return empty_frame()
     raw = pl.concat(frames, how="vertical", rechunk=True)
-    frame = typed(raw.with_columns(workspace_id=pl.lit(workspace_id, dtype=pl.String)))
+    frame = typed(
+        raw.with_columns(
+            workspace_id=pl.lit(workspace_id, dtype=pl.String),
+            region=pl.lit(region, dtype=pl.String),
+            project_id=pl.lit(project_id, dtype=pl.String),
+        )
+    )
     return stamp(frame, observed_at or datetime.now(UTC))
 
 
@@ -453,10 +467,16 @@ def _epoch(name: str) -> pl.Expr:
 def typed(raw: pl.DataFrame) -> pl.DataFrame:
     """Derive the typed columns from wire columns plus ``workspace_id`` (and ``observed_at``).
 
-    Without an ``observed_at`` column the snapshot time is null (frames built by hand).
+    Without an ``observed_at`` column the snapshot time is null (frames built by hand);
+    ``region`` and ``project_id`` are taken when present, else null (records not read by a client).
     """
     if "observed_at" not in raw.columns:
         raw = raw.with_columns(observed_at=pl.lit(None, dtype=_TIME))
+    raw = raw.with_columns(
+        pl.lit(None, dtype=pl.String).alias(name)
+        for name in ("region", "project_id")
+        if name not in raw.columns
+    )
     known_names = pl.DataFrame(
         {"status": list(STATUS_NAMES), "_name": list(STATUS_NAMES.values())},
         schema={"status": pl.Int64, "_name": pl.String},

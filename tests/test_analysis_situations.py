@@ -20,8 +20,8 @@ from polars.testing import assert_frame_equal
 import mavtools as mt
 from mavtools import analysis as A
 from mavtools.api.client import Client
-from mavtools.cache import VersionCache
 from mavtools.local.cluster import CLUSTER_SNAPSHOT, CLUSTER_TIMEZONE, cluster_records
+from mavtools.store import VersionCache
 from tests.conftest import PROJECT, TOKEN
 
 BERLIN = CLUSTER_TIMEZONE

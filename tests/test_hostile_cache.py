@@ -21,10 +21,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mavtools.api.client import Client, RetryPolicy
-from mavtools.cache import CacheStore, load_versions
 from mavtools.errors import CacheError
 from mavtools.frame import VERSION_SCHEMA
 from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.store import CacheStore, DatasetId, load_versions
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile_support import wire_records
 
@@ -67,7 +67,7 @@ def by_id(frame: pl.DataFrame) -> pl.DataFrame:
 _REFRESHER = textwrap.dedent(
     """
     import sys
-    from mavtools.cache import load_versions
+    from mavtools.store import load_versions
     from mavtools.api.client import Client, RetryPolicy
     url, project, token, cache_dir = sys.argv[1:]
     client = Client(url, project, token=token, allow_http=True, page_size=1000,
@@ -158,7 +158,7 @@ def test_trial4_heavy_200_kills(server, tmp_path):
 _WORKER = textwrap.dedent(
     """
     import json, random, sys
-    from mavtools.cache import load_versions
+    from mavtools.store import load_versions
     from mavtools.api.client import Client, RetryPolicy
     from mavtools.frame import VERSION_SCHEMA
     url, project, token, cache_dir, rounds, seed, base = sys.argv[1:]
@@ -228,7 +228,7 @@ def run_concurrency_trial(server: RunningServer, cache_dir: Path, workers: int, 
         assert r["rows"] == base_rows + r["added"], r  # a whole snapshot, never part of one
     final = load_versions(client_for(server), cache_dir=cache_dir, offline=True)
     assert final["version_id"].is_unique().all()
-    names = [p.name for p in (cache_dir / "versions" / PROJECT).iterdir()]
+    names = [p.name for p in dataset_dir(server, cache_dir).iterdir()]
     assert len([n for n in names if n.endswith(".parquet")]) == 1, names
     return {
         how: sum(r["how"] == how for r in results) for how in sorted({r["how"] for r in results})
@@ -245,66 +245,75 @@ def test_trial5_four_processes_refresh_and_read_one_entry(server, tmp_path):
 # -- trial 6: damaged cache -------------------------------------------------------------------------
 
 
-def the_entry(cache_dir: Path) -> tuple[Path, Path]:
-    [sidecar] = (cache_dir / "versions" / PROJECT).glob("*.json")
-    [data] = (cache_dir / "versions" / PROJECT).glob("*.parquet")
-    return sidecar, data
+def dataset_dir(server: RunningServer, cache_dir: Path) -> Path:
+    client = client_for(server)
+    return CacheStore(cache_dir).directory(DatasetId(client.region, PROJECT, "0"))
+
+
+def the_entry(server: RunningServer, cache_dir: Path) -> Path:
+    """The one dataset file (its description is in its Parquet metadata)."""
+    [data] = dataset_dir(server, cache_dir).glob("*.parquet")
+    return data
+
+
+def _rewrite(data: Path, text: str | None = None, frame: pl.DataFrame | None = None) -> None:
+    body = pl.read_parquet(data) if frame is None else frame
+    meta = pl.read_parquet_metadata(data)["mavtools"] if text is None else text
+    body.write_parquet(data, metadata={"mavtools": meta})
 
 
 def _edit(**changes: Any):
-    def edit(sidecar: Path, data: Path) -> None:
-        doc = json.loads(sidecar.read_text())
+    def edit(data: Path) -> None:
+        doc = json.loads(pl.read_parquet_metadata(data)["mavtools"])
         doc.update(changes)
-        sidecar.write_text(json.dumps(doc))
+        _rewrite(data, json.dumps(doc))
 
     return edit
 
 
-def _empty_sidecar(sidecar: Path, data: Path) -> None:
-    sidecar.write_bytes(b"")
+def _empty_description(data: Path) -> None:
+    _rewrite(data, "")
 
 
-def _sidecar_is_a_directory(sidecar: Path, data: Path) -> None:
-    sidecar.unlink()
-    sidecar.mkdir()
+def _data_is_a_directory(data: Path) -> None:
+    data.unlink()
+    data.mkdir()
 
 
-def _empty_data(sidecar: Path, data: Path) -> None:
+def _empty_data(data: Path) -> None:
     data.write_bytes(b"")
-    _edit(bytes=0)(sidecar, data)
 
 
-def _data_missing(sidecar: Path, data: Path) -> None:
+def _data_missing(data: Path) -> None:
     data.unlink()
 
 
-def _data_is_json(sidecar: Path, data: Path) -> None:
+def _data_is_json(data: Path) -> None:
     data.write_bytes(b'{"versions": []}')
-    _edit(bytes=data.stat().st_size)(sidecar, data)
 
 
-def _other_dtypes(sidecar: Path, data: Path) -> None:
-    """The right column names, one dtype changed (status Int32), rows and bytes updated."""
-    frame = pl.read_parquet(data).with_columns(pl.col("status").cast(pl.Int32))
-    frame.write_parquet(data)
-    _edit(bytes=data.stat().st_size)(sidecar, data)
+def _other_dtypes(data: Path) -> None:
+    """The right column names, one dtype changed (status Int32), the description kept."""
+    _rewrite(data, frame=pl.read_parquet(data).with_columns(pl.col("status").cast(pl.Int32)))
 
 
-# Damage test_cache.py does not already cover (it covers truncated and garbled data, a deleted or
-# non-JSON sidecar, edited rows/query, schema version 0 and another schema).
+# Damage test_cache.py does not already cover (it covers truncated and garbled data, a missing or
+# non-JSON description, edited rows or workspace, schema version 0 and another schema). The
+# description lives inside the Parquet file, so "a sidecar naming another file" cannot happen;
+# its equivalents are descriptions naming another region, project or workspace.
 DAMAGES = {
-    "empty sidecar": _empty_sidecar,
-    "sidecar is a directory": _sidecar_is_a_directory,
-    "sidecar rows as text": _edit(rows="6000"),
-    "sidecar bytes negative": _edit(bytes=-1),
-    "sidecar without fetched_at": _edit(fetched_at=None),
-    "sidecar fetched_at garbage": _edit(fetched_at="yesterday"),
-    "sidecar data path escapes": _edit(data="../../../../etc/passwd"),
-    "sidecar names another key's data": _edit(data="0000000000000000-x.parquet"),
-    "sidecar from a future schema": _edit(schema_version=2),
-    "sidecar fingerprint edited": _edit(schema="0" * 16),
-    "sidecar format missing": _edit(format=None),
-    "sidecar a JSON list": lambda s, d: s.write_text("[]"),
+    "empty description": _empty_description,
+    "data file is a directory": _data_is_a_directory,
+    "description rows as text": _edit(rows="6000"),
+    "description rows negative": _edit(rows=-1),
+    "description without fetched_at": _edit(fetched_at=None),
+    "description fetched_at garbage": _edit(fetched_at="yesterday"),
+    "description region escapes": _edit(region="../../../../etc"),
+    "description names another project": _edit(project_id="0" * 32),
+    "description from a future schema": _edit(schema_version=3),
+    "description fingerprint edited": _edit(schema="0" * 16),
+    "description format missing": _edit(format=None),
+    "description a JSON list": lambda d: _rewrite(d, "[]"),
     "data empty": _empty_data,
     "data missing": _data_missing,
     "data is not parquet": _data_is_json,
@@ -316,7 +325,7 @@ DAMAGES = {
 def test_trial6_damage_online_refetches_and_offline_says_one_sentence(server, tmp_path, damage):
     cache_dir = tmp_path / "cache"
     first = load_versions(client_for(server), cache_dir=cache_dir)
-    DAMAGES[damage](*the_entry(cache_dir))
+    DAMAGES[damage](the_entry(server, cache_dir))
     try:
         offline = load_versions(client_for(server), cache_dir=cache_dir, offline=True)
     except CacheError as exc:
@@ -326,22 +335,27 @@ def test_trial6_damage_online_refetches_and_offline_says_one_sentence(server, tm
     before = server.api.requests
     try:
         again = load_versions(client_for(server), cache_dir=cache_dir, max_age="never")
-    except CacheError as exc:  # e.g. a directory where the sidecar belongs: cannot be repaired
+    except CacheError as exc:  # e.g. a directory where the data file belongs: cannot be repaired
         assert "\n" not in str(exc)
-        assert damage == "sidecar is a directory", str(exc)
+        assert damage == "data file is a directory", str(exc)
         return
     assert server.api.requests > before, "the damaged entry was served instead of refetched"
     assert_frame_equal(by_id(again), by_id(first))  # a new fetch: a new snapshot time
 
 
-def test_trial6_sidecar_edited_to_point_outside_reads_nothing_outside(server, tmp_path):
-    """A sidecar naming ../../x reads nothing outside the entry's directory."""
+def test_trial6_files_outside_the_layout_are_never_read(server, tmp_path):
+    """Parquet files beside the layout (a stray copy, a name that is no partition) read nothing."""
     cache_dir = tmp_path / "cache"
     load_versions(client_for(server), cache_dir=cache_dir)
-    sidecar, data = the_entry(cache_dir)
-    outside = tmp_path / "outside.parquet"
-    data.rename(outside)
-    _edit(data="../../../outside.parquet")(sidecar, data)
+    data = the_entry(server, cache_dir)
+    stray = cache_dir / "versions" / "region=../project_id=x/workspace_id=0"
+    stray.mkdir(parents=True)
+    (stray / "part-0.parquet").write_bytes(data.read_bytes())
+    (data.parent / "part-1.parquet").write_bytes(data.read_bytes())
+    assert [e.dataset for e in CacheStore(cache_dir).entries()] == [
+        DatasetId(client_for(server).region, PROJECT, "0")
+    ]
+    data.unlink()
     with pytest.raises(CacheError):
         load_versions(client_for(server), cache_dir=cache_dir, offline=True)
 
@@ -361,8 +375,9 @@ def test_trial6_unwritable_cache_directory_is_one_sentence(server, tmp_path, whe
         cache_dir = blocker
     elif where == "project dir is a file":
         cache_dir = tmp_path / "cache"
-        (cache_dir / "versions").mkdir(parents=True)
-        (cache_dir / "versions" / PROJECT).write_text("x")
+        region_dir = cache_dir / "versions" / f"region={client_for(server).region}"
+        region_dir.mkdir(parents=True)
+        (region_dir / f"project_id={PROJECT}").write_text("x")
     else:
         if not Path("/sys").is_dir():
             pytest.skip("no sysfs here")
@@ -380,6 +395,8 @@ def test_trial6_cache_store_never_returns_a_frame_with_another_schema(server, tm
     cache_dir = tmp_path / "cache"
     load_versions(client_for(server), cache_dir=cache_dir)
     store = CacheStore(cache_dir)
-    for entry in store.entries():
+    entries = store.entries()
+    assert entries
+    for entry in entries:
         assert not isinstance(entry, CacheError)
         assert store.read(entry).schema == VERSION_SCHEMA

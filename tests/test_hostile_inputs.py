@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mavtools.api.client import Client, RetryPolicy, Timeout
-from mavtools.cache import load_versions
 from mavtools.errors import ConfigError, MavtoolsError, TransportError
 from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.store import load_versions
 from tests.conftest import PROJECT
 from tests.hostile_support import wire_records
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mavtools.cache import load_versions
 from mavtools.errors import SamplesWarning
 from mavtools.local import samples
 from mavtools.provenance import provenance
+from mavtools.store import load_versions
 
 REPO = Path(__file__).resolve().parents[1]
 

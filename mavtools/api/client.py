@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +39,13 @@ from mavtools.api.transport import (
     json_object,
 )
 from mavtools.api.v2 import V2Api, searches_for
-from mavtools.errors import ConfigError, NotFoundError, ResponseFormatError
+from mavtools.errors import (
+    AccessWarning,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    ResponseFormatError,
+)
 from mavtools.frame import RAW_SCHEMA, ROW_KEY, build_frame, empty_frame, parse_page, stamp
 from mavtools.provenance import Provenance, attach
 
@@ -91,6 +100,10 @@ class Client:
         session: a ``requests.Session`` to use (tests mount in-process transports on it).
         max_body_bytes: the largest answer accepted.
         source: ``"live"`` or ``"samples"``, recorded in the frames' provenance.
+        region: the region, a column of every frame and a level of the cache (default: named
+            by the endpoint, see :func:`mavtools.api.config.region_of`).
+        workspaces: workspace ids to read as "all workspaces" when listing workspaces is not
+            permitted (default: ``MODELARTS_WORKSPACES`` for :meth:`from_env`, else none).
 
     Example:
         >>> client = mt.Client("https://modelarts.eu-de.otc.t-systems.com", "0a1b...", token="...")
@@ -116,6 +129,8 @@ class Client:
         session: requests.Session | None = None,
         max_body_bytes: int = 1 << 30,
         source: str = "live",
+        region: str | None = None,
+        workspaces: Iterable[str] = (),
     ) -> None:
         from mavtools.api import auth as _auth
         from mavtools.api import config
@@ -124,6 +139,10 @@ class Client:
             allow_http = config.allow_http_from_env()
         self.endpoint = config.validate_endpoint(endpoint, allow_http=allow_http)
         self.project_id = config.validate_project_id(project_id)
+        self.region = config.region_of(self.endpoint) if region is None else region
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.region):
+            raise ConfigError(f"The region {self.region!r} is not a region name such as 'eu-de'.")
+        self.workspaces = [check_id(w, "workspace_id") for w in as_list(list(workspaces))]
         given = [x for x in (token, auth) if x is not None] + ([ak] if ak or sk else [])
         if len(given) > 1:
             raise ConfigError(
@@ -202,11 +221,34 @@ class Client:
         auth = settings.credentials.to_auth(session=session)
         # A password profile scoped by project name learns the project id from IAM.
         project_id = settings.project_id or auth.resolve_project_id()  # type: ignore[attr-defined]
+        env = os.environ if environ is None else environ
+        options.setdefault("region", settings.region)
+        options.setdefault(
+            "workspaces", env.get("MODELARTS_WORKSPACES", "").replace(",", " ").split()
+        )
         return cls(settings.endpoint, project_id, auth=auth, session=session, **options)
+
+    @classmethod
+    def from_cloud(
+        cls, cloud: str, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> Client:
+        """Build a client from the ``clouds.yaml`` profile ``cloud`` (as ``OS_CLOUD=cloud`` would).
+
+        Example:
+            >>> clients = [mt.Client.from_cloud("otc-de-team-a"), mt.Client.from_cloud("otc-nl-b")]
+        """
+        env = dict(os.environ if environ is None else environ)
+        for name in [n for n in env if n.startswith("MODELARTS_") and n != "MODELARTS_WORKSPACES"]:
+            del env[name]  # the profile, not the variables of another project, decides
+        env["OS_CLOUD"] = cloud
+        return cls.from_env(env, **options)
 
     def __repr__(self) -> str:
         kind = type(self._auth).__name__ if self._auth is not None else "no auth"
-        return f"Client(endpoint={self.endpoint!r}, project_id={self.project_id!r}, auth={kind})"
+        return (
+            f"Client(endpoint={self.endpoint!r}, project_id={self.project_id!r}, "
+            f"region={self.region!r}, auth={kind})"
+        )
 
     @property
     def offset_mode(self) -> str:
@@ -352,7 +394,9 @@ class Client:
         codes: list[int | None] = [*normalise_status(status)] or [None]
         pools: list[str | None] = [check_id(p, "pool_id") for p in as_list(pool_id)] or [None]
         if workspace_id == ALL_WORKSPACES:
-            workspaces = self.list_workspaces()
+            workspaces, refusal = self.resolve_workspaces()
+            if refusal:
+                warnings.warn(refusal, AccessWarning, stacklevel=3)
         else:
             workspaces = [check_id(w, "workspace_id") for w in as_list(workspace_id)]
             if not workspaces:
@@ -361,6 +405,27 @@ class Client:
             Listing(ws, code, pool)
             for ws, code, pool in itertools.product(workspaces, codes, pools)
         ]
+
+    def resolve_workspaces(self) -> tuple[list[str], str]:
+        """What "all workspaces" means for these credentials, and a warning when it is narrowed.
+
+        When listing workspaces is refused (403, ``modelarts:workspace:list`` not granted) or not
+        offered (404), all workspaces are the default workspace ``0`` plus :attr:`workspaces`
+        (``MODELARTS_WORKSPACES``), and the second item says so; otherwise it is empty.
+        """
+        try:
+            return self.list_workspaces(), ""
+        except (AuthError, NotFoundError) as exc:
+            if isinstance(exc, AuthError) and exc.http_status != 403:
+                raise
+            ids = sorted({"0", *self.workspaces}, key=lambda w: (w != "0", w))
+            why = "is not permitted" if isinstance(exc, AuthError) else "is not offered"
+            return ids, (
+                f"Listing the workspaces of project {self.project_id} {why} "
+                f"(modelarts:workspace:list); reading workspace(s) {', '.join(ids)} only. "
+                "Add workspace ids by hand with MODELARTS_WORKSPACES=id1,id2 or "
+                "workspace_id=[...]."
+            )
 
     def list_workspaces(self) -> list[str]:
         """Ids of the project's workspaces (``GET /v1/{project_id}/workspaces``), "0" first."""
@@ -418,7 +483,7 @@ class Client:
             paged = self._pager.read(
                 listing.params(), listing.label(), volatile=listing.volatile, progress=progress
             )
-        frame = build_frame([paged.records], listing.workspace_id)
+        frame = self._frame(paged.records, listing)
         return ListingResult(frame, paged.total_count, paged.requests, paged.offset_mode)
 
     def read_newest(self, listing: Listing, depth: int | Callable[[int], int]) -> ListingResult:
@@ -431,8 +496,13 @@ class Client:
         """
         with self.deadline_scope():
             paged = self._pager.read_newest(listing.params(), listing.label(), depth)
-        frame = build_frame([paged.records], listing.workspace_id)
+        frame = self._frame(paged.records, listing)
         return ListingResult(frame, paged.total_count, paged.requests)
+
+    def _frame(self, records: pl.DataFrame, listing: Listing) -> pl.DataFrame:
+        return build_frame(
+            [records], listing.workspace_id, region=self.region, project_id=self.project_id
+        )
 
 
 def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:

@@ -48,6 +48,7 @@ __all__ = [
     "allow_http_from_env",
     "domain_of_iam",
     "endpoint_for_region",
+    "region_of",
     "settings_from_env",
     "validate_endpoint",
     "validate_project_id",
@@ -215,6 +216,23 @@ def _validate_region(region: object) -> str:
     if not isinstance(region, str) or not _REGION.fullmatch(region):
         raise ConfigError(f"The region {_show(region)} is not a region name such as 'eu-de'.")
     return region
+
+
+def region_of(endpoint: str) -> str:
+    """The region an endpoint serves: ``eu-de`` for ``https://modelarts.eu-de.otc.t-systems.com``.
+
+    Endpoints that name no region (a local server) give their host and port, so two local
+    servers stay apart: ``127.0.0.1-8080``.
+
+    Example:
+        >>> region_of("https://modelarts.eu-nl.otc.t-systems.com")
+        'eu-nl'
+    """
+    host = urlsplit(endpoint).netloc.rsplit("@", 1)[-1].lower()
+    match = re.match(r"modelarts\.([a-z0-9]+(?:-[a-z0-9]+)*)\.", host)
+    if match:
+        return match.group(1)
+    return re.sub(r"[^a-z0-9._-]+", "-", host).strip(".-_")[:64] or "unknown"
 
 
 def endpoint_for_region(region: str, domain: str = DEFAULT_DOMAIN) -> str:

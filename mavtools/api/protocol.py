@@ -25,6 +25,8 @@ class VersionSource(Protocol):
 
     endpoint: str
     project_id: str
+    region: str
+    source: str
     offset_mode: str
 
     @property
@@ -43,6 +45,10 @@ class VersionSource(Protocol):
     ) -> pl.DataFrame: ...
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance: ...
+
+    def list_workspaces(self) -> list[str]: ...
+
+    def resolve_workspaces(self) -> tuple[list[str], str]: ...
 
     def plan(
         self,

@@ -4,7 +4,9 @@
 the way the documented API does: paging (``offset`` as a record offset or, switchable, as a page
 index), filters (``status``, ``pool_id``, ``workspace_id``), ``sort_by`` and ``order``, ``limit=0``,
 token and AK/SK checks, documented error bodies, and faults on demand. It also answers the IAM call
-``POST /v3/auth/tokens`` so password authentication can be tested end to end.
+``POST /v3/auth/tokens`` so password authentication can be tested end to end. Extra tokens with
+narrowed :class:`Permissions` (``grants=``) stand in for least-privilege IAM users: one that may
+not list workspaces, one refused in a given workspace (403 ``ModelArts.0108``).
 
 It is reached two ways, through one :meth:`FakeModelArts.handle`:
 
@@ -48,6 +50,7 @@ __all__ = [
     "Answer",
     "FakeAdapter",
     "FakeModelArts",
+    "Permissions",
     "Request",
     "RunningServer",
     "serve",
@@ -111,6 +114,25 @@ class Request:
 Handler = Callable[[Request, "re.Match[str]"], Answer]
 
 
+@dataclass(frozen=True)
+class Permissions:
+    """What one extra token may do, for least-privilege tests (see ``FakeModelArts(grants=)``).
+
+    Attributes:
+        list_workspaces: ``modelarts:workspace:list`` granted (else 403 ``ModelArts.0108``).
+        refused_workspaces: workspaces where ``modelarts:trainJob:list`` is not granted.
+    """
+
+    list_workspaces: bool = True
+    refused_workspaces: frozenset[str] = frozenset()
+
+
+def _not_authorized(action: str) -> Answer:
+    return _error(
+        403, "ModelArts.0108", f"You are not authorized to perform the ({action}) operation."
+    )
+
+
 def _error(status: int, code: str, message: str, extra: Mapping[str, str] | None = None) -> Answer:
     body = json.dumps({"is_success": False, "error_code": code, "error_message": message}).encode()
     return Answer(status, body, {"Content-Type": "application/json", **(extra or {})})
@@ -168,6 +190,7 @@ class FakeModelArts:
         max_limit: int | None = None,
         clock_skew: float = 0.0,
         workspace_names: Mapping[str, str] | None = None,
+        grants: Mapping[str, Permissions] | None = None,
     ) -> None:
         if offset_mode not in ("record", "page", "page1"):
             raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
@@ -183,6 +206,8 @@ class FakeModelArts:
         self.retry_after = retry_after
         self.before_request = before_request
         self.auth_required = auth_required
+        #: Extra tokens with narrowed permissions (the fixed ``token`` may do everything).
+        self.grants = dict(grants or {})
         self.max_limit = max_limit
         self.clock_skew = clock_skew
         self.workspace_names = dict(workspace_names or {})
@@ -332,7 +357,10 @@ class FakeModelArts:
         return self._iam(request.body)
 
     def _route_workspaces(self, request: Request, match: re.Match[str]) -> Answer:
-        return self.authorise(request) or self._workspaces(request.query)
+        denied = self.authorise(request)
+        if denied is None and not self._grant(request.headers).list_workspaces:
+            denied = _not_authorized("modelarts:workspace:list")
+        return denied or self._workspaces(request.query)
 
     def _route_versions(self, request: Request, match: re.Match[str]) -> Answer:
         return self.counted(request, match["project"], lambda: self._list(request.query))
@@ -353,6 +381,9 @@ class FakeModelArts:
         denied = self.authorise(request, project)
         if denied is not None:
             return denied
+        workspace = (request.query.get("workspace_id") or ["0"])[-1]
+        if workspace in self._grant(request.headers).refused_workspaces:
+            return _not_authorized("modelarts:trainJob:list")
         fault = self._next_fault()
         answer = self._fault_answer(*fault) if fault else respond()
         if self.latency:
@@ -371,6 +402,8 @@ class FakeModelArts:
                 expires = self.issued_tokens.get(token)
             if token == self.token or (expires is not None and expires > datetime.now(UTC)):
                 return None
+            if token in self.grants:
+                return None
             return _error(401, "ModelArts.0203", "Invalid token.")
         if lower.get("authorization", "").startswith("SDK-HMAC-SHA256") and self.aksk:
             from mavtools.api.auth import (
@@ -384,10 +417,15 @@ class FakeModelArts:
             return _error(403, "ModelArts.0206", "Invalid AK/SK.")
         return _error(401, "ModelArts.0203", "Invalid token.")
 
+    def _grant(self, headers: Mapping[str, str]) -> Permissions:
+        lower = {k.lower(): v for k, v in headers.items()}
+        return self.grants.get(lower.get("x-auth-token") or "", Permissions())
+
     def expire_tokens(self) -> None:
         """Make every token issued so far (and the fixed token) invalid, as after 24 hours."""
         with self._lock:
             self.issued_tokens.clear()
+            self.grants.clear()
             self.token = None
 
     def _iam(self, body: bytes) -> Answer:
