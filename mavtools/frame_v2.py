@@ -226,6 +226,9 @@ def build_v2_frame(
     pages: Iterable[pl.DataFrame],
     workspace_id: str,
     flavor_cards: Mapping[str, Cards] | None = None,
+    *,
+    region: str | None = None,
+    project_id: str | None = None,
 ) -> pl.DataFrame:
     """Turn raw v2 records of one workspace into rows of :data:`VERSION_SCHEMA`.
 
@@ -233,6 +236,8 @@ def build_v2_frame(
         pages: ``SearchPage.jobs`` frames.
         workspace_id: the workspace asked for (used when a job does not name its own).
         flavor_cards: flavor id -> (gpu, npu) cards per node, for jobs without ``flavor_detail``.
+        region: the region of the client that read them; it tags every row.
+        project_id: the project that was asked for; it tags every row.
     """
     frames = [p for p in pages if p.height]
     if not frames:
@@ -296,6 +301,8 @@ def build_v2_frame(
             api=pl.lit("v2"),
             job_id=pl.col("job_id"),
             observed_at=pl.lit(None, dtype=pl.Datetime("ms", "UTC")),  # stamped per fetch
+            region=pl.lit(region, dtype=pl.String),
+            project_id=pl.lit(project_id, dtype=pl.String),
         )
         .with_columns(
             pl.col(c).cast(pl.Datetime("ms", "UTC"))

@@ -211,12 +211,14 @@ def test_cache_list_and_clear(env: dict[str, str]) -> None:
     listing = run(env, "cache", "list")
     assert listing.returncode == 0
     out = listing.stdout.decode()
-    assert out.startswith("1 dataset in ") and "full fetch" in out and "1498" in out
+    # fetch reads every workspace by default (as the notebooks do): one dataset per workspace
+    assert out.startswith("3 datasets in ") and "full fetch" in out
+    assert all(str(n) in out for n in (1498, 898, 604))
     kept = run(env, "cache", "clear", "--older-than", "7d")
     assert kept.stdout.decode().startswith("Removed 0 cached datasets")
     cleared = run(env, "cache", "clear")
     assert cleared.returncode == 0 and cleared.stdout.decode().startswith(
-        "Removed 1 cached dataset"
+        "Removed 3 cached datasets"
     )
     assert run(env, "fetch", "--offline").returncode == 1
 

@@ -199,6 +199,7 @@ class Client:
             self.project_id,
             connections=connections,
             page_size=page_size,  # capped at the search's 50
+            region=self.region,
         )
 
     @classmethod

@@ -151,6 +151,7 @@ class V2Api:
         project_id: the IAM project.
         connections: pages fetched at once.
         page_size: jobs per request; capped at :data:`MAX_V2_LIMIT`.
+        region: the client's region; with ``project_id`` it tags every row.
     """
 
     def __init__(
@@ -161,10 +162,12 @@ class V2Api:
         *,
         connections: int,
         page_size: int = MAX_V2_LIMIT,
+        region: str | None = None,
     ) -> None:
         self.transport = transport
         self.endpoint = endpoint
         self.project_id = project_id
+        self.region = region
         self.pager = Pager(
             transport,
             Endpoint(
@@ -192,7 +195,13 @@ class V2Api:
             search.params(), search.label(), volatile=search.filtered, progress=progress
         )
         cards = self.flavor_cards() if _needs_cards(paged.records) else {}
-        frame = build_v2_frame([paged.records], search.workspace_id, cards)
+        frame = build_v2_frame(
+            [paged.records],
+            search.workspace_id,
+            cards,
+            region=self.region,
+            project_id=self.project_id,
+        )
         if search.codes:
             frame = frame.filter(pl.col("status").is_in(list(search.codes)))
         if search.pool_ids:
