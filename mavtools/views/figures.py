@@ -13,7 +13,8 @@ Decisions:
   Outcomes have fixed colours; every other value is hashed (CRC-32 of its text) into a 20-colour
   palette, so a pool keeps its colour whatever else is in the frame. Two values can share a
   colour (about a 5 % chance for a pair); the legend and hover text still name them.
-* Times are shown in UTC; numbers are rounded to 3 decimals in the figure, hover text gives them.
+* Times are shown in the zone of the result's ``time`` dtype (the analysis' ``tz=``); numbers are
+  rounded to 3 decimals in the figure, hover text gives them.
 * An empty result gives a figure that says "No versions match the current selection".
 """
 
@@ -126,6 +127,11 @@ def _times(frame: pl.DataFrame, column: str = "time") -> list[str]:
     return frame[column].dt.to_string("%Y-%m-%d %H:%M").to_list()
 
 
+def _zone(frame: pl.DataFrame, column: str = "time") -> str:
+    """The time zone of a result's times, from their dtype (``tz=`` of the analysis)."""
+    return getattr(frame.schema.get(column), "time_zone", None) or "UTC"
+
+
 def _rounded(series: pl.Series) -> list[Any]:
     return series.cast(pl.Float64).round(3).to_list()
 
@@ -232,7 +238,7 @@ def allocation_figure(
     data, factor = _coarsen(held, keys, max_points)
     if factor > 1:
         title += f" (each point merges {factor} bins: mean of means, max of peaks)"
-    data = data.with_columns(_label=_label(keys))
+    data, zone = data.with_columns(_label=_label(keys)), _zone(alloc)
     fig = go.Figure()
     for (name,), part in data.group_by("_label", maintain_order=True):
         fig.add_trace(
@@ -244,7 +250,7 @@ def allocation_figure(
                 stackgroup="allocation",
                 mode="lines",
                 line={"width": 0.5, "color": color_of(name)},
-                hovertemplate=f"%{{fullData.name}}<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
+                hovertemplate=f"%{{fullData.name}}<br>%{{x}} {zone}<br>mean %{{y:.2f}} {unit}s"
                 f"<br>peak %{{customdata}} {unit}s<extra></extra>",
             )
         )
@@ -263,7 +269,7 @@ def allocation_figure(
                 hovertemplate=f"capacity {total} {unit}s: {', '.join(pools)}<extra></extra>",
             )
         )
-    return _layout(fig, title, "time (UTC)", f"{unit}s allocated (time-weighted mean)")
+    return _layout(fig, title, f"time ({zone})", f"{unit}s allocated (time-weighted mean)")
 
 
 # ---------------------------------------------------------------------------------- durations
@@ -448,7 +454,7 @@ def queue_wait_figure(waits: pl.DataFrame, *, max_groups: int = 30) -> go.Figure
                         "%{y:.3f} h<br>%{customdata} versions started<extra></extra>",
                     )
                 )
-        x_title = "period start (UTC)"
+        x_title = f"period start ({_zone(data)})"
     else:
         for q in quantiles:
             pname = q.removeprefix("wait_").removesuffix("_hours")
