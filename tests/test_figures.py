@@ -80,6 +80,19 @@ def test_allocation_traces_hold_the_analysis_numbers(sample):
     assert "against each pool's capacity" in fig.layout.title.text
 
 
+def test_time_figures_name_the_zone_of_the_analysis(sample):
+    """tz= of the analysis reaches the axis titles and hover text (capacity.ipynb's TIMEZONE)."""
+    alloc = A.allocation(sample, every="1d", by="pool_id", tz="Europe/Berlin")
+    fig = F.allocation_figure(alloc, CAPACITY)
+    assert fig.layout.xaxis.title.text == "time (Europe/Berlin)"
+    assert "Europe/Berlin" in trace(fig, "pool-a100-prod").hovertemplate
+    assert all(x.endswith("00:00") for x in trace(fig, "pool-a100-prod").x)  # local midnight
+    weekly = A.queue_wait(sample, by="gpu_num", every="1w", tz="Europe/Berlin")
+    assert F.queue_wait_figure(weekly).layout.xaxis.title.text == "period start (Europe/Berlin)"
+    utc = F.allocation_figure(A.allocation(sample, every="1d", by="pool_id"), CAPACITY)
+    assert utc.layout.xaxis.title.text == "time (UTC)"
+
+
 def test_allocation_figure_merges_long_series_into_coarser_bins(sample):
     alloc = A.allocation(sample, every="1h", by=None)
     fig = F.allocation_figure(alloc, max_points=100)

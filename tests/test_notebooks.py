@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+#: How each notebook's configuration cell chooses the period (capacity: a window by overlap).
+WINDOW_SETTINGS = {
+    "capacity.ipynb": ("WINDOW_START", "WINDOW_END", "TIMEZONE"),
+    "explore.ipynb": ("CREATED_FROM", "CREATED_BEFORE"),
+}
 
 
 def load(path: Path) -> dict:
@@ -44,7 +49,7 @@ def test_opens_with_introduction_configuration_and_provenance(path: Path) -> Non
     assert "".join(nb["cells"][0]["source"]).startswith("# ")
     config, load_cell = code_cells(nb)[:2]
     source = "".join(config["source"])
-    for setting in ("SOURCE", "WORKSPACES", "CREATED_FROM", "CREATED_BEFORE"):
+    for setting in ("SOURCE", "WORKSPACES", *WINDOW_SETTINGS[path.name]):
         assert f"{setting} =" in source
     assert "mt.load_versions(" in "".join(load_cell["source"])
     first_output = "".join(load_cell["outputs"][0]["text"])
@@ -101,4 +106,25 @@ def test_capacity_has_one_marked_pool_sizes_cell() -> None:
     nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
     marked = [c for c in code_cells(nb) if "POOL SIZES (edit)" in "".join(c["source"])]
     assert len(marked) == 1
-    assert "POOL_SIZES = {" in "".join(marked[0]["source"])
+    source = "".join(marked[0]["source"])
+    # ModelArts' sizes by default; the hand-typed dictionary replaces them only when filled.
+    assert "POOL_SIZES_OVERRIDE = {}" in source
+    assert "POOL_SIZES = POOL_SIZES_OVERRIDE or mt.pool_sizes(pools)" in source
+    assert "pools = client.pools()" in source
+
+
+def test_capacity_reads_v1_and_v2_and_reports_shares_apart() -> None:
+    nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
+    sources = "".join("".join(c["source"]) for c in code_cells(nb))
+    assert "now=" not in sources and "CREATED_FROM" not in sources  # issue 9: observed_at, overlap
+    texts = [
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for c in code_cells(nb)
+        for o in c["outputs"]
+    ]
+    everything = "\n".join(texts)
+    assert "1,511 v1, 1,489 v2" in everything  # the samples' jobs of both APIs, counted
+    assert "(v1, no user)" in everything and "anna.keller" in everything
+    assert "failed_share" in everything and "canceled_share" in everything
+    assert "failure_rate" not in everything  # never their sum
+    assert "NaN" not in everything and "SamplesWarning" not in everything

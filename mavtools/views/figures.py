@@ -195,6 +195,11 @@ def _times(frame: pl.DataFrame, column: str = "time") -> list[str]:
     return frame[column].dt.to_string("%Y-%m-%d %H:%M").to_list()
 
 
+def _zone(frame: pl.DataFrame, column: str = "time") -> str:
+    """The time zone of a result's times, from their dtype (``tz=`` of the analysis)."""
+    return getattr(frame.schema.get(column), "time_zone", None) or "UTC"
+
+
 def _rounded(series: pl.Series) -> list[Any]:
     return series.cast(pl.Float64).round(3).to_list()
 
@@ -342,6 +347,7 @@ def allocation_spec(
     if peak == "allocated_mean":
         held = held.with_columns(allocated_peak=pl.lit(None, dtype=pl.Int64))
     data, factor = _coarsen(held, keys, max_points)
+    zone = _zone(alloc)
     if factor > 1:
         title += f" (each point merges {factor} bins)"
     # Every column the traces need, computed once for all groups, then split by group.
@@ -373,7 +379,7 @@ def allocation_spec(
     gap = 0.04 if n > 1 else 0.0
     height = (1 - gap * (n - 1)) / n
     layout = _layout_spec(
-        title, "time (UTC)", f"{unit}s allocated (mean per bin)",
+        title, f"time ({zone})", f"{unit}s allocated (mean per bin)",
         legend_title="pool" if facets else words(keys),
     )  # fmt: skip
     for row, key in enumerate(groups, start=1):
@@ -391,7 +397,7 @@ def allocation_spec(
             "showlegend": True,
             "mode": "lines",
             "line": {"width": 0.8, "color": color_of(name, colors)},
-            "hovertemplate": f"{shown} ({name})<br>%{{x}} UTC<br>mean %{{y:.2f}} {unit}s"
+            "hovertemplate": f"{shown} ({name})<br>%{{x}} {zone}<br>mean %{{y:.2f}} {unit}s"
             f"{peak_text}%{{text}}<extra></extra>",
             **axis,
         }
@@ -564,10 +570,10 @@ def versions_spec(
     title = f"Versions created per {period}" + (" by " + words(keys) if keys else "")
     if counts.is_empty():
         return _empty_spec(title)
-    data = counts.with_columns(_label=_label(keys))
+    data, zone = counts.with_columns(_label=_label(keys)), _zone(counts)
     if covered is not None:
         ends = pl.col("time").dt.offset_by(every)
-        lo, hi = (pl.lit(t).cast(pl.Datetime("ms", "UTC")) for t in covered)
+        lo, hi = (pl.lit(t).cast(counts.schema["time"]) for t in covered)
         data = data.with_columns(_partial=(pl.col("time") < lo) | (ends > hi))
     else:
         data = data.with_columns(_partial=pl.lit(False))
@@ -593,14 +599,14 @@ def versions_spec(
                     "color": color_of(name, colors),
                     "pattern": {"shape": ["/" if p else "" for p in partial]},
                 },
-                "hovertemplate": f"%{{fullData.name}}<br>{period} from %{{x}} UTC<br>"
+                "hovertemplate": f"%{{fullData.name}}<br>{period} from %{{x}} {zone}<br>"
                 "%{y} versions<br>%{customdata}<extra></extra>",
             }
         )
     if any_partial:
         title += f" (hatched: partial {period})"
     layout = _layout_spec(
-        title, f"{period} start (UTC)", "versions created", barmode="stack",
+        title, f"{period} start ({zone})", "versions created", barmode="stack",
         legend_title=words(keys),
     )  # fmt: skip
     return {"data": traces, "layout": layout}
@@ -732,7 +738,7 @@ def queue_wait_figure(
                         "%{y:.3f} h<br>%{customdata} versions started<extra></extra>",
                     )
                 )
-        x_title = "period start (UTC)"
+        x_title = f"period start ({_zone(data)})"
     else:
         for q in quantiles:
             pname = q.removeprefix("wait_").removesuffix("_hours")
@@ -813,7 +819,7 @@ def failure_rate_figure(
                         "%{customdata[0]} finished<extra></extra>",
                     )
                 )
-        x_title = "period start (UTC)"
+        x_title = f"period start ({_zone(data)})"
     else:
         x_keys, colour_keys = keys[:1], keys[1:]
         data = data.with_columns(_x=_label(x_keys), _label=_label(colour_keys))
