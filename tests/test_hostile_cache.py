@@ -25,6 +25,7 @@ from mavtools.errors import CacheError
 from mavtools.frame import VERSION_SCHEMA
 from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
 from mavtools.store import CacheStore, DatasetId, load_versions
+from mavtools.store.dataset import SCHEMA_VERSION
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile_support import wire_records
 
@@ -310,7 +311,7 @@ DAMAGES = {
     "description fetched_at garbage": _edit(fetched_at="yesterday"),
     "description region escapes": _edit(region="../../../../etc"),
     "description names another project": _edit(project_id="0" * 32),
-    "description from a future schema": _edit(schema_version=3),
+    "description from a future schema": _edit(schema_version=SCHEMA_VERSION + 1),
     "description fingerprint edited": _edit(schema="0" * 16),
     "description format missing": _edit(format=None),
     "description a JSON list": lambda d: _rewrite(d, "[]"),
