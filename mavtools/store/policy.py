@@ -5,7 +5,11 @@ that workspace (:mod:`mavtools.store.dataset`). A dataset younger than ``max_age
 is; an older one is refreshed incrementally: the versions created since the last fetch and those
 that were not finished yet, read newest first from the unfiltered listing. The merge is accepted
 only when its count equals the server's ``total_count``; otherwise everything is fetched again and
-the frame's :func:`~mavtools.provenance.provenance` says why.
+the frame's :func:`~mavtools.provenance.provenance` says why. New-version (v2) jobs live in the
+same dataset and are refreshed the same way on their own (:func:`_refresh_v2`: the newest search
+page, then create-time windows for unfinished jobs), checked against the search's own count. A
+listing that answers 404 (v1 retired, v2 not deployed) is skipped, kept in the dataset's
+description and in the provenance's ``extra["skipped"]``; only both missing fail the load.
 
 Every filter (status, outcome, pool, flavor, time range) is then applied locally by polars, so
 ``load_versions(status="failed")`` costs exactly the requests of ``load_versions()`` (none on a
