@@ -660,3 +660,15 @@ def test_both_listings_gone_fails_the_refresh_and_keeps_the_dataset(
         mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
     kept = mt.load_versions(fresh(client), cache_dir=tmp_path, offline=True)
     assert_same(kept, first)
+
+
+def test_create_time_windows_join_while_a_page_holds_them() -> None:
+    """Hand-worked: cached jobs at 0..199; unfinished at 10, 12, 55, 140 and 141; pages of 50."""
+    from mavtools.store.policy import _windows
+
+    created = list(range(200))
+    # 10..12 holds 3 jobs; 10..55 would hold 46 (one page: joined); 10..140 would hold 131: a
+    # new window, which 141 joins.
+    assert _windows(created, [141, 12, 55, 10, 140], 50) == [(10, 55), (140, 141)]
+    assert _windows(created, [10, 60], 50) == [(10, 10), (60, 60)]  # 51 jobs: two pages anyway
+    assert _windows(created, [], 50) == []
