@@ -24,7 +24,8 @@ from mavtools.api.client import Client, RetryPolicy
 from mavtools.errors import CacheError
 from mavtools.frame import VERSION_SCHEMA
 from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
-from mavtools.store import SCHEMA_VERSION, CacheStore, DatasetId, load_versions
+from mavtools.store import CacheStore, DatasetId, load_versions
+from mavtools.store.dataset import SCHEMA_VERSION
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile_support import wire_records
 

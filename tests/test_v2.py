@@ -463,3 +463,212 @@ def test_v2_pages_are_retried_like_v1(start_server: Callable[..., RunningServer]
         server.api.inject(kind, retry_after=0)
     df = client.list_versions(api="v2")
     assert set(df["job_id"]) == {j["metadata"]["id"] for j in jobs}
+
+
+# -- the cache: v2 jobs refreshed incrementally in the per-project dataset ----------------------
+
+
+def settled_jobs(n: int, *, running: tuple[int, ...] = (), start: int = 0) -> list[dict[str, Any]]:
+    """``make_jobs`` with every job Completed except those numbered in ``running``."""
+    jobs = make_jobs(n, start=start)
+    for i, job in zip(range(start, start + n), jobs, strict=True):
+        phase = "Running" if i in running else "Completed"
+        job["status"].update(phase=phase, secondary_phase=phase, start_time=T0 + i * 60_000 + 1)
+    return jobs
+
+
+def v1_records(n: int, *, seed: int) -> list[dict[str, Any]]:
+    """v1 versions, all in workspace 0 (the dataset ``load_versions`` reads by default)."""
+    return [dict(r, workspace_id="0") for r in synth.simulate(n, seed=seed)]
+
+
+def job_id(i: int) -> str:
+    return f"{i:08x}-0000-4000-8000-{i:012x}"
+
+
+def finish(server: RunningServer, *numbers: int) -> None:
+    for i in numbers:
+        V2[server.api].update_job(job_id(i), phase="Completed", secondary_phase="Completed")
+
+
+def fresh(client: mt.Client) -> mt.Client:
+    """A new client on the same server: what the next notebook session would use."""
+    return mt.Client(client.endpoint, PROJECT, token=TOKEN, allow_http=True)
+
+
+def by_key(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows in key order without the snapshot time (it differs between fetches)."""
+    return frame.sort(list(ROW_KEY)).drop("observed_at")
+
+
+def test_warm_refresh_reads_new_and_unfinished_v2_jobs_in_four_requests(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    """300 cached jobs, 4 of them running; then 3 finish and 5 are created.
+
+    Four requests, on a new client (v1 retired, remembered: not asked):
+    1. the search newest first, 50 jobs: the 5 new ones, the cached 297 (finished since), the
+       overlap with the cache, and the server's count (305);
+    2. the flavor list, once per client, for the dedicated-pool jobs on that page;
+    3. the create-time window 20..25 (jobs 20 and 25 were running, 6 cached jobs in it);
+    4. the create-time window of job 150.
+    A full read takes 16: 7 search pages twice (a page-index search is read until two passes
+    agree), the offset probe and the flavor list.
+    """
+    server, client = start_v2(
+        start_server, (), settled_jobs(300, running=(20, 25, 150, 297)), v1_retired=True
+    )
+    first = mt.load_versions(client, cache_dir=tmp_path)
+    assert first.height == 300 and mt.provenance(first).extra["skipped"].keys() == {"v1"}  # type: ignore[union-attr]
+    finish(server, 20, 150, 297)
+    V2[server.api].add_jobs(settled_jobs(5, start=1000))
+    before, searched = server.api.requests, len(searches(server))
+    again = mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
+    used = server.api.requests - before
+    assert used == 4
+    info = mt.provenance(again)
+    assert info is not None and info.note == "incremental refresh: 4 requests"
+    assert info.extra["skipped"] == {"v1": "HTTP 404 APIGW.0101"}
+    windows = [b["filters"] for b in searches(server)[searched:] if b.get("filters")]
+    assert windows == [
+        [
+            {
+                "key": "create_time",
+                "operator": "between",
+                "value": [str(T0 + i * 60_000), str(T0 + j * 60_000)],
+            }
+        ]
+        for i, j in ((20, 25), (150, 150))
+    ]
+    # The same rows as a fresh full read; every row stamped with the refresh's snapshot time.
+    before = server.api.requests
+    assert_same(again, fresh(client).list_versions())
+    assert server.api.requests - before == 16  # what the refresh saves: see the docstring
+    snapshot = info.fetched_at.replace(microsecond=info.fetched_at.microsecond // 1000 * 1000)
+    assert again["observed_at"].unique().to_list() == [snapshot]  # stored to the millisecond
+    states = dict(zip(again["job_id"], again["outcome"].cast(pl.String), strict=True))
+    assert [states[job_id(i)] for i in (20, 25, 150, 297, 1004)] == [
+        "succeeded",
+        "running",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+    ]
+    stored = mt.load_versions(fresh(client), cache_dir=tmp_path, offline=True)
+    assert_same(stored, again)
+
+
+def assert_same(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+    from polars.testing import assert_frame_equal
+
+    assert got["job_id"].n_unique() == got.height
+    assert_frame_equal(by_key(got), by_key(expected))
+
+
+def test_refresh_without_v2_api_keeps_v1_and_notes_the_skip(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    records = v1_records(80, seed=3)
+    server = start_server(records)
+    client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
+    first = mt.load_versions(client, cache_dir=tmp_path)
+    assert first.height == 80 and set(first["api"]) == {"v1"}
+    assert mt.provenance(first).extra["skipped"].keys() == {"v2"}  # type: ignore[union-attr]
+    again = mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
+    info = mt.provenance(again)
+    assert info is not None and info.note.startswith("incremental refresh")
+    assert info.extra["skipped"].keys() == {"v2"}
+    assert_same(again, fresh(client).list_versions())
+
+
+@pytest.mark.parametrize("v2_at_first", ["empty", "missing"])
+def test_a_dataset_of_v1_rows_gains_v2_jobs_on_refresh(
+    start_server: Callable[..., RunningServer], tmp_path: Any, v2_at_first: str
+) -> None:
+    """The account migrates: v2 jobs appear (on an empty v2 search, or the API is deployed)."""
+    if v2_at_first == "empty":
+        server, client = start_v2(start_server, v1_records(60, seed=5), ())
+    else:
+        server = start_server(v1_records(60, seed=5))
+        client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
+    first = mt.load_versions(client, cache_dir=tmp_path)
+    assert first.height == 60 and set(first["api"]) == {"v1"}
+    jobs = settled_jobs(70, running=(3,))
+    if v2_at_first == "empty":
+        V2[server.api].add_jobs(jobs)
+    else:
+        V2[server.api] = FakeV2(jobs, flavors=FLAVORS).attach(server.api)
+    again = mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
+    info = mt.provenance(again)
+    assert info is not None and info.note.startswith("incremental refresh")
+    assert "skipped" not in info.extra
+    assert again.group_by("api").len().sort("api").rows() == [("v1", 60), ("v2", 70)]
+    assert_same(again, fresh(client).list_versions())
+
+
+def test_v1_retired_after_caching_is_skipped_on_refresh(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    """A dataset of both kinds; then v1 is retired: the refresh skips it, like a full read."""
+    server, client = start_v2(start_server, v1_records(40, seed=6), settled_jobs(30))
+    first = mt.load_versions(client, cache_dir=tmp_path)
+    assert first.group_by("api").len().sort("api").rows() == [("v1", 40), ("v2", 30)]
+    V2[server.api].retire_v1()
+    V2[server.api].add_jobs(settled_jobs(2, start=400))
+    again = mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
+    info = mt.provenance(again)
+    assert info is not None and info.extra["skipped"] == {"v1": "HTTP 404 APIGW.0101"}
+    assert set(again["api"]) == {"v2"} and again.height == 32
+    assert_same(again, fresh(client).list_versions())
+    # Remembered: the next refresh does not ask the retired listing again: one search page and
+    # the flavor list (a new client, dedicated-pool jobs on that page).
+    before, searched = server.api.requests, len(searches(server))
+    mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
+    assert server.api.requests - before == 2 and len(searches(server)) - searched == 1
+
+
+def test_unproven_v2_refresh_reads_all_v2_jobs_and_says_why(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    """An old finished job deleted on the server: counts disagree, so v2 is read in full."""
+    jobs = settled_jobs(120)
+    server, client = start_v2(start_server, (), jobs, v1_retired=True)
+    mt.load_versions(client, cache_dir=tmp_path)
+    fake = V2[server.api]
+    with fake._lock:
+        del fake._jobs[job_id(7)]
+        fake._views.clear()
+    again = mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
+    info = mt.provenance(again)
+    assert info is not None
+    assert info.note == (
+        "full v2 read: incremental refresh of v2 jobs could not prove completeness "
+        "(120 v2 jobs after merging, the server lists 119)"
+    )
+    assert again.height == 119 and job_id(7) not in set(again["job_id"])
+    assert_same(again, fresh(client).list_versions())
+
+
+def test_both_listings_gone_fails_the_refresh_and_keeps_the_dataset(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    server, client = start_v2(start_server, (), settled_jobs(30), v1_retired=True)
+    first = mt.load_versions(client, cache_dir=tmp_path)
+    gone = Answer(404, b'{"error_code": "APIGW.0101"}', {"Content-Type": "application/json"})
+    server.api.route("POST", r"/v2/[^/]+/training-job-searches", lambda request, match: gone)
+    with pytest.raises(mt.NotFoundError):
+        mt.load_versions(fresh(client), cache_dir=tmp_path, max_age=0)
+    kept = mt.load_versions(fresh(client), cache_dir=tmp_path, offline=True)
+    assert_same(kept, first)
+
+
+def test_create_time_windows_join_while_a_page_holds_them() -> None:
+    """Hand-worked: cached jobs at 0..199; unfinished at 10, 12, 55, 140 and 141; pages of 50."""
+    from mavtools.store.policy import _windows
+
+    created = list(range(200))
+    # 10..12 holds 3 jobs; 10..55 would hold 46 (one page: joined); 10..140 would hold 131: a
+    # new window, which 141 joins.
+    assert _windows(created, [141, 12, 55, 10, 140], 50) == [(10, 55), (140, 141)]
+    assert _windows(created, [10, 60], 50) == [(10, 10), (60, 60)]  # 51 jobs: two pages anyway
+    assert _windows(created, [], 50) == []

@@ -6,6 +6,7 @@ version, without the cache importing the client.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +17,7 @@ from mavtools.provenance import Provenance
 
 if TYPE_CHECKING:
     from mavtools.api.client import ListingResult
+    from mavtools.api.v2 import V2Api
 
 __all__ = ["VersionSource"]
 
@@ -28,6 +30,8 @@ class VersionSource(Protocol):
     region: str
     source: str
     offset_mode: str
+    #: New-version training (job searches): read by the cache beside the v1 listing.
+    v2: V2Api
 
     @property
     def requests_made(self) -> int: ...
@@ -60,3 +64,5 @@ class VersionSource(Protocol):
     def fetch_listing(self, listing: Listing) -> ListingResult: ...
 
     def read_newest(self, listing: Listing, depth: int | Callable[[int], int]) -> ListingResult: ...
+
+    def deadline_scope(self) -> contextlib.AbstractContextManager[None]: ...

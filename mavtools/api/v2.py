@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -194,9 +194,41 @@ class V2Api:
         paged = self.pager.read(
             search.params(), search.label(), volatile=search.filtered, progress=progress
         )
-        cards = self.flavor_cards() if _needs_cards(paged.records) else {}
+        frame = self._typed(paged.records, search)
+        requests = self.transport.requests_made - before
+        return V2Result(frame, paged.total_count, requests, paged.offset_mode)
+
+    def read_newest(self, search: JobSearch, depth: int | Callable[[int], int]) -> V2Result:
+        """The ``depth`` newest jobs of ``search`` (whole pages, newest first), for refreshes.
+
+        ``depth`` may be a function of the server's ``count`` (known after the first page), as
+        for :meth:`mavtools.api.client.Client.read_newest`. The caller checks completeness
+        against :attr:`V2Result.total`.
+        """
+        before = self.transport.requests_made
+        paged = self.pager.read_newest(search.params(), search.label(), depth)
+        frame = self._typed(paged.records, search)
+        requests = self.transport.requests_made - before
+        return V2Result(frame, paged.total_count, requests, self.pager.offset_mode)
+
+    @property
+    def offset_mode(self) -> str:
+        """How the search reads ``offset``: ``"auto"`` until detected (kept apart from v1's)."""
+        return self.pager.offset_mode
+
+    @offset_mode.setter
+    def offset_mode(self, mode: str) -> None:
+        self.pager.offset_mode = mode
+
+    @property
+    def page_size(self) -> int:
+        """Jobs per search page."""
+        return self.pager.page_size
+
+    def _typed(self, records: pl.DataFrame, search: JobSearch) -> pl.DataFrame:
+        cards = self.flavor_cards() if _needs_cards(records) else {}
         frame = build_v2_frame(
-            [paged.records],
+            [records],
             search.workspace_id,
             cards,
             region=self.region,
@@ -206,8 +238,7 @@ class V2Api:
             frame = frame.filter(pl.col("status").is_in(list(search.codes)))
         if search.pool_ids:
             frame = frame.filter(pl.col("pool_id").cast(pl.String).is_in(list(search.pool_ids)))
-        requests = self.transport.requests_made - before
-        return V2Result(frame, paged.total_count, requests, paged.offset_mode)
+        return frame
 
     def flavor_cards(self) -> dict[str, Cards]:
         """Flavor id -> (gpu, npu) cards per node (``GET /v2/{project}/training-job-flavors``).

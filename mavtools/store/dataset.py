@@ -35,8 +35,8 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -144,6 +144,9 @@ class Snapshot:
         data: the Parquet file.
         size: its size in bytes.
         note: how it was obtained ("full fetch", "incremental refresh: 2 requests").
+        skipped: listings the server did not have when this was fetched (``{"v1": "HTTP 404"}``:
+            v1 retired; ``"v2"``: an old deployment), so a refresh knows what not to expect.
+        v2_offset_mode: how the v2 job search reads ``offset``, or ``auto`` (not detected).
     """
 
     dataset: DatasetId
@@ -154,6 +157,8 @@ class Snapshot:
     data: Path
     size: int
     note: str = ""
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    v2_offset_mode: str = "auto"
 
 
 class EntryError(CacheError):
@@ -277,6 +282,8 @@ class CacheStore:
         fetched_at: datetime,
         offset_mode: str,
         note: str = "",
+        skipped: Mapping[str, str] | None = None,
+        v2_offset_mode: str = "auto",
     ) -> Snapshot:
         """Replace a dataset atomically (temp file, fsync, rename: the commit point).
 
@@ -295,6 +302,8 @@ class CacheStore:
             "rows": frame.height,
             "offset_mode": offset_mode,
             "note": note,
+            "skipped": dict(skipped or {}),
+            "v2_offset_mode": v2_offset_mode,
         }
         path = directory / PART
         temp = directory / f".part-{uuid.uuid4().hex[:12]}.tmp"  # never matched by *.parquet
@@ -527,6 +536,8 @@ def _parse_meta(text: str | None, dataset: DatasetId, path: Path, size: int) -> 
             data=path,
             size=size,
             note=str(doc.get("note", "")),
+            skipped={str(k): str(v) for k, v in dict(doc.get("skipped") or {}).items()},
+            v2_offset_mode=str(doc.get("v2_offset_mode", "auto")),
         )
     except EntryOutdated:
         raise

@@ -5,7 +5,11 @@ that workspace (:mod:`mavtools.store.dataset`). A dataset younger than ``max_age
 is; an older one is refreshed incrementally: the versions created since the last fetch and those
 that were not finished yet, read newest first from the unfiltered listing. The merge is accepted
 only when its count equals the server's ``total_count``; otherwise everything is fetched again and
-the frame's :func:`~mavtools.provenance.provenance` says why.
+the frame's :func:`~mavtools.provenance.provenance` says why. New-version (v2) jobs live in the
+same dataset and are refreshed the same way on their own (:func:`_refresh_v2`: the newest search
+page, then create-time windows for unfinished jobs), checked against the search's own count. A
+listing that answers 404 (v1 retired, v2 not deployed) is skipped, kept in the dataset's
+description and in the provenance's ``extra["skipped"]``; only both missing fail the load.
 
 Every filter (status, outcome, pool, flavor, time range) is then applied locally by polars, so
 ``load_versions(status="failed")`` costs exactly the requests of ``load_versions()`` (none on a
@@ -26,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -40,6 +45,7 @@ import polars as pl
 from mavtools import statuses
 from mavtools.api.protocol import VersionSource
 from mavtools.api.query import Listing, as_list, check_id, normalise_status
+from mavtools.api.v2 import JobSearch, V2Api
 from mavtools.errors import (
     AccessWarning,
     AuthError,
@@ -48,6 +54,7 @@ from mavtools.errors import (
     ConfigError,
     IncompleteError,
     MavtoolsError,
+    NotFoundError,
 )
 from mavtools.frame import VERSION_SCHEMA, empty_frame
 from mavtools.provenance import Provenance, attach, provenance
@@ -235,6 +242,7 @@ class _Part:
     fetched_at: datetime
     from_cache: bool
     note: str
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -467,9 +475,11 @@ class VersionCache:
                     return self._served(snapshot, cached, "")
             fetched_at = self.clock()
             if snapshot is not None and cached is not None and not refresh:
-                frame, note = self._refresh(client, snapshot, cached, progress)
+                frame, note, skipped = self._refresh(client, snapshot, cached, progress)
             else:
                 frame = client.list_versions(workspace_id=dataset.workspace_id, progress=progress)
+                info = provenance(frame)
+                skipped = dict(info.extra.get("skipped", {})) if info else {}
                 note = "full fetch"
                 if problem:
                     note = f"full fetch: {problem.rstrip('.')}"
@@ -483,8 +493,10 @@ class VersionCache:
                 fetched_at=fetched_at,
                 offset_mode=client.offset_mode,
                 note=note,
+                skipped=skipped,
+                v2_offset_mode=client.v2.offset_mode,
             )
-        return _Part(frame, new.fetched_at, False, note)
+        return _Part(frame, new.fetched_at, False, note, skipped)
 
     def _current(
         self, client: VersionSource, dataset: DatasetId
@@ -507,7 +519,7 @@ class VersionCache:
 
     def _served(self, snapshot: Snapshot, frame: pl.DataFrame, how: str) -> _Part:
         note = f"{how}: cached, {snapshot.note}" if how else f"cached: {snapshot.note}"
-        return _Part(frame, snapshot.fetched_at, True, note)
+        return _Part(frame, snapshot.fetched_at, True, note, snapshot.skipped)
 
     def _refresh(
         self,
@@ -515,24 +527,67 @@ class VersionCache:
         snapshot: Snapshot,
         cached: pl.DataFrame,
         progress: Callable[[int, int], None] | None,
-    ) -> tuple[pl.DataFrame, str]:
-        """Refresh incrementally; fetch everything (saying why) when completeness is unproven."""
+    ) -> tuple[pl.DataFrame, str, dict[str, str]]:
+        """Refresh both listings incrementally; read one fully (saying why) when unproven.
+
+        v1 versions are refreshed newest first (:func:`_refresh_listing`), v2 jobs by
+        :func:`_refresh_v2`; each is merged on ``ROW_KEY`` and checked against its own server
+        count. A listing that answers 404 is skipped (both: the error). A v1 listing remembered
+        as retired is not asked again (old-version training does not come back; ``refresh=True``
+        asks), while a v2 search remembered as missing is asked every time: a deployment gains it.
+
+        Returns the merged frame, the note and the listings skipped.
+        """
         if client.offset_mode == "auto" and snapshot.offset_mode != "auto":
             client.offset_mode = snapshot.offset_mode  # the full fetch detected it: no probe
+        if client.v2.offset_mode == "auto" and snapshot.v2_offset_mode != "auto":
+            client.v2.offset_mode = snapshot.v2_offset_mode
         before = client.requests_made
         workspace = snapshot.dataset.workspace_id
-        [listing] = client.plan(workspace_id=workspace)
-        try:
-            merged = _refresh_listing(client, listing, cached)
-        except (IncompleteError, _Unproven) as exc:
-            reason = str(exc).rstrip(".")
-            log.info("incremental refresh not proven complete (%s); fetching everything", reason)
-            frame = client.list_versions(workspace_id=workspace, progress=progress)
-            return frame, f"full fetch: incremental refresh could not prove completeness ({reason})"
+        is_v1 = pl.col("api") == "v1"
+        skipped: dict[str, str] = {}
+        full: list[str] = []
+        frames: list[pl.DataFrame] = []
+        with client.deadline_scope():
+            v1_rows = cached.filter(is_v1)
+            if "v1" in snapshot.skipped and v1_rows.is_empty():
+                skipped["v1"] = snapshot.skipped["v1"]
+            else:
+                [listing] = client.plan(workspace_id=workspace)
+                try:
+                    try:
+                        frames.append(_refresh_listing(client, listing, v1_rows))
+                    except (IncompleteError, _Unproven) as exc:
+                        reason = str(exc).rstrip(".")
+                        log.info("v1 refresh not proven complete (%s); reading all", reason)
+                        full.append(
+                            "full fetch: incremental refresh could not prove completeness "
+                            f"({reason})"
+                        )
+                        frames.append(client.fetch_listing(listing).frame)
+                except NotFoundError as exc:
+                    skipped["v1"] = _why(exc)
+            try:
+                try:
+                    frames.append(_refresh_v2(client.v2, workspace, cached.filter(~is_v1)))
+                except (IncompleteError, _Unproven) as exc:
+                    reason = str(exc).rstrip(".")
+                    log.info("v2 refresh not proven complete (%s); reading all", reason)
+                    full.append(
+                        "full v2 read: incremental refresh of v2 jobs could not prove "
+                        f"completeness ({reason})"
+                    )
+                    frames.append(client.v2.read_jobs(JobSearch(workspace)).frame)
+            except NotFoundError as exc:
+                if "v1" in skipped:
+                    raise  # neither listing: the load fails, the dataset stays as it was
+                skipped["v2"] = _why(exc)
         if progress is not None:
             progress(1, 1)
         used = client.requests_made - before
-        return merged, f"incremental refresh: {used} request{'' if used == 1 else 's'}"
+        note = "; ".join(full) or f"incremental refresh: {used} request{'' if used == 1 else 's'}"
+        merged = pl.concat(frames, how="vertical") if frames else empty_frame()
+        return merged, note, skipped
 
     # -- provenance -----------------------------------------------------------------------------
 
@@ -572,6 +627,9 @@ class VersionCache:
         from_cache = bool(parts) and all(p.from_cache for p in parts)
         fetched = min((p.fetched_at for p in parts), default=self.clock())
         extra: dict[str, Any] = {"workspaces_read": read, "workspaces_refused": refused}
+        skipped = {api: why for p in parts for api, why in p.skipped.items()}
+        if skipped:
+            extra["skipped"] = skipped  # as Client.list_versions names them
         if len(group) > 1:
             extra["projects_failed"] = failed
         loaded = [c for c in group if _label(c) in results]
@@ -623,6 +681,82 @@ def _refresh_listing(client: VersionSource, listing: Listing, cached: pl.DataFra
         if oldest_read.join(mine.select(keys), on=keys, how="semi").height == 0:
             raise _Unproven("the newest versions read do not overlap the cached ones")
     return merged
+
+
+def _refresh_v2(v2: V2Api, workspace: str, cached: pl.DataFrame) -> pl.DataFrame:
+    """Refresh a workspace's v2 jobs: the new ones, and the cached ones that were unfinished.
+
+    1. The unfiltered search, newest first, to ``count - cached + 1`` jobs (whole pages): every
+       job created since the newest cached one, plus one cached job proving the read reached the
+       cached ones, and the server's ``count`` for the completeness check, in one request when
+       fewer than a page of jobs are new.
+    2. The cached unfinished jobs (pending, running, unknown) that page did not reach, re-read
+       with the server-side create-time filter: a window from one such job's creation to
+       another's, joined while the window holds at most a page of cached jobs (one request).
+    3. Merged on ``ROW_KEY``: a re-read window replaces the cached jobs created in it (a job gone
+       from the server goes from the dataset too); the result must count what the server counts.
+
+    A dataset without v2 jobs (v1 only, or none yet) reads them all. Raises :class:`_Unproven`
+    or :class:`~mavtools.errors.IncompleteError` when completeness cannot be shown.
+    """
+    if cached.is_empty():
+        return v2.read_jobs(JobSearch(workspace)).frame
+    keys = list(ROW_KEY)
+    mine = _ordered(cached)
+    newest = v2.read_newest(JobSearch(workspace), lambda total: max(total - mine.height, 0) + 1)
+    read = newest.frame
+    stale = mine.filter(pl.col("outcome").is_in(sorted(statuses.UNFINISHED_OUTCOMES))).join(
+        read.select(keys), on=keys, how="anti", nulls_equal=True
+    )
+    if stale["create_time"].null_count():
+        raise _Unproven("an unfinished v2 job has no create_time to search it by")
+    created = mine["create_time"].drop_nulls().dt.epoch("ms").sort().to_list()
+    windows = _windows(created, stale["create_time"].dt.epoch("ms").to_list(), v2.page_size)
+    again = [
+        v2.read_jobs(JobSearch(workspace, created_from_ms=lo, created_to_ms=hi)).frame
+        for lo, hi in windows
+    ]
+    epoch = pl.col("create_time").dt.epoch("ms")
+    in_windows = pl.any_horizontal([epoch.is_between(lo, hi) for lo, hi in windows] or [False])
+    fresh = pl.concat([read, *again], how="vertical").unique(
+        keys, keep="first", maintain_order=True
+    )
+    kept = mine.filter(~in_windows.fill_null(False)).join(
+        fresh.select(keys), on=keys, how="anti", nulls_equal=True
+    )
+    merged = pl.concat([fresh, kept], how="vertical")
+    if merged.height != newest.total:
+        raise _Unproven(f"{merged.height} v2 jobs after merging, the server lists {newest.total}")
+    if 0 < read.height < newest.total:
+        oldest_read = _ordered(read).select(keys).tail(1)
+        if oldest_read.join(mine.select(keys), on=keys, how="semi").height == 0:
+            raise _Unproven("the newest v2 jobs read do not overlap the cached ones")
+    return merged
+
+
+def _windows(created: Sequence[int], stale: Iterable[int], size: int) -> list[tuple[int, int]]:
+    """Create-time windows (epoch ms, inclusive) covering ``stale``, a page of cached jobs each.
+
+    ``created`` are the cached jobs' create times, sorted. A stale job joins the previous window
+    while that window would hold at most ``size`` cached jobs (one request instead of two).
+    """
+    windows: list[tuple[int, int]] = []
+    for moment in sorted(set(stale)):
+        if windows:
+            lo, _hi = windows[-1]
+            inside = bisect.bisect_right(created, moment) - bisect.bisect_left(created, lo)
+            if inside <= size:
+                windows[-1] = (lo, moment)
+                continue
+        windows.append((moment, moment))
+    return windows
+
+
+def _why(exc: MavtoolsError) -> str:
+    """How a skipped listing answered, as ``Client.list_versions`` words it (``HTTP 404``)."""
+    status = getattr(exc, "http_status", None)
+    code = getattr(exc, "error_code", None) or ""
+    return f"HTTP {status} {code}".strip()
 
 
 def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
