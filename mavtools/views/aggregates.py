@@ -68,7 +68,8 @@ FILTER_COLUMNS: Final = tuple(FILTERS)
 #: (the usual notebook) has nothing to choose there. They are still cells of the pre-aggregation.
 SHOWN_WHEN_SEVERAL: Final = frozenset({"region", "project_id"})
 #: What a missing value of a filter column means, where "(none)" would not say it: v1 versions
-#: carry no user name (only v2 jobs do), so they form one option of the user filter.
+#: carry no user name (only v2 jobs do), so they form one option of the user filter. (A v2 job
+#: without a user name, which the samples and the API reference do not show, would join it.)
 NULL_LABELS: Final[dict[str, str]] = {"user_name": "(v1 job, no user)"}
 #: Accelerators a dashboard can show: resource -> (units column, hours column, display unit).
 RESOURCES: Final[dict[Resource, tuple[str, str, str]]] = {
