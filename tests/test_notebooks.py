@@ -14,7 +14,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 #: How each notebook's configuration cell chooses the period (capacity: a window by overlap).
 WINDOW_SETTINGS = {
     "capacity.ipynb": ("WINDOW_START", "WINDOW_END", "TIMEZONE"),
-    "explore.ipynb": ("CREATED_FROM", "CREATED_BEFORE"),
+    "explore.ipynb": ("WINDOW_START", "WINDOW_END", "TIMEZONE"),
 }
 
 
@@ -55,6 +55,15 @@ def test_opens_with_introduction_configuration_and_provenance(path: Path) -> Non
     first_output = "".join(load_cell["outputs"][0]["text"])
     assert first_output.startswith("bundled sample data (synthetic, not your account)")
     assert "fetched 2026-10-01 15:00 UTC" in first_output
+    # Without credentials the samples' warning is a visible, deterministic line under the origin
+    # (issue 14: the workspaces read and refused follow).
+    lines = first_output.splitlines()
+    assert lines[1].startswith("Note: No ModelArts credentials were found")
+    assert lines[2].startswith("workspaces read: eu-de/0a1b2c3d4e5f60718293a4b5c6d7e8f9/0, ")
+    assert lines[3] == "workspaces refused: none"
+    assert "1,511 v1, 1,489 v2" in lines[4]  # jobs of both APIs, counted
+    streams = [o.get("name") for c in code_cells(nb) for o in c["outputs"]]
+    assert "stderr" not in streams
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -95,11 +104,23 @@ def test_explore_shows_the_dashboard_and_static_figures() -> None:
         if "".join(o.get("data", {}).get("text/plain", "")).startswith("Usage by workspace")
     ]  # fmt: skip
     html = "".join(usage["data"]["text/html"])
-    assert "vision-team" in html and "speech-lab" in html and "27,153.0" in html
+    assert (
+        "vision-team" in html and "speech-lab" in html and "27,685.9" in html
+    )  # sum of gpu_hours, ws 0
     assert "str</" not in html and "f64" not in html
     # The instruction that needs a kernel is tagged, so reports leave it out.
     tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1 and "Run All" in "".join(tagged[0]["source"])
+    # Several projects in one frame (issue 11): a CLIENTS setting, passed to load_versions.
+    config, load_cell = ("".join(c["source"]) for c in code_cells(nb)[:2])
+    assert "CLIENTS = None" in config and 'mt.Client.from_cloud("otc-nl-team-b")' in config
+    assert "client = CLIENTS" in load_cell and "now=" not in "".join(
+        "".join(c["source"]) for c in code_cells(nb)
+    )
+    # Who uses and who waits: by user next to by workspace, v1 jobs as one group.
+    for title in ("Usage by user", "Queue wait by user", "Queue wait by workspace"):
+        (out,) = [t for t in texts if t.startswith(title + "\n")]
+        assert "(v1 job, no user)" in out or "workspace" in title
 
 
 def test_capacity_has_one_marked_pool_sizes_cell() -> None:
@@ -124,7 +145,26 @@ def test_capacity_reads_v1_and_v2_and_reports_shares_apart() -> None:
     ]
     everything = "\n".join(texts)
     assert "1,511 v1, 1,489 v2" in everything  # the samples' jobs of both APIs, counted
-    assert "(v1, no user)" in everything and "anna.keller" in everything
+    assert "(v1 job, no user)" in everything and "anna.keller" in everything
     assert "failed_share" in everything and "canceled_share" in everything
     assert "failure_rate" not in everything  # never their sum
     assert "NaN" not in everything and "SamplesWarning" not in everything
+
+
+def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
+    nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
+    sources = "\n".join("".join(c["source"]) for c in code_cells(nb))
+    # One palette of all pools for every figure; shares drawn by the library's figure.
+    assert "COLORS = mt.figures.palette(" in sources and "colors=COLORS" in sources
+    assert "failure_rate_figure(" in sources and "go.Bar" not in sources
+    # Tables for people: every table output is a Great Table (HTML with its fixed id).
+    tables = [
+        o["data"] for c in code_cells(nb) for o in c["outputs"] if "text/html" in o.get("data", {})
+    ]
+    assert len(tables) == 9
+    for data in tables:
+        html = "".join(data["text/html"])
+        assert '<div id="' in html and "shape:" not in html and "f64" not in html
+    # The instruction to type pool sizes needs a kernel: the report leaves it out.
+    tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1 and "fill the marked dictionary" in "".join(tagged[0]["source"])

@@ -55,3 +55,17 @@ def test_queue_wait_by_pool_reads_in_minutes_and_hours() -> None:
     row = texts.index("pool-a100-research")
     p50 = waits.filter(pl.col("pool_id") == "pool-a100-research")["wait_p50_hours"].item()
     assert texts[row + 2] == human_hours(p50) and texts[row + 2].endswith(" h")
+
+
+def test_shares_of_what_if_and_per_unit_read_as_percentages() -> None:
+    frame = pl.DataFrame(
+        {
+            "units": [16],
+            "share_waited_over_1h": [0.714829],
+            "gpu_share": [0.445],
+            "npu_share": [0.5],
+        }
+    )
+    html = table(frame, table_id="w").gt.as_raw_html()
+    assert cells(html) == ["16", "71.5%", "44.5%", "50.0%"]
+    assert "waited over 1 h" in html and "GPU share" in html and "NPU share" in html

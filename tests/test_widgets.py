@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 import mavtools as mt
 from mavtools import analysis as A
 from mavtools.local.samples import sample_manifest
-from mavtools.views.aggregates import Aggregates, Selection
+from mavtools.views.aggregates import SHOWN_WHEN_SEVERAL, Aggregates, Selection
 from mavtools.views.figures import EMPTY_MESSAGE
 from mavtools.views.widgets import (
     FIGURE_NAMES,
@@ -121,7 +121,16 @@ FILTERS: dict[str, tuple[Callable[[list[Any]], tuple[Any, ...]], Callable[..., p
         lambda opts: tuple(o for o in opts if "a100" in o),
         lambda chosen: pl.col("flavor_code").cast(pl.String).str.contains("a100"),
     ),
+    # Two v2 users and the v1 versions, which have no user (one option, value None).
+    "users": (
+        lambda opts: ("anna.keller", "emil.berg", None),
+        lambda chosen: (
+            pl.col("user_name").is_in(["anna.keller", "emil.berg"]) | pl.col("user_name").is_null()
+        ),
+    ),
 }
+#: The filters the samples show (one project in one region: no region or project filter).
+SHOWN = [c for c in FILTER_LABELS if c not in SHOWN_WHEN_SEVERAL]
 
 
 @pytest.mark.parametrize("control", list(FILTERS))
@@ -206,7 +215,7 @@ def test_shares_stay_meaningful_under_an_outcome_filter(df: pl.DataFrame, dash: 
     assert f"{canceled / finished.height:.1%} canceled" in str(after)
 
 
-@pytest.mark.parametrize("column", list(FILTER_LABELS))
+@pytest.mark.parametrize("column", SHOWN)
 def test_none_all_and_reset_buttons(dash: Dashboard, column: str) -> None:
     multi = dash.panel.filters[column]
     total = len(multi.options)
@@ -246,6 +255,72 @@ def test_a_tick_equals_an_assignment(df: pl.DataFrame) -> None:
     assert typed.summary == clicked.summary
     for name in FIGURE_NAMES:
         assert typed.figures[name].to_plotly_json() == clicked.figures[name].to_plotly_json()
+
+
+def test_v1_versions_are_one_user_option_and_one_usage_bar(
+    df: pl.DataFrame, dash: Dashboard
+) -> None:
+    labels = dict(dash.panel.users.options)
+    assert labels["(v1 job, no user)"] is None and labels["anna.keller"] == "anna.keller"
+    assert list(dash.panel.filters) == SHOWN
+    assert dash.panel.regions is None and dash.panel.projects is None
+    assert [c for _, c in dash.usage_by.options] == ["pool_id", "workspace_id", "flavor_code",
+                                                     "user_name"]  # fmt: skip
+    dash.usage_by.value = "user_name"
+    (bars,) = dash.figures["usage"].data
+    v1_hours = df.filter(pl.col("api") == "v1")["gpu_hours"].sum()
+    bar = dict(zip(bars.y, bars.x, strict=True))
+    assert bar["(v1 job, no user)"] == pytest.approx(v1_hours, abs=1e-3)
+    assert dash.figures["usage"].layout.title.text == "GPU-hours by user"
+    assert_numbers_equal_direct_analysis(dash, df)
+
+
+@pytest.fixture(scope="module")
+def two_regions(df: pl.DataFrame) -> pl.DataFrame:
+    """The samples twice: as read in eu-de and as another project in eu-nl (issue 11)."""
+    other = df.with_columns(
+        region=pl.lit("eu-nl"), project_id=pl.lit("1b2c3d4e5f60718293a4b5c6d7e8f90a"),
+        job_id=pl.col("job_id") + "-nl",
+        create_time=pl.col("create_time") + timedelta(hours=7),  # not a copy of the same numbers
+        start_time=pl.col("start_time") + timedelta(hours=7),
+        end_time=pl.col("end_time") + timedelta(hours=7),
+    )  # fmt: skip
+    return pl.concat([df, other.head(2000)])
+
+
+@pytest.mark.parametrize(
+    ("control", "column", "value"),
+    [
+        ("regions", "region", "eu-nl"),
+        ("projects", "project_id", "0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
+    ],
+)
+def test_region_and_project_filters_when_the_frame_holds_several(
+    two_regions: pl.DataFrame, control: str, column: str, value: str
+) -> None:
+    dash = Dashboard(two_regions)
+    assert list(dash.panel.filters)[-2:] == ["region", "project_id"]
+    multi = getattr(dash.panel, control)
+    assert "all 2 " in multi.count.value
+    assert "mavtools-" + FILTER_LABELS[column][1] + "-filter" in multi.widget._dom_classes
+    multi.value = (value,)
+    expected = two_regions.filter(pl.col(column) == value)
+    assert 0 < expected.height < two_regions.height
+    assert_frame_equal(dash.selection, expected)
+    assert_numbers_equal_direct_analysis(dash, expected)
+    # With a day window and another filter on top, still the analysis of the filtered frame.
+    dash.panel.pools.value = ("pool-a100-prod", "pool-ascend-910")
+    dash.panel.days.index = (20, 40)
+    state = dash.panel.state()
+    expected = mt.overlapping(
+        expected.filter(pl.col("pool_id").cast(pl.String).is_in(["pool-a100-prod",
+                                                                  "pool-ascend-910"])),
+        start=state.start, end=state.end,
+    )  # fmt: skip
+    assert_frame_equal(dash.selection, expected)
+    assert_numbers_equal_direct_analysis(dash, expected)
+    dash.usage_by.value = column
+    assert_numbers_equal_direct_analysis(dash, expected)
 
 
 def test_workspace_names_are_shown_with_ids_in_hover(dash: Dashboard) -> None:

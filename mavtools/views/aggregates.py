@@ -38,7 +38,9 @@ from mavtools.analysis.timeline import held_until
 __all__ = [
     "FILTERS",
     "FILTER_COLUMNS",
+    "NULL_LABELS",
     "RESOURCES",
+    "SHOWN_WHEN_SEVERAL",
     "Aggregates",
     "Selection",
     "Summary",
@@ -50,16 +52,25 @@ __all__ = [
 #: An accelerator (kept here too: the analysis package is being split).
 Resource = Literal["gpu", "npu"]
 #: The multi-select filters of a dashboard, in display order: column -> (attribute of the
-#: ``FilterPanel``, what one option is, what several are). Adding a filter (for example
-#: ``"user_name": ("users", "user", "users")``) is this one line: the panel, the pre-aggregation,
-#: the counts and the usage choices follow.
+#: ``FilterPanel``, what one option is, what several are). Adding a filter is this one line: the
+#: panel, the pre-aggregation, the counts and the usage choices follow.
 FILTERS: Final[dict[str, tuple[str, str, str]]] = {
     "outcome": ("outcomes", "outcome", "outcomes"),
     "pool_id": ("pools", "pool", "pools"),
     "workspace_id": ("workspaces", "workspace", "workspaces"),
     "flavor_code": ("flavors", "flavor", "flavors"),
+    "user_name": ("users", "user", "users"),  # issue 15: who ran the job (v2 jobs only)
+    "region": ("regions", "region", "regions"),  # issue 11: several projects and regions
+    "project_id": ("projects", "project", "projects"),
 }
 FILTER_COLUMNS: Final = tuple(FILTERS)
+#: Filters a panel shows only when the frame holds more than one value: one project in one region
+#: (the usual notebook) has nothing to choose there. They are still cells of the pre-aggregation.
+SHOWN_WHEN_SEVERAL: Final = frozenset({"region", "project_id"})
+#: What a missing value of a filter column means, where "(none)" would not say it: v1 versions
+#: carry no user name (only v2 jobs do), so they form one option of the user filter. (A v2 job
+#: without a user name, which the samples and the API reference do not show, would join it.)
+NULL_LABELS: Final[dict[str, str]] = {"user_name": "(v1 job, no user)"}
 #: Accelerators a dashboard can show: resource -> (units column, hours column, display unit).
 RESOURCES: Final[dict[Resource, tuple[str, str, str]]] = {
     "gpu": ("gpu_num", "gpu_hours", "GPU"),

@@ -12,7 +12,8 @@ Decisions:
 * Columns are formatted by their name, the vocabulary the analysis functions share: ``*_hours``
   percentiles and durations (``wait_p50_hours``, ``p90_hours``, ``max_hours``) are durations;
   ``gpu_hours`` / ``npu_hours`` are unit-hours (numbers with one decimal); ``share``,
-  ``failure_rate``, ``*_share`` and ``utilization`` are percentages; integer columns get separators.
+  ``failure_rate``, ``*_share``, ``share_*`` (``share_waited_over_1h`` of :func:`mavtools.what_if`)
+  and ``utilization`` are percentages; integer columns get separators.
 * ``table_id`` is required so the HTML is the same on every run (Great Tables otherwise draws a
   random id for its scoped CSS), which keeps nbval's comparison of notebook outputs meaningful.
 """
@@ -39,6 +40,9 @@ _LABELS: Final[dict[str, str]] = {
     "versions_using": "versions using units",
     "gpu_hours": "GPU-hours",
     "npu_hours": "NPU-hours",
+    "gpu_share": "GPU share",
+    "npu_share": "NPU share",
+    "share_waited_over_1h": "waited over 1 h",
     "share": "share",
     "p50_hours": "median",
     "p90_hours": "p90",
@@ -144,7 +148,9 @@ def table(
     unit_hours: list[str] = [c for c in _UNIT_HOURS if c in data.columns]
     if unit_hours:
         style = style.fmt_number(columns=unit_hours, decimals=1, use_seps=True)
-    percent = [c for c in data.columns if c in _PERCENT or c.endswith("_share")]
+    percent = [
+        c for c in data.columns if c in _PERCENT or c.endswith("_share") or c.startswith("share_")
+    ]
     if percent:
         style = style.fmt_percent(columns=percent, decimals=1)
     integers = [

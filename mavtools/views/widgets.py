@@ -1,7 +1,8 @@
 """A filter panel and a dashboard of figures that follow it, for Jupyter notebooks.
 
-:class:`FilterPanel` selects versions by outcome, pool, workspace and flavor (check-box lists, all
-checked at first, each with All / None / Reset and a count such as "4 of 6 pools") and by a window
+:class:`FilterPanel` selects versions by outcome, pool, workspace, flavor and user, and by region
+and project when the frame holds several (check-box lists, all checked at first, each with
+All / None / Reset and a count such as "4 of 6 pools"), and by a window
 of whole days (UTC) that selects every version whose life overlaps it. A summary line (versions,
 GPU- and NPU-hours in the window, failed and canceled shares of finished versions) follows the
 selection. :class:`Dashboard` adds figures that are rebuilt whenever a filter changes::
@@ -26,6 +27,9 @@ Decisions:
   window and share semantics). :attr:`FilterPanel.selection` itself is computed only when read.
 * The resource toggle (GPU / NPU) switches the allocation and usage figures; the summary shows
   both. Pools and flavors of the other accelerator stay selectable (their allocation is empty).
+* v1 versions carry no user name: they are one option of the user filter, "(v1 job, no user)",
+  and one bar of the usage by user. The region and project filters appear only when the frame
+  holds more than one value (see :data:`~mavtools.views.aggregates.SHOWN_WHEN_SEVERAL`).
 * Each figure is a plain ``plotly.graph_objects.Figure`` put into an ``ipywidgets.Output`` as the
   display data plotly's default renderer produces (``application/vnd.plotly.v1+json`` inside a
   kernel, which JupyterLab renders). The output is replaced in one assignment of
@@ -41,13 +45,14 @@ Stable CSS classes, for browser tests and custom styling:
 =============================  ====================================================
 ``mavtools-dashboard``         the dashboard (an ``HBox``)
 ``mavtools-filter-panel``      the filter panel (a ``VBox``)
-``mavtools-<name>-filter``     a filter (``outcome``, ``pool``, ``workspace``, ``flavor``): a
+``mavtools-<name>-filter``     a filter (``outcome``, ``pool``, ``workspace``, ``flavor``,
+                               ``user``; ``region``, ``project`` when shown): a
                                ``VBox`` with a ``mavtools-filter-count`` label, the buttons
                                ``mavtools-filter-all`` / ``-none`` / ``-reset`` and one
                                ``Checkbox`` per option
 ``mavtools-time-filter``       day range slider (``SelectionRangeSlider``)
 ``mavtools-resource``          GPU / NPU toggle (``ToggleButtons``)
-``mavtools-usage-by``          usage by workspace / pool / flavor (``ToggleButtons``)
+``mavtools-usage-by``          usage by pool / workspace / flavor / user ... (``ToggleButtons``)
 ``mavtools-summary``           the summary line (an ``HTML`` widget; its text is ``str(summary)``)
 ``mavtools-figure-<name>``     the ``Output`` of each figure: ``allocation``, ``usage``,
                                ``versions``, ``durations``
@@ -72,7 +77,9 @@ from mavtools.views import figures
 from mavtools.views.aggregates import (
     FILTER_COLUMNS,
     FILTERS,
+    NULL_LABELS,
     RESOURCES,
+    SHOWN_WHEN_SEVERAL,
     Aggregates,
     Selection,
     Summary,
@@ -257,7 +264,10 @@ class FilterPanel:
         names: workspace id -> name; names are shown, ids in the hover text.
 
     Attributes:
-        outcomes, pools, workspaces, flavors: :class:`MultiFilter` (see :data:`FILTER_LABELS`).
+        outcomes, pools, workspaces, flavors, users, regions, projects: :class:`MultiFilter`
+            (see :data:`FILTER_LABELS`); ``regions`` and ``projects`` are None when the frame
+            holds a single value (the filter is not shown).
+        filters: filter column -> :class:`MultiFilter`, the filters shown, in display order.
         days: ``ipywidgets.SelectionRangeSlider`` over days (UTC), both ends included.
         resource: ``ipywidgets.ToggleButtons`` GPU / NPU.
         summary_label: ``ipywidgets.HTML`` showing :attr:`summary` as plain text.
@@ -287,10 +297,14 @@ class FilterPanel:
         for column in FILTER_COLUMNS:
             attribute, singular, plural = FILTER_LABELS[column]
             values = _options(df, column)
+            if column in SHOWN_WHEN_SEVERAL and len(values) < 2:
+                setattr(self, attribute, None)  # one project in one region: nothing to choose
+                continue
             if column == "outcome":
                 values = [o for o in OUTCOMES if o in values]
             shown = self.names if column == "workspace_id" else {}
-            options = [(_NONE_LABEL if v is None else shown.get(v, v), v) for v in values]
+            missing = NULL_LABELS.get(column, _NONE_LABEL)
+            options = [(missing if v is None else shown.get(v, v), v) for v in values]
             tips: dict[str | None, str] = {
                 v: f"{shown[v]} (id {v})" for v in values if v is not None and v in shown
             }
@@ -495,12 +509,12 @@ class Dashboard:
         self.names = self.panel.names
         cells = self.panel.aggregates.cells
         self.colors: dict[str, str] = {}
-        for column in ("flavor_code", "workspace_id", "pool_id"):  # pools win a shared value
+        for column in ("user_name", "flavor_code", "workspace_id", "pool_id"):  # pools win ties
             self.colors |= figures.palette(cells[column].cast(pl.String).unique().to_list())
         lo, hi = df.select(lo=pl.col("create_time").min(), hi=pl.col("create_time").max()).row(0)
         self._covered = (lo, max(hi, self.now)) if lo is not None else None
         self.usage_by = w.ToggleButtons(
-            options=list(USAGE_BY.items()),
+            options=[(label, c) for label, c in USAGE_BY.items() if c in self.panel.filters],
             value="workspace_id",
             description="Usage by",
             style={"button_width": "90px"},
@@ -561,13 +575,20 @@ class Dashboard:
                 d, self.capacity, resource=resource, colors=self.colors
             ),
             "usage": lambda d: figures.usage_spec(
-                d, names=self.names if self.usage_by.value == "workspace_id" else None,
-                colors=self.colors,
+                d, names=self._usage_names(), colors=self.colors,
             ),
             "versions": lambda d: figures.versions_spec(d, covered=covered),
             "durations": lambda d: figures.durations_spec(d),
         }  # fmt: skip
         return {name: builders[name](frame) for name, frame in data.items()}
+
+    def _usage_names(self) -> dict[str, str]:
+        """Names of the usage figure's bars: workspace names, or what a missing value means."""
+        by = self.usage_by.value
+        names = dict(self.names) if by == "workspace_id" else {}
+        if by in NULL_LABELS:
+            names[_NONE_LABEL] = NULL_LABELS[by]  # the figure labels a missing value "(none)"
+        return names
 
     @property
     def figures(self) -> dict[str, go.Figure]:
