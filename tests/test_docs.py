@@ -39,6 +39,8 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     command_lines = [ln for ln in ci.splitlines() if ln and not ln.startswith(("#", " "))]
     assert command_lines[-1] == second
+    # CI proves the virtual-environment form too, on a clean clone
+    assert command_lines[-2] == "python3 -m venv .venv && . .venv/bin/activate"
 
 
 def test_makefile_targets_match_the_readme_commands():
