@@ -881,16 +881,17 @@ def load_versions(
         True
     """
     client = client if client is not None else default_client()
-    return VersionCache(cache_dir).load(
-        client,
-        status=status,
-        pool_id=pool_id,
-        workspace_id=workspace_id,
-        max_age=max_age,
-        refresh=refresh,
-        offline=offline,
-        progress=progress,
-    )
+    with client.deadline_scope():  # one deadline for the whole load, however many requests
+        return VersionCache(cache_dir).load(
+            client,
+            status=status,
+            pool_id=pool_id,
+            workspace_id=workspace_id,
+            max_age=max_age,
+            refresh=refresh,
+            offline=offline,
+            progress=progress,
+        )
 
 
 def scan_cache(

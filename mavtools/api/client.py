@@ -36,7 +36,7 @@ from mavtools.api.transport import (
     json_object,
 )
 from mavtools.errors import ConfigError, ResponseFormatError
-from mavtools.frame import RAW_SCHEMA, build_frame, empty_frame, parse_page
+from mavtools.frame import RAW_SCHEMA, build_frame, check_values, empty_frame, parse_page
 from mavtools.provenance import Provenance, attach
 
 __all__ = ["ALL_WORKSPACES", "Client", "ListingResult", "RetryPolicy", "Timeout"]
@@ -62,7 +62,7 @@ class ListingResult:
 
 def parse_versions(body: bytes, where: str) -> Batch:
     """Parse one body of ``GET .../training-jobs/versions`` into a :class:`Batch`."""
-    page = parse_page(body, where=where)
+    page = parse_page(body, where=where, check=False)  # values: once per listing (check_values)
     if page.is_success is False:
         raise NotSuccessful
     return Batch(page.versions, page.total_count)
@@ -166,6 +166,7 @@ class Client:
                 empty=pl.DataFrame(schema=RAW_SCHEMA),
                 oldest_first={"sort_by": "create_time", "order": "asc"},
                 newest_first={"sort_by": "create_time", "order": "desc"},
+                check=check_values,
             ),
             page_size=page_size,
             connections=connections,

@@ -6,6 +6,7 @@ version, without the cache importing the client.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,5 +52,7 @@ class VersionSource(Protocol):
     ) -> list[Listing]: ...
 
     def fetch_listing(self, listing: Listing) -> ListingResult: ...
+
+    def deadline_scope(self) -> contextlib.AbstractContextManager[None]: ...
 
     def read_newest(self, listing: Listing, depth: int | Callable[[int], int]) -> ListingResult: ...
