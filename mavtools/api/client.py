@@ -369,4 +369,6 @@ class Client:
 
 def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Typed frames of several listings (a version is in one workspace, so keep either)."""
+    if len(frames) == 1:
+        return frames[0]  # one listing is unique already (the pager de-duplicated it)
     return unique_records(frames, VERSION_KEY, empty=empty_frame(), keep="first")

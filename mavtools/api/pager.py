@@ -19,7 +19,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -440,29 +440,34 @@ class Pager:
                 progress.done()
             return index, page
 
-        # Pages go out in rounds of a few per connection, and paging stops after a round with a
-        # short page: the end of the listing is there, whatever total_count claimed. A server
-        # boasting 10^7 records but sending 30 costs one round, not 10^6 requests.
+        # At most a few pages per connection are in flight, and no page is sent after a short one
+        # came back: the end of the listing is there, whatever total_count claimed. A server
+        # boasting 10^7 records but sending 30 costs a few requests, not 10^6. A sliding window,
+        # not rounds: a slow page does not hold the other connections back.
         pending = iter(indexes)
-        round_size = 1 if self.connections == 1 else 4 * self.connections
         pages: dict[int, Batch] = {}
-        pool = (
-            ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
-            if self.connections > 1
-            else None
-        )
-        try:
-            while batch := list(itertools.islice(pending, round_size)):
-                got = list(pool.map(one, batch)) if pool and len(batch) > 1 else map(one, batch)
-                short = False
-                for index, page in got:
-                    pages[index] = page
-                    short = short or page.records.height < plan.limit
-                if short:
+        if self.connections == 1:
+            for index in pending:
+                pages[index] = one(index)[1]
+                if pages[index].records.height < plan.limit:
                     break
+            return pages
+        window = 4 * self.connections
+        pool = ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
+        try:
+            flying = {pool.submit(one, i) for i in itertools.islice(pending, window)}
+            ended = False
+            while flying:
+                done, flying = wait(flying, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, page = future.result()
+                    pages[index] = page
+                    ended = ended or page.records.height < plan.limit
+                if not ended:
+                    more = itertools.islice(pending, window - len(flying))
+                    flying |= {pool.submit(one, i) for i in more}
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
         return pages
 
 
