@@ -363,10 +363,15 @@ def _read_faithfully(versions: pl.DataFrame, body: bytes, total_count: int | Non
         return not (total_count is None and _overflow_in(body))
     if versions.get_column("version_id").null_count():
         return False
-    if b"\\u" in body and (
-        versions.select(
-            pl.any_horizontal(pl.col(_WIRE_STR_FIELDS).str.contains("\x00", literal=True).any())
-        ).item()
+    # A one-byte search is a memchr; bodies without any backslash hold no escapes at all.
+    if (
+        b"\\" in body
+        and b"\\u" in body
+        and (
+            versions.select(
+                pl.any_horizontal(pl.col(_WIRE_STR_FIELDS).str.contains("\x00", literal=True).any())
+            ).item()
+        )
     ):
         return False
     null_ints = sum(versions.get_column(c).null_count() for c in _WIRE_INT_FIELDS)
