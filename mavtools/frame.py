@@ -70,6 +70,7 @@ __all__ = [
     "WIRE_FIELDS",
     "Page",
     "build_frame",
+    "check_values",
     "empty_frame",
     "parse_page",
     "stamp",
@@ -184,12 +185,14 @@ class Page:
     versions: pl.DataFrame
 
 
-def parse_page(body: bytes, *, where: str) -> Page:
+def parse_page(body: bytes, *, where: str, check: bool = True) -> Page:
     """Parse one response body of ``GET .../training-jobs/versions``.
 
     Args:
         body: the raw bytes of the answer.
         where: names the page in error messages (for example ``"page 3 (offset=2000)"``).
+        check: refuse values no real version has (see :func:`check_values`). The pager passes
+            False and checks each listing once: one pass over 100 pages costs less than 100.
 
     Returns:
         The parsed :class:`Page`. A failure body (``is_success: false``) is returned, not raised:
@@ -219,12 +222,15 @@ def parse_page(body: bytes, *, where: str) -> Page:
         return _parse_slowly(body, where)
     # Series access, not row(): a row would build Python dicts of every version.
     head = {name: wire.get_column(name)[0] for name in _HEAD_FIELDS}
-    if not wire["versions"].list.len()[0]:  # explode() turns [] and null into one null row
+    items = wire.get_column("versions")[0]  # the page's list of structs (None for null)
+    if items is None or items.len() == 0:
         versions = pl.DataFrame(schema=_RAW_SCHEMA)
     else:
-        versions = wire.select(pl.col("versions").explode()).unnest("versions")
-    if not _values_ok(versions, where, body, head["total_count"]):
+        versions = items.struct.unnest()
+    if not _read_faithfully(versions, body, head["total_count"]):
         return _parse_slowly(body, where)  # the slow path reads (or names) what polars could not
+    if check:
+        check_values(versions, where)
     _check_total(head["total_count"], where)
     return Page(
         is_success=head["is_success"],
@@ -269,7 +275,7 @@ def _parse_slowly(body: bytes, where: str) -> Page:
         )
     records = [_record(item, i, where) for i, item in enumerate(raw_versions)]
     versions = pl.DataFrame(records, schema=_RAW_SCHEMA, orient="row")
-    _values_ok(versions, where)
+    check_values(versions, where)
     return Page(is_success, error_code, error_message, total_count, versions)
 
 
@@ -370,34 +376,50 @@ _BOUNDS: Final = {
 
 # Built once: constructing expressions costs as much as running them on a page.
 _CHECKS: Final = [
-    pl.col("version_id").null_count().alias("_missing_id"),
-    pl.any_horizontal(pl.col(_WIRE_STR_FIELDS).str.contains("\x00", literal=True).any())
-    .fill_null(False)
-    .alias("_nul"),
-    pl.sum_horizontal(pl.col(_WIRE_INT_FIELDS).null_count()).alias("_null_ints"),
-    *[((pl.col(c) < lo) | (pl.col(c) > hi)).any().alias(c) for c, (lo, hi) in _BOUNDS.items()],
+    ((pl.col(c) < lo) | (pl.col(c) > hi)).any().alias(c) for c, (lo, hi) in _BOUNDS.items()
 ]
 
 
-def _values_ok(
-    versions: pl.DataFrame, where: str, body: bytes | None = None, total_count: int | None = 0
-) -> bool:
-    """Reject values no real version has (negative times or counts, absurd magnitudes).
+def _read_faithfully(versions: pl.DataFrame, body: bytes, total_count: int | None) -> bool:
+    """Whether the fast parser's reading of ``body`` can be trusted (else the slow path reads it).
 
-    Returns False when the fast parser's reading cannot be trusted and the slow path must read the
-    page: a record without ``version_id`` (the slow path names it), a NUL in a string (polars reads
-    a lone surrogate escape such as ``\\ud800`` as NUL), or a null integer that may stand for a
-    number beyond Int64. Raises :class:`ResponseFormatError` for a value out of bounds. One pass
-    over the page; only pages with a null integer also look at the body's text.
+    Not when a record lacks ``version_id`` (the slow path names it), when a string may hold a
+    NUL (polars reads a lone surrogate escape such as ``\\ud800`` as NUL; only bodies with a
+    ``\\u`` escape are looked at), or when a null integer may stand for a number beyond Int64.
+    Null counts are metadata: this costs next to nothing per page.
     """
     if versions.is_empty():
-        return not (body is not None and total_count is None and _overflow_in(body))
+        return not (total_count is None and _overflow_in(body))
+    if versions.get_column("version_id").null_count():
+        return False
+    # A one-byte search is a memchr; bodies without any backslash hold no escapes at all.
+    if (
+        b"\\" in body
+        and b"\\u" in body
+        and (
+            versions.select(
+                pl.any_horizontal(pl.col(_WIRE_STR_FIELDS).str.contains("\x00", literal=True).any())
+            ).item()
+        )
+    ):
+        return False
+    null_ints = sum(versions.get_column(c).null_count() for c in _WIRE_INT_FIELDS)
+    return not ((null_ints or total_count is None) and _overflow_in(body))
+
+
+def check_values(versions: pl.DataFrame, where: str) -> None:
+    """Refuse values no real version has (negative times or counts, absurd magnitudes).
+
+    Args:
+        versions: raw records (wire field names), one page or a whole listing.
+        where: names the page or listing in the error.
+
+    Raises:
+        ResponseFormatError: a value outside its bounds, naming the field and the value.
+    """
+    if versions.is_empty():
+        return
     checks = versions.select(_CHECKS).row(0, named=True)
-    if checks.pop("_missing_id") or checks.pop("_nul"):
-        return False
-    null_ints = checks.pop("_null_ints")
-    if body is not None and (null_ints or total_count is None) and _overflow_in(body):
-        return False
     for column, is_bad in checks.items():
         if is_bad:
             lo, hi = _BOUNDS[column]
@@ -405,7 +427,6 @@ def _values_ok(
             raise ResponseFormatError(
                 f"The API sent '{column}' = {value} (outside {lo}..{hi}) for {where}."
             )
-    return True
 
 
 def empty_frame() -> pl.DataFrame:

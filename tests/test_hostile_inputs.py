@@ -350,6 +350,7 @@ def test_trial8_tls_verification_is_on_by_default(https_server, monkeypatch):
         ) as info:
             client.list_versions()
         assert "\n" not in str(info.value)
+        assert info.value.cause == "tls"
     assert https_server.api.requests == 0
 
 

@@ -175,3 +175,20 @@ def test_token_refused_talks_about_tokens(start_server):
     with pytest.raises(AuthError, match="token is missing, expired") as info:
         _client(server.url, token="tok-not-valid").list_versions()
     assert info.value.http_status == 401
+
+
+def test_one_deadline_bounds_a_whole_cache_load(start_server, records, tmp_path):
+    """An incremental refresh makes several calls (workspaces, then each listing's newest
+    pages); each alone would fit the deadline, together they must not exceed it."""
+    from mavtools.cache import load_versions
+
+    server = start_server(records)
+    fast = _client(server.url)
+    load_versions(fast, workspace_id="*", cache_dir=tmp_path)
+    server.api.latency = 0.25
+    slow = _client(server.url, timeout=Timeout(read=5, total=5, deadline=0.6))
+    slow.offset_mode = fast.offset_mode
+    started = time.monotonic()
+    with pytest.raises(TransportError, match=r"deadline of 0\.6 s"):
+        load_versions(slow, workspace_id="*", cache_dir=tmp_path, max_age=0)
+    assert time.monotonic() - started < 0.6 + 0.5

@@ -46,7 +46,15 @@ from mavtools.errors import (
     NotFoundError,
     ResponseFormatError,
 )
-from mavtools.frame import RAW_SCHEMA, ROW_KEY, build_frame, empty_frame, parse_page, stamp
+from mavtools.frame import (
+    RAW_SCHEMA,
+    ROW_KEY,
+    build_frame,
+    check_values,
+    empty_frame,
+    parse_page,
+    stamp,
+)
 from mavtools.provenance import Provenance, attach
 
 __all__ = ["ALL_WORKSPACES", "Client", "ListingResult", "RetryPolicy", "Timeout"]
@@ -73,7 +81,7 @@ class ListingResult:
 
 def parse_versions(body: bytes, where: str) -> Batch:
     """Parse one body of ``GET .../training-jobs/versions`` into a :class:`Batch`."""
-    page = parse_page(body, where=where)
+    page = parse_page(body, where=where, check=False)  # values: once per listing (check_values)
     if page.is_success is False:
         raise NotSuccessful
     return Batch(page.versions, page.total_count)
@@ -187,6 +195,7 @@ class Client:
                 empty=pl.DataFrame(schema=RAW_SCHEMA),
                 oldest_first={"sort_by": "create_time", "order": "asc"},
                 newest_first={"sort_by": "create_time", "order": "desc"},
+                check=check_values,
             ),
             page_size=page_size,
             connections=connections,
@@ -511,6 +520,8 @@ def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     frames = [f for f in frames if f.height]
     if not frames:
         return empty_frame()
+    if len(frames) == 1:
+        return frames[0]  # one listing is unique already (the pager de-duplicated it)
     return pl.concat(frames, how="vertical").unique(
         list(ROW_KEY), keep="first", maintain_order=True
     )

@@ -19,7 +19,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -72,6 +72,8 @@ class Endpoint:
         name: names the listing kind in messages ("versions").
         body: when set, pages are requested by POSTing ``body(params)`` as JSON instead of a GET
             with ``params`` as the query (the v2 job search takes offset, limit and filters so).
+        check: ``check(records, label)`` run once on a listing's records (the value checks a
+            parser may skip per page); raises :class:`ResponseFormatError`.
     """
 
     url: str
@@ -82,6 +84,7 @@ class Endpoint:
     newest_first: Mapping[str, str]
     name: str = "versions"
     body: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
+    check: Callable[[pl.DataFrame, str], None] | None = None
 
 
 @dataclass
@@ -268,6 +271,12 @@ class Pager:
             totals.extend(p.total_count or 0 for p in got.values())
         plan.check_seams(pages, self.endpoint.key)
         merged = self._dedupe([pages[i].records for i in sorted(pages)])
+        if self.endpoint.check is not None:
+            self.endpoint.check(merged, label)
+        if merged.height < max(totals) and plan.repeats(pages, self.endpoint.key) > 0:
+            # A record read on two pages (beyond the planned overlaps): records moved between
+            # requests (a delete before a page boundary). Another pass can read them in place.
+            raise _Shifted("a version came on two pages")
         if merged.height != max(totals):
             raise IncompleteError(
                 f"The API listed {max(totals)} {self.endpoint.name} for {label} but paging "
@@ -332,7 +341,10 @@ class Pager:
                     f"{self.endpoint.name.capitalize()} of {label} changed while mavtools was "
                     "paging."
                 )
-        return Paged(self._dedupe(frames), total, self.transport.requests_made - before)
+        merged = self._dedupe(frames)
+        if self.endpoint.check is not None:
+            self.endpoint.check(merged, label)
+        return Paged(merged, total, self.transport.requests_made - before)
 
     # -- pages ----------------------------------------------------------------------------------
 
@@ -380,22 +392,26 @@ class Pager:
         key = self.endpoint.key
         for _attempt in range(3):
             if first is None:
-                first = self._page(base | {"offset": "0", "limit": "3"}, f"offset probe of {label}")
+                first = self._page(base | {"offset": "0", "limit": "4"}, f"offset probe of {label}")
             ids = first.records[key].to_list()
             if len(ids) < 3:
                 return "record"
             probe = self._page(base | {"offset": "1", "limit": "2"}, f"offset probe of {label}")
-            if probe.total_count != first.total_count:
-                first = None  # something changed around the probe: it proves nothing
+            # Oldest first, versions created meanwhile land after the probed ones: a total that
+            # grew is harmless, one that fell (a deletion) may have shifted the probe.
+            if (probe.total_count or 0) < (first.total_count or 0):
+                first = None  # something vanished around the probe: it proves nothing
                 continue
             got = probe.records[key].to_list()
-            mode = ""
-            if got[:1] == ids[1:2]:
-                mode = "record"
-            elif got[:1] == ids[2:3]:
-                mode = "page"
-            elif got[:1] == ids[0:1]:
-                mode = "page1"
+
+            def at(start: int, got: list[object] = got, ids: list[object] = ids) -> bool:
+                """Whether the probed records are the reference's from ``start`` on."""
+                seen = ids[start : start + len(got)]
+                return bool(seen) and got[: len(seen)] == seen
+
+            # offset=1, limit=2 reads records 1-2 (record offset), 2-3 (0-based page index of
+            # 2 records) or 0-1 (1-based page index).
+            mode = "record" if at(1) else "page" if at(2) else "page1" if at(0) else ""
             if not mode:
                 break
             log.debug("offset is read as %s", mode)
@@ -405,7 +421,7 @@ class Pager:
         else:
             raise IncompleteError(
                 f"{self.endpoint.name.capitalize()} of {label} kept changing while mavtools probed "
-                "how the API reads 'offset' (the total moved each time); fetch again."
+                "how the API reads 'offset' (versions vanished each time); fetch again."
             )
         raise IncompleteError(
             f"Could not tell whether the API reads 'offset' as a record offset or a page index "
@@ -432,29 +448,34 @@ class Pager:
                 progress.done()
             return index, page
 
-        # Pages go out in rounds of a few per connection, and paging stops after a round with a
-        # short page: the end of the listing is there, whatever total_count claimed. A server
-        # boasting 10^7 records but sending 30 costs one round, not 10^6 requests.
+        # At most a few pages per connection are in flight, and no page is sent after a short one
+        # came back: the end of the listing is there, whatever total_count claimed. A server
+        # boasting 10^7 records but sending 30 costs a few requests, not 10^6. A sliding window,
+        # not rounds: a slow page does not hold the other connections back.
         pending = iter(indexes)
-        round_size = 1 if self.connections == 1 else 4 * self.connections
         pages: dict[int, Batch] = {}
-        pool = (
-            ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
-            if self.connections > 1
-            else None
-        )
-        try:
-            while batch := list(itertools.islice(pending, round_size)):
-                got = list(pool.map(one, batch)) if pool and len(batch) > 1 else map(one, batch)
-                short = False
-                for index, page in got:
-                    pages[index] = page
-                    short = short or page.records.height < plan.limit
-                if short:
+        if self.connections == 1:
+            for index in pending:
+                pages[index] = one(index)[1]
+                if pages[index].records.height < plan.limit:
                     break
+            return pages
+        window = 4 * self.connections
+        pool = ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
+        try:
+            flying = {pool.submit(one, i) for i in itertools.islice(pending, window)}
+            ended = False
+            while flying:
+                done, flying = wait(flying, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, page = future.result()
+                    pages[index] = page
+                    ended = ended or page.records.height < plan.limit
+                if not ended:
+                    more = itertools.islice(pending, window - len(flying))
+                    flying |= {pool.submit(one, i) for i in more}
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
         return pages
 
 
@@ -489,6 +510,19 @@ class _Plan:
         if total <= self.limit:
             return 1
         return 1 + math.ceil((total - self.limit) / self.stride)
+
+    def repeats(self, pages: Mapping[int, Batch], key: str) -> int:
+        """Records read more than once, beyond the one each overlapping seam shares."""
+        read = sum(p.records.height for p in pages.values())
+        seams = 0
+        if self.stride < self.limit:
+            seams = sum(
+                1
+                for i, page in pages.items()
+                if i + 1 in pages and page.records.height >= self.limit
+            )
+        keys = pl.concat([p.records.select(key) for p in pages.values()]).n_unique()
+        return read - seams - keys
 
     def check_seams(self, pages: Mapping[int, Batch], key: str) -> None:
         """Raise :class:`_Shifted` when two overlapping neighbours do not share their record."""

@@ -17,6 +17,7 @@ import email.utils
 import functools
 import json
 import logging
+import os
 import random
 import socket
 import threading
@@ -152,6 +153,16 @@ class Transport:
             self.session.mount("http://", adapter)
         # An explicit verify= must win over REQUESTS_CA_BUNDLE from the environment.
         self.verify = verify
+        # requests reads the proxy and CA-bundle variables (walking the whole environment) on
+        # every request. On a session of our own, read them once instead: the same settings,
+        # without a per-request cost.
+        self._proxies: dict[str, dict[str, str]] = {}
+        self._env_once = session is None and self.session.trust_env
+        if self._env_once:
+            self.session.trust_env = False
+            if verify is True:
+                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                self.verify = bundle or True
         self.session.headers["User-Agent"] = "mavtools/0.1"
 
     @contextlib.contextmanager
@@ -289,6 +300,16 @@ class Transport:
             )
         return None
 
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """The environment's proxies for ``url`` (cached; explicit session proxies win)."""
+        if not self._env_once:
+            return {}  # requests merges the environment itself
+        proxies = self._proxies.get(url)
+        if proxies is None:
+            proxies = dict(requests.utils.get_environ_proxies(url))
+            self._proxies[url] = proxies
+        return proxies
+
     def _send(
         self,
         url: str,
@@ -315,6 +336,7 @@ class Transport:
                 stream=True,
                 verify=self.verify,
                 allow_redirects=False,
+                proxies=self._proxies_for(url),
             )
             # iter_content blocks until a whole chunk has arrived, so a body trickling one byte
             # per read timeout would never reach the deadline check: cut the socket at the deadline.

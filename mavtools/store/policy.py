@@ -315,9 +315,10 @@ class VersionCache:
         for client in group:
             label = _label(client)
             try:
-                results[label] = self._project(
-                    client, query, age_limit, refresh, offline, strict, progress
-                )
+                with client.deadline_scope():  # one deadline for a project's whole load
+                    results[label] = self._project(
+                        client, query, age_limit, refresh, offline, strict, progress
+                    )
             except MavtoolsError as exc:
                 if strict or len(group) == 1:
                     raise
