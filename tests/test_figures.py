@@ -209,6 +209,9 @@ def test_durations_versions_and_heatmap_hold_counts(sample):
     monday_9 = profile.filter((pl.col("weekday") == 1) & (pl.col("hour") == 9)).row(0, named=True)
     assert heat.z[0][9] == round(monday_9["allocated_mean"], 3)
     assert heat.customdata[0][9] == monday_9["allocated_peak"]
+    berlin = F.heatmap_figure(A.weekly_profile(sample, tz="Europe/Berlin"), tz="Europe/Berlin")
+    assert "(Europe/Berlin)" in berlin.layout.title.text
+    assert berlin.layout.xaxis.title.text == "hour of day (Europe/Berlin)"
 
 
 def test_colours_are_consistent_across_figures(sample):

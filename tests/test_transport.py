@@ -180,7 +180,7 @@ def test_token_refused_talks_about_tokens(start_server):
 def test_one_deadline_bounds_a_whole_cache_load(start_server, records, tmp_path):
     """An incremental refresh makes several calls (workspaces, then each listing's newest
     pages); each alone would fit the deadline, together they must not exceed it."""
-    from mavtools.cache import load_versions
+    from mavtools.store import load_versions
 
     server = start_server(records)
     fast = _client(server.url)

@@ -853,17 +853,20 @@ def failure_rate_figure(
 # ---------------------------------------------------------------------------------- heatmap
 
 
-def heatmap_figure(profile: pl.DataFrame, *, resource: str = "gpu") -> go.Figure:
-    """Mean allocation by hour of day x day of week (UTC).
+def heatmap_figure(profile: pl.DataFrame, *, resource: str = "gpu", tz: str = "UTC") -> go.Figure:
+    """Mean allocation by hour of day x day of week, in the zone the profile was made in.
 
     Args:
         profile: the result of :func:`mavtools.analysis.weekly_profile`.
+        resource: ``"gpu"`` or ``"npu"``.
+        tz: the ``tz=`` the profile was computed with (its rows do not carry it); named in
+            the title, axis and hover text.
 
     Example:
         >>> heatmap_figure(weekly_profile(df))
     """
     unit = _unit(resource)
-    title = f"{unit}s allocated by hour of day and day of week (UTC)"
+    title = f"{unit}s allocated by hour of day and day of week ({tz})"
     if profile.is_empty():
         return _empty(title)
     grid = pl.DataFrame(
@@ -880,12 +883,12 @@ def heatmap_figure(profile: pl.DataFrame, *, resource: str = "gpu") -> go.Figure
             customdata=peaks,
             colorscale="Blues",
             colorbar={"title": {"text": f"mean {unit}s"}},
-            hovertemplate=f"%{{y}} %{{x}}:00 UTC<br>mean %{{z:.2f}} {unit}s"
+            hovertemplate=f"%{{y}} %{{x}}:00 {tz}<br>mean %{{z:.2f}} {unit}s"
             f"<br>peak %{{customdata}} {unit}s<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, "hour of day (UTC)", "day of week")
+    return _layout(fig, title, f"hour of day ({tz})", "day of week")
 
 
 # ----------------------------------------------------------------------------------- what if
