@@ -16,9 +16,9 @@ from typing import Any
 import polars as pl
 
 from mavtools import analysis as A
-from mavtools.views import figures as F
 from mavtools.frame import typed
 from mavtools.local.synth import POOLS, bulk
+from mavtools.views import figures as F
 
 CAPACITY = {p.pool_id: p.capacity for p in POOLS}
 FIGURES: dict[str, Callable[[pl.DataFrame], Any]] = {
