@@ -72,6 +72,7 @@ __all__ = [
     "build_frame",
     "check_values",
     "empty_frame",
+    "json_object",
     "parse_page",
     "stamp",
 ]
@@ -241,8 +242,11 @@ def parse_page(body: bytes, *, where: str, check: bool = True) -> Page:
     )
 
 
-def _parse_slowly(body: bytes, where: str) -> Page:
-    """Decode with the standard library and name the first thing that breaks the contract."""
+def json_object(body: bytes, where: str) -> dict[str, Any]:
+    """``body`` as a JSON object, or :class:`ResponseFormatError` naming ``where`` and what broke.
+
+    A body cut short or not UTF-8 is a transient error (the client retries it).
+    """
     try:
         doc = json.loads(body)
     except UnicodeDecodeError:
@@ -261,6 +265,12 @@ def _parse_slowly(body: bytes, where: str) -> Page:
         raise ResponseFormatError(
             f"The API sent JSON {type(doc).__name__} instead of an object for {where}."
         )
+    return doc
+
+
+def _parse_slowly(body: bytes, where: str) -> Page:
+    """Decode with the standard library and name the first thing that breaks the contract."""
+    doc = json_object(body, where)
     is_success = _field(doc, "is_success", bool, where)
     error_code = _field(doc, "error_code", str, where)
     error_message = _field(doc, "error_message", str, where)

@@ -25,7 +25,6 @@ item and the field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,7 +32,7 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
-from mavtools.frame import OUTCOME_DTYPE, VERSION_SCHEMA, empty_frame
+from mavtools.frame import OUTCOME_DTYPE, VERSION_SCHEMA, empty_frame, json_object
 from mavtools.statuses import FINISHED_OUTCOMES, outcome_of, status_name, v2_status_code
 
 __all__ = ["V2_RAW_SCHEMA", "Cards", "SearchPage", "build_v2_frame", "parse_search_page"]
@@ -100,24 +99,7 @@ def parse_search_page(body: bytes, *, where: str) -> SearchPage:
             "error; check the endpoint and retry later.",
             transient=True,
         )
-    try:
-        doc = json.loads(body)
-    except UnicodeDecodeError:
-        raise ResponseFormatError(
-            f"The API sent a body that is not UTF-8 text for {where}.", transient=True
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ResponseFormatError(
-            f"The API sent a body that is not valid JSON for {where} ({exc.msg} at byte {exc.pos}): "
-            "the answer was probably truncated; retry later.",
-            transient=True,
-        ) from None
-    except RecursionError:
-        raise ResponseFormatError(f"The API sent absurdly nested JSON for {where}.") from None
-    if not isinstance(doc, dict):
-        raise ResponseFormatError(
-            f"The API sent JSON {type(doc).__name__} instead of an object for {where}."
-        )
+    doc = json_object(body, where)
     total = doc.get("count", doc.get("total"))
     if total is not None and (not _is_int(total) or total < 0):
         raise ResponseFormatError(f"The API sent 'count' = {total!r} for {where}.")

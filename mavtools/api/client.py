@@ -36,7 +36,6 @@ from mavtools.api.transport import (
     RetryPolicy,
     Timeout,
     Transport,
-    json_object,
 )
 from mavtools.api.v2 import V2Api, searches_for
 from mavtools.errors import (
@@ -52,6 +51,7 @@ from mavtools.frame import (
     build_frame,
     check_values,
     empty_frame,
+    json_object,
     parse_page,
     stamp,
 )

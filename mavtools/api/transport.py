@@ -15,7 +15,6 @@ import contextlib
 import csv
 import email.utils
 import functools
-import json
 import logging
 import os
 import random
@@ -43,6 +42,7 @@ from mavtools.errors import (
     ThrottledError,
     TransportError,
 )
+from mavtools.frame import json_object
 
 __all__ = [
     "NotSuccessful",
@@ -50,7 +50,6 @@ __all__ = [
     "Timeout",
     "Transport",
     "api_error",
-    "json_object",
     "safe_url",
 ]
 
@@ -544,17 +543,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(float(value), 0.0)
     except ValueError:
         return None
-
-
-def json_object(body: bytes, where: str) -> dict[str, Any]:
-    """``body`` as a JSON object, or :class:`ResponseFormatError` naming ``where``."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ResponseFormatError(f"The API sent a body that is not JSON for {where}.") from None
-    if not isinstance(doc, dict):
-        raise ResponseFormatError(f"The API sent JSON that is not an object for {where}.")
-    return doc
 
 
 @functools.cache

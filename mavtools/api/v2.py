@@ -36,7 +36,7 @@ from mavtools.api.pager import Batch, Endpoint, Pager, Progress
 from mavtools.api.query import Listing
 from mavtools.api.transport import Transport
 from mavtools.errors import ConfigError, ResponseFormatError
-from mavtools.frame import empty_frame
+from mavtools.frame import empty_frame, json_object
 from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, build_v2_frame, parse_search_page
 from mavtools.statuses import v2_phases_for_codes
 
@@ -256,7 +256,7 @@ class V2Api:
 
     def get(self, path: str, params: dict[str, str], where: str) -> dict[str, Any]:
         body = self.transport.get(f"{self.endpoint}{path}", params, where)
-        return _json(body, where)
+        return json_object(body, where)
 
 
 def _parse_batch(body: bytes, where: str) -> Batch:
@@ -311,16 +311,6 @@ def _units(device: Any) -> int:
         return int(value) if value is not None else 0
     except (TypeError, ValueError):
         raise ResponseFormatError(f"The API sent a card count {str(value)[:20]!r}.") from None
-
-
-def _json(body: bytes, where: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ResponseFormatError(f"The API sent a body that is not JSON for {where}.") from None
-    if not isinstance(doc, dict):
-        raise ResponseFormatError(f"The API sent JSON that is not an object for {where}.")
-    return doc
 
 
 def _resource_flavors(api: V2Api) -> dict[str, tuple[str, str, int]]:
