@@ -70,6 +70,7 @@ __all__ = [
     "WIRE_FIELDS",
     "Page",
     "build_frame",
+    "check_head",
     "check_values",
     "empty_frame",
     "json_object",
@@ -202,18 +203,7 @@ def parse_page(body: bytes, *, where: str, check: bool = True) -> Page:
     Raises:
         ResponseFormatError: the body is not the documented JSON.
     """
-    stripped = body.lstrip()[:1]
-    if not stripped:
-        raise ResponseFormatError(
-            f"The API sent an empty body for {where}; retry later.", transient=True
-        )
-    if stripped == b"<":
-        raise ResponseFormatError(
-            f"The API sent an HTML page instead of JSON for {where}, usually a gateway or proxy "
-            "error; check the endpoint and retry later.",
-            transient=True,
-        )
-    if stripped != b"{":
+    if check_head(body, where) != b"{":
         return _parse_slowly(body, where)  # also keeps deeply nested arrays away from polars
     try:
         wire = pl.read_json(io.BytesIO(body), schema=_WIRE_PAGE)
@@ -240,6 +230,23 @@ def parse_page(body: bytes, *, where: str, check: bool = True) -> Page:
         total_count=head["total_count"],
         versions=versions,
     )
+
+
+def check_head(body: bytes, where: str) -> bytes:
+    """The first byte that is not white space; an empty body or an HTML page (a gateway's error
+    page) is refused as a transient :class:`ResponseFormatError`."""
+    stripped = body.lstrip()[:1]
+    if not stripped:
+        raise ResponseFormatError(
+            f"The API sent an empty body for {where}; retry later.", transient=True
+        )
+    if stripped == b"<":
+        raise ResponseFormatError(
+            f"The API sent an HTML page instead of JSON for {where}, usually a gateway or proxy "
+            "error; check the endpoint and retry later.",
+            transient=True,
+        )
+    return stripped
 
 
 def json_object(body: bytes, where: str) -> dict[str, Any]:

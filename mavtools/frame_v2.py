@@ -32,7 +32,7 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
-from mavtools.frame import OUTCOME_DTYPE, VERSION_SCHEMA, empty_frame, json_object
+from mavtools.frame import OUTCOME_DTYPE, VERSION_SCHEMA, check_head, empty_frame, json_object
 from mavtools.statuses import FINISHED_OUTCOMES, outcome_of, status_name, v2_status_code
 
 __all__ = ["V2_RAW_SCHEMA", "Cards", "SearchPage", "build_v2_frame", "parse_search_page"]
@@ -88,17 +88,7 @@ def parse_search_page(body: bytes, *, where: str) -> SearchPage:
         ResponseFormatError: the body is not the documented JSON (transient when it looks cut or
             like a gateway page, so the client retries it).
     """
-    head = body.lstrip()[:1]
-    if not head:
-        raise ResponseFormatError(
-            f"The API sent an empty body for {where}; retry later.", transient=True
-        )
-    if head == b"<":
-        raise ResponseFormatError(
-            f"The API sent an HTML page instead of JSON for {where}, usually a gateway or proxy "
-            "error; check the endpoint and retry later.",
-            transient=True,
-        )
+    check_head(body, where)
     doc = json_object(body, where)
     total = doc.get("count", doc.get("total"))
     if total is not None and (not _is_int(total) or total < 0):
