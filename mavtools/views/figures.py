@@ -253,13 +253,14 @@ def _linear_duration_axis(max_hours: float) -> dict[str, Any]:
         "type": "linear",
         "rangemode": "tozero",
         "tickvals": [round(t, 6) for t in ticks],
-        "ticktext": ["0" if t == 0 else _human_hours(t) for t in ticks],
+        "ticktext": ["0" if t == 0 else human_hours(t) for t in ticks],
     }
 
 
-def _human_hours(hours: float | None) -> str:
+def human_hours(hours: float | None, *, missing: str = "n/a") -> str:
+    """Hours as people read them: ``3 min``, ``4.8 h``, ``2.5 d`` (``missing`` for None)."""
     if hours is None:
-        return "n/a"
+        return missing
     if hours < 1 / 60:
         return f"{hours * 3600:.0f} s"
     if hours < 1:
@@ -481,7 +482,7 @@ def durations_spec(*histograms: pl.DataFrame, colors: Mapping[str, str] | None =
         edges += data["lo_hours"].to_list() + data["hi_hours"].to_list()
         for (name,), part in data.partition_by("_label", as_dict=True, maintain_order=True).items():
             text = [
-                f"{_human_hours(lo)} - {_human_hours(hi)}"
+                f"{human_hours(lo)} - {human_hours(hi)}"
                 for lo, hi in zip(part["lo_hours"], part["hi_hours"], strict=True)
             ]
             traces.append(
@@ -927,7 +928,7 @@ def what_if_figure(
             go.Scatter(
                 x=data["units"].to_list(),
                 y=_rounded(data[q]),
-                customdata=[_human_hours(v) for v in data[q].to_list()],
+                customdata=[human_hours(v) for v in data[q].to_list()],
                 name=pname,
                 mode="lines+markers",
                 line={"dash": dashes[i % len(dashes)]},

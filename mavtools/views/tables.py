@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from mavtools.views.figures import WORDS
+from mavtools.views.figures import human_hours as figures_human_hours
 
 if TYPE_CHECKING:  # great_tables is imported when a table is made
     from great_tables import GT
@@ -59,15 +60,7 @@ def human_hours(hours: float | None) -> str:
         >>> human_hours(0.05), human_hours(4.8), human_hours(60)
         ('3 min', '4.8 h', '2.5 d')
     """
-    if hours is None:
-        return "–"
-    if hours < 1 / 60:
-        return f"{hours * 3600:.0f} s"
-    if hours < 1:
-        return f"{hours * 60:.0f} min"
-    if hours < 48:
-        return f"{hours:.1f} h"
-    return f"{hours / 24:.1f} d"
+    return figures_human_hours(hours, missing="–")
 
 
 def _label(column: str) -> str:
