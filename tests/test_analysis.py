@@ -39,7 +39,7 @@ def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Typed frame from compact rows; times in minutes after T0, None = not set.
 
     Keys: c (create), s (start), e (end), g (gpu_num), n (npu_num), pool, status, d (duration min,
-    default e - s), id, flavor.
+    default e - s), id, flavor, ws (workspace). Also the builder of tests/test_whatif.py.
     """
     recs = []
     for i, r in enumerate(rows):
@@ -67,7 +67,7 @@ def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
                 "flavor_code": r.get("flavor", "f1"),
                 "gpu_num": r.get("g", 1),
                 "npu_num": r.get("n", 0),
-                "workspace_id": "0",
+                "workspace_id": r.get("ws", "0"),
             }
         )
     schema = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,60 +20,9 @@ import polars as pl
 import pytest
 
 import mavtools as mt
-from mavtools.frame import typed
+from tests.test_analysis import MIN, T0, T0_MS, frame  # one compact-row builder for both
 
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
-T0_MS = int(T0.timestamp() * 1000)
-MIN = 60_000
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Typed frame from compact rows, times in minutes after T0 (None: not set).
-
-    Keys: c (create), s (start), e (end), g (gpu_num), n (npu_num), pool, id, outcome status.
-    """
-    recs = []
-    for i, r in enumerate(rows):
-        s, e = r.get("s"), r.get("e")
-
-        def ms(v: float | None) -> int:
-            return 0 if v is None else T0_MS + int(v * MIN)
-
-        status = r.get("status") or (10 if e is not None else (8 if s is not None else 7))
-        recs.append(
-            {
-                "version_id": r.get("id", i + 1),
-                "version_name": f"v{i}",
-                "version_desc": None,
-                "status": status,
-                "create_time": ms(r.get("c", 0)),
-                "start_time": ms(s),
-                "end_time": ms(e),
-                "duration": int(((e or 0) - (s or 0)) * MIN) if e is not None else 0,
-                "pool_id": r.get("pool", "p1"),
-                "flavor_code": r.get("flavor", "f1"),
-                "gpu_num": r.get("g", 1),
-                "npu_num": r.get("n", 0),
-                "workspace_id": r.get("ws", "0"),
-            }
-        )
-    schema = {
-        "version_id": pl.Int64,
-        "version_name": pl.String,
-        "version_desc": pl.String,
-        "status": pl.Int64,
-        "create_time": pl.Int64,
-        "start_time": pl.Int64,
-        "end_time": pl.Int64,
-        "duration": pl.Int64,
-        "pool_id": pl.String,
-        "flavor_code": pl.String,
-        "gpu_num": pl.Int64,
-        "npu_num": pl.Int64,
-        "workspace_id": pl.String,
-    }
-    return typed(pl.DataFrame(recs, schema=schema))
 
 
 def minutes(col: pl.Series) -> list[float | None]:
