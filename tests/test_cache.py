@@ -207,7 +207,8 @@ def test_client_region_from_the_endpoint_or_given(endpoint: str, region: str) ->
         Client(endpoint, PROJECT, token=TOKEN, allow_http=True, region="../x")
 
 
-def test_os_cloud_names_several_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def two_clouds_home(tmp_path: Path) -> Path:
+    """A HOME whose clouds.yaml has team-a (eu-de, PROJECT) and team-b (eu-nl, OTHER_PROJECT)."""
     home = tmp_path / "home"
     (home / ".config" / "openstack").mkdir(parents=True)
     (home / ".config" / "openstack" / "clouds.yaml").write_text(
@@ -225,6 +226,11 @@ def test_os_cloud_names_several_projects(tmp_path: Path, monkeypatch: pytest.Mon
             """
         )
     )
+    return home
+
+
+def test_os_cloud_names_several_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = two_clouds_home(tmp_path)
     monkeypatch.chdir(tmp_path)
     clients = default_client({"HOME": str(home), "OS_CLOUD": "team-a, team-b"})
     assert [(c.region, c.project_id) for c in clients] == [
@@ -886,23 +892,7 @@ def test_cli_reads_several_clouds_into_one_frame(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--cloud`` twice: both profiles' datasets in one CSV (offline: the clouds are not local)."""
-    home = tmp_path / "home"
-    (home / ".config" / "openstack").mkdir(parents=True)
-    (home / ".config" / "openstack" / "clouds.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            clouds:
-              team-a:
-                auth_type: token
-                region_name: eu-de
-                auth: {{token: "{TOKEN}", project_id: {PROJECT}}}
-              team-b:
-                auth_type: token
-                region_name: eu-nl
-                auth: {{token: "{TOKEN}", project_id: {OTHER_PROJECT}}}
-            """
-        )
-    )
+    home = two_clouds_home(tmp_path)
     store = CacheStore(tmp_path / "cache")
     for region, project, n in (("eu-de", PROJECT, 30), ("eu-nl", OTHER_PROJECT, 20)):
         dataset = DatasetId(region, project, "0")
