@@ -197,8 +197,8 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from mavtools.api import config
     from mavtools.api.client import ALL_WORKSPACES
+    from mavtools.api.env import settings_from_env
     from mavtools.local.samples import samples_client
     from mavtools.provenance import provenance
     from mavtools.store import default_client, load_versions
@@ -206,7 +206,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
         raise ConfigError("Parquet is binary: give -o FILE (or redirect stdout).")
     several = args.cloud or "," in os.environ.get("OS_CLOUD", "")  # default_client reads them
-    if not args.samples and not several and config.settings_from_env() is None:
+    if not args.samples and not several and settings_from_env() is None:
         raise ConfigError(
             "No ModelArts credentials are configured (MODELARTS_*, OS_CLOUD or OS_* variables); "
             "pass --samples for the bundled sample data."

@@ -1,4 +1,4 @@
-"""mavtools.api.config: environment variables, clouds.yaml + secure.yaml, validation, masked reprs."""
+"""mavtools.api.config, credentials, env and clouds: environment variables, clouds.yaml + secure.yaml, validation, masked reprs."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import pytest
 from mavtools.api.auth import AkSkAuth, PasswordAuth, TokenAuth
 from mavtools.api.config import (
     DEFAULT_ENDPOINT_TEMPLATE,
-    Credentials,
-    Settings,
     endpoint_for_region,
-    settings_from_env,
     validate_endpoint,
     validate_project_id,
 )
+from mavtools.api.credentials import Credentials, Settings
+from mavtools.api.env import settings_from_env
 from mavtools.errors import ConfigError
 
 EP = "https://modelarts.eu-de.otc.t-systems.com"
@@ -505,10 +504,17 @@ def test_search_order_cwd_before_user_config(isolated):
     s = settings_from_env(env(isolated, OS_CLOUD="otc"))
     assert s is not None and s.credentials.kind == "password"
     assert s.credentials.password == SECRET  # secure.yaml beside the user clouds.yaml
-    # XDG_CONFIG_HOME moves the user directory: only /etc/openstack is left
-    if not Path("/etc/openstack/clouds.yaml").exists():
-        with pytest.raises(ConfigError, match=r"no clouds\.yaml"):
-            settings_from_env(env(isolated, OS_CLOUD="otc", XDG_CONFIG_HOME=str(isolated / "x")))
+    # XDG_CONFIG_HOME adds a user directory before ~/.config/openstack, which openstacksdk
+    # still reads (its UNIX_CONFIG_HOME)
+    s = settings_from_env(env(isolated, OS_CLOUD="otc", XDG_CONFIG_HOME=str(isolated / "x")))
+    assert s is not None and s.credentials.password == SECRET
+    (isolated / "x" / "openstack").mkdir(parents=True)
+    (isolated / "x" / "openstack" / "clouds.yml").write_text(
+        "clouds:\n  otc:\n    auth_type: token\n    region_name: eu-nl\n"
+        f"    auth:\n      token: xdg\n      project_id: {PID}\n"
+    )
+    s = settings_from_env(env(isolated, OS_CLOUD="otc", XDG_CONFIG_HOME=str(isolated / "x")))
+    assert s is not None and s.credentials == Credentials.from_token("xdg")
 
 
 def test_explicit_secure_file(isolated):
@@ -569,11 +575,13 @@ def test_import_has_no_side_effects(tmp_path, monkeypatch):
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", spy)
-    saved = sys.modules.pop("mavtools.api.config")
+    modules = ["mavtools.api." + name for name in ("config", "credentials", "clouds", "env")]
+    saved = {name: sys.modules.pop(name) for name in modules if name in sys.modules}
     try:
-        importlib.import_module("mavtools.api.config")
+        for name in modules:
+            importlib.import_module(name)
     finally:
-        sys.modules["mavtools.api.config"] = saved
+        sys.modules.update(saved)
     assert not [name for name in opened if "yaml" in name or "openstack" in name]
     assert list(tmp_path.iterdir()) == []
 

@@ -276,7 +276,7 @@ def test_trial8_plain_http_is_refused_unless_allowed(endpoint):
 
 
 def test_trial8_plain_http_from_the_environment_only_for_loopback():
-    from mavtools.api.config import settings_from_env
+    from mavtools.api.env import settings_from_env
 
     env = {"MODELARTS_PROJECT_ID": PROJECT, "MODELARTS_TOKEN": SECRET_TOKEN}
     with pytest.raises(ConfigError):

@@ -218,9 +218,9 @@ class Client:
         Raises:
             ConfigError: nothing is configured, or the configuration is incomplete.
         """
-        from mavtools.api import config
+        from mavtools.api.env import settings_from_env
 
-        settings = config.settings_from_env(environ)
+        settings = settings_from_env(environ)
         if settings is None:
             raise ConfigError(
                 "No ModelArts credentials are configured: set MODELARTS_ENDPOINT, "

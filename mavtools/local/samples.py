@@ -52,7 +52,7 @@ def warn_samples_fallback() -> None:
     The warning names every place that was searched. It is issued with a fixed location
     (``mavtools``) so a notebook shows the same text on every machine.
     """
-    from mavtools.api.config import SEARCHED
+    from mavtools.api.env import SEARCHED
 
     message = (
         "No ModelArts credentials were found, so mavtools serves the bundled SAMPLE data "

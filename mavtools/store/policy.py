@@ -785,8 +785,8 @@ def default_client(environ: Mapping[str, str] | None = None, *, many: bool = Fal
     ``MAVTOOLS_ALLOW_HTTP=1`` lets the configured endpoint be plain ``http://`` (a local server
     such as ``mavtools serve-samples``).
     """
-    from mavtools.api import config
     from mavtools.api.client import Client
+    from mavtools.api.env import settings_from_env
     from mavtools.local.samples import samples_client, warn_samples_fallback
 
     env = os.environ if environ is None else environ
@@ -796,7 +796,7 @@ def default_client(environ: Mapping[str, str] | None = None, *, many: bool = Fal
     clouds = [c.strip() for c in env.get("OS_CLOUD", "").split(",") if c.strip()]
     if len(clouds) > 1 or (clouds and many):
         return [Client.from_cloud(cloud, env, **options) for cloud in clouds]
-    if config.settings_from_env(env) is None:
+    if settings_from_env(env) is None:
         warn_samples_fallback()  # never a surprise: say so, and where credentials were looked for
         return samples_client()
     return Client.from_env(env, **options)
