@@ -15,14 +15,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import logging
 import os
 import re
 import sys
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,15 @@ from typing import Any, NoReturn
 
 import polars as pl
 
+from mavtools.console import (
+    ProgressBar,
+    flat_frame,
+    short_age,
+    short_size,
+    summary_text,
+    warnings_on_stderr,
+    write_text,
+)
 from mavtools.errors import ConfigError, MavtoolsError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -217,7 +224,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         client = default_client({**os.environ, "OS_CLOUD": ",".join(args.cloud)}, many=True)
     else:
         client = default_client()
-    with _ProgressBar() as bar, _warnings_on_stderr():
+    with ProgressBar() as bar, warnings_on_stderr():
         frame = load_versions(
             client,
             status=args.status,
@@ -234,109 +241,20 @@ def _run_fetch(args: argparse.Namespace) -> int:
     info = provenance(frame)
     log.info("%s", info)
     if args.format == "table":
-        _write_text(args.output, _summary(frame, str(info) if info else ""))
+        write_text(args.output, summary_text(frame, str(info) if info else ""))
     elif args.format == "parquet":
         if args.output is not None:
             frame.write_parquet(args.output)
         else:
             frame.write_parquet(sys.stdout.buffer)
     else:
-        flat = _flat(frame)
+        flat = flat_frame(frame)
         target: Any = args.output if args.output is not None else sys.stdout.buffer
         if args.format == "csv":
             flat.write_csv(target)
         else:
             flat.write_json(target)
     return 0
-
-
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """Durations as integer milliseconds (CSV cannot hold them; JSON readers rarely parse ISO)."""
-    durations = [name for name, dtype in frame.schema.items() if dtype == pl.Duration("ms")]
-    return frame.with_columns(
-        pl.col(name).dt.total_milliseconds().alias(f"{name}_ms") for name in durations
-    ).drop(durations)
-
-
-def _summary(frame: pl.DataFrame, origin: str) -> str:
-    lines = [origin, ""]
-    if frame.is_empty():
-        return "\n".join([*lines, "No versions match."]) + "\n"
-    first, last = frame.select(
-        pl.col("create_time").min().alias("first"), pl.col("create_time").max().alias("last")
-    ).row(0)
-    lines.append(
-        f"{frame.height:,} versions created {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC"
-    )
-    outcomes = (
-        frame.group_by("outcome")
-        .agg(versions=pl.len(), gpu_hours=pl.col("gpu_hours").sum().round(1))
-        .sort("outcome")
-    )
-    newest = frame.head(10).select(
-        "version_id",
-        "version_name",
-        "status_name",
-        "pool_id",
-        pl.col("create_time").dt.strftime("%Y-%m-%d %H:%M"),
-        duration_min=(pl.col("duration").dt.total_seconds() / 60).round(1),
-    )
-    with pl.Config(
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        tbl_rows=20,
-        tbl_width_chars=160,
-        fmt_str_lengths=60,
-    ):
-        lines += ["", "By outcome:", str(outcomes), "", "Newest versions:", str(newest)]
-    return "\n".join(lines) + "\n"
-
-
-def _write_text(path: Path | None, text: str) -> None:
-    if path is None:
-        sys.stdout.write(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-
-
-@contextlib.contextmanager
-def _warnings_on_stderr() -> Iterator[None]:
-    """Partial results (a refused workspace, a failing project) as one line each on stderr."""
-    from mavtools.errors import AccessWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AccessWarning)
-        try:
-            yield
-        finally:
-            for item in caught:
-                if issubclass(item.category, AccessWarning):
-                    print(f"mavtools: warning: {item.message}", file=sys.stderr)
-                else:
-                    warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
-
-
-class _ProgressBar:
-    """A tqdm bar on stderr (pages done / planned), shown only on a terminal."""
-
-    def __init__(self) -> None:
-        self._bar: Any = None
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def update(self, done: int, planned: int) -> None:
-        if self._bar is None:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=planned, unit="page", file=sys.stderr, disable=None, leave=False)
-        self._bar.total = max(planned, done)
-        self._bar.n = done
-        self._bar.refresh()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 # -- cache ---------------------------------------------------------------------------------------
@@ -379,9 +297,9 @@ def _run_cache(args: argparse.Namespace) -> int:
                     where
                     | {
                         "fetched (UTC)": f"{item.fetched_at:%Y-%m-%d %H:%M}",
-                        "age": _age(now - item.fetched_at),
+                        "age": short_age(now - item.fetched_at),
                         "rows": item.rows,
-                        "size": _size(item.size),
+                        "size": short_size(item.size),
                         "how": item.note,
                     }
                 )
@@ -426,23 +344,6 @@ def _run_cache(args: argparse.Namespace) -> int:
         f"reader {'snapshot' if pins == 1 else 'snapshots'} from {store.root}."
     )
     return 0
-
-
-def _age(delta: Any) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 # -- serve-samples -------------------------------------------------------------------------------
