@@ -45,10 +45,11 @@ from mavtools.errors import (
     TransportError,
 )
 from mavtools.frame import VERSION_SCHEMA
+from mavtools.load import load_versions, scan_cache
 from mavtools.local.samples import samples_client
 from mavtools.provenance import Provenance, provenance
 from mavtools.statuses import OUTCOMES, outcome_of, status_name
-from mavtools.store import NEVER_EXPIRE, load_versions, scan_cache
+from mavtools.store import NEVER_EXPIRE
 
 __all__ = [
     "ALL_WORKSPACES",

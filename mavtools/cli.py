@@ -206,9 +206,9 @@ def _configure_fetch(parser: argparse.ArgumentParser) -> None:
 def _run_fetch(args: argparse.Namespace) -> int:
     from mavtools.api.client import ALL_WORKSPACES
     from mavtools.api.env import settings_from_env
+    from mavtools.load import default_client, load_versions
     from mavtools.local.samples import samples_client
     from mavtools.provenance import provenance
-    from mavtools.store import default_client, load_versions
 
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
         raise ConfigError("Parquet is binary: give -o FILE (or redirect stdout).")

@@ -26,6 +26,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+import mavtools.load
 from mavtools.api.client import Client
 from mavtools.errors import (
     AccessWarning,
@@ -37,6 +38,7 @@ from mavtools.errors import (
     ServerError,
 )
 from mavtools.frame import VERSION_SCHEMA, build_frame
+from mavtools.load import default_client
 from mavtools.local import synth
 from mavtools.local.fake_api import RunningServer
 from mavtools.provenance import provenance
@@ -50,7 +52,6 @@ from mavtools.store import (
     Snapshot,
     VersionCache,
     default_cache_dir,
-    default_client,
     load_versions,
     parse_max_age,
     scan_cache,
@@ -322,12 +323,12 @@ def test_offline_serves_an_old_entry_without_network(servers: Any, cache_dir: Pa
 
 def test_samples_are_never_cached(cache_dir: Path) -> None:
     with pytest.warns(SamplesWarning):  # no credentials in the environment: samples
-        df = load_versions(cache_dir=cache_dir)
+        df = mavtools.load.load_versions(cache_dir=cache_dir)
     info = provenance(df)
     assert info is not None and info.is_sample and info.note == "bundled samples, not cached"
     assert not cache_dir.exists()
     with pytest.warns(SamplesWarning):
-        again = load_versions(cache_dir=cache_dir, max_age=0)
+        again = mavtools.load.load_versions(cache_dir=cache_dir, max_age=0)
     assert_frame_equal(again, df)
     assert provenance(again) == info  # same snapshot time: clock-free outputs
 

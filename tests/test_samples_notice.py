@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from mavtools.errors import SamplesWarning
+from mavtools.load import load_versions
 from mavtools.local import samples
 from mavtools.provenance import provenance
-from mavtools.store import load_versions
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -76,7 +76,6 @@ __all__ = [
     "Query",
     "VersionCache",
     "VersionSource",
-    "default_client",
     "load_versions",
     "parse_max_age",
     "scan_cache",
@@ -777,31 +776,6 @@ def _stamped(frame: pl.DataFrame, fetched_at: datetime) -> pl.DataFrame:
 # -- public entry points ------------------------------------------------------------------------
 
 
-def default_client(environ: Mapping[str, str] | None = None, *, many: bool = False) -> Any:
-    """The client(s) configured in the environment, else the bundled samples.
-
-    ``OS_CLOUD=a,b`` gives one client per named ``clouds.yaml`` profile (a list; ``many=True``
-    makes a list of a single profile too, read from the profile alone);
-    ``MAVTOOLS_ALLOW_HTTP=1`` lets the configured endpoint be plain ``http://`` (a local server
-    such as ``mavtools serve-samples``).
-    """
-    from mavtools.api.client import Client
-    from mavtools.api.env import settings_from_env
-    from mavtools.local.samples import samples_client, warn_samples_fallback
-
-    env = os.environ if environ is None else environ
-    options: dict[str, Any] = {}
-    if env.get("MAVTOOLS_ALLOW_HTTP", "").strip() == "1":
-        options["allow_http"] = True
-    clouds = [c.strip() for c in env.get("OS_CLOUD", "").split(",") if c.strip()]
-    if len(clouds) > 1 or (clouds and many):
-        return [Client.from_cloud(cloud, env, **options) for cloud in clouds]
-    if settings_from_env(env) is None:
-        warn_samples_fallback()  # never a surprise: say so, and where credentials were looked for
-        return samples_client()
-    return Client.from_env(env, **options)
-
-
 def load_versions(
     client: Any = None,
     *,
@@ -822,8 +796,7 @@ def load_versions(
 
     Args:
         client: a :class:`~mavtools.api.client.Client`, or a list of them (projects, regions);
-            None: :func:`default_client` (credentials from the environment, several with
-            ``OS_CLOUD=a,b``, else the bundled samples, which are never cached).
+            :func:`mavtools.load_versions` picks one when none is given (``mavtools.load``).
         status: status code(s), name(s) or outcome(s), as for ``Client.list_versions``.
         pool_id: one resource pool or several.
         workspace_id: one workspace, several, or ``"*"`` for all (as far as permitted: without
@@ -857,7 +830,8 @@ def load_versions(
         >>> both = mt.load_versions([mt.Client.from_cloud("de"), mt.Client.from_cloud("nl")])
         >>> both.group_by("region", "project_id").len()
     """
-    client = client if client is not None else default_client()
+    if client is None:  # the "no credentials -> samples" choice is mavtools.load's, not the store's
+        raise ConfigError("No client given: pass a Client, or call mavtools.load_versions().")
     return VersionCache(cache_dir).load(
         client,
         status=status,
