@@ -740,9 +740,7 @@ class FakeAdapter(BaseAdapter):
         response = requests.Response()
         response.status_code = answer.status
         response.headers.update(answer.headers)
-        response._content = answer.body
-        response._content_consumed = True  # type: ignore[attr-defined]
-        response.raw = io.BytesIO(answer.body)
+        response.raw = io.BytesIO(answer.body)  # requests reads .content from it (public API)
         response.url = request.url or ""
         response.request = request
         response.encoding = "utf-8"

@@ -86,6 +86,7 @@ from mavtools.views.aggregates import (
     select,
     summarize,
 )
+from mavtools.views.mime import mime_bundle
 
 __all__ = [
     "FIGURE_NAMES",
@@ -465,7 +466,7 @@ def _display_data(spec: figures.Spec) -> tuple[dict[str, Any], ...]:
     if name and "template" not in layout:
         layout = {**layout, "template": _template(name)}
     fig_dict = {"data": spec["data"], "layout": layout}
-    bundle = pio.renderers._build_mime_bundle(fig_dict, pio.renderers.default)
+    bundle = mime_bundle(fig_dict)  # plotly's renderers, by their public names
     return ({"output_type": "display_data", "data": bundle or {}, "metadata": {}},)
 
 
