@@ -32,7 +32,14 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
-from mavtools.frame import OUTCOME_DTYPE, VERSION_SCHEMA, check_head, empty_frame, json_object
+from mavtools.frame import (
+    _MAX_EPOCH_MS,
+    OUTCOME_DTYPE,
+    VERSION_SCHEMA,
+    check_head,
+    empty_frame,
+    json_object,
+)
 from mavtools.statuses import FINISHED_OUTCOMES, outcome_of, status_name, v2_status_code
 
 __all__ = ["V2_RAW_SCHEMA", "Cards", "SearchPage", "build_v2_frame", "parse_search_page"]
@@ -59,7 +66,6 @@ V2_RAW_SCHEMA: Final = pl.Schema(
         "npu_cards": pl.Int64,
     }
 )
-_MAX_EPOCH_MS: Final = 253_402_300_799_000  # 9999-12-31
 _MAX_NODES: Final = 100_000
 _MAX_CARDS: Final = 1_000
 

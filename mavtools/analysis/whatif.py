@@ -64,7 +64,7 @@ from mavtools.analysis.timeline import (
     now_ms_expr,
     units_column,
 )
-from mavtools.frame import ROW_KEY
+from mavtools.frame import _DURATION, ROW_KEY
 
 __all__ = ["IDENTITY", "replay_check", "simulate", "size_for", "what_if"]
 
@@ -78,7 +78,6 @@ PoolSizes = Mapping[str, int] | pl.DataFrame
 #: null, sorted last) by :data:`mavtools.frame.ROW_KEY`. Columns a hand-built frame lacks are skipped.
 IDENTITY: Final[tuple[str, ...]] = ("version_id", *ROW_KEY)
 
-_DURATION: Final = pl.Duration("ms")
 _POLICIES: Final = ("fifo", "backfill")
 NEVER_STARTED: Final = "never started"
 

@@ -36,7 +36,7 @@ from mavtools.api.pager import Batch, Endpoint, Pager, Progress
 from mavtools.api.query import Listing
 from mavtools.api.transport import Transport
 from mavtools.errors import ConfigError, ResponseFormatError
-from mavtools.frame import empty_frame, json_object
+from mavtools.frame import _MAX_EPOCH_MS, empty_frame, json_object
 from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, build_v2_frame, parse_search_page
 from mavtools.statuses import v2_phases_for_codes
 
@@ -52,7 +52,6 @@ __all__ = [
 
 #: The largest ``limit`` the search accepts.
 MAX_V2_LIMIT: Final = 50
-_MAX_EPOCH_MS: Final = 253_402_300_799_000  # 9999-12-31
 
 POOL_SCHEMA: Final = pl.Schema(
     {
