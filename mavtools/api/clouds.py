@@ -29,11 +29,9 @@ from mavtools.api.config import (
     domain_of_iam,
     endpoint_for_region,
     env_value,
-    is_loopback_url,
-    validate_auth_url,
     validate_region,
 )
-from mavtools.api.credentials import Credentials, Settings
+from mavtools.api.credentials import Credentials, Settings, iam_user
 from mavtools.errors import ConfigError
 
 __all__ = ["VENDOR_PROFILES", "VendorProfile", "config_dirs", "settings_from_cloud"]
@@ -264,15 +262,7 @@ def settings_from_cloud(
         scope_id = project_id or scope_id
         if scope_id is None and scope_name is None:
             raise ConfigError(f"{where} lacks auth.project_id or auth.project_name.")
-        assert auth_url is not None
-        credentials = Credentials.from_password(
-            validate_auth_url(auth_url, is_loopback_url(auth_url)),
-            fields["username"],  # type: ignore[arg-type]
-            fields["password"],  # type: ignore[arg-type]
-            fields["user_domain_name"],  # type: ignore[arg-type]
-            project_id=scope_id,
-            project_name=None if scope_id else scope_name,
-        )
+        credentials = iam_user(list(fields.values()), scope_id, scope_name)
     else:
         raise ConfigError(
             f"{where} uses auth_type {auth_type!r}; mavtools supports password, token and aksk."

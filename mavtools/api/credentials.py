@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,13 +20,14 @@ import requests.auth
 from mavtools.api.config import (
     is_loopback_url,
     show_value,
+    validate_auth_url,
     validate_endpoint,
     validate_project_id,
     validate_region,
 )
 from mavtools.errors import ConfigError
 
-__all__ = ["CredentialKind", "Credentials", "Settings"]
+__all__ = ["CredentialKind", "Credentials", "Settings", "iam_user"]
 
 CredentialKind = Literal["token", "aksk", "password"]
 
@@ -178,3 +180,25 @@ class Settings:
             validate_project_id(self.project_id)
         if self.region is not None:
             validate_region(self.region)
+
+
+def iam_user(
+    fields: Iterable[str | None], project_id: str | None, project_name: str | None
+) -> Credentials:
+    """An IAM user read from a configuration, its auth URL checked (``http://`` on loopback only).
+
+    Args:
+        fields: the auth URL, user name, password and user domain name, in this order, all set.
+        project_id: the project the token is scoped to, when known.
+        project_name: the project's name, used only without ``project_id``.
+    """
+    auth_url, username, password, domain_name = fields
+    assert auth_url and username and password and domain_name  # callers name what is missing
+    return Credentials.from_password(
+        validate_auth_url(auth_url, is_loopback_url(auth_url)),
+        username,
+        password,
+        domain_name,
+        project_id=project_id,
+        project_name=None if project_id else project_name,
+    )

@@ -31,10 +31,9 @@ from mavtools.api.config import (
     endpoint_for_region,
     env_value,
     is_loopback_url,
-    validate_auth_url,
     validate_endpoint,
 )
-from mavtools.api.credentials import Credentials, Settings
+from mavtools.api.credentials import Credentials, Settings, iam_user
 from mavtools.errors import ConfigError
 
 __all__ = ["SEARCHED", "settings_from_env"]
@@ -145,15 +144,7 @@ def _settings_from_os_vars(get, endpoint: str | None, project_id: str | None) ->
         raise ConfigError("OS_USERNAME is set but neither OS_PROJECT_ID nor OS_PROJECT_NAME is.")
     region = get("OS_REGION_NAME")
     auth_url = required["OS_AUTH_URL"]
-    assert auth_url is not None
-    credentials = Credentials.from_password(
-        validate_auth_url(auth_url, is_loopback_url(auth_url)),
-        required["OS_USERNAME"],  # type: ignore[arg-type]
-        required["OS_PASSWORD"],  # type: ignore[arg-type]
-        required["OS_USER_DOMAIN_NAME"],  # type: ignore[arg-type]
-        project_id=scope_id,
-        project_name=None if scope_id else scope_name,
-    )
+    credentials = iam_user(list(required.values()), scope_id, scope_name)
     if endpoint is None:
         if region is None:
             raise ConfigError("OS_REGION_NAME or MODELARTS_ENDPOINT must be set to find ModelArts.")
