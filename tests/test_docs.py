@@ -63,3 +63,22 @@ def test_every_cli_command_in_the_readme_exists():
 def test_every_api_name_in_the_readme_exists():
     for name in set(re.findall(r"`mt\.([A-Za-z][A-Za-z_]*)", README)):
         assert name in mt.__all__ or name in ("widgets", "figures", "tables"), name
+
+
+def test_architecture_names_every_module_of_the_package():
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    package = ROOT / "mavtools"
+    named = set(re.findall(r"`([A-Za-z0-9_/]+(?:\.py|/))`", page))
+    modules = {
+        str(path.relative_to(package)).removesuffix("__init__.py") or "__init__.py"
+        for path in package.rglob("*.py")
+    }
+    assert "api/" in modules and "frame.py" in modules  # packages by folder, modules by file
+    assert not modules - named, sorted(modules - named)
+    # and names no module that is gone (tests/ and mavtools/ paths are named as such)
+    package_paths = {
+        name.removesuffix("__init__.py") or "__init__.py"
+        for name in named
+        if not name.startswith(("tests/", "mavtools/", "docs/"))
+    }
+    assert not package_paths - modules, sorted(package_paths - modules)
