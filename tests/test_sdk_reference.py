@@ -20,8 +20,9 @@ The SDK has no model of the old-version (v1) versions listing, so that one is no
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import huaweicloudsdkmodelarts.v1.model as sdk
 import polars as pl
@@ -29,10 +30,12 @@ import pytest
 import requests
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 from huaweicloudsdkmodelarts.v1 import ModelArtsClient
 
 import mavtools as mt
+from mavtools.api.auth import AkSkAuth
 from mavtools.local.fake_api import Answer, FakeModelArts, RunningServer, serve
 from mavtools.local.fake_v2 import FakeV2, PoolSpec, v2_job
 from mavtools.local.samples import FLAVORS, SAMPLE_WORKSPACE_NAMES, sample_jobs, sample_pools
@@ -695,3 +698,93 @@ def test_the_old_list_form_of_pool_states_is_still_read(start_server: Any) -> No
     assert table.select("pool_id", "accelerator", "nodes_available", "units").rows() == [
         ("pool-old", "npu", 2, 8)  # no ``card``: the older ``size`` is the count
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. The requests mavtools sends are ones the SDK makes, signed as the SDK signs them
+# --------------------------------------------------------------------------------------------------
+
+#: Path ending -> (the SDK's request model, its http_info builder).
+SDK_OPERATIONS = {
+    "training-job-searches": ("ListTrainingJobsRequest", "_list_training_jobs_http_info"),
+    "training-job-flavors": (
+        "ShowTrainingJobFlavorsRequest",
+        "_show_training_job_flavors_http_info",
+    ),
+    "pools": ("ListPoolsRequest", "_list_pools_http_info"),
+    "resourceflavors": ("ListResourceFlavorsRequest", "_list_resource_flavors_http_info"),
+    "workspaces": ("ListWorkspaceRequest", "_list_workspace_http_info"),
+}
+
+
+def sdk_query_names(operation: str) -> set[str]:
+    """Every query name the SDK sends for ``operation`` (each request attribute set)."""
+    model_name, builder = SDK_OPERATIONS[operation]
+    request = getattr(sdk, model_name)()
+    for attr, kind in request.openapi_types.items():
+        setattr(request, attr, 1 if kind == "int" else "x")
+    info = getattr(ModelArtsClient, builder)(request)
+    assert info["resource_path"].endswith(operation)
+    return {name for name, _ in info["query_params"]}
+
+
+def test_requests_mavtools_sends_are_the_sdks() -> None:
+    api = reference_api()
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+    handle = api.handle
+
+    def recording(method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Any:
+        seen.append((method, target, dict(headers), body))
+        return handle(method, target, headers, body)
+
+    api.handle = recording  # type: ignore[method-assign]
+    with serve(api) as running:
+        client = mavtools_client(running)  # AK/SK: the server is an IAM sub-project
+        df = client.list_versions(workspace_id=mt.ALL_WORKSPACES, api="v2", status="RUNNING")
+        client.list_versions(workspace_id=mt.ALL_WORKSPACES, api="v2")
+        client.pools()
+        client.workspace_names()
+    assert df.height > 0
+    operations = set()
+    for method, target, headers, body in seen:
+        parts = urlsplit(target)
+        operation = parts.path.rsplit("/", 1)[-1]
+        operations.add(operation)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        assert {name for name, _ in query} <= sdk_query_names(operation), target
+        if method == "POST":
+            doc = json.loads(body)
+            assert shape_problems(doc, "JobSearches") == [], doc  # keys and types of the SDK
+        # The SDK's signer, given the same request, writes the same Authorization.
+        signed = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+        assert "x-project-id" in signed and headers["X-Project-Id"] == PROJECT
+        given = {
+            k: v for k, v in headers.items() if k.lower() in signed and k.lower() != "x-project-id"
+        }
+        request = SdkRequest(
+            method=method,
+            schema="http",
+            host=headers["Host"],
+            resource_path=parts.path,
+            query_params=query,
+            header_params=given,
+            body=body,
+        )
+        reference = BasicCredentials(AK, SK, PROJECT).sign_request(request)
+        assert reference.header_params["Authorization"] == headers["Authorization"], target
+    assert operations == set(SDK_OPERATIONS)
+    searches = [json.loads(b) for m, _, _, b in seen if m == "POST"]
+    assert any(s.get("filters") for s in searches)  # the phase filter was among them
+
+
+def test_aksk_without_project_header_is_refused_by_a_sub_project(start_server: Any) -> None:
+    """What the X-Project-Id fix is for: a sub-project refuses AK/SK calls that do not name it."""
+    running = start_server((), project_id=PROJECT, aksk={AK: SK})
+    FakeV2([]).attach(running.api)
+    running.api.sub_project = True
+    bare = mt.Client(running.url, PROJECT, auth=AkSkAuth(AK, SK), allow_http=True)
+    assert bare.list_versions(api="v2").height == 0  # the client names its project itself
+    session = requests.Session()
+    session.auth = AkSkAuth(AK, SK)  # signing without the project, as mavtools used to
+    answer = session.post(f"{running.url}/v2/{PROJECT}/training-job-searches", json={}, timeout=10)
+    assert answer.status_code == 403
