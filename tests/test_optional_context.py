@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 import mavtools as mt
@@ -94,4 +95,30 @@ def _report(
         timeout=600,
         env=env,
         cwd=ROOT,
+    )
+
+
+def test_a_refused_flavor_list_leaves_those_cards_unknown_with_one_note() -> None:
+    no_flavors = "tok-no-flavors-8c1a"
+    api = sample_api(grants={no_flavors: Permissions(list_flavors=False)}, token=FULL)
+    with serve(api) as server:
+        full = mt.Client(server.url, api.project_id, token=FULL, allow_http=True)
+        narrow = mt.Client(server.url, api.project_id, token=no_flavors, allow_http=True)
+        expected = full.list_versions(workspace_id=mt.ALL_WORKSPACES, api="v2")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = narrow.list_versions(workspace_id=mt.ALL_WORKSPACES, api="v2")
+    [note] = [str(w.message) for w in caught if issubclass(w.category, AccessWarning)]
+    assert "training-job-flavors" in note and "HTTP 403" in note
+    assert got.height == expected.height
+    # jobs whose cards came with them keep them; the others are unknown (null), never zero
+    lost = got.join(expected, on="job_id", suffix="_full").filter(
+        pl.col("gpu_num") != pl.col("gpu_num_full")
+    )
+    assert lost.height == 0
+    unknown = got.filter(pl.col("gpu_num").is_null())
+    assert unknown.height > 0
+    assert (
+        expected.filter(pl.col("job_id").is_in(unknown["job_id"].implode()))["gpu_num"].null_count()
+        == 0
     )

@@ -122,11 +122,13 @@ class Permissions:
         list_workspaces: ``modelarts:workspace:list`` granted (else 403 ``ModelArts.0108``).
         refused_workspaces: workspaces where ``modelarts:trainJob:list`` is not granted.
         list_pools: ``modelarts:pool:list`` granted: the v2 pool list and resource flavors.
+        list_flavors: the v2 training flavor list may be read.
     """
 
     list_workspaces: bool = True
     refused_workspaces: frozenset[str] = frozenset()
     list_pools: bool = True
+    list_flavors: bool = True
 
 
 def _not_authorized(action: str) -> Answer:

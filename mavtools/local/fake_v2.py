@@ -292,7 +292,9 @@ class FakeV2:
     def _refuses_pools(self, request: Request) -> bool:
         return self._api is not None and not self._api.grant(request.headers).list_pools
 
-    def _flavors(self, _request: Request) -> tuple[int, bytes]:
+    def _flavors(self, request: Request) -> tuple[int, bytes]:
+        if self._api is not None and not self._api.grant(request.headers).list_flavors:
+            return _refused("modelarts:trainJob:listFlavors")
         flavors = [
             {
                 "flavor_id": fid,
