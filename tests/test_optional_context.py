@@ -9,6 +9,7 @@ note in their output (over real HTTP, ``mavtools report`` in a subprocess, as a 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -122,3 +123,26 @@ def test_a_refused_flavor_list_leaves_those_cards_unknown_with_one_note() -> Non
         expected.filter(pl.col("job_id").is_in(unknown["job_id"].implode()))["gpu_num"].null_count()
         == 0
     )
+
+
+def test_the_readme_permissions_table_lists_every_endpoint_mavtools_calls() -> None:
+    """Each path the client code builds (``/vN/{project}/name``) has a row in the README."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("**Permissions.**") : readme.index("What was read and what")]
+    called = set()
+    for source in (ROOT / "mavtools" / "api").glob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        for version, name in re.findall(r"/(v[12])/\{[a-z_.]*project(?:_id)?\}/([a-z/-]+)", text):
+            called.add(f"/{version}/{{project_id}}/{name}")
+    assert called >= {
+        "/v1/{project_id}/training-jobs/versions",
+        "/v2/{project_id}/training-job-searches",
+        "/v2/{project_id}/pools",
+        "/v1/{project_id}/resourceflavors",
+        "/v2/{project_id}/training-job-flavors",
+        "/v1/{project_id}/workspaces",
+    }
+    assert [
+        c for c in sorted(called) if f"`GET {c}" not in table and f"`POST {c}" not in table
+    ] == []
+    assert "/v3/auth/tokens" in table
