@@ -13,8 +13,11 @@ records (:data:`V2_RAW_SCHEMA`); :func:`build_v2_frame` turns them into :data:`V
   in a terminal state (one whose outcome is finished: Completed, Failed, Terminated, and
   Abnormal/Lost), null otherwise (the API sends no end time);
 * ``gpu_num``/``npu_num`` = ``node_count`` x the flavor's cards, read from ``flavor_detail``
-  (public pools) or, when it is absent (dedicated pools), from the flavor list the client passes
-  in. A flavor found in neither leaves both null: unknown, not zero;
+  (public pools); when it is absent, from ``main_container_allocated_resources.accelerator_num``
+  (custom flavors), the dedicated-pool flavor ids ``modelarts.pool.visual.{x,2x,4x,8x}large``
+  (1, 2, 4, 8 cards) or the flavor list the client passes in. A flavor found in none leaves both
+  null: unknown, not zero. A heterogeneous job (``tasks[].task_resource``) sums nodes and cards
+  over its tasks;
 * ``workspace_id`` = ``metadata.workspace_id``, or the workspace asked for when absent.
 
 Decisions where the API is silent: records are read with the standard ``json`` module (pages hold
@@ -42,7 +45,14 @@ from mavtools.frame import (
 )
 from mavtools.statuses import FINISHED_OUTCOMES, outcome_of, status_name, v2_status_code
 
-__all__ = ["V2_RAW_SCHEMA", "Cards", "SearchPage", "build_v2_frame", "parse_search_page"]
+__all__ = [
+    "DEDICATED_FLAVOR_CARDS",
+    "V2_RAW_SCHEMA",
+    "Cards",
+    "SearchPage",
+    "build_v2_frame",
+    "parse_search_page",
+]
 
 #: Accelerator cards per node of a flavor: (gpu, npu).
 Cards = tuple[int, int]
@@ -64,10 +74,20 @@ V2_RAW_SCHEMA: Final = pl.Schema(
         "node_count": pl.Int64,
         "gpu_cards": pl.Int64,  # per node, from flavor_detail; null when it is absent
         "npu_cards": pl.Int64,
+        "gpu_total": pl.Int64,  # all nodes of a heterogeneous job (summed over its tasks)
+        "npu_total": pl.Int64,
     }
 )
 _MAX_NODES: Final = 100_000
 _MAX_CARDS: Final = 1_000
+#: Flavor ids of dedicated pools (SDK ``Resource.flavor_id``): cards per node. The public flavor
+#: list does not hold them, and their jobs come without ``flavor_detail``.
+DEDICATED_FLAVOR_CARDS: Final = {
+    "modelarts.pool.visual.xlarge": 1,
+    "modelarts.pool.visual.2xlarge": 2,
+    "modelarts.pool.visual.4xlarge": 4,
+    "modelarts.pool.visual.8xlarge": 8,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +152,15 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         gpu, npu = gpu or 0, npu or 0  # a detail without gpu/npu is a CPU flavor
     elif detail is not None:
         raise ResponseFormatError(f"The API sent 'flavor_detail' that is not an object in {place}.")
+    if gpu is None and npu is None:
+        gpu, npu = _resource_cards(resource, place)
+    nodes = _number(resource, "node_count", place, _MAX_NODES)
+    gpu_total = npu_total = None
+    tasks = item.get("tasks")
+    if isinstance(tasks, list) and any(
+        isinstance(t, dict) and t.get("task_resource") for t in tasks
+    ):
+        nodes, gpu_total, npu_total = _task_totals(tasks, place)
     return (
         job_id,
         _text(meta, "name", place),
@@ -145,10 +174,66 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         _number(status, "duration", place, _MAX_EPOCH_MS),
         _text(resource, "pool_id", place),
         _text(resource, "flavor_id", place),
-        _number(resource, "node_count", place, _MAX_NODES),
+        nodes,
         gpu,
         npu,
+        gpu_total,
+        npu_total,
     )
+
+
+def _resource_cards(resource: Mapping[str, Any], place: str) -> tuple[int | None, int | None]:
+    """Cards per node of a job without ``flavor_detail``: (gpu, npu), None where unknown.
+
+    A custom flavor carries them in ``main_container_allocated_resources.accelerator_num``
+    (its ``accelerator_type``, e.g. ``ascend-snt9b``, says NPU or GPU); a dedicated pool's flavor
+    id ``modelarts.pool.visual.*`` names them (:data:`DEDICATED_FLAVOR_CARDS`). Anything else
+    is left to the flavor list.
+    """
+    allocated = _obj(resource, "main_container_allocated_resources", place)
+    kind = str(allocated.get("accelerator_type") or "").lower()
+    npu_kind = kind.startswith(("ascend", "npu"))
+    count = _number(
+        allocated, "accelerator_num", f"main_container_allocated_resources of {place}", _MAX_CARDS
+    )
+    if count is None:
+        count = DEDICATED_FLAVOR_CARDS.get(str(resource.get("flavor_id") or ""))
+    if count is None:
+        return None, None
+    return (0, count) if npu_kind else (count, 0)
+
+
+def _task_totals(tasks: list[Any], place: str) -> tuple[int, int | None, int | None]:
+    """Nodes and (gpu, npu) cards of a heterogeneous job, summed over its tasks.
+
+    Each task's ``task_resource`` names its flavor (``flavor_info`` or a dedicated-pool flavor
+    id) and its ``node_count`` (1 when absent). A task whose cards are unknown leaves the totals
+    unknown (null), never zero.
+    """
+    nodes, gpu, npu, known = 0, 0, 0, True
+    for i, task in enumerate(tasks):
+        spot = f"task #{i} of {place}"
+        if not isinstance(task, dict):
+            raise ResponseFormatError(f"The API sent {spot} that is not an object.")
+        res = _obj(task, "task_resource", spot)
+        count = _number(res, "node_count", spot, _MAX_NODES)
+        count = 1 if count is None else count
+        info = _obj(res, "flavor_info", spot)
+        if info.get("gpu") is not None or info.get("npu") is not None:
+            cards = (
+                _cards(info.get("gpu"), "gpu", spot) or 0,
+                _cards(info.get("npu"), "npu", spot) or 0,
+            )
+        elif info:
+            cards = (0, 0)  # a flavor_info without gpu/npu: CPU
+        else:
+            found = _resource_cards(res, spot)
+            cards = (found[0] or 0, found[1] or 0)
+            known = known and found != (None, None)
+        nodes += count
+        gpu += count * cards[0]
+        npu += count * cards[1]
+    return nodes, (gpu if known else None), (npu if known else None)
 
 
 def _obj(doc: Mapping[str, Any], name: str, place: str) -> Mapping[str, Any]:
@@ -273,8 +358,8 @@ def build_v2_frame(
             end_time=pl.when(terminal).then(start + duration),
             duration=duration,
             flavor_code=pl.col("flavor_id"),
-            gpu_num=nodes * pl.coalesce("gpu_cards", "_gpu"),
-            npu_num=nodes * pl.coalesce("npu_cards", "_npu"),
+            gpu_num=pl.coalesce("gpu_total", nodes * pl.coalesce("gpu_cards", "_gpu")),
+            npu_num=pl.coalesce("npu_total", nodes * pl.coalesce("npu_cards", "_npu")),
             workspace_id=pl.coalesce("job_workspace", pl.lit(workspace_id)),
             api=pl.lit("v2"),
             job_id=pl.col("job_id"),

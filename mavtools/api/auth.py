@@ -327,7 +327,9 @@ class TokenAuth(AuthBase):
 class AkSkAuth(AuthBase):
     """Sign every request with an access key and secret key (``SDK-HMAC-SHA256``).
 
-    The ``Host`` header is set explicitly so the signed value is the one sent. Headers that the
+    The ``Host`` header is set explicitly so the signed value is the one sent; with a
+    ``project_id`` (the client sets its own), ``X-Project-Id`` is sent and signed, as Huawei's
+    SDK does and IAM sub-projects require. Headers that the
     transport or a proxy may rewrite (``Connection``, ``Accept-Encoding``, ``Content-Length``...)
     are not signed.
 
@@ -343,14 +345,30 @@ class AkSkAuth(AuthBase):
 
     kind = "aksk"
 
-    def __init__(self, ak: str, sk: str, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        ak: str,
+        sk: str,
+        *,
+        project_id: str | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         _check_header_safe(ak, "access key (AK)")
         _check_header_safe(sk, "secret key (SK)")
+        if project_id is not None:
+            _check_header_safe(project_id, "project id")
         if "," in ak:
             raise ConfigError("The access key (AK) holds a comma: check that it was copied alone.")
         self._ak = ak
         self._sk = sk
         self._clock = clock
+        #: Sent (and signed) as ``X-Project-Id``, as huaweicloudsdkcore's ``BasicCredentials``
+        #: does: IAM sub-projects refuse AK/SK calls without it.
+        self.project_id = project_id
+
+    def for_project(self, project_id: str) -> AkSkAuth:
+        """The same keys, signing for ``project_id`` (the client's project)."""
+        return AkSkAuth(self._ak, self._sk, project_id=project_id, clock=self._clock)
 
     def now(self) -> datetime:
         """The time requests are signed with (compared with the server's on a refusal)."""
@@ -368,6 +386,8 @@ class AkSkAuth(AuthBase):
             raise ConfigError("AkSkAuth can only sign a body given as bytes, not a stream.")
         if "Host" not in r.headers:
             r.headers["Host"] = _host_of(r.url or "")
+        if self.project_id and "X-Project-Id" not in r.headers:
+            r.headers["X-Project-Id"] = self.project_id
         to_sign = {k: v for k, v in r.headers.items() if k.lower() not in _UNSIGNED}
         r.headers.update(
             sign_request(

@@ -37,7 +37,7 @@ from mavtools.api.transport import (
     Timeout,
     Transport,
 )
-from mavtools.api.v2 import V2Api, searches_for
+from mavtools.api.v2 import POOL_SCHEMA, V2Api, optional_note, searches_for
 from mavtools.errors import (
     AccessWarning,
     AuthError,
@@ -164,6 +164,8 @@ class Client:
             auth = _auth.TokenAuth(token)
         elif ak is not None and sk is not None:
             auth = _auth.AkSkAuth(ak, sk)
+        if isinstance(auth, _auth.AkSkAuth) and auth.project_id is None:
+            auth = auth.for_project(self.project_id)  # X-Project-Id, as the SDK's signer sends
         if not 10 <= page_size <= 10_000:
             raise ConfigError(f"page_size must be between 10 and 10000, not {page_size}.")
         if not 1 <= connections <= 64:
@@ -367,19 +369,50 @@ class Client:
         info = self.describe(query, frame.height, **extra)
         return attach(stamp(frame, info.fetched_at), info)  # one snapshot time per fetch
 
-    def pools(self) -> pl.DataFrame:
-        """The project's resource pools with their sizes (``GET /v2/{project_id}/pools``).
+    def pools(
+        self, workspace_id: str | Iterable[str] = ALL_WORKSPACES, *, strict: bool = False
+    ) -> pl.DataFrame:
+        """The resource pools with their sizes (``GET /v2/{project_id}/pools?workspaceId=``).
+
+        Pools are bound to workspaces and listed per workspace, so every workspace read is
+        asked (all of them by default, as far as they may be listed; see
+        :meth:`resolve_workspaces`). Pools are context, not data: when the pool list or the
+        resource flavors are refused (401/403) or not offered (404, a region without the v2 pool
+        API), an empty table is returned and an :class:`~mavtools.errors.AccessWarning` says in
+        one line what is missing and why; analyses then run without pool sizes.
+
+        Args:
+            workspace_id: the workspaces whose pools to read (``ALL_WORKSPACES``: every one).
+            strict: raise the API's error instead of returning an empty table.
 
         Returns:
             One row per pool: ``pool_id``, ``pool_name``, ``accelerator``, ``accelerator_type``,
             ``units_per_node``, ``nodes`` and ``nodes_available``/``_creating``/``_abnormal``,
-            ``units`` (cards on available nodes). See :func:`mavtools.pool_sizes`.
+            ``units`` (cards on available nodes) and ``units_creating``. See
+            :func:`mavtools.pool_sizes`.
+
+        Raises:
+            AuthError, NotFoundError: only with ``strict=True``.
 
         Example:
             >>> mt.utilization(df, capacity=mt.pool_sizes(client.pools()))
         """
         with self.deadline_scope():
-            return self.v2.pools()
+            if workspace_id == ALL_WORKSPACES:
+                workspaces = self.resolve_workspaces()[0]
+            else:
+                workspaces = [check_id(w, "workspace_id") for w in as_list(workspace_id)]
+            try:
+                return self.v2.pools(workspaces)
+            except (AuthError, NotFoundError) as exc:
+                if strict:
+                    raise
+                warnings.warn(
+                    optional_note("pool sizes", "modelarts:pool:list", exc, self.project_id),
+                    AccessWarning,
+                    stacklevel=2,
+                )
+                return pl.DataFrame(schema=POOL_SCHEMA)
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""

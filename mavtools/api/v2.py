@@ -26,16 +26,25 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import polars as pl
 
 from mavtools.api.pager import Batch, Endpoint, Pager, Progress
 from mavtools.api.query import Listing
 from mavtools.api.transport import Transport
-from mavtools.errors import ConfigError, ResponseFormatError
+from mavtools.errors import (
+    AccessWarning,
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    ResponseFormatError,
+)
 from mavtools.frame import _MAX_EPOCH_MS, empty_frame, json_object
 from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, build_v2_frame, parse_search_page
 from mavtools.statuses import v2_phases_for_codes
@@ -46,6 +55,7 @@ __all__ = [
     "JobSearch",
     "V2Api",
     "V2Result",
+    "optional_note",
     "pool_sizes",
     "searches_for",
 ]
@@ -65,6 +75,7 @@ POOL_SCHEMA: Final = pl.Schema(
         "nodes_creating": pl.Int32,
         "nodes_abnormal": pl.Int32,
         "units": pl.Int32,  # accelerator cards on available nodes: the capacity jobs can use
+        "units_creating": pl.Int32,  # cards on nodes still being created
     }
 )
 
@@ -242,16 +253,32 @@ class V2Api:
     def flavor_cards(self) -> dict[str, Cards]:
         """Flavor id -> (gpu, npu) cards per node (``GET /v2/{project}/training-job-flavors``).
 
-        Read once and kept: flavors do not change while a notebook runs.
+        Read once and kept: flavors do not change while a notebook runs. A refused (401/403)
+        or missing (404) list is context, not data: an :class:`~mavtools.errors.AccessWarning`
+        says so and the jobs that needed it keep unknown (null) card counts.
         """
         with self._lock:
             if self._cards is None:
-                self._cards = _read_flavor_cards(self)
+                try:
+                    self._cards = _read_flavor_cards(self)
+                except (AuthError, NotFoundError) as exc:
+                    # Context: jobs whose cards only the list knows keep unknown (null) counts.
+                    warnings.warn(
+                        optional_note(
+                            "the training flavor list",
+                            "permission to list training flavors",
+                            exc,
+                            self.project_id,
+                        ),
+                        AccessWarning,
+                        stacklevel=2,
+                    )
+                    self._cards = {}
             return self._cards
 
-    def pools(self) -> pl.DataFrame:
-        """The project's resource pools and their sizes (:data:`POOL_SCHEMA`)."""
-        return _read_pools(self)
+    def pools(self, workspaces: Iterable[str] = ("0",)) -> pl.DataFrame:
+        """The resource pools bound to ``workspaces`` and their sizes (:data:`POOL_SCHEMA`)."""
+        return _read_pools(self, workspaces)
 
     def get(self, path: str, params: dict[str, str], where: str) -> dict[str, Any]:
         body = self.transport.get(f"{self.endpoint}{path}", params, where)
@@ -279,7 +306,13 @@ def _search_body(params: Mapping[str, str]) -> dict[str, Any]:
 
 def _needs_cards(raw: pl.DataFrame) -> bool:
     return bool(
-        raw.select((pl.col("gpu_cards").is_null() & pl.col("npu_cards").is_null()).any()).item()
+        raw.select(
+            (
+                pl.col("gpu_cards").is_null()
+                & pl.col("npu_cards").is_null()
+                & pl.col("gpu_total").is_null()
+            ).any()
+        ).item()
     )
 
 
@@ -302,10 +335,17 @@ def _read_flavor_cards(api: V2Api) -> dict[str, Cards]:
 
 
 def _units(device: Any) -> int:
-    """Cards of a device entry: ``unit_num`` (flavor list; a string for NPUs) or ``size``."""
+    """Cards of a device entry.
+
+    ``card`` (resource flavors: the card count) first, then ``unit_num`` (flavor list; a string
+    for NPUs), then ``size`` (resource flavors: the chip count, kept by the API for backwards
+    compatibility, which differs from the cards on multi-chip NPU cards).
+    """
     if not isinstance(device, dict):
         return 0
-    value = device.get("unit_num", device.get("size"))
+    value = next(
+        (device[k] for k in ("card", "unit_num", "size") if device.get(k) not in (None, "")), None
+    )
     try:
         return int(value) if value is not None else 0
     except (TypeError, ValueError):
@@ -334,30 +374,56 @@ def _resource_flavors(api: V2Api) -> dict[str, tuple[str, str, int]]:
     return out
 
 
-def _count(entries: Any) -> int:
-    return sum(int(e.get("count") or 0) for e in entries or [] if isinstance(e, dict))
+def _entries(state: Any) -> list[dict[str, Any]]:
+    """The flavor counts of one node state.
+
+    The SDK (``PoolStatusResources``) types each state as one ``PoolResourceFlavorCount`` object;
+    older documentation shows a list of them. Both are read.
+    """
+    if isinstance(state, dict):
+        return [state]
+    if isinstance(state, list):
+        return [e for e in state if isinstance(e, dict)]
+    if state is None:
+        return []
+    raise ResponseFormatError(
+        f"The API sent a pool node state as {type(state).__name__}, not an object."
+    )
 
 
-def _read_pools(api: V2Api) -> pl.DataFrame:
-    doc = api.get(f"/v2/{api.project_id}/pools", {}, "the pool list")
-    flavors = _resource_flavors(api)
+def _count(state: Any) -> int:
+    return sum(int(e.get("count") or 0) for e in _entries(state))
+
+
+def _read_pools(api: V2Api, workspaces: Iterable[str] = ("0",)) -> pl.DataFrame:
+    """The pools bound to each of ``workspaces`` (``ListPools`` takes ``workspaceId``)."""
+    items: dict[str, dict[str, Any]] = {}
+    for ws in dict.fromkeys(workspaces):
+        where = f"the pool list of workspace {ws}"
+        doc = api.get(f"/v2/{api.project_id}/pools", {"workspaceId": ws}, where)
+        for item in doc.get("items") or []:
+            if not isinstance(item, dict):
+                raise ResponseFormatError("The API sent a pool that is not an object.")
+            name = (item.get("metadata") or {}).get("name")
+            items.setdefault(str(name), item)  # a pool seen from two workspaces counts once
+    flavors = _resource_flavors(api) if items else {}
     unknown = ("cpu", "", 0)
     rows = []
-    for item in doc.get("items") or []:
-        if not isinstance(item, dict):
-            raise ResponseFormatError("The API sent a pool that is not an object.")
+    for item in items.values():
         meta = item.get("metadata") or {}
-        specified = (item.get("spec") or {}).get("resources") or []
+        specified = _entries((item.get("spec") or {}).get("resources"))
         state = (item.get("status") or {}).get("resources") or {}
         kinds = {
             str(r.get("flavor")): flavors.get(str(r.get("flavor")), unknown) for r in specified
         }
         main = max(kinds.values(), key=lambda k: k[2], default=unknown)
-        units = sum(
-            int(e.get("count") or 0) * kinds.get(str(e.get("flavor")), unknown)[2]
-            for e in state.get("available") or []
-            if isinstance(e, dict)
-        )
+
+        def units(name: str, state: Mapping[str, Any] = state) -> int:
+            return sum(
+                int(e.get("count") or 0) * flavors.get(str(e.get("flavor")), unknown)[2]
+                for e in _entries(state.get(name))
+            )
+
         rows.append(
             {
                 "pool_id": meta.get("name"),
@@ -370,10 +436,29 @@ def _read_pools(api: V2Api) -> pl.DataFrame:
                 "nodes_available": _count(state.get("available")),
                 "nodes_creating": _count(state.get("creating")),
                 "nodes_abnormal": _count(state.get("abnormal")),
-                "units": units,
+                "units": units("available"),
+                "units_creating": units("creating"),
             }
         )
     return pl.DataFrame(rows, schema=POOL_SCHEMA).sort("pool_id")
+
+
+def optional_note(what: str, permission: str, exc: ApiError, project_id: str) -> str:
+    """One line saying which context endpoint could not be read, why, and what follows.
+
+    Pools, flavors and workspace names are context: without them the analyses still run.
+    """
+    path = urlsplit(exc.url).path or exc.url
+    if exc.http_status == 404:
+        why = "is not offered by this server (HTTP 404)"
+    elif exc.http_status == 401:
+        why = "was refused (HTTP 401: check the credentials)"
+    else:
+        why = f"is not permitted (HTTP {exc.http_status}; needs {permission})"
+    return (
+        f"{what.capitalize()} of project {project_id} unavailable: GET {path} {why}; "
+        f"going on without {what}. Pass strict=True to make this an error."
+    )
 
 
 def pool_sizes(pools: pl.DataFrame) -> dict[str, int]:

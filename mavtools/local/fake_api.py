@@ -121,10 +121,14 @@ class Permissions:
     Attributes:
         list_workspaces: ``modelarts:workspace:list`` granted (else 403 ``ModelArts.0108``).
         refused_workspaces: workspaces where ``modelarts:trainJob:list`` is not granted.
+        list_pools: ``modelarts:pool:list`` granted: the v2 pool list and resource flavors.
+        list_flavors: the v2 training flavor list may be read.
     """
 
     list_workspaces: bool = True
     refused_workspaces: frozenset[str] = frozenset()
+    list_pools: bool = True
+    list_flavors: bool = True
 
 
 def _not_authorized(action: str) -> Answer:
@@ -211,6 +215,8 @@ class FakeModelArts:
         self.max_limit = max_limit
         self.clock_skew = clock_skew
         self.workspace_names = dict(workspace_names or {})
+        #: Act as an IAM sub-project: AK/SK requests need a signed ``X-Project-Id``.
+        self.sub_project = False
         self.requests = 0  # versions requests answered (faults included)
         self.request_log: list[str] = []
         self.issued_tokens: dict[str, datetime] = {}
@@ -412,10 +418,17 @@ class FakeModelArts:
 
             url = f"http://{lower.get('host', 'localhost')}{target}"
             now = datetime.now(UTC) + timedelta(seconds=self.clock_skew)
-            if verify_request(method, url, dict(headers), body, self.aksk.get, now=now):
-                return None
-            return _error(403, "ModelArts.0206", "Invalid AK/SK.")
+            if not verify_request(method, url, dict(headers), body, self.aksk.get, now=now):
+                return _error(403, "ModelArts.0206", "Invalid AK/SK.")
+            if self.sub_project and lower.get("x-project-id") != self.project_id:
+                # An IAM sub-project: AK/SK calls must name the project (the SDK always does).
+                return _error(403, "ModelArts.0210", "X-Project-Id is missing or wrong.")
+            return None
         return _error(401, "ModelArts.0203", "Invalid token.")
+
+    def grant(self, headers: Mapping[str, str]) -> Permissions:
+        """What the token of a request may do (extensions check their own actions)."""
+        return self._grant(headers)
 
     def _grant(self, headers: Mapping[str, str]) -> Permissions:
         lower = {k.lower(): v for k, v in headers.items()}

@@ -11,7 +11,9 @@ alike:
   (``between``, epoch ms as strings), ``user_name``/``user_id`` (``in``).
   Answers ``{total, count, limit, offset, sort_by, order, workspace_id, items}``;
 * ``GET /v2/{project}/training-job-flavors``: the public flavor list with card counts;
-* ``GET /v2/{project}/pools`` and ``GET /v1/{project}/resourceflavors`` (paged by ``continue``);
+* ``GET /v2/{project}/pools?workspaceId=`` (the pools bound to that workspace, ``"0"`` by
+  default) and ``GET /v1/{project}/resourceflavors`` (paged by ``continue``), shaped as the
+  SDK's ``ListPoolsResponse`` and ``ListResourceFlavorsResponse``;
 * ``v1_retired=True`` (or :meth:`FakeV2.retire_v1`) answers the v1 versions listing with the
   gateway's 404, as a current deployment does. A FakeModelArts without a FakeV2 is an old
   deployment: every v2 path is 404.
@@ -115,7 +117,7 @@ def _flavor_detail(gpu: int, npu: int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PoolSpec:
-    """A resource pool: ``flavor`` nodes with ``gpu``/``npu`` cards each."""
+    """A resource pool: ``flavor`` nodes with ``gpu``/``npu`` cards each, bound to a workspace."""
 
     pool_id: str
     name: str
@@ -126,6 +128,8 @@ class PoolSpec:
     creating: int = 0
     abnormal: int = 0
     accelerator_type: str = ""
+    workspace_id: str = "0"
+    chips: int = 0  # chips per node, when a card holds more than one (resource flavors' ``size``)
 
 
 class FakeV2:
@@ -137,6 +141,8 @@ class FakeV2:
         flavors: flavor id -> (gpu, npu) cards per node, served by the flavor list.
         pools: the pools served by ``GET /v2/{project}/pools``.
         v1_retired: answer the v1 versions listing with 404.
+        pools_api: serve the pool list and resource flavors; False acts out a region where the
+            v2 pool API is not published (the gateway's 404).
     """
 
     def __init__(
@@ -147,6 +153,7 @@ class FakeV2:
         flavors: Mapping[str, tuple[int, int]] | None = None,
         pools: Iterable[PoolSpec] = (),
         v1_retired: bool = False,
+        pools_api: bool = True,
     ) -> None:
         if offset_mode not in ("record", "page"):
             raise ValueError("offset_mode is 'record' or 'page'")
@@ -154,6 +161,7 @@ class FakeV2:
         self.flavors = dict(flavors or {})
         self.pools = list(pools)
         self.v1_retired = v1_retired
+        self.pools_api = pools_api
         self.searches: list[dict[str, Any]] = []  # request bodies, for tests
         self._api: FakeModelArts | None = None
         self._lock = threading.RLock()
@@ -192,12 +200,16 @@ class FakeV2:
         """Serve the v2 paths (and, if retired, the v1 listing's 404) from ``api``; returns self."""
         self._api = api
         project = r"/(?P<project>[^/]+)/"
-        for method, version, name, answer in (
+        routes = [
             ("POST", "v2", "training-job-searches", self._search),
             ("GET", "v2", "training-job-flavors", self._flavors),
-            ("GET", "v2", "pools", self._pools),
-            ("GET", "v1", "resourceflavors", self._resource_flavors),
-        ):
+        ]
+        if self.pools_api:
+            routes += [
+                ("GET", "v2", "pools", self._pools),
+                ("GET", "v1", "resourceflavors", self._resource_flavors),
+            ]
+        for method, version, name, answer in routes:
             api.route(method, f"/{version}{project}{name}", self._handler(answer))
         api.workspace_sources.append(self.workspaces)
         if self.v1_retired:
@@ -277,7 +289,12 @@ class FakeV2:
             }
             return 200, json.dumps(answer).encode()
 
-    def _flavors(self, _request: Request) -> tuple[int, bytes]:
+    def _refuses_pools(self, request: Request) -> bool:
+        return self._api is not None and not self._api.grant(request.headers).list_pools
+
+    def _flavors(self, request: Request) -> tuple[int, bytes]:
+        if self._api is not None and not self._api.grant(request.headers).list_flavors:
+            return _refused("modelarts:trainJob:listFlavors")
         flavors = [
             {
                 "flavor_id": fid,
@@ -289,10 +306,19 @@ class FakeV2:
         ]
         return 200, json.dumps({"total_count": len(flavors), "flavors": flavors}).encode()
 
-    def _pools(self, _request: Request) -> tuple[int, bytes]:
+    def _pools(self, request: Request) -> tuple[int, bytes]:
+        """The pools of the workspace ``workspaceId`` (default ``"0"``), shaped as the SDK's
+        ``ListPoolsResponse``: ``status.resources.{available,creating,abnormal,deleting}`` are
+        each one ``PoolResourceFlavorCount`` object (left out when no node is in that state)."""
+        if self._refuses_pools(request):
+            return _refused("modelarts:pool:list")
+        workspace = (request.query.get("workspaceId") or ["0"])[-1]
         items = []
         for pool in self.pools:
+            if pool.workspace_id != workspace:
+                continue
             available = pool.nodes - pool.creating - pool.abnormal
+            states = {"available": available, "creating": pool.creating, "abnormal": pool.abnormal}
             items.append(
                 {
                     "kind": "Pool",
@@ -301,7 +327,7 @@ class FakeV2:
                         "name": pool.pool_id,
                         "labels": {
                             "os.modelarts/name": pool.name,
-                            "os.modelarts/workspace.id": "0",
+                            "os.modelarts/workspace.id": pool.workspace_id,
                         },
                     },
                     "spec": {
@@ -313,10 +339,15 @@ class FakeV2:
                     "status": {
                         "phase": "Running",
                         "resources": {
-                            "available": [{"flavor": pool.flavor, "count": available}],
-                            "creating": [{"flavor": pool.flavor, "count": pool.creating}],
-                            "abnormal": [{"flavor": pool.flavor, "count": pool.abnormal}],
-                            "deleting": [],
+                            state: {
+                                "flavor": pool.flavor,
+                                "count": count,
+                                "maxCount": pool.nodes,
+                                "azs": [{"az": "eu-de-01", "count": count}],
+                                "nodePool": f"{pool.pool_id}-default",
+                            }
+                            for state, count in states.items()
+                            if count
                         },
                     },
                 }
@@ -325,6 +356,8 @@ class FakeV2:
 
     def _resource_flavors(self, request: Request) -> tuple[int, bytes]:
         """``continue`` is the index of the next flavor; ``limit`` flavors per page."""
+        if self._refuses_pools(request):
+            return _refused("modelarts:pool:list")
         params = request.query
         start = int((params.get("continue") or ["0"])[-1] or 0)
         limit = int((params.get("limit") or ["2"])[-1])
@@ -334,13 +367,18 @@ class FakeV2:
         for name in names[start : start + limit]:
             pool = specs[name]
             spec: dict[str, Any] = {"cpu": "8", "memory": "64Gi"}
-            if pool.gpu:
-                spec["gpu"] = {
-                    "type": pool.accelerator_type or "nvidia-v100",
-                    "size": str(pool.gpu),
-                }
-            if pool.npu:
-                spec["npu"] = {"type": pool.accelerator_type or "ascend-910", "size": str(pool.npu)}
+            # ``card`` is the card count; ``size`` the chip count, kept for backwards compatibility.
+            for kind, cards, default in (
+                ("gpu", pool.gpu, "nvidia-v100"),
+                ("npu", pool.npu, "ascend-910"),
+            ):
+                if cards:
+                    spec[kind] = {
+                        "type": pool.accelerator_type or default,
+                        "size": str(pool.chips or cards),
+                        "card": str(cards),
+                        "memory": "32Gi",
+                    }
             items.append({"kind": "ResourceFlavor", "metadata": {"name": name}, "spec": spec})
         more = start + limit < len(names)
         doc = {
@@ -349,6 +387,11 @@ class FakeV2:
             "metadata": {"continue": str(start + limit) if more else ""},
         }
         return 200, json.dumps(doc).encode()
+
+
+def _refused(action: str) -> tuple[int, bytes]:
+    message = f"You are not authorized to perform the ({action}) operation."
+    return 403, json.dumps({"error_code": "ModelArts.0108", "error_msg": message}).encode()
 
 
 def _matcher(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:

@@ -134,13 +134,16 @@ def _accelerator(flavor: str) -> str:
     return model.replace("ascend", "ascend-") if ".npu." in flavor else ""
 
 
-def sample_api(**options: Any) -> FakeModelArts:
-    """A :class:`FakeModelArts` serving the samples, v1 and v2 (options as for FakeModelArts)."""
+def sample_api(*, pools_api: bool = True, **options: Any) -> FakeModelArts:
+    """A :class:`FakeModelArts` serving the samples, v1 and v2 (options as for FakeModelArts).
+
+    ``pools_api=False`` acts out a region where the v2 pool API is not published (404).
+    """
     options.setdefault("project_id", sample_manifest()["project_id"])
     options.setdefault("workspace_names", SAMPLE_WORKSPACE_NAMES)
     api = FakeModelArts(sample_records(), **options)
     flavors = {f.code: (f.gpu, f.npu) for f in FLAVORS.values()}
-    FakeV2(sample_jobs(), flavors=flavors, pools=sample_pools()).attach(api)
+    FakeV2(sample_jobs(), flavors=flavors, pools=sample_pools(), pools_api=pools_api).attach(api)
     return api
 
 
