@@ -244,7 +244,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         flat = _flat(frame)
         target: Any = args.output if args.output is not None else sys.stdout.buffer
         if args.format == "csv":
-            flat.write_csv(target)
+            _nested_as_json(flat).write_csv(target)
         else:
             flat.write_json(target)
     return 0
@@ -256,6 +256,21 @@ def _flat(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         pl.col(name).dt.total_milliseconds().alias(f"{name}_ms") for name in durations
     ).drop(durations)
+
+
+def _nested_as_json(frame: pl.DataFrame) -> pl.DataFrame:
+    """List columns (``segments``, ``node_counts``) as JSON text: CSV cannot hold nested data."""
+    nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    return frame.with_columns(
+        pl.when(pl.col(name).is_not_null())
+        .then(
+            pl.format(
+                "[{}]", pl.col(name).list.eval(pl.element().struct.json_encode()).list.join(",")
+            )
+        )
+        .alias(name)
+        for name in nested
+    )
 
 
 def _summary(frame: pl.DataFrame, origin: str) -> str:
