@@ -79,6 +79,7 @@ from mavtools.analysis.failures import (
     finished_shares,
     version_counts,
 )
+from mavtools.analysis.faults import fault_hours
 from mavtools.analysis.quality import quality_report
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
@@ -91,6 +92,7 @@ __all__ = [
     "duration_histogram",
     "durations",
     "failure_rate",
+    "fault_hours",
     "finished_shares",
     "overlapping",
     "quality_report",
