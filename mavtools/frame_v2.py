@@ -54,7 +54,7 @@ __all__ = ["V2_RAW_SCHEMA", "Cards", "SearchPage", "build_v2_frame", "parse_sear
 Cards = tuple[int, int]
 
 V2_RAW_SCHEMA: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]  # polars' stubs reject a List instance in a dict literal
         "job_id": pl.String,
         "job_name": pl.String,
         "job_desc": pl.String,
