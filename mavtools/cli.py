@@ -31,6 +31,7 @@ import polars as pl
 from mavtools.console import (
     ProgressBar,
     flat_frame,
+    nested_as_json,
     short_age,
     short_size,
     summary_text,
@@ -251,7 +252,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         flat = flat_frame(frame)
         target: Any = args.output if args.output is not None else sys.stdout.buffer
         if args.format == "csv":
-            flat.write_csv(target)
+            nested_as_json(flat).write_csv(target)
         else:
             flat.write_json(target)
     return 0

@@ -34,6 +34,21 @@ def flat_frame(frame: pl.DataFrame) -> pl.DataFrame:
     ).drop(durations)
 
 
+def nested_as_json(frame: pl.DataFrame) -> pl.DataFrame:
+    """List columns (``segments``, ``node_counts``) as JSON text: CSV cannot hold nested data."""
+    nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    return frame.with_columns(
+        pl.when(pl.col(name).is_not_null())
+        .then(
+            pl.format(
+                "[{}]", pl.col(name).list.eval(pl.element().struct.json_encode()).list.join(",")
+            )
+        )
+        .alias(name)
+        for name in nested
+    )
+
+
 def summary_text(frame: pl.DataFrame, origin: str) -> str:
     """The ``fetch --format table`` text: counts and GPU hours by outcome, the newest versions."""
     lines = [origin, ""]

@@ -34,7 +34,21 @@ user_name      String                   who created the job (v2 only; null for v
 node_count     Int32                    nodes the job runs on (v2 only; null for v1)
 region         String                   the client's region (``eu-de``), asked, not sent by the API
 project_id     String                   the IAM project the versions belong to
+priority       Int8                     scheduling priority, 1 (default) to 3 (v2
+                                        ``spec.schedule_policy.priority``; null when not sent, v1)
+preemptible    Boolean                  whether the scheduler may preempt the job (v2; else null)
+restarts       Int32                    run segments after the first (v2 ``running_records``;
+                                        null when the API sent none, and for v1)
+segments       List(SEGMENT)            the run segments: ``start``, ``end`` (null while running),
+                                        ``start_type``, ``end_reason``, ``end_recover`` (see
+                                        :mod:`mavtools.segments`); null when the API sent none
+node_counts    List(NODE_COUNT)         an elastic job's node count over time: ``nodes`` from
+                                        ``time`` on (v2 ``node_count_metrics``; else null)
 ============== ======================== ==========================================================
+
+Where ``segments`` is set, a job holds its units only inside its segments, not in the gaps while
+it was rescheduled, and ``gpu_hours``/``npu_hours`` count only those (with ``node_counts``, the
+units follow the node count); see :mod:`mavtools.analysis`.
 
 v1 rows keep their integer ``version_id``; v2 rows have ``version_id`` null and are identified by
 ``job_id`` (:data:`ROW_KEY` is the one place that names the row identity). v2 jobs are parsed by
@@ -61,6 +75,7 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
+from mavtools.segments import NODE_COUNT, SEGMENT
 from mavtools.statuses import OUTCOMES, STATUS_NAMES, outcome_of
 
 __all__ = [
@@ -109,6 +124,11 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
         "node_count": pl.Int32,
         "region": pl.String,
         "project_id": pl.String,
+        "priority": pl.Int8,
+        "preemptible": pl.Boolean,
+        "restarts": pl.Int32,
+        "segments": pl.List(SEGMENT),
+        "node_counts": pl.List(NODE_COUNT),
     }
 )
 
@@ -547,6 +567,11 @@ def typed(raw: pl.DataFrame) -> pl.DataFrame:
             job_id=pl.col("version_id").cast(pl.String),
             user_name=pl.lit(None, dtype=pl.String),
             node_count=pl.lit(None, dtype=pl.Int32),
+            priority=pl.lit(None, dtype=pl.Int8),
+            preemptible=pl.lit(None, dtype=pl.Boolean),
+            restarts=pl.lit(None, dtype=pl.Int32),
+            segments=pl.lit(None, dtype=pl.List(SEGMENT)),
+            node_counts=pl.lit(None, dtype=pl.List(NODE_COUNT)),
         )
         .select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
     )

@@ -18,7 +18,12 @@ records (:data:`V2_RAW_SCHEMA`); :func:`build_v2_frame` turns them into :data:`V
   (1, 2, 4, 8 cards) or the flavor list the client passes in. A flavor found in none leaves both
   null: unknown, not zero. A heterogeneous job (``tasks[].task_resource``) sums nodes and cards
   over its tasks;
-* ``workspace_id`` = ``metadata.workspace_id``, or the workspace asked for when absent.
+* ``workspace_id`` = ``metadata.workspace_id``, or the workspace asked for when absent;
+* ``segments``/``restarts``/``node_counts``/``priority``/``preemptible`` from
+  ``status.running_records``, ``status.node_count_metrics`` and ``spec.schedule_policy``
+  (:mod:`mavtools.segments`). With segments, a finished job ends where its last segment ended
+  (when that one has an end), and ``gpu_hours``/``npu_hours`` count the segments only; with
+  node counts, cards per node x the node count over the held time.
 
 Decisions where the API is silent: records are read with the standard ``json`` module (pages hold
 at most 50 jobs, so speed is not the issue that made v1 use polars' reader); anything that breaks
@@ -43,6 +48,14 @@ from mavtools.frame import (
     empty_frame,
     json_object,
 )
+from mavtools.segments import (
+    NODE_COUNTS_RAW,
+    SEGMENTS_RAW,
+    held_time,
+    read_node_counts,
+    read_running_records,
+    read_schedule_policy,
+)
 from mavtools.statuses import FINISHED_OUTCOMES, outcome_of, status_name, v2_status_code
 
 __all__ = [
@@ -58,7 +71,7 @@ __all__ = [
 Cards = tuple[int, int]
 
 V2_RAW_SCHEMA: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]  # polars' stubs reject a List instance in a dict literal
         "job_id": pl.String,
         "job_name": pl.String,
         "job_desc": pl.String,
@@ -76,6 +89,12 @@ V2_RAW_SCHEMA: Final = pl.Schema(
         "npu_cards": pl.Int64,
         "gpu_total": pl.Int64,  # all nodes of a heterogeneous job (summed over its tasks)
         "npu_total": pl.Int64,
+        "priority": pl.Int64,
+        "preemptible": pl.Boolean,
+        "segments": SEGMENTS_RAW,  # null when the API sent no running_records
+        "node_counts": NODE_COUNTS_RAW,  # null when it sent no node_count_metrics
+        "held_ms": pl.Int64,  # summed segment lengths (mavtools.segments.held_time)
+        "node_ms": pl.Int64,  # node count integrated over the held time
     }
 )
 _MAX_NODES: Final = 100_000
@@ -138,7 +157,8 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         raise ResponseFormatError(f"The API sent {place} as {type(item).__name__}, not an object.")
     meta = _obj(item, "metadata", place)
     status = _obj(item, "status", place)
-    resource = _obj(_obj(item, "spec", place), "resource", place)
+    spec = _obj(item, "spec", place)
+    resource = _obj(spec, "resource", place)
     job_id = _text(meta, "id", place)
     if not job_id:
         raise ResponseFormatError(f"The API sent no 'metadata.id' in {place}.")
@@ -161,6 +181,17 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         isinstance(t, dict) and t.get("task_resource") for t in tasks
     ):
         nodes, gpu_total, npu_total = _task_totals(tasks, place)
+    start_time = _number(status, "start_time", place, _MAX_EPOCH_MS)
+    duration = _number(status, "duration", place, _MAX_EPOCH_MS)
+    segments = read_running_records(status, place)
+    node_counts = read_node_counts(status, place)
+    held_ms, node_ms = held_time(
+        segments,
+        node_counts,
+        start_ms=start_time or None,
+        duration_ms=duration,
+        node_count=1 if nodes is None else nodes,
+    )
     return (
         job_id,
         _text(meta, "name", place),
@@ -170,8 +201,8 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         _text(meta, "user_name", place),
         _text(status, "phase", place),
         _text(status, "secondary_phase", place),
-        _number(status, "start_time", place, _MAX_EPOCH_MS),
-        _number(status, "duration", place, _MAX_EPOCH_MS),
+        start_time,
+        duration,
         _text(resource, "pool_id", place),
         _text(resource, "flavor_id", place),
         nodes,
@@ -179,6 +210,11 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         npu,
         gpu_total,
         npu_total,
+        *read_schedule_policy(spec, place),
+        segments,
+        node_counts,
+        held_ms,
+        node_ms,
     )
 
 
@@ -338,7 +374,14 @@ def build_v2_frame(
     duration = pl.col("duration").fill_null(0)
     # Finished by the mapping (Completed, Failed, Terminated, and Abnormal/Lost): no more change.
     terminal = pl.col("outcome").is_in(sorted(FINISHED_OUTCOMES))
-    hours = pl.col("duration").dt.total_milliseconds() / 3_600_000.0
+    # Held time: the node-ms of an elastic job, else the run segments, else the reported run time.
+    run_ms = pl.coalesce("held_ms", pl.col("duration").dt.total_milliseconds())
+
+    def unit_hours(cards: str, units: str) -> pl.Expr:
+        by_nodes = pl.col(cards) * pl.col("node_ms")
+        return pl.coalesce(by_nodes, pl.col(units) * run_ms) / 3_600_000.0
+
+    last_end = pl.col("segments").list.last().struct.field("end")
     frame = (
         raw.lazy()
         .join(known.lazy(), on="flavor_id", how="left", maintain_order="left")
@@ -355,9 +398,11 @@ def build_v2_frame(
             version_desc=pl.col("job_desc"),
             create_time=pl.when(pl.col("create_time") > 0).then(pl.col("create_time")),
             start_time=start,
-            end_time=pl.when(terminal).then(start + duration),
+            end_time=pl.when(terminal).then(pl.coalesce(last_end, start + duration)),
             duration=duration,
             flavor_code=pl.col("flavor_id"),
+            gpu_cards=pl.coalesce("gpu_cards", "_gpu"),
+            npu_cards=pl.coalesce("npu_cards", "_npu"),
             gpu_num=pl.coalesce("gpu_total", nodes * pl.coalesce("gpu_cards", "_gpu")),
             npu_num=pl.coalesce("npu_total", nodes * pl.coalesce("npu_cards", "_npu")),
             workspace_id=pl.coalesce("job_workspace", pl.lit(workspace_id)),
@@ -377,8 +422,17 @@ def build_v2_frame(
         )
         .with_columns(
             queue_wait=pl.col("start_time") - pl.col("create_time"),
-            gpu_hours=pl.col("gpu_num") * hours,
-            npu_hours=pl.col("npu_num") * hours,
+            gpu_hours=unit_hours("gpu_cards", "gpu_num"),
+            npu_hours=unit_hours("npu_cards", "npu_num"),
+            restarts=pl.col("segments").list.len() - 1,
+            segments=pl.col("segments").list.eval(
+                pl.element().struct.with_fields(
+                    pl.field(["start", "end"]).cast(pl.Datetime("ms", "UTC"))
+                )
+            ),
+            node_counts=pl.col("node_counts").list.eval(
+                pl.element().struct.with_fields(pl.field("time").cast(pl.Datetime("ms", "UTC")))
+            ),
         )
         .select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
     )

@@ -116,11 +116,23 @@ def test_cost_reconciles_with_pool_totals_on_the_samples(idle, by):
         g="gpu_num",
         s=pl.col("start_time").dt.epoch("ms"),
         e=pl.col("end_time").dt.epoch("ms"),
+        seg="segments",
     )
     now_ms = int(mt.provenance(df).fetched_at.timestamp() * 1000)
     lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     con = duckdb.connect()
-    con.register("held", held)
+    con.register("versions", held)
+    # A restarted job holds only inside its run segments (an open one runs until the job's end).
+    con.sql(
+        f"""
+        CREATE VIEW held AS
+        SELECT pool, ws, failed, g, s, e FROM versions WHERE seg IS NULL
+        UNION ALL
+        SELECT pool, ws, failed, g, epoch_ms(x.start) AS s,
+               least(coalesce(epoch_ms(x."end"), coalesce(e, {now_ms})), coalesce(e, {now_ms})) AS e
+        FROM (SELECT *, unnest(seg) AS x FROM versions WHERE seg IS NOT NULL)
+        """
+    )
     used = con.sql(
         f"""
         SELECT pool, ws, sum(g * (least(coalesce(e, {now_ms}), {hi}) - greatest(s, {lo}))) / 3.6e6 AS h,

@@ -8,6 +8,19 @@ Holding units
     ``[start_time, end_time)``; a version that never started holds nothing, and an ``end_time``
     before ``start_time`` holds nothing (see :func:`quality_report`).
 
+Run segments
+    A version with ``segments`` (v2 ``running_records``) holds its units only inside them: the
+    gaps while it was rescheduled hold nothing, so ``gpu_hours``, :func:`allocation`,
+    :func:`capacity_needed`, :func:`cost` and :func:`fault_hours` count the segments only (each
+    clipped to the version's own end; an open segment runs until it). An elastic version with
+    ``node_counts`` holds units per node x its node count at each moment. ``include_queued``
+    counts from creation to end, gaps included: a job waiting to be rescheduled still asks for
+    its units. Rows without segments (v1, or v2 where the API sent none) hold
+    ``[start_time, end_time)`` as before. One helper applies this for every analysis
+    (:func:`mavtools.analysis.timeline.held_intervals`); :func:`mavtools.segments.held_time` is
+    the same rule for the frame's hours. A segment *ended in a fault* when another followed it or
+    the API names the recovery taken after it (``end_recover``); see :func:`fault_hours`.
+
 Finished without an end
     A version whose outcome is finished (succeeded, failed, canceled) but which the API sent
     without ``end_time`` holds from ``start_time`` to ``start_time + duration`` when ``duration``
@@ -79,6 +92,7 @@ from mavtools.analysis.failures import (
     finished_shares,
     version_counts,
 )
+from mavtools.analysis.faults import fault_hours
 from mavtools.analysis.quality import quality_report
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
@@ -91,6 +105,7 @@ __all__ = [
     "duration_histogram",
     "durations",
     "failure_rate",
+    "fault_hours",
     "finished_shares",
     "overlapping",
     "quality_report",

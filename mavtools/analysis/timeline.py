@@ -193,6 +193,61 @@ def held_until(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) -> 
     )
 
 
+#: Frame columns that refine a version's held interval (absent in frames built by hand).
+_RUN_DETAIL: Final = ("segments", "node_counts", "node_count")
+
+
+def _in_segments(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows with ``_segments`` become one row per segment, clipped to the row's end ``e``."""
+    has = pl.col("_segments").is_not_null() & (pl.col("_segments").list.len() > 0)
+    segment = pl.col("_segments")
+    split = (
+        rows.filter(has)
+        .explode("_segments")
+        .with_columns(
+            s=epoch_ms(segment.struct.field("start")),
+            # An open segment runs until the version's end; none runs past it (min skips nulls,
+            # and a null end holds nothing, as for a version without segments).
+            e=pl.when(pl.col("e").is_not_null()).then(
+                pl.min_horizontal(epoch_ms(segment.struct.field("end")), pl.col("e"))
+            ),
+        )
+    )
+    plain = rows.filter(~has.fill_null(False))
+    return pl.concat([plain.drop("_segments"), split.drop("_segments")], how="vertical")
+
+
+def _by_node_count(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows with ``_node_counts`` split at each change of the node count; units per node x nodes."""
+    has = pl.col("_node_counts").is_not_null() & (pl.col("_node_count") > 0)
+    elastic = rows.filter(has).with_row_index("_r")
+    point = pl.col("_node_counts")
+    steps = (
+        elastic.select("_r", "_node_count", "_node_counts")
+        .explode("_node_counts")
+        .select("_r", t=epoch_ms(point.struct.field("time")), n=point.struct.field("nodes"))
+    )
+    before_first = elastic.select(
+        "_r", t=pl.lit(-(2**62), dtype=pl.Int64), n=pl.col("_node_count").cast(pl.Int32)
+    )
+    steps = (
+        pl.concat([before_first, steps.with_columns(pl.col("n").cast(pl.Int32))])
+        .sort("_r", "t")
+        .with_columns(t_next=pl.col("t").shift(-1).over("_r").fill_null(2**62))
+    )
+    pieces = (
+        elastic.join(steps, on="_r")
+        .with_columns(
+            s=pl.max_horizontal("s", "t"),
+            e=pl.when(pl.col("e").is_not_null()).then(pl.min_horizontal("e", "t_next")),
+            u=pl.col("u") // pl.col("_node_count").cast(pl.Int64) * pl.col("n").cast(pl.Int64),
+        )
+        .filter(pl.col("e") > pl.col("s"))
+    )
+    names = rows.collect_schema().names()
+    return pl.concat([rows.filter(~has.fill_null(False)), pieces.select(names)], how="vertical")
+
+
 def held_intervals(
     df: pl.DataFrame,
     keys: list[str],
@@ -211,19 +266,34 @@ def held_intervals(
 
     With ``include_queued`` an interval begins at creation instead of start: the units a version
     *asked for* while it waited count too (demand rather than allocation).
+
+    A version with run ``segments`` (v2 ``running_records``) holds only inside them, each clipped
+    to the version's own end (:func:`held_until`; an open segment runs until it); an elastic one
+    with ``node_counts`` holds units per node x its node count at each moment (the spec's
+    ``node_count`` before the first point). With ``include_queued`` neither applies: a job
+    waiting to be rescheduled still asks for its units, so its demand runs from creation to end.
     """
     units = units_column(resource)
     begin = pl.col("create_time") if include_queued else pl.col("start_time")
-    held = (
+    extra = [] if include_queued else [c for c in _RUN_DETAIL if c in df.columns]
+    rows = (
         df.lazy()
         .filter(begin.is_not_null() & (pl.col(units) > 0))
         .select(
             *keys,
+            *(pl.col(c).alias(f"_{c}") for c in extra),
             s=epoch_ms(begin),
             e=held_until(df, now, tz),
             u=pl.col(units).cast(pl.Int64),
         )
-        .filter(pl.col("e") > pl.col("s"))
+    )
+    if "segments" in extra:
+        rows = _in_segments(rows)
+    if "node_counts" in extra:
+        rows = _by_node_count(rows)
+    held = (
+        rows.select(*keys, "s", "e", "u")
+        .filter(pl.col("e") > pl.col("s"), pl.col("u") > 0)
         .collect()
     )
     lo: int | None = (

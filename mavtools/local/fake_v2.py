@@ -63,10 +63,16 @@ def v2_job(
     gpu: int = 0,
     npu: int = 0,
     flavor_detail: bool = True,
+    running_records: list[dict[str, Any]] | None = None,
+    node_count_metrics: list[list[int]] | None = None,
+    priority: int = 1,
+    preemptible: bool = False,
 ) -> dict[str, Any]:
     """One item of a v2 search answer, shaped as the API reference documents it.
 
-    ``flavor_detail=False`` leaves it out, as for jobs on a dedicated pool.
+    ``flavor_detail=False`` leaves it out, as for jobs on a dedicated pool. ``running_records``
+    (run segments, epoch seconds, as Huawei's SDK ``RunningRecord``) is sent only when given;
+    ``node_count_metrics`` defaults to the node count from creation on.
     """
     resource: dict[str, Any] = {
         "flavor_id": flavor_id,
@@ -93,10 +99,45 @@ def v2_job(
             "secondary_phase": secondary_phase or phase,
             "start_time": start_time,
             "duration": duration,
-            "node_count_metrics": [[create_time, node_count]],
+            "node_count_metrics": node_count_metrics or [[create_time, node_count]],
+            **({"running_records": running_records} if running_records is not None else {}),
         },
-        "spec": {"resource": resource, "schedule_policy": {"priority": 1, "preemptible": False}},
+        "spec": {
+            "resource": resource,
+            "schedule_policy": {"priority": priority, "preemptible": preemptible},
+        },
     }
+
+
+def two_segments(
+    start_ms: int,
+    end_ms: int | None,
+    *,
+    fault_at_ms: int,
+    resumed_at_ms: int,
+    end_reason: str = "node_fault",
+    end_recover: str = "job_reschedule",
+) -> list[dict[str, Any]]:
+    """``running_records`` of a job that failed over once: it ran from ``start_ms`` until a
+    fault at ``fault_at_ms``, was rescheduled, and ran again from ``resumed_at_ms`` until
+    ``end_ms`` (None: still running). Times in ms, sent in seconds as the API does."""
+    second: dict[str, Any] = {
+        "start_at": resumed_at_ms // 1000,
+        "start_type": "init_or_rescheduled" if "reschedule" in end_recover else "restarted",
+    }
+    if end_ms is not None:
+        second["end_at"] = end_ms // 1000
+    return [
+        {
+            "start_at": start_ms // 1000,
+            "end_at": fault_at_ms // 1000,
+            "start_type": "init_or_rescheduled",
+            "end_reason": end_reason,
+            "end_related_task": "worker-0",
+            "end_recover": end_recover,
+        },
+        second,
+    ]
 
 
 def _flavor_detail(gpu: int, npu: int) -> dict[str, Any]:

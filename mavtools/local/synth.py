@@ -310,6 +310,41 @@ _V2_PHASES: Final[dict[int, tuple[str, str]]] = {
 }
 
 
+#: Share of v2 jobs that ran 2 hours or more and failed over once (two run segments).
+RESTARTED_SHARE: Final = 0.08
+
+
+def _running_records(job: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Two run segments for some long v2 jobs: a fault, a reschedule gap, the rest of the run.
+
+    The job holds its units for less time than the queue gave it (the gap), never more, so no
+    pool is ever over-allocated. Drawn from the job's own id: the rest of the simulation is
+    unchanged.
+    """
+    from mavtools.local.fake_v2 import two_segments
+
+    if job["status"] not in (8, 10, 11) or job["duration"] < 2 * _HOUR_MS:
+        return None
+    rng = random.Random(job["_uuid"])
+    if rng.random() >= RESTARTED_SHARE:
+        return None
+    start = job["start_time"]
+    end = start + job["duration"]
+    fault = start + int(job["duration"] * rng.uniform(0.2, 0.7))
+    resumed = fault + rng.randrange(5 * 60_000, 40 * 60_000)
+    if resumed >= end - 600_000:
+        return None
+    recover = rng.choice(("job_reschedule", "pod_reschedule", "proc_restart"))
+    return two_segments(
+        start,
+        None if job["status"] == 8 else end,
+        fault_at_ms=fault,
+        resumed_at_ms=resumed,
+        end_reason=rng.choice(("node_fault", "process_exit", "npu_fault")),
+        end_recover=recover,
+    )
+
+
 def _as_v2_item(job: dict[str, Any], end_ms: int) -> dict[str, Any]:
     """The finished simulation record of a v2 job as a search item."""
     import uuid
@@ -334,6 +369,7 @@ def _as_v2_item(job: dict[str, Any], end_ms: int) -> dict[str, Any]:
         gpu=job["_gpu_card"],
         npu=job["_npu_card"],
         flavor_detail=job["pool_id"] not in DEDICATED_POOLS,
+        running_records=_running_records(job),
     )
 
 

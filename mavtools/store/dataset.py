@@ -66,7 +66,8 @@ log = logging.getLogger("mavtools.cache")
 
 #: Bump whenever :data:`~mavtools.frame.VERSION_SCHEMA` or the meaning of a column changes;
 #: datasets written under another version are refetched, never read.
-SCHEMA_VERSION: Final = 3  # 3: observed_at, api, job_id, user_name, node_count
+SCHEMA_VERSION: Final = 4  # 3: observed_at, api, job_id, user_name, node_count
+# 4: priority, preemptible, restarts, segments, node_counts; v2 hours count run segments only
 #: The columns that name a dataset: directory levels, not columns inside the files.
 PARTITIONS: Final = ("region", "project_id", "workspace_id")
 #: How long a lazy frame from :func:`scan_cache` keeps its snapshot after a refresh.
