@@ -75,7 +75,7 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
-from mavtools.segments import NODE_COUNT, SEGMENT
+from mavtools.segments import _MAX_EPOCH_MS, _TIME, NODE_COUNT, SEGMENT
 from mavtools.statuses import OUTCOMES, STATUS_NAMES, outcome_of
 
 __all__ = [
@@ -94,7 +94,6 @@ __all__ = [
 ]
 
 OUTCOME_DTYPE: Final = pl.Enum(list(OUTCOMES))
-_TIME: Final = pl.Datetime("ms", "UTC")
 _DURATION: Final = pl.Duration("ms")
 
 VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
@@ -185,7 +184,6 @@ RAW_SCHEMA: Final = _RAW_SCHEMA
 # Bounds a sane record stays within; anything outside is a malformed answer, not data.
 _MAX_STATUS: Final = 32767
 _MAX_UNITS: Final = 1_000_000
-_MAX_EPOCH_MS: Final = 253_402_300_799_000  # 9999-12-31
 
 
 @dataclass(frozen=True, slots=True)

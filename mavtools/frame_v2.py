@@ -49,6 +49,7 @@ from mavtools.frame import (
     json_object,
 )
 from mavtools.segments import (
+    _MAX_NODES,
     NODE_COUNTS_RAW,
     SEGMENTS_RAW,
     held_time,
@@ -97,7 +98,6 @@ V2_RAW_SCHEMA: Final = pl.Schema(
         "node_ms": pl.Int64,  # node count integrated over the held time
     }
 )
-_MAX_NODES: Final = 100_000
 _MAX_CARDS: Final = 1_000
 #: Flavor ids of dedicated pools (SDK ``Resource.flavor_id``): cards per node. The public flavor
 #: list does not hold them, and their jobs come without ``flavor_detail``.
