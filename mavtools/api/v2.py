@@ -280,7 +280,7 @@ def _search_body(params: Mapping[str, str]) -> dict[str, Any]:
 
 def _needs_cards(raw: pl.DataFrame) -> bool:
     return bool(
-        raw.select((pl.col("gpu_cards").is_null() & pl.col("npu_cards").is_null()).any()).item()
+        raw.select((pl.col("gpu_cards").is_null() | pl.col("npu_cards").is_null()).any()).item()
     )
 
 
