@@ -212,7 +212,8 @@ def _idle_by_pool(
     sizes = _sizes_frame(pool_sizes)
     known, latest = seen
     pools = per_pool.group_by("pool_id").agg(_ms=pl.col("_ms").sum(), _cost=pl.col("cost").sum())
-    until = pl.min_horizontal(pl.col("_known").fill_null(latest).fill_null(hi), pl.lit(hi))
+    known_or = pl.col("_known").fill_null(pl.lit(latest, dtype=pl.Int64)).fill_null(hi)
+    until = pl.min_horizontal(known_or, pl.lit(hi))
     idle = (
         sizes.join(pools, on="pool_id", how="left")
         .join(known, on="pool_id", how="left")

@@ -579,6 +579,11 @@ def replay_check(
             ]
         ).sort("t", "d")
         units = int(events.select(pl.col("d").cum_sum().max()).item() or 0)
+        if units <= 0:  # nothing started: no size to replay at (the user gave none)
+            raise ValueError(
+                f"pool {pool_id!r} has no started versions asking for {resource} units; "
+                "nothing to replay"
+            )
     sim = simulate(
         df,
         pool_id=pool_id,
