@@ -43,6 +43,28 @@ CODES: dict[str, tuple[int, ...]] = {
 }
 FLAVORS = {"gpu.8": (8, 0), "gpu.1": (1, 0), "npu.4": (0, 4), "cpu": (0, 0)}
 
+# Strategies built once (building them per draw costs more than drawing).
+_APIS = st.sampled_from(("v1", "v2"))
+_OUTCOMES = st.sampled_from(tuple(CODES))
+_CODES = {outcome: st.sampled_from(codes) for outcome, codes in CODES.items()}
+# Times on a 30-minute grid half of the time: ties between creations, starts and ends.
+_MOMENT = st.one_of(st.integers(0, SPAN_MIN // 30).map(lambda k: k * 30), st.integers(0, SPAN_MIN))
+_WAIT = st.integers(0, 600)
+_RUN = st.integers(0, 2 * 24 * 60)
+_TENTH = st.integers(0, 9)
+_FLAVOR = st.sampled_from((*FLAVORS, None))
+_NODES = st.sampled_from((1, 1, 2))
+_EIGHT = st.integers(0, 7)
+_TWELVE = st.integers(0, 11)
+_TWENTY = st.integers(0, 19)
+_POOL = st.sampled_from(("p1", "p2", None))  # None: a public pool without an id
+_WORKSPACE = st.sampled_from(("0", "ws-b", None))
+_PROJECT = st.sampled_from(("proj-a", "proj-b"))
+_DESC = st.sampled_from((None, "", "desc"))
+_USER = st.sampled_from((None, "ana"))
+_REGION = st.sampled_from(("eu-de", None))
+_NO_DURATION = st.sampled_from((None, 0))
+
 
 def version(
     *,
@@ -117,60 +139,55 @@ def _row(
     consistent: bool,
     observed_nulls: bool,
 ) -> dict[str, Any]:
-    api = draw(st.sampled_from(("v1", "v2")))
-    outcome = draw(st.sampled_from(tuple(CODES)))
-    status = draw(st.sampled_from(CODES[outcome]))
-    snap = draw(st.sampled_from(snaps))
+    api = draw(_APIS)
+    outcome = draw(_OUTCOMES)
+    status = draw(_CODES[outcome])
+    snap = snaps[draw(st.integers(0, len(snaps) - 1))] if len(snaps) > 1 else snaps[0]
     observed = None if observed_nulls and draw(st.booleans()) else _minutes(base, snap)
-    # Times on a 30-minute grid half of the time: ties between creations, starts and ends.
-    moment = st.one_of(
-        st.integers(0, SPAN_MIN // 30).map(lambda k: k * 30), st.integers(0, SPAN_MIN)
+    create: int | None = min(draw(_MOMENT), snap)
+    started = outcome in ("running", "succeeded") or (
+        outcome in ("failed", "canceled", "unknown") and draw(st.booleans())
     )
-    create: int | None = min(draw(moment), snap)
-    started = outcome in ("running",) or (
-        outcome in ("succeeded", "failed", "canceled", "unknown") and draw(st.booleans())
-    )
-    if outcome == "succeeded":
-        started = True
     start = end = None
     duration: int | None = 0
     if started:
-        start = min(create + draw(st.integers(0, 600)), snap)
+        assert create is not None
+        start = min(create + draw(_WAIT), snap)
         if outcome == "running":
             duration = snap - start
         elif outcome == "unknown":
             # v2 Abnormal: a duration and no end; sometimes no duration at all
-            duration = draw(st.sampled_from((None, 0)) | st.integers(1, snap - start + 1))
+            duration = draw(_NO_DURATION) if draw(st.booleans()) else draw(_RUN)
             if consistent:
                 duration = min(duration or 0, snap - start)
             if api == "v1" and draw(st.booleans()):
                 end = start + (duration or 0)
         else:
-            duration = draw(st.integers(0, 2 * 24 * 60))
+            duration = draw(_RUN)
             if consistent:
                 duration = min(duration, snap - start)
-            if api == "v2" or draw(st.integers(0, 9)) > 0:
+            if api == "v2" or draw(_TENTH) > 0:
                 end = start + duration  # v2: start + duration; v1: the API's end, mostly
-            if end is not None and end > snap and not consistent:
-                pass  # an end after the snapshot: clipped by the analyses
+            # (not consistent: the end can lie after the snapshot; the analyses cut it there)
     elif outcome in ("failed", "canceled") and api == "v1":
-        end = create + draw(st.integers(0, 600))  # v1 never-started versions carry an end
+        assert create is not None
+        end = create + draw(_WAIT)  # v1 never-started versions carry an end
         if consistent:
             end = min(end, snap)
-    if not consistent and start is not None and end is not None and draw(st.integers(0, 9)) == 0:
-        duration = draw(st.integers(0, 600))  # the API's duration disagrees with its times
-    if not consistent and draw(st.integers(0, 9)) == 0:
+    if not consistent and start is not None and end is not None and draw(_TENTH) == 0:
+        duration = draw(_WAIT)  # the API's duration disagrees with its times
+    if not consistent and draw(_TENTH) == 0:
         create = None  # v1 sends 0 for a create time
-    if not consistent and draw(st.integers(0, 19)) == 0:
+    if not consistent and draw(_TWENTY) == 0:
         duration = None
-    flavor = draw(st.sampled_from((*FLAVORS, None)))
+    flavor = draw(_FLAVOR)
     per_node = FLAVORS.get(flavor or "", (0, 0))
-    nodes = draw(st.sampled_from((1, 1, 2)))
+    nodes = draw(_NODES)
     gpu: int | None = per_node[0] * nodes
     npu: int | None = per_node[1] * nodes
-    if flavor is not None and flavor.startswith("gpu") and draw(st.integers(0, 7)) == 0:
+    if flavor is not None and flavor.startswith("gpu") and draw(_EIGHT) == 0:
         gpu = 0  # a 0-unit version on a GPU flavor
-    if draw(st.integers(0, 11)) == 0:
+    if draw(_TWELVE) == 0:
         gpu = npu = None  # a flavor found nowhere: unknown cards
     return version(
         api=api,
@@ -180,17 +197,17 @@ def _row(
         start=_minutes(base, start),
         end=_minutes(base, end),
         duration=None if duration is None else timedelta(minutes=duration),
-        pool=draw(st.sampled_from(("p1", "p2", None))),  # None: a public pool without an id
+        pool=draw(_POOL),
         flavor=flavor,
         gpu=gpu,
         npu=npu,
-        workspace=draw(st.sampled_from(("0", "ws-b", None))),
+        workspace=draw(_WORKSPACE),
         observed=observed,
-        project=draw(st.sampled_from(("proj-a", "proj-b"))),
-        version_desc=draw(st.sampled_from((None, "", "desc"))),
-        user_name=draw(st.sampled_from((None, "ana"))) if api == "v2" else None,
+        project=draw(_PROJECT),
+        version_desc=draw(_DESC),
+        user_name=draw(_USER) if api == "v2" else None,
         node_count=nodes if api == "v2" else None,
-        region=draw(st.sampled_from(("eu-de", None))),
+        region=draw(_REGION),
     )
 
 
