@@ -19,6 +19,7 @@ from mavtools.frame import stamp
 from mavtools.local import synth
 from mavtools.local.fake_api import RunningServer
 from mavtools.store import load_versions
+from tests.conftest import PROJECT, TOKEN
 from tests.strategies import frame_of, version
 from tests.test_cache import client_for, small_records
 from tests.test_v2 import FLAVORS, make_jobs, start_v2
@@ -270,3 +271,45 @@ def test_v2_cards_stay_unknown_when_neither_detail_nor_list_knows() -> None:
     page = parse_search_page(json.dumps({"count": 3, "items": jobs}).encode(), where="page 1")
     df = build_v2_frame([page.jobs], "0", {})
     assert df["gpu_num"].null_count() == 3 and df["npu_num"].null_count() == 3
+
+
+# -- the cluster data set's v2 jobs, over HTTP ---------------------------------------------------
+
+
+def test_cluster_v2_jobs_read_over_http_give_the_hand_worked_numbers(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    from mavtools.local.cluster import CLUSTER_SNAPSHOT, cluster_records, cluster_v2_jobs
+
+    server, _ = start_v2(start_server, cluster_records(), cluster_v2_jobs())
+    client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
+    client.snapshot = CLUSTER_SNAPSHOT
+    df = client.list_versions(api="v2")
+    assert df.height == 4
+    # Abnormal 1 h x 8 + Lost 2 h x 8 = 24 GPU-hours in pool-v2; the public job 3 h x 1.
+    alloc = mt.allocation(df, every="1d", by="pool_id", tz="Europe/Berlin")
+    length = (pl.col("time").dt.offset_by("1d") - pl.col("time")).dt.total_milliseconds()
+    held = dict(
+        alloc.group_by("pool_id")
+        .agg((pl.col("allocated_mean").fill_null(0) * pl.col("coverage") * length).sum() / HOUR_MS)
+        .iter_rows()
+    )
+    assert held == {"pool-v2": pytest.approx(24.0), None: pytest.approx(3.0)}
+    bill = mt.cost(
+        df,
+        rates={"modelarts.p3.8xlarge": 2.0, "modelarts.p3.large.public": 1.0},
+        rate_by="flavor_code",
+        by="pool_id",
+        pool_sizes={"pool-v2": 8},
+    )
+    rows = {r["pool_id"]: r for r in bill.iter_rows(named=True)}
+    assert rows[None]["unit_hours"] == pytest.approx(3.0) and rows[None]["cost"] == 3.0
+    assert rows["pool-v2"]["unit_hours"] == pytest.approx(24.0)
+    # The create-failed job is dated by its creation (Saturday 24 October: week of the 19th).
+    weekly = mt.failure_rate(df, by=None, every="1w", tz="Europe/Berlin")
+    assert weekly["time"].null_count() == 0 and weekly["failed"].sum() == 2  # Lost + CreateFailed
+    report = dict(mt.quality_report(df).select("check", "versions").iter_rows())
+    assert report["never_started_without_end"] == 1 and report["lost"] == 1
+
+
+HOUR_MS = 3_600_000
