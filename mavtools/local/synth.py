@@ -302,15 +302,16 @@ def _assign_api(jobs: list[dict[str, Any]], migration: datetime, rng: random.Ran
 def _v2_oddities(jobs: list[dict[str, Any]], rng: random.Random) -> None:
     """Shapes real v2 accounts have, on a few v2 jobs (own random stream: the rest is unchanged).
 
-    Node failures leave some jobs that ran ``Abnormal`` (outcome unknown, with a duration); one
-    job on a public pool names no pool id (its queue was simulated in its pool all the same).
+    Node failures leave some jobs that ran ``Abnormal`` (outcome unknown, with a duration: they
+    held their units as long as before); one completed CPU job on the public pool names no pool
+    id (a CPU job holds no accelerators, so no GPU/NPU pool's queue loses a job).
     Lost jobs with durations and never-started (``CreateFailed``) failures come from the fates.
     """
     v2 = [j for j in jobs if j.get("_api") == "v2"]
     ran_and_failed = [j for j in v2 if j["status"] == 11 and j["duration"] > 0]
     for job in rng.sample(ran_and_failed, min(6, len(ran_and_failed))):
         job["_phase"] = ("Abnormal", "Abnormal")
-    public = [j for j in v2 if j["pool_id"] not in DEDICATED_POOLS and j["status"] == 10]
+    public = [j for j in v2 if j["pool_id"] == "pool-cpu-public" and j["status"] == 10]
     if public:
         rng.choice(public)["_no_pool_id"] = True
 
