@@ -166,10 +166,16 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
     gpu = npu = None
     if isinstance(detail, dict):
         raw_info = detail.get("flavor_info")
-        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
-        gpu = _cards(info.get("gpu"), "gpu", place)
-        npu = _cards(info.get("npu"), "npu", place)
-        gpu, npu = gpu or 0, npu or 0  # a detail without gpu/npu is a CPU flavor
+        if isinstance(raw_info, dict):
+            gpu = _cards(raw_info.get("gpu"), "gpu", place)
+            npu = _cards(raw_info.get("npu"), "npu", place)
+            # An info naming neither device is a CPU flavor; a device without unit_num stays
+            # unknown (null) so the flavor list is consulted, never a silent 0.
+            if "gpu" not in raw_info and "npu" not in raw_info:
+                gpu, npu = 0, 0
+            else:
+                gpu = 0 if "gpu" not in raw_info and npu is not None else gpu
+                npu = 0 if "npu" not in raw_info and gpu is not None else npu
     elif detail is not None:
         raise ResponseFormatError(f"The API sent 'flavor_detail' that is not an object in {place}.")
     if gpu is None and npu is None:

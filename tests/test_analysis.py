@@ -598,13 +598,17 @@ def test_quality_report_by_hand():
         "unknown_status": 1,
         "future_timestamp": 0,
         "before_creation": 1,
+        "unknown_without_duration": 0,
+        "no_create_time": 0,
+        "never_started_without_end": 0,
+        "after_snapshot": 0,
     }
     examples = dict(report.select("check", "example_ids").iter_rows())
     # examples name rows by job_id, the identity shared by v1 versions and v2 jobs
     assert examples["lost"] == ["40"] and examples["before_creation"] == ["80"]
     assert A.quality_report(df, now=at(30))["versions"][8] == 2  # ends at 70, created at 50
     empty = A.quality_report(empty_frame())
-    assert empty["versions"].sum() == 0 and empty.height == 10
+    assert empty["versions"].sum() == 0 and empty.height == 14
 
 
 def test_allocation_accepts_timedelta_bins():

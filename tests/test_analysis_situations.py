@@ -379,7 +379,7 @@ def test_the_numbers_of_the_issue_on_the_bundled_samples():
     assert first["allocated_mean"].item() == pytest.approx(14.3, abs=0.05)  # what the slider did
     shares = mt.finished_shares(df)
     assert (round(shares.failed_share or 0, 3), round(shares.canceled_share or 0, 3)) == (
-        0.130,
+        0.128,  # 0.130 before six v2 jobs became Abnormal (unknown, not finished): issue 20
         0.033,
     )
-    assert str(shares) == "13.0% of 2,986 finished versions failed, 3.3% were canceled"
+    assert str(shares) == "12.8% of 2,980 finished versions failed, 3.3% were canceled"

@@ -115,7 +115,11 @@ def test_cost_reconciles_with_pool_totals_on_the_samples(idle, by):
         failed=pl.col("outcome").cast(pl.String).is_in(["failed", "canceled"]),
         g="gpu_num",
         s=pl.col("start_time").dt.epoch("ms"),
-        e=pl.col("end_time").dt.epoch("ms"),
+        # An unknown outcome (v2 Abnormal) holds for its duration, not until the snapshot.
+        e=pl.coalesce(
+            "end_time",
+            pl.when(pl.col("outcome") == "unknown").then(pl.col("start_time") + pl.col("duration")),
+        ).dt.epoch("ms"),
         seg="segments",
     )
     now_ms = int(mt.provenance(df).fetched_at.timestamp() * 1000)

@@ -348,7 +348,8 @@ def test_capacity_lines_per_pool(df: pl.DataFrame) -> None:
 
 
 def test_colours_follow_pools_in_sorted_order_under_any_filter(dash: Dashboard) -> None:
-    pools = sorted(values(dash.panel.pools))
+    # A public-pool job names no pool (None): sorted first, so the last is a named pool.
+    pools = sorted(values(dash.panel.pools), key=lambda p: (p is not None, p or ""))
     before = {t.name: t.line.color for t in dash.figures["allocation"].data}
     assert len(set(before.values())) == len(before)
     dash.panel.pools.value = (pools[-1],)

@@ -25,8 +25,48 @@ Finished without an end
     A version whose outcome is finished (succeeded, failed, canceled) but which the API sent
     without ``end_time`` holds from ``start_time`` to ``start_time + duration`` when ``duration``
     > 0, otherwise nothing; :func:`quality_report` counts these under ``finished_without_end``.
-    No finished version ever holds until "now". Only an unfinished version (pending, running,
-    unknown) without an end holds until "now".
+    No finished version ever holds until "now". Only a pending or running version without an
+    end holds until "now".
+
+Unknown outcomes
+    An ``unknown`` version (v2 ``Abnormal``, v1 ``UNKNOWN``/``DELETE_FAILED``, undocumented codes)
+    is no proof that the job still runs (node failures leave jobs Abnormal for good). With a
+    start and a ``duration`` > 0 (and no ``end_time``) it holds for that duration; without a
+    duration it holds nothing, and :func:`quality_report` counts it under
+    ``unknown_without_duration``.
+
+Nothing after the snapshot
+    No analysis counts time after the snapshot: a version holds until its own row's snapshot
+    time at the latest (an ``end_time`` after it is cut there; ``quality_report`` counts those
+    under ``after_snapshot``). A window that ends after the snapshot is clipped to it:
+    :func:`allocation` keeps the bins and says so with ``coverage`` (0 after the snapshot);
+    :func:`capacity_needed` ends each group's window at the group's latest snapshot (its
+    ``hours`` say how long the window was); :func:`cost` bills idle capacity of a pool only up to
+    the pool's latest snapshot. Replays (:func:`what_if`) use a finished version's observed run
+    length even past the snapshot (they replay lengths, they do not count time).
+
+Rows without a pool
+    Public-pool jobs have no ``pool_id``. They form their own (null) group wherever ``by``
+    includes ``pool_id``; :func:`cost` bills them in every idle mode (with ``rate_by="pool_id"``
+    they need a rate, which a null pool cannot have: use ``rate_by="flavor_code"``), and they
+    share no idle capacity (only a pool with an id can have a size). :func:`what_if` and friends
+    replay one named pool, so they never see them.
+
+Finished without starting
+    A version that ended without starting holds nothing. Per-period analyses of finished
+    versions (:func:`failure_rate` with ``every``) date it by its ``end_time`` when the API sent
+    one (v1 does) and otherwise by its ``create_time`` (every such v2 job: v2 sends no end time);
+    ``quality_report`` counts the latter under ``never_started_without_end``. Its queue time is
+    unknown then, so ``include_queued`` demand counts nothing for it (v1: creation to end).
+
+Rows an analysis cannot use
+    are left out with a reason, never a crash: rows without ``create_time`` (v1 sends 0) are
+    left out of the replays (``left_out`` = "no create_time to arrive at",
+    ``left_out_no_create_time`` in :func:`what_if`) and of :func:`queue_wait`; demand
+    (``include_queued``) counts them from their start. Rows without ``gpu_num``/``npu_num``
+    (a flavor nobody knows) hold nothing. :func:`quality_report` counts each kind
+    (``no_create_time``, ``unknown_without_duration``, ``never_started_without_end``,
+    ``after_snapshot``). docs/semantics.md has the same decisions per analysis.
 
 ``now`` (the snapshot time)
     Every row carries ``observed_at``, the snapshot time of the fetch that read it (one value per

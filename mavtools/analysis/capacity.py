@@ -18,6 +18,7 @@ from mavtools.analysis.timeline import (
     held_intervals,
     keyword_only,
     now_ms_expr,
+    snapshots,
     step_function,
     units_column,
 )
@@ -41,6 +42,7 @@ def _queued_share(
     lo: int,
     hi: int,
     tz: str,
+    windows: pl.DataFrame,
 ) -> pl.DataFrame:
     """Per group (``_g``): the share of ``[lo, hi)`` during which a version had been waiting for
     more than :data:`QUEUED_AFTER_MS` (a version that never started waits until it ended, or
@@ -63,9 +65,25 @@ def _queued_share(
         .filter(pl.col("e") > pl.col("s"))
         .collect()
     )
-    steps = step_function(waited, groups, keys, pl.Series([lo], dtype=pl.Int64), hi)
-    return steps.group_by("_g").agg(
-        share_queued=pl.col("seg").filter(pl.col("level") > 0).sum() / (hi - lo)
+    steps = _cut(step_function(waited, groups, keys, pl.Series([lo], dtype=pl.Int64), hi), windows)
+    return (
+        steps.join(windows, on="_g", how="left")
+        .group_by("_g")
+        .agg(
+            share_queued=pl.col("seg").filter(pl.col("level") > 0).sum() / pl.col("_total").first()
+        )
+    )
+
+
+def _cut(steps: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """Steps cut at their group's window end ``_hi`` (its snapshot time)."""
+    return (
+        steps.join(windows.select("_g", "_hi"), on="_g", how="left")
+        .with_columns(
+            seg=(pl.min_horizontal(pl.col("t") + pl.col("seg"), pl.col("_hi")) - pl.col("t"))
+        )
+        .filter(pl.col("seg") > 0)
+        .drop("_hi")
     )
 
 
@@ -135,16 +153,23 @@ def capacity_needed(
     if lo is None or hi is None:
         return pl.DataFrame(schema=schema)
     groups = group_index(df, keys)
-    total = hi - lo
-    steps = step_function(held, groups, keys, pl.Series([lo], dtype=pl.Int64), hi)
+    # Each group's window ends at its latest snapshot time at the latest: time after it was not
+    # observed (its "hours" say how long the window really is).
+    windows = snapshots(df, keys, groups, now, tz).select(
+        "_g",
+        _hi=pl.min_horizontal(pl.col("known").fill_null(hi), pl.lit(hi)).clip(lower_bound=lo),
+    )
+    windows = windows.with_columns(_total=pl.col("_hi") - lo)
+    steps = _cut(step_function(held, groups, keys, pl.Series([lo], dtype=pl.Int64), hi), windows)
     by_level = (
         steps.group_by("_g", "level")
         .agg(ms=pl.col("seg").sum())
         .sort("_g", "level")
         .with_columns(cum=pl.col("ms").cum_sum().over("_g"))
+        .join(windows, on="_g", how="left")
     )
     needed = (
-        by_level.filter(pl.col("cum") >= q * total)
+        by_level.filter(pl.col("cum") >= q * pl.col("_total"))
         .group_by("_g")
         .agg(needed=pl.col("level").first(), covered=pl.col("cum").first())
     )
@@ -153,8 +178,11 @@ def capacity_needed(
         area=(pl.col("level") * pl.col("ms")).sum(),
         at_peak=pl.col("ms").filter(pl.col("level") == pl.col("level").max()).sum(),
     )
-    queued = _queued_share(df, keys, groups, resource, now, lo, hi, tz)
-    share_at_peak = pl.when(pl.col("peak") > 0).then(pl.col("at_peak") / total).otherwise(0.0)
+    queued = _queued_share(df, keys, groups, resource, now, lo, hi, tz, windows)
+    total = pl.col("_total")
+    share_at_peak = (
+        pl.when((pl.col("peak") > 0) & (total > 0)).then(pl.col("at_peak") / total).otherwise(0.0)
+    )
     saturated = (pl.col("share_queued").fill_null(0.0) >= SATURATED_QUEUED) | (
         share_at_peak >= SATURATED_AT_PEAK
     )
@@ -168,14 +196,21 @@ def capacity_needed(
         groups.join(needed, on="_g", how="left")
         .join(stats, on="_g", how="left")
         .join(queued, on="_g", how="left")
+        .join(windows, on="_g", how="left")
         .sort("_g")
+        .with_columns(  # a group whose window is empty (all after its snapshot) needs nothing
+            needed=pl.col("needed").fill_null(0),
+            covered=pl.col("covered").fill_null(0),
+            peak=pl.col("peak").fill_null(0),
+            area=pl.col("area").fill_null(0),
+        )
         .select(
             *keys,
             needed=pl.col("needed").cast(pl.Int64),
             q=pl.lit(q, dtype=pl.Float64),
             peak=pl.col("peak").cast(pl.Int64),
-            mean=pl.col("area") / total,
-            hours=pl.lit(total / HOUR_MS, dtype=pl.Float64),
+            mean=pl.when(total > 0).then(pl.col("area") / total),
+            hours=(total / HOUR_MS).cast(pl.Float64),
             hours_covered=pl.col("covered") / HOUR_MS,
             share_at_peak=share_at_peak,
             share_queued=pl.col("share_queued").fill_null(0.0),

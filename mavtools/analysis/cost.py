@@ -42,6 +42,8 @@ from mavtools.analysis.timeline import (
     Resource,
     group_keys,
     held_intervals,
+    latest_snapshot_ms,
+    now_ms_expr,
 )
 from mavtools.analysis.whatif import PoolSizes
 
@@ -132,18 +134,20 @@ def cost(
     failed = pl.col("outcome").cast(pl.String).is_in(_FAILED)
     used = used.with_columns(_cost=pl.col("_ms") / HOUR_MS * pl.col("_rate"))
     # Per group and pool: the hours and cost used there (the basis of the idle share).
-    per_pool = used.group_by([*keys, "pool_id"]).agg(
+    per_pool = used.group_by(list(dict.fromkeys([*keys, "pool_id"]))).agg(
         _ms=pl.col("_ms").sum(),
         cost=pl.col("_cost").sum(),
         failed_ms=pl.col("_ms").filter(failed).sum(),
         failed_cost=pl.col("_cost").filter(failed).sum(),
     )
-    idle_pool = _idle_by_pool(per_pool, pool_sizes, rates, rate_by, lo, hi)
+    idle_pool = _idle_by_pool(per_pool, pool_sizes, rates, rate_by, lo, hi, _seen(df, now, tz))
     idle_rows: pl.DataFrame | None
     if idle_pool is not None and idle == "share":
         totals = per_pool.group_by("pool_id").agg(_pool_ms=pl.col("_ms").sum())
         per_pool = (
-            per_pool.join(totals, on="pool_id")
+            # Left joins that match null pools: a public-pool job (no pool_id) is billed, and
+            # shares no idle capacity (a pool without an id has no size).
+            per_pool.join(totals, on="pool_id", how="left", nulls_equal=True)
             .join(idle_pool, on="pool_id", how="left")
             .with_columns(
                 idle_ms=pl.col("idle_ms") * pl.col("_ms") / pl.col("_pool_ms"),
@@ -182,6 +186,13 @@ def cost(
     return out.with_columns(total_cost=pl.col("cost") + pl.col("idle_cost").fill_null(0.0))
 
 
+def _seen(df: pl.DataFrame, now: datetime | None, tz: str) -> tuple[pl.DataFrame, int | None]:
+    """Each pool's latest snapshot time (``pool_id`` as String, ``_known`` in epoch ms), and the
+    frame's."""
+    per_row = df.select(pool_id=pl.col("pool_id").cast(pl.String), _known=now_ms_expr(df, now, tz))
+    return per_row.group_by("pool_id").agg(pl.col("_known").max()), latest_snapshot_ms(df, now, tz)
+
+
 def _idle_by_pool(
     per_pool: pl.DataFrame,
     pool_sizes: PoolSizes | None,
@@ -189,14 +200,28 @@ def _idle_by_pool(
     rate_by: str,
     lo: int | None,
     hi: int | None,
+    seen: tuple[pl.DataFrame, int | None],
 ) -> pl.DataFrame | None:
-    """Per sized pool: ``idle_ms`` (unit-ms) and ``idle_cost`` over the window, or None."""
+    """Per sized pool: ``idle_ms`` (unit-ms) and ``idle_cost`` over the window, or None.
+
+    A pool's window ends at its latest snapshot time at the latest (a pool without rows: the
+    frame's): idle capacity after it has not been observed, so it is not billed.
+    """
     if pool_sizes is None or lo is None or hi is None:
         return None
     sizes = _sizes_frame(pool_sizes)
+    known, latest = seen
     pools = per_pool.group_by("pool_id").agg(_ms=pl.col("_ms").sum(), _cost=pl.col("cost").sum())
-    idle = sizes.join(pools, on="pool_id", how="left").with_columns(
-        idle_ms=(pl.col("units") * (hi - lo) - pl.col("_ms").fill_null(0)).cast(pl.Float64)
+    known_or = pl.col("_known").fill_null(pl.lit(latest, dtype=pl.Int64)).fill_null(hi)
+    until = pl.min_horizontal(known_or, pl.lit(hi))
+    idle = (
+        sizes.join(pools, on="pool_id", how="left")
+        .join(known, on="pool_id", how="left")
+        .with_columns(
+            idle_ms=(
+                pl.col("units") * (until - lo).clip(lower_bound=0) - pl.col("_ms").fill_null(0)
+            ).cast(pl.Float64)
+        )
     )
     over = idle.filter(pl.col("idle_ms") < 0)["pool_id"].to_list()
     if over:

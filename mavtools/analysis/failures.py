@@ -22,6 +22,7 @@ from mavtools.analysis.timeline import (
     Every,
     Resource,
     check_tz,
+    finished_at,
     group_keys,
     interval,
     keyword_only,
@@ -51,8 +52,10 @@ def failure_rate(
 
     Args:
         by: column(s) to group by (default ``"pool_id"``); None for one row.
-        every: also split by the period of ``end_time`` (when the versions finished), periods
-            starting at local midnight (or hour, week, month) in ``tz``.
+        every: also split by the period in which the versions finished, periods starting at
+            local midnight (or hour, week, month) in ``tz``: their ``end_time``, else
+            ``start_time + duration``, else (never started, no end sent: every such v2 job)
+            ``create_time``, so no finished version falls in a period without a date.
         tz: IANA time zone of the periods (default UTC).
         resource: keep only versions asking for GPUs (``"gpu"``) or NPUs; None keeps all.
 
@@ -65,7 +68,7 @@ def failure_rate(
     Example:
         >>> failure_rate(df, by=["flavor_code", "pool_id"])
     """
-    keys, extra = period_keys(group_keys(by), every, "end_time", tz)
+    keys, extra = period_keys(group_keys(by), every, finished_at(), tz)
     done = using(df, resource).filter(pl.col("outcome").is_in(FINISHED))
     aggs = [pl.len().cast(pl.Int64).alias("finished")] + [
         (pl.col("outcome") == o).sum().cast(pl.Int64).alias(o) for o in FINISHED

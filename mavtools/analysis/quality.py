@@ -93,6 +93,31 @@ def quality_report(
             "a timestamp after the fetch time (or the clock)",
         ),
         ("before_creation", (s < c) | (e < c), "started or ended before it was created"),
+        (
+            "unknown_without_duration",
+            (pl.col("outcome") == "unknown")
+            & s.is_not_null()
+            & e.is_null()
+            & ~(run_ms > 0).fill_null(False),
+            "outcome unknown (v2 Abnormal, v1 UNKNOWN), started, with neither end_time nor a "
+            "duration: holds nothing (with a duration it holds for that duration)",
+        ),
+        (
+            "no_create_time",
+            c.is_null(),
+            "no create_time (v1 sends 0): left out of what_if, simulate, size_for and queue waits",
+        ),
+        (
+            "never_started_without_end",
+            finished & s.is_null() & e.is_null(),
+            "finished without starting and the API sent no end_time (every such v2 job): dated by "
+            "its create_time in per-period analyses; how long it queued is unknown",
+        ),
+        (
+            "after_snapshot",
+            pl.max_horizontal(s, e) > now_ms,
+            "started or ended after its snapshot time (or now=): time after it is not counted",
+        ),
     ]
     n = df.height
     # v2 rows have no integer version_id: name every row by its job_id when the frame has one

@@ -134,7 +134,7 @@ def _default_now_ms(df: pl.DataFrame) -> int | None:
             pl.col("create_time").max(),
             pl.col("start_time").max(),
             pl.col("end_time").max(),
-            ran.filter(pl.col("end_time").is_null() & _finished()).max(),
+            ran.filter(pl.col("end_time").is_null() & (_finished() | _unknown())).max(),
         ).dt.epoch("ms")
     )
     return row.item() if row.height else None
@@ -142,6 +142,31 @@ def _default_now_ms(df: pl.DataFrame) -> int | None:
 
 def _finished() -> pl.Expr:
     return pl.col("outcome").cast(pl.String).is_in(list(FINISHED_OUTCOMES))
+
+
+def _unknown() -> pl.Expr:
+    return pl.col("outcome").cast(pl.String) == "unknown"
+
+
+def finished_at() -> pl.Expr:
+    """When a version is dated in per-period analyses of finished versions.
+
+    Its ``end_time``; else, for a started version, ``start_time + duration``; else (it never
+    started, and the API sent no end: every such v2 job) its ``create_time``.
+    """
+    return pl.coalesce(
+        pl.col("end_time"), pl.col("start_time") + pl.col("duration"), pl.col("create_time")
+    )
+
+
+def latest_snapshot_ms(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) -> int | None:
+    """The latest snapshot time of the frame (epoch ms): no analysis counts time after it."""
+    if now is not None:
+        return to_ms(now, tz)
+    if not df.height:
+        return None
+    value = df.select(now_ms_expr(df, now, tz).max()).item()
+    return None if value is None else int(value)
 
 
 def now_ms_expr(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) -> pl.Expr:
@@ -152,7 +177,8 @@ def now_ms_expr(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) ->
     """
     if now is not None:
         return pl.lit(to_ms(now, tz), dtype=pl.Int64)
-    fallback = _default_now_ms(df)
+    # Frames read by a client stamp every row: no need to scan for a fallback then.
+    fallback = _default_now_ms(df) if df["observed_at"].null_count() else None
     return pl.coalesce(epoch_ms(pl.col("observed_at")), pl.lit(fallback, dtype=pl.Int64))
 
 
@@ -166,31 +192,41 @@ def sorted_by(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def period_keys(
-    keys: list[str], every: Every | None, column: str, tz: str = DEFAULT_TZ
+    keys: list[str], every: Every | None, column: str | pl.Expr, tz: str = DEFAULT_TZ
 ) -> tuple[list[str], list[pl.Expr]]:
     """Group keys plus ``time``, the start of the period of ``column`` in ``tz``, with ``every``."""
     if every is None:
         return keys, []
-    time = local(pl.col(column), check_tz(tz)).dt.truncate(interval(every))
+    moment = pl.col(column) if isinstance(column, str) else column
+    time = local(moment, check_tz(tz)).dt.truncate(interval(every))
     return [*keys, "time"], [time.alias("time")]
 
 
-def held_until(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) -> pl.Expr:
+def held_until(
+    df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ, *, clip: bool = True
+) -> pl.Expr:
     """Per row, the end (epoch ms, exclusive) of the time a version holds its units.
 
-    ``end_time`` when the API sent one. A finished version without one holds from
-    ``start_time`` to ``start_time + duration`` when ``duration`` > 0, else nothing (null). An
-    unfinished version holds until "now" (:func:`now_ms_expr`).
+    ``end_time`` when the API sent one. A finished or ``unknown`` version without one holds from
+    ``start_time`` to ``start_time + duration`` when ``duration`` > 0, else nothing (null): an
+    ``unknown`` outcome (v2 Abnormal, a v1 UNKNOWN) is no proof the job still runs. A pending or
+    running version holds until "now" (:func:`now_ms_expr`). Nothing holds past the row's
+    snapshot time: time after it has not been observed (``clip=False`` keeps an observed end
+    after it: a replay of run lengths, not a count of time).
     """
-    finished = _finished()
     ran = pl.col("duration").dt.total_milliseconds()
-    return (
+    snapshot = now_ms_expr(df, now, tz)
+    until = (
         pl.when(pl.col("end_time").is_not_null())
         .then(epoch_ms(pl.col("end_time")))
-        .when(finished)
+        .when(_finished() | _unknown())
         .then(pl.when(ran > 0).then(epoch_ms(pl.col("start_time")) + ran))
-        .otherwise(now_ms_expr(df, now, tz))
+        .otherwise(snapshot)
     )
+    if not clip:
+        return until
+    # min_horizontal skips nulls: keep "holds nothing" null rather than turning it into "now".
+    return pl.when(until.is_not_null()).then(pl.min_horizontal(until, snapshot))
 
 
 #: Frame columns that refine a version's held interval (absent in frames built by hand).
@@ -257,6 +293,7 @@ def held_intervals(
     now: datetime | None,
     include_queued: bool = False,
     tz: str = DEFAULT_TZ,
+    clip_to_snapshot: bool = False,
 ) -> tuple[pl.DataFrame, int | None, int | None]:
     """Held intervals ``[s, e)`` in epoch ms, clipped to the window, and that window.
 
@@ -264,17 +301,26 @@ def held_intervals(
     the latest moment a version holds (the snapshot time when something runs). Every version whose holding
     overlaps the window counts, clipped to it, whenever it was created.
 
-    With ``include_queued`` an interval begins at creation instead of start: the units a version
-    *asked for* while it waited count too (demand rather than allocation).
+    With ``include_queued`` an interval begins at creation instead of start (at the start when
+    that is earlier or the creation unknown): the units a version *asked for* while it waited
+    count too (demand rather than allocation, and never less).
 
     A version with run ``segments`` (v2 ``running_records``) holds only inside them, each clipped
     to the version's own end (:func:`held_until`; an open segment runs until it); an elastic one
     with ``node_counts`` holds units per node x its node count at each moment (the spec's
     ``node_count`` before the first point). With ``include_queued`` neither applies: a job
     waiting to be rescheduled still asks for its units, so its demand runs from creation to end.
+
+    With ``clip_to_snapshot`` the window ends at the latest snapshot time at the latest
+    (:func:`latest_snapshot_ms`): answers without bins (a capacity, a bill) cannot show a
+    ``coverage``, so they leave the unobserved future out of the window itself.
     """
     units = units_column(resource)
-    begin = pl.col("create_time") if include_queued else pl.col("start_time")
+    # Demand begins at creation, or at the start when that is earlier or creation is unknown:
+    # demand never holds less than the allocation.
+    begin = (
+        pl.min_horizontal("create_time", "start_time") if include_queued else pl.col("start_time")
+    )
     extra = [] if include_queued else [c for c in _RUN_DETAIL if c in df.columns]
     rows = (
         df.lazy()
@@ -300,6 +346,10 @@ def held_intervals(
         to_ms(start, tz) if start is not None else held.select(pl.col("s").min()).item()
     )
     hi: int | None = to_ms(end, tz) if end is not None else held.select(pl.col("e").max()).item()
+    if clip_to_snapshot and hi is not None:
+        latest = latest_snapshot_ms(df, now, tz)
+        if latest is not None:
+            hi = min(hi, latest)
     if lo is None or hi is None or hi <= lo:
         return held.clear(), None, None
     clipped = held.with_columns(

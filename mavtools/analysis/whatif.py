@@ -10,7 +10,8 @@ Decisions, stated once:
 Who is replayed
     The versions of the pool that ask for at least one unit of the resource (others do not compete
     for it). Of those, versions that never started (no ``start_time``: never scheduled, or still
-    queued at the snapshot) and versions asking for more units than the replayed size are *left
+    queued at the snapshot), started versions without a ``create_time`` (v1 sends 0 for it; no
+    arrival to replay from) and versions asking for more units than the replayed size are *left
     out*: they stay in the result with ``fitted``/``left_out`` saying why and a null ``sim_start``,
     and :func:`what_if` counts them per size. A version still queued at the snapshot has no run
     length to replay; on a FIFO pool every version created after it was still queued too, so the
@@ -80,6 +81,7 @@ IDENTITY: Final[tuple[str, ...]] = ("version_id", *ROW_KEY)
 
 _POLICIES: Final = ("fifo", "backfill")
 NEVER_STARTED: Final = "never started"
+NO_CREATE_TIME: Final = "no create_time to arrive at"
 
 
 # ------------------------------------------------------------------------------- the replay core
@@ -263,7 +265,7 @@ def _pool_versions(
             & pl.col("end_time").is_null()
             & ~finished,
             _arrive=pl.col("create_time").dt.epoch("ms"),
-            _run=(held_until(df, now) - start).fill_null(0).clip(lower_bound=0),
+            _run=(held_until(df, now, clip=False) - start).fill_null(0).clip(lower_bound=0),
         )
         .sort(["_arrive", *ids], nulls_last=True, maintain_order=True)
         .collect()
@@ -278,6 +280,8 @@ def _replayed(pool: pl.DataFrame, units: int, policy: str, upn: int | None) -> p
         fitted=fits,
         left_out=pl.when(~started)
         .then(pl.lit(NEVER_STARTED))
+        .when(pl.col("_arrive").is_null())
+        .then(pl.lit(NO_CREATE_TIME))
         .when(~fits)
         .then(pl.lit(f"asks for more than {units} units")),
     )
@@ -364,7 +368,8 @@ def what_if(
         One row per size, in the order given: ``pool_id``, ``units``, ``versions`` (replayed),
         ``wait_p50_hours`` ..., ``share_waited_over_1h``, ``utilization_mean`` (unit-hours held /
         (units x hours from the first arrival to the later of the snapshot and the last simulated
-        end)), ``left_out_never_started`` and ``left_out_too_big``.
+        end)), ``left_out_never_started``, ``left_out_too_big`` and ``left_out_no_create_time``
+        (started versions without a ``create_time``: nothing to replay their arrival from).
 
     Example:
         >>> what_if(df, pool_id="pool-a100-research", sizes=range(16, 65, 8))
@@ -393,7 +398,8 @@ def what_if(
         _first=pl.col("_arrive").filter(ran).min(),
         _last=(pl.col("_start") + pl.col("_run")).filter(ran).max(),
         left_out_never_started=(pl.col("left_out") == NEVER_STARTED).sum().cast(pl.Int64),
-        left_out_too_big=(ran.not_() & (pl.col("left_out") != NEVER_STARTED)).sum().cast(pl.Int64),
+        left_out_too_big=pl.col("left_out").str.starts_with("asks for more").sum().cast(pl.Int64),
+        left_out_no_create_time=(pl.col("left_out") == NO_CREATE_TIME).sum().cast(pl.Int64),
     )
     span = pl.max_horizontal(pl.col("_last"), pl.lit(snapshot_ms, dtype=pl.Int64)) - pl.col(
         "_first"
@@ -407,6 +413,7 @@ def what_if(
         pl.when(span > 0).then(pl.col("_area") / (pl.col("size") * span)).alias("utilization_mean"),
         "left_out_never_started",
         "left_out_too_big",
+        "left_out_no_create_time",
     )
 
 
@@ -419,6 +426,7 @@ def _what_if_empty(quantiles: Sequence[float]) -> pl.DataFrame:
             "utilization_mean": pl.Float64,
             "left_out_never_started": pl.Int64,
             "left_out_too_big": pl.Int64,
+            "left_out_no_create_time": pl.Int64,
         }
     )
 
@@ -464,9 +472,14 @@ def size_for(
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be between 0 and 1, not {quantile!r}")
     target_h = _wait_ms(wait) / HOUR_MS
-    pool = _pool_versions(df, pool_id, resource, now).filter(pl.col("start_time").is_not_null())
+    pool = _pool_versions(df, pool_id, resource, now).filter(
+        pl.col("start_time").is_not_null() & pl.col("_arrive").is_not_null()
+    )
     if pool.height == 0:
-        raise ValueError(f"pool {pool_id!r} has no started versions asking for {resource} units")
+        raise ValueError(
+            f"pool {pool_id!r} has no started versions with a create_time asking for {resource} "
+            "units; nothing to replay"
+        )
     step = units_per_node or 1
     lo = -(-int(pool["units"].max()) // step) * step  # type: ignore[arg-type]
     events = pl.concat(
@@ -565,6 +578,11 @@ def replay_check(
             ]
         ).sort("t", "d")
         units = int(events.select(pl.col("d").cum_sum().max()).item() or 0)
+        if units <= 0:  # nothing started: no size to replay at (the user gave none)
+            raise ValueError(
+                f"pool {pool_id!r} has no started versions asking for {resource} units; "
+                "nothing to replay"
+            )
     sim = simulate(
         df,
         pool_id=pool_id,

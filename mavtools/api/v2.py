@@ -308,8 +308,7 @@ def _needs_cards(raw: pl.DataFrame) -> bool:
     return bool(
         raw.select(
             (
-                pl.col("gpu_cards").is_null()
-                & pl.col("npu_cards").is_null()
+                (pl.col("gpu_cards").is_null() | pl.col("npu_cards").is_null())
                 & pl.col("gpu_total").is_null()
             ).any()
         ).item()

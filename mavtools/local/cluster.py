@@ -14,6 +14,10 @@ tests can run on it against independent computations:
   1 h ``duration`` on 8 GPUs, a ``FAILED`` one with ``duration`` 0, a ``COMPLETED`` one with a 2 h
   ``duration``; plus a version with an end time for comparison.
 - ``pool-zero``: a GPU flavor whose versions report 0 accelerators.
+- v2 jobs (:func:`cluster_v2_jobs`, served by the v2 search): in ``pool-v2``, an ``Abnormal`` job
+  (outcome unknown) that ran 1 h on 8 GPUs two days before the snapshot, a ``Lost`` one that ran
+  2 h on 8 GPUs, and one that failed to be created (``CreateFailed``: never started, no end time,
+  as v2 sends none); and a job on a public pool that names no pool id (1 GPU, 3 h, completed).
 - The snapshot, :data:`CLUSTER_SNAPSHOT`, is 2026-10-25 01:30 UTC: 02:30 in Europe/Berlin during
   the hour that repeats when summer time ends, so the local day 2026-10-25 is 25 hours long and
   the snapshot lies inside it.
@@ -24,7 +28,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-__all__ = ["CLUSTER_SNAPSHOT", "CLUSTER_TIMEZONE", "cluster_records"]
+__all__ = ["CLUSTER_SNAPSHOT", "CLUSTER_TIMEZONE", "cluster_records", "cluster_v2_jobs"]
 
 CLUSTER_SNAPSHOT: Final = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
 CLUSTER_TIMEZONE: Final = "Europe/Berlin"
@@ -194,3 +198,70 @@ def cluster_records() -> list[dict[str, Any]]:
         ),
     ]
     return out
+
+
+def cluster_v2_jobs() -> list[dict[str, Any]]:
+    """The hand-made v2 search items (see the module docstring), oldest first.
+
+    Example:
+        >>> FakeV2(cluster_v2_jobs()).attach(server.api)
+    """
+    from mavtools.local.fake_v2 import v2_job
+
+    def uuid(n: int) -> str:
+        return f"00000000-0000-4000-8000-{n:012d}"
+
+    abnormal = _ms("2026-10-23T12:00:00")
+    lost = _ms("2026-10-23T14:00:00")
+    create_failed = _ms("2026-10-24T09:00:00")
+    public = _ms("2026-10-24T10:00:00")
+    return [
+        v2_job(
+            uuid(1),
+            name="abnormal-8gpu",
+            create_time=abnormal - 300 * _S,
+            phase="Abnormal",
+            start_time=abnormal,
+            duration=3600 * _S,
+            pool_id="pool-v2",
+            user_name="ops",
+            flavor_id="modelarts.p3.8xlarge",
+            gpu=8,
+        ),
+        v2_job(
+            uuid(2),
+            name="lost-8gpu",
+            create_time=lost - 60 * _S,
+            phase="Abnormal",
+            secondary_phase="Lost",
+            start_time=lost,
+            duration=7200 * _S,
+            pool_id="pool-v2",
+            user_name="ops",
+            flavor_id="modelarts.p3.8xlarge",
+            gpu=8,
+        ),
+        v2_job(
+            uuid(3),
+            name="create-failed",
+            create_time=create_failed,
+            phase="Failed",
+            secondary_phase="CreateFailed",
+            pool_id="pool-v2",
+            user_name="ops",
+            flavor_id="modelarts.p3.8xlarge",
+            gpu=8,
+        ),
+        v2_job(
+            uuid(4),
+            name="public-pool",
+            create_time=public - 30 * _S,
+            phase="Completed",
+            start_time=public,
+            duration=3 * 3600 * _S,
+            pool_id=None,
+            flavor_id="modelarts.p3.large.public",
+            gpu=1,
+            user_name="ana",
+        ),
+    ]

@@ -10,8 +10,10 @@ Generators, all seeded and independent of the clock:
   (v1) to new-version (v2) training: jobs created before the migration window are v1 versions,
   jobs after it v2 jobs (with user names, node counts, and no ``flavor_detail`` on the dedicated
   pools), and inside the window both kinds arrive. ONE FIFO queue per pool serves both kinds, so
-  queue waits stay consistent with the pool sizes in :data:`POOLS`. This produces the bundled
-  sample responses (``scripts/make_samples.py``).
+  queue waits stay consistent with the pool sizes in :data:`POOLS`. A few v2 jobs have the
+  shapes real v2 accounts have: ``Abnormal`` (outcome unknown) and ``Lost`` jobs with durations,
+  jobs that failed to be created (never started, no end time), and a public-pool job that names
+  no pool id. This produces the bundled sample responses (``scripts/make_samples.py``).
 * :func:`bulk` produces any number of plausible records fast (vectorised in polars, no queueing)
   for benchmarks and load tests.
 
@@ -264,6 +266,8 @@ def _simulate(
     # One version with a status code the documented table does not know.
     odd = next(j for j in jobs[len(jobs) // 3 :] if j.get("_api", "v1") == "v1")
     odd["status"] = 22
+    if migration is not None:
+        _v2_oddities(jobs, random.Random(seed * 104_729 + 3))
     v1 = [j for j in jobs if j.get("_api", "v1") == "v1"]
     v2 = [_as_v2_item(j, end_ms) for j in jobs if j.get("_api") == "v2"]
     for job in v1:
@@ -293,6 +297,23 @@ def _assign_api(jobs: list[dict[str, Any]], migration: datetime, rng: random.Ran
         job["_gpu_card"], job["_npu_card"] = job["gpu_num"], job["npu_num"]
         job["gpu_num"] *= nodes  # the queue needs all cards of all nodes
         job["npu_num"] *= nodes
+
+
+def _v2_oddities(jobs: list[dict[str, Any]], rng: random.Random) -> None:
+    """Shapes real v2 accounts have, on a few v2 jobs (own random stream: the rest is unchanged).
+
+    Node failures leave some jobs that ran ``Abnormal`` (outcome unknown, with a duration: they
+    held their units as long as before); one completed CPU job on the public pool names no pool
+    id (a CPU job holds no accelerators, so no GPU/NPU pool's queue loses a job).
+    Lost jobs with durations and never-started (``CreateFailed``) failures come from the fates.
+    """
+    v2 = [j for j in jobs if j.get("_api") == "v2"]
+    ran_and_failed = [j for j in v2 if j["status"] == 11 and j["duration"] > 0]
+    for job in rng.sample(ran_and_failed, min(6, len(ran_and_failed))):
+        job["_phase"] = ("Abnormal", "Abnormal")
+    public = [j for j in v2 if j["pool_id"] == "pool-cpu-public" and j["status"] == 10]
+    if public:
+        rng.choice(public)["_no_pool_id"] = True
 
 
 #: Our status code -> (phase, secondary_phase) of a v2 job in the same state.
@@ -351,7 +372,7 @@ def _as_v2_item(job: dict[str, Any], end_ms: int) -> dict[str, Any]:
 
     from mavtools.local.fake_v2 import v2_job
 
-    phase, secondary = _V2_PHASES[job["status"]]
+    phase, secondary = job.get("_phase") or _V2_PHASES[job["status"]]
     return v2_job(
         str(uuid.UUID(int=job["_uuid"], version=4)),
         name=job["version_name"],
@@ -363,7 +384,7 @@ def _as_v2_item(job: dict[str, Any], end_ms: int) -> dict[str, Any]:
         duration=job["duration"],
         workspace_id=job["workspace_id"],
         user_name=job["user_name"],
-        pool_id=job["pool_id"],
+        pool_id=None if job.get("_no_pool_id") else job["pool_id"],
         flavor_id=job["flavor_code"],
         node_count=job["node_count"],
         gpu=job["_gpu_card"],

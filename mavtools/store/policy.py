@@ -662,7 +662,11 @@ def _refresh_listing(client: VersionSource, listing: Listing, cached: pl.DataFra
     oldest_open = int(unfinished[-1]) if unfinished.len() else -1  # indices come sorted
 
     def depth(total: int) -> int:
-        return max(total - mine.height, 0) + oldest_open + 1
+        # Everything new, down to the oldest cached version that could still change, and at
+        # least one cached version: the overlap that proves nothing was missed in between (with
+        # none, a number of new versions that fills whole pages read no cached one and fell back
+        # to a full fetch).
+        return max(total - mine.height, 0) + max(oldest_open, 0) + 1
 
     result = client.read_newest(listing, depth)
     new = result.frame

@@ -1,0 +1,438 @@
+"""Invariants on every frame the contract allows, checked against each other and a brute force.
+
+Frames come from :func:`tests.strategies.frames` (v1 and v2 rows, all outcomes, nulls, public
+pools, ends after the snapshot, several snapshots, DST days). The brute force below is written
+from the rules in the :mod:`mavtools.analysis` docstring, in plain Python over each version,
+without polars. Each invariant runs 200 seeded examples by default and 2,000 under ``-m heavy``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import mavtools as mt
+from mavtools import analysis as A
+from mavtools.statuses import FINISHED_OUTCOMES
+from tests.strategies import BASES, ZONES, frames, windows
+
+FAST = settings(
+    max_examples=200,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+HEAVY = settings(FAST, max_examples=2000, derandomize=False)
+HOUR_MS = 3_600_000
+UNITS = {"gpu": "gpu_num", "npu": "npu_num"}
+HOURS = {"gpu": "gpu_hours", "npu": "npu_hours"}
+
+
+def both(fn: Callable[..., None], *strategies: Any) -> tuple[Any, Any]:
+    """The invariant as a default test (200 seeded examples) and a heavy one (2,000)."""
+    fast = FAST(given(*strategies)(fn))
+    heavy = pytest.mark.heavy(HEAVY(given(*strategies)(fn)))
+    return fast, heavy
+
+
+# -- the brute force ---------------------------------------------------------------------------
+
+
+def ms(value: datetime | None) -> int | None:
+    return None if value is None else round(value.timestamp() * 1000)
+
+
+def dur_ms(value: timedelta | None) -> int | None:
+    return None if value is None else value // timedelta(milliseconds=1)
+
+
+def fallback_now(rows: list[dict[str, Any]]) -> int | None:
+    """The latest moment a frame without snapshot times vouches for (module docstring)."""
+    moments = [ms(r[c]) for r in rows for c in ("create_time", "start_time", "end_time")]
+    for r in rows:
+        d = dur_ms(r["duration"])
+        ended = r["outcome"] in FINISHED_OUTCOMES or r["outcome"] == "unknown"
+        if ended and r["end_time"] is None and r["start_time"] is not None and d is not None:
+            moments.append(ms(r["start_time"]) + d)  # type: ignore[operator]
+    known = [m for m in moments if m is not None]
+    return max(known) if known else None
+
+
+def row_now(r: dict[str, Any], fallback: int | None) -> int | None:
+    return ms(r["observed_at"]) if r["observed_at"] is not None else fallback
+
+
+def held(r: dict[str, Any], fallback: int | None, queued: bool = False) -> tuple[int, int] | None:
+    """The holding rule: [start (or creation), until), cut at the row's snapshot time."""
+    s, e, d = ms(r["start_time"]), ms(r["end_time"]), dur_ms(r["duration"])
+    now = row_now(r, fallback)
+    if e is not None:
+        until: int | None = e
+    elif r["outcome"] in FINISHED_OUTCOMES or r["outcome"] == "unknown":
+        until = s + d if s is not None and d is not None and d > 0 else None
+    else:
+        until = now
+    begin = s
+    if queued:
+        c = ms(r["create_time"])
+        begin = min(x for x in (c, s) if x is not None) if (c, s) != (None, None) else None
+    if begin is None or until is None:
+        return None
+    if now is not None:
+        until = min(until, now)
+    return (begin, until) if until > begin else None
+
+
+def intervals(
+    df: pl.DataFrame, resource: str, queued: bool = False
+) -> list[tuple[int, int, int, dict[str, Any]]]:
+    rows = df.to_dicts()
+    fallback = fallback_now(rows)
+    out = []
+    for r in rows:
+        units = r[UNITS[resource]]
+        span = held(r, fallback, queued)
+        if units and units > 0 and span is not None:
+            out.append((span[0], span[1], units, r))
+    return out
+
+
+def window_of(
+    spans: list[tuple[int, int, int, dict[str, Any]]],
+    start: datetime | None,
+    end: datetime | None,
+) -> tuple[int, int] | None:
+    lo = ms(start) if start is not None else min((s for s, *_ in spans), default=None)
+    hi = ms(end) if end is not None else max((e for _, e, *_ in spans), default=None)
+    return None if lo is None or hi is None or hi <= lo else (lo, hi)
+
+
+def brute_unit_hours(spans: Any, window: tuple[int, int] | None) -> float:
+    if window is None:
+        return 0.0
+    lo, hi = window
+    return sum(max(0, min(e, hi) - max(s, lo)) * u for s, e, u, _ in spans) / HOUR_MS
+
+
+def brute_peak(spans: Any, window: tuple[int, int] | None) -> int:
+    if window is None:
+        return 0
+    lo, hi = window
+    cut = [(max(s, lo), min(e, hi), u) for s, e, u, _ in spans if min(e, hi) > max(s, lo)]
+    moments = {s for s, _, _ in cut}
+    return max((sum(u for s, e, u in cut if s <= t < e) for t in moments), default=0)
+
+
+def alloc_unit_hours(alloc: pl.DataFrame, every: str) -> float:
+    length = (pl.col("time").dt.offset_by(every) - pl.col("time")).dt.total_milliseconds()
+    return float(
+        alloc.select(
+            (pl.col("allocated_mean").fill_null(0) * pl.col("coverage") * length / HOUR_MS).sum()
+        ).item()
+    )
+
+
+def priced(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Every flavor (null ones named) at 1 per unit-hour, for bills that must not refuse."""
+    named = df.with_columns(pl.col("flavor_code").cast(pl.String).fill_null("(none)"))
+    named = named.with_columns(pl.col("flavor_code").cast(pl.Categorical()))
+    flavors = named["flavor_code"].cast(pl.String).unique().to_list()
+    return named, dict.fromkeys(flavors, 1.0)
+
+
+resources = st.sampled_from(("gpu", "npu"))
+everies = st.sampled_from(("1h", "1d"))
+zones = st.sampled_from(ZONES)
+
+
+# -- unit-hours ---------------------------------------------------------------------------------
+
+
+def inv_unit_hours(data: st.DataObject, resource: str, every: str, tz: str) -> None:
+    """usage = sum of allocation mean x coverage x bin hours = cost's billed unit-hours (every
+    idle mode) = the brute force, with and without a window."""
+    consistent = data.draw(st.booleans())
+    df = data.draw(frames(consistent=consistent))
+    start, end = data.draw(windows(df)) if data.draw(st.booleans()) else (None, None)
+    spans = intervals(df, resource)
+    expected = brute_unit_hours(spans, window_of(spans, start, end))
+    alloc = mt.allocation(df, every=every, by=None, start=start, end=end, tz=tz, resource=resource)
+    assert alloc_unit_hours(alloc, every) == pytest.approx(expected, abs=1e-6)
+    named, rates = priced(df)
+    # Sizes for the pools used in the window: flavor rates price a pool's idle capacity at its
+    # mean rate, which an unused pool does not have (cost refuses that, saying so).
+    window = window_of(spans, start, end)
+    used = {
+        r["pool_id"]
+        for s, e, _, r in spans
+        if window and r["pool_id"] and min(e, window[1]) > max(s, window[0])
+    }
+    for idle in ("share", "row", "leave"):
+        bill = mt.cost(
+            named,
+            rates=rates,
+            rate_by="flavor_code",
+            by="pool_id",
+            idle=idle,
+            pool_sizes=dict.fromkeys(used, 10_000),
+            start=start,
+            end=end,
+            tz=tz,
+            resource=resource,
+        )
+        assert bill["unit_hours"].sum() == pytest.approx(expected, abs=1e-6), idle
+    if consistent and start is None and end is None:
+        usage = mt.usage(df, by=None, resource=resource)[HOURS[resource]].item() or 0.0
+        assert usage == pytest.approx(expected, abs=1e-6)
+
+
+test_unit_hours_agree, test_unit_hours_agree_heavy = both(
+    inv_unit_hours, st.data(), resources, everies, zones
+)
+
+
+# -- peaks and demand ---------------------------------------------------------------------------
+
+
+def inv_peaks(data: st.DataObject, resource: str, tz: str) -> None:
+    """capacity_needed(q=1) = its peak = the allocation's peak = the brute-force peak; demand
+    (include_queued) >= allocation in every bin."""
+    df = data.draw(frames())
+    start, end = data.draw(windows(df))
+    spans = intervals(df, resource)
+    window = window_of(spans, start, end)
+    need = mt.capacity_needed(df, by=None, q=1.0, start=start, end=end, tz=tz, resource=resource)
+    peak = brute_peak(spans, window)
+    if need.height:
+        assert need["needed"].item() == need["peak"].item() == peak
+    else:
+        assert window is None
+    alloc = mt.allocation(df, every="1h", by=None, start=start, end=end, tz=tz, resource=resource)
+    assert (alloc["allocated_peak"].max() or 0) == peak
+    # Demand against allocation on one explicit window, so both have the same bins.
+    lo = start or BASES[0] - timedelta(days=1)
+    hi = end or max(BASES) + timedelta(days=5)
+    if hi <= lo:
+        return
+    args = dict(every="1h", by=None, start=lo, end=hi, tz=tz, resource=resource)
+    held = mt.allocation(df, **args)  # type: ignore[arg-type]
+    asked = mt.allocation(df, include_queued=True, **args)  # type: ignore[arg-type]
+    both_ = held.join(asked, on="time", suffix="_q")
+    assert both_.height == held.height == asked.height
+    area = pl.col("allocated_mean").fill_null(0) * pl.col("coverage")
+    area_q = pl.col("allocated_mean_q").fill_null(0) * pl.col("coverage_q")
+    bad = both_.filter(
+        (area_q < area - 1e-9) | (pl.col("allocated_peak_q") < pl.col("allocated_peak"))
+    )
+    assert bad.height == 0, bad
+
+
+test_peaks_and_demand, test_peaks_and_demand_heavy = both(inv_peaks, st.data(), resources, zones)
+
+
+# -- replays ------------------------------------------------------------------------------------
+
+
+def inv_replays(df: pl.DataFrame, resource: str) -> None:
+    """At a size nobody waits for, every replayed version starts when it was created; under
+    FIFO more units never raise a wait quantile."""
+    units = UNITS[resource]
+    for pool in df["pool_id"].drop_nulls().cast(pl.String).unique().to_list():
+        mine = df.filter((pl.col("pool_id").cast(pl.String) == pool) & (pl.col(units) > 0))
+        roomy = int(mine[units].sum() or 0) + 1
+        for policy in ("fifo", "backfill"):
+            sim = mt.simulate(df, pool_id=pool, units=roomy, policy=policy, resource=resource)  # type: ignore[arg-type]
+            ran = sim.filter(pl.col("left_out").is_null())
+            assert (ran["sim_start"] == ran["create_time"]).all()
+            out = sim.filter(pl.col("left_out").is_not_null())
+            assert out["sim_start"].null_count() == out.height
+        replayable = mine.filter(
+            pl.col("start_time").is_not_null() & pl.col("create_time").is_not_null()
+        )
+        if not replayable.height:
+            continue
+        big = int(replayable[units].max())  # type: ignore[arg-type]
+        sizes = [big, big + 1, big + 3, 2 * big, roomy + big]
+        table = mt.what_if(
+            df, pool_id=pool, sizes=sizes, quantiles=(0.5, 0.9, 1.0), resource=resource
+        )
+        assert table["versions"].n_unique() == 1  # every size fits every version
+        for name in ("wait_p50_hours", "wait_p90_hours", "wait_p100_hours"):
+            waits = table[name].to_list()
+            assert all(b <= a + 1e-9 for a, b in itertools.pairwise(waits)), (
+                name,
+                waits,
+            )
+        assert table[-1, "wait_p100_hours"] == pytest.approx(0.0)
+
+
+test_replays, test_replays_heavy = both(inv_replays, frames(), resources)
+
+
+# -- every analysis accepts every frame --------------------------------------------------------
+
+#: One call per public analysis; a frame may be refused with a ValueError of ours, never break
+#: inside polars or Python.
+CALLS: dict[str, Callable[[pl.DataFrame, str], Any]] = {
+    "allocation": lambda df, r: mt.allocation(df, resource=r, tz="Europe/Berlin"),  # type: ignore[arg-type]
+    "allocation_queued": lambda df, r: mt.allocation(df, every="1d", include_queued=True),
+    "overlapping": lambda df, r: mt.overlapping(df, start=BASES[1], end=BASES[2]),
+    "usage": lambda df, r: mt.usage(df, by=["pool_id", "api"], resource=r),  # type: ignore[arg-type]
+    "utilization": lambda df, r: mt.utilization(df, capacity={"p1": 16}, resource=r),  # type: ignore[arg-type]
+    "weekly_profile": lambda df, r: A.weekly_profile(df, tz="Europe/Berlin"),
+    "capacity_needed": lambda df, r: mt.capacity_needed(df, resource=r),  # type: ignore[arg-type]
+    "capacity_queued": lambda df, r: mt.capacity_needed(df, include_queued=True, by=None),
+    "cost": lambda df, r: mt.cost(df, rates={"p1": 1.0, "p2": 2.0}, pool_sizes={"p1": 64}),
+    "cost_flavor": lambda df, r: mt.cost(
+        df, rates={"gpu.8": 1.0, "gpu.1": 1.0, "npu.4": 1.0, "cpu": 0.0}, rate_by="flavor_code"
+    ),
+    "failure_rate": lambda df, r: mt.failure_rate(df, every="1w", tz="Europe/Berlin"),
+    "finished_shares": lambda df, r: str(mt.finished_shares(df)),
+    "version_counts": lambda df, r: A.version_counts(df, every="1d"),
+    "queue_wait": lambda df, r: mt.queue_wait(df, every="1d", by="gpu_num"),
+    "durations": lambda df, r: mt.durations(df, by="outcome"),
+    "duration_histogram": lambda df, r: A.duration_histogram(df),
+    "quality_report": lambda df, r: mt.quality_report(df),
+    "simulate": lambda df, r: mt.simulate(df, pool_id="p1", units=16, policy="backfill"),
+    "what_if": lambda df, r: mt.what_if(df, pool_id="p1", sizes=[1, 8, 16]),
+    "size_for": lambda df, r: mt.size_for(df, pool_id="p1", wait="1h"),
+    "replay_check": lambda df, r: mt.replay_check(df, pool_id="p1"),
+}
+
+
+def inv_accepts(df: pl.DataFrame, resource: str) -> None:
+    for name, call in CALLS.items():
+        try:
+            call(df, resource)
+        except pl.exceptions.PolarsError as exc:  # pragma: no cover - the failure message
+            raise AssertionError(f"{name} broke inside polars: {exc!r}") from exc
+        except ValueError as exc:
+            message = str(exc)
+            # A documented refusal names what is missing in one sentence of ours.
+            assert "no rate for" in message or "has no" in message or "no versions" in message, (
+                name,
+                message,
+            )
+
+
+test_every_analysis_accepts_every_frame, test_every_analysis_accepts_every_frame_heavy = both(
+    inv_accepts, frames(), resources
+)
+
+
+# -- filtering, sorting, concatenating, splitting by project ------------------------------------
+
+T_LO = datetime(2026, 3, 1, tzinfo=UTC)
+T_HI = datetime(2026, 10, 30, tzinfo=UTC)
+
+
+def _split_calls(df: pl.DataFrame) -> dict[str, Callable[[pl.DataFrame], pl.DataFrame]]:
+    _, rates = priced(df)
+    window = dict(start=T_LO, end=T_HI)
+    return {
+        "allocation": lambda d: mt.allocation(
+            d, every="1d", by=["project_id", "pool_id"], **window
+        ),  # type: ignore[arg-type]
+        "capacity_needed": lambda d: mt.capacity_needed(
+            d,
+            by=["project_id", "pool_id"],
+            q=0.9,
+            **window,  # type: ignore[arg-type]
+        ),
+        "cost": lambda d: mt.cost(
+            priced(d)[0],
+            rates=rates,
+            rate_by="flavor_code",
+            by=["project_id", "workspace_id"],
+            idle="leave",
+            **window,  # type: ignore[arg-type]
+        ),
+        "failure_rate": lambda d: mt.failure_rate(d, by=["project_id", "pool_id"], every="1d"),
+        "queue_wait": lambda d: mt.queue_wait(d, by=["project_id", "api"]),
+        "usage": lambda d: mt.usage(d, by=["project_id", "pool_id"]).drop("share"),
+        "version_counts": lambda d: A.version_counts(d, by=["project_id", "outcome"]),
+        "durations": lambda d: mt.durations(d, by=["project_id", "outcome"]),
+    }
+
+
+def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    out = frame.with_columns(
+        pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t in (pl.Categorical, pl.Enum)
+    )
+    return out.sort(out.columns, nulls_last=True)
+
+
+def inv_split(data: st.DataObject) -> None:
+    df = data.draw(frames(observed=True))
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 99)))
+    projects = df["project_id"].unique().to_list()
+    for name, call in _split_calls(df).items():
+        # The whole frame shuffled against its parts in their original order: sorting,
+        # splitting and concatenating at once.
+        whole = _canonical(call(shuffled))
+        parts = [call(df.filter(pl.col("project_id") == p)) for p in projects]
+        filled = [p for p in parts if p.height]
+        if not whole.height or not filled:
+            assert not whole.height and not filled, name
+            continue
+        joined = _canonical(pl.concat(filled, how="vertical_relaxed"))
+        assert_frame_equal(joined, whole, check_exact=False, abs_tol=1e-9, check_dtypes=False)
+
+
+test_split_by_project, test_split_by_project_heavy = both(inv_split, st.data())
+
+
+# -- the generator itself -----------------------------------------------------------------------
+
+SHAPES: dict[str, pl.Expr] = {
+    "v1": pl.col("api") == "v1",
+    "v2": pl.col("api") == "v2",
+    **{f"outcome {o}": pl.col("outcome") == o for o in mt.OUTCOMES},
+    "v2 unknown with a duration": (pl.col("api") == "v2")
+    & (pl.col("outcome") == "unknown")
+    & (pl.col("duration").dt.total_milliseconds() > 0),
+    "unknown without a duration": (pl.col("outcome") == "unknown")
+    & pl.col("start_time").is_not_null()
+    & ~(pl.col("duration").dt.total_milliseconds() > 0).fill_null(False),
+    "never-started v2 failure": (pl.col("api") == "v2")
+    & (pl.col("outcome") == "failed")
+    & pl.col("start_time").is_null(),
+    "public pool without id": pl.col("pool_id").is_null() & (pl.col("gpu_num") > 0),
+    "0 units on a GPU flavor": (pl.col("flavor_code") == "gpu.8") & (pl.col("gpu_num") == 0),
+    "end after the snapshot": pl.col("end_time") > pl.col("observed_at"),
+    "no create_time": pl.col("create_time").is_null(),
+    "no observed_at": pl.col("observed_at").is_null(),
+    "no duration": pl.col("duration").is_null(),
+    "no gpu_num": pl.col("gpu_num").is_null(),
+    "no workspace": pl.col("workspace_id").is_null(),
+    "npu": pl.col("npu_num") > 0,
+}
+
+
+def test_the_generator_produces_every_shape() -> None:
+    seen: dict[str, int] = dict.fromkeys(SHAPES, 0)
+    snapshots = ties = dst = 0
+
+    @FAST
+    @given(frames())
+    def collect(df: pl.DataFrame) -> None:
+        nonlocal snapshots, ties, dst
+        counts = df.select(**{k: e.fill_null(False).sum() for k, e in SHAPES.items()}).row(0)
+        for name, count in zip(SHAPES, counts, strict=True):
+            seen[name] += count
+        snapshots += df["observed_at"].n_unique() > 1
+        ties += df.height > df["create_time"].n_unique()
+        dst += df["create_time"].dt.date().is_in([datetime(2026, 3, 29).date()]).any()
+
+    collect()
+    assert all(seen.values()), {k: v for k, v in seen.items() if not v}
+    assert snapshots and ties and dst
