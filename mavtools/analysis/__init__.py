@@ -80,6 +80,7 @@ from mavtools.analysis.failures import (
     version_counts,
 )
 from mavtools.analysis.quality import quality_report
+from mavtools.analysis.sizing import sizing
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 
@@ -98,6 +99,7 @@ __all__ = [
     "replay_check",
     "simulate",
     "size_for",
+    "sizing",
     "usage",
     "utilization",
     "version_counts",

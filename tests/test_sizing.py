@@ -1,0 +1,176 @@
+"""mt.sizing against hand-worked cases, a full scan of whole-node sizes through mt.what_if, the
+samples' saturated pools, and mt.cost for the money."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+import mavtools as mt
+from mavtools.analysis.sizing import HOURS_PER_MONTH, MAX_NODES_FACTOR
+from tests.test_analysis import frame
+
+
+def four_pairs() -> pl.DataFrame:
+    # Four versions of 2 GPUs, all created at 0, each running 60 min; nodes of 2 GPUs.
+    return frame([{"c": 0, "s": 60 * i, "e": 60 * i + 60, "g": 2} for i in range(4)])
+
+
+def test_hand_worked_nodes_for_a_wait_target():
+    df = four_pairs()
+    # 1 node: waits 0, 60, 120, 180 min -> p90 (linear) 162 min. 2 nodes: 0, 0, 60, 60 -> 60 min.
+    # 3 nodes: 0, 0, 0, 60 -> 42 min. 4 nodes: no wait.
+    two_h = mt.sizing(df, wait="2h", units_per_node=2, pools={"p1": 2})
+    row = two_h.row(0, named=True)
+    assert (row["units_now"], row["nodes_now"], row["nodes"], row["units"]) == (2, 1, 2, 4)
+    assert row["wait_now_hours"] == pytest.approx(2.7)
+    assert row["wait_hours"] == pytest.approx(1.0)
+    assert row["verdict"].startswith("p1: add 1 node (2 GPUs): p90 wait 2.7 h -> 60 min")
+    half = mt.sizing(df, wait="30m", units_per_node=2, pools={"p1": 2}).row(0, named=True)
+    assert (half["nodes"], half["wait_hours"]) == (4, 0.0)
+    # Generous target: the pool shrinks to the fewest nodes that still meet it.
+    big = mt.sizing(df, wait="3h", units_per_node=2, pools={"p1": 8}).row(0, named=True)
+    assert (big["nodes_now"], big["nodes"], big["nodes_change"]) == (4, 1, -3)
+    assert big["verdict"].startswith("p1: remove 3 nodes (6 GPUs)")
+
+
+def full_scan(df, pool, upn, resource, target_h, q=0.9, top=None):
+    """The fewest whole nodes meeting the target, by replaying every size up to ``top``."""
+    sizes = list(range(upn, (top or 40) * upn + 1, upn))
+    table = mt.what_if(
+        df, pool_id=pool, sizes=sizes, units_per_node=upn, resource=resource, quantiles=(q,)
+    ).filter(pl.col("left_out_too_big") == 0)
+    met = table.filter(pl.col(f"wait_p{q * 100:g}_hours") <= target_h)
+    return None if met.height == 0 else int(met["units"].min()) // upn
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sizing_equals_full_scan_on_random_pools(seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(rng.randint(5, 40)):
+        c = rng.randint(0, 2000)
+        run = rng.randint(1, 400)
+        rows.append({"c": c, "s": c + rng.randint(0, 300), "g": rng.choice([1, 2, 4, 8])})
+        rows[-1]["e"] = rows[-1]["s"] + run
+    df = frame(rows)
+    upn = rng.choice([2, 4, 8])
+    for wait in ("0m", "10m", "1h", "3h"):
+        got = mt.sizing(df, wait=wait, units_per_node=upn).row(0, named=True)
+        want = full_scan(df, "p1", upn, "gpu", int(wait[:-1]) / (60 if wait[-1] == "m" else 1))
+        assert got["nodes"] == want, (seed, wait)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    client = mt.samples_client()
+    return client.list_versions(workspace_id=mt.ALL_WORKSPACES), client.pools()
+
+
+RATES = {
+    "pool-a100-prod": 2.9,
+    "pool-a100-research": 2.9,
+    "pool-ascend-910": 2.0,
+    "pool-v100-batch": 1.2,
+    "pool-v100-shared": 1.2,
+}
+
+
+@pytest.fixture(scope="module")
+def decision(samples):
+    df, pools = samples
+    return mt.sizing(df, pools=pools, rates=RATES)
+
+
+def test_samples_sizing_equals_full_scan(samples, decision):
+    df, _ = samples
+    assert decision["pool_id"].to_list() == sorted(RATES)  # one row per GPU/NPU pool
+    for row in decision.iter_rows(named=True):
+        want = full_scan(df, row["pool_id"], row["units_per_node"], row["resource"], 2.0)
+        assert row["nodes"] == want, row["pool_id"]
+    research = decision.row(decision["pool_id"].to_list().index("pool-a100-research"), named=True)
+    # The replay's answer, not capacity_needed's 16 (today's size) nor the 92 without queueing.
+    assert research["units"] == 32 and research["allocation_needed"] == 16
+    assert research["demand_units"] == 92
+    assert research["verdict"].startswith("pool-a100-research: add 2 nodes (16 GPUs): p90 wait")
+
+
+def test_saturated_pool_is_never_kept_when_its_wait_misses_the_target(samples, decision):
+    for wait in ("2h", "8h"):
+        table = decision if wait == "2h" else mt.sizing(samples[0], pools=samples[1], wait=wait)
+        late = table.filter(
+            pl.col("saturated")
+            & (
+                (pl.col("wait_now_hours") > pl.col("wait_target_hours"))
+                | (pl.col("wait_observed_hours") > pl.col("wait_target_hours"))
+            )
+        )
+        assert late.height > 0
+        for row in late.iter_rows(named=True):
+            assert row["nodes"] > row["nodes_now"], row["verdict"]
+            assert ": keep " not in row["verdict"]
+            assert "saturated" in row["verdict"]
+
+
+def test_costs_reconcile_with_mt_cost_and_unit_hours(samples, decision):
+    df, _ = samples
+    start, end = datetime(2026, 7, 10, tzinfo=UTC), datetime(2026, 9, 10, tzinfo=UTC)
+    hours = (end - start) / timedelta(hours=1)
+    for row in decision.iter_rows(named=True):
+        pool, rate = row["pool_id"], RATES[row["pool_id"]]
+        part = df.filter(pl.col("pool_id").cast(pl.String) == pool)
+        bill = mt.cost(
+            part,
+            rates={pool: rate},
+            pool_sizes={pool: row["units_now"]},
+            idle="share",
+            start=start,
+            end=end,
+            resource=row["resource"],
+        )
+        # Capacity is paid whether used or not: used + idle over the window = size x hours x rate.
+        assert bill["total_cost"].sum() == pytest.approx(
+            row["cost_month_now"] / HOURS_PER_MONTH * hours
+        )
+        assert row["cost_month"] == pytest.approx(row["units"] * rate * HOURS_PER_MONTH)
+        # The cost per job-hour of waiting saved, from the replays' own waits.
+        waits = {}
+        for units in (row["units_now"], row["units"]):
+            sim = mt.simulate(
+                df,
+                pool_id=pool,
+                units=units,
+                units_per_node=row["units_per_node"],
+                resource=row["resource"],
+            )
+            waits[units] = sim["sim_wait"].dt.total_milliseconds().sum() / 3_600_000
+        saved = waits[row["units_now"]] - waits[row["units"]]
+        first = part.filter(pl.col(f"{row['resource']}_num") > 0)["create_time"].min()
+        months = (df["observed_at"].max() - first) / timedelta(hours=HOURS_PER_MONTH)
+        assert row["wait_hours_saved_month"] == pytest.approx(saved / months)
+        extra = row["cost_month"] - row["cost_month_now"]
+        assert row["cost_per_wait_hour_saved"] == pytest.approx(extra / (saved / months))
+
+
+def test_without_rates_no_cost_and_bad_input_says_what_to_do(samples):
+    df, pools = samples
+    t = mt.sizing(df, pool_id="pool-v100-shared", pools=pools)
+    assert t.height == 1 and t["cost_month"].is_null().all() and "EUR" not in t["verdict"].item()
+    with pytest.raises(ValueError, match="quantile must be between 0 and 1"):
+        mt.sizing(df, quantile=90)
+    with pytest.raises(ValueError, match="wait must be a duration"):
+        mt.sizing(df, wait="two hours")
+    with pytest.raises(ValueError, match="no versions asking for GPUs or NPUs"):
+        mt.sizing(df, pool_id="pool-cpu-public")
+
+
+def test_no_wait_needs_every_simultaneous_version_its_own_room():
+    # Three 1-GPU versions created together: no waiting at all takes three 1-GPU nodes, well
+    # inside the scan (MAX_NODES_FACTOR x the 3 units demanded at once).
+    df = frame([{"c": 0, "s": 60 * i, "e": 60 * i + 60, "g": 1} for i in range(3)])
+    row = mt.sizing(df, wait="0m", units_per_node=1, pools={"p1": 1}).row(0, named=True)
+    assert (row["nodes"], row["wait_hours"], row["nodes_change"]) == (3, 0.0, 2)
+    assert row["nodes"] <= MAX_NODES_FACTOR * 3
