@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 import mavtools as mt
-from mavtools.analysis.sizing import HOURS_PER_MONTH, MAX_NODES_FACTOR
+from mavtools.analysis.forecast import demand_growth
+from mavtools.analysis.sizing import HOURS_PER_MONTH, MAX_NODES_FACTOR, _scaled
 from tests.test_analysis import frame
 
 
@@ -174,3 +175,33 @@ def test_no_wait_needs_every_simultaneous_version_its_own_room():
     row = mt.sizing(df, wait="0m", units_per_node=1, pools={"p1": 1}).row(0, named=True)
     assert (row["nodes"], row["wait_hours"], row["nodes_change"]) == (3, 0.0, 2)
     assert row["nodes"] <= MAX_NODES_FACTOR * 3
+
+
+def growing_pool() -> pl.DataFrame:
+    """120 days of 1-GPU, 6-hour versions, more each week (and fewer at weekends), never queued."""
+    rows = []
+    for day in range(120):
+        count = 4 + day // 7 - (3 if day % 7 >= 5 else 0)
+        for k in range(count):
+            c = day * 1440 + k * (1440 // count)
+            rows.append({"c": c, "s": c, "e": c + 360, "g": 1})
+    return frame(rows)
+
+
+def test_horizon_sizes_for_the_forecast_demand():
+    df = growing_pool()
+    growth = demand_growth(df, horizon="13w")["p1"]
+    assert growth > 1.3  # demand keeps growing: about +1 version a day per week
+    now = mt.sizing(df, wait="1h", units_per_node=2).row(0, named=True)
+    ahead = mt.sizing(df, wait="1h", units_per_node=2, horizon="13w").row(0, named=True)
+    assert ahead["growth"] == pytest.approx(growth) and ahead["forecast_used"]
+    assert ahead["units"] > now["units"]
+    assert ahead["verdict"].startswith(f"p1 in 13w (forecast demand x{growth:.2f})")
+    # The answer is the full scan of the history replayed with arrivals `growth` times as often.
+    scaled = _scaled(df, growth)
+    assert ahead["nodes"] == full_scan(scaled, "p1", 2, "gpu", 1.0, top=60)
+    # Scaling keeps every version's run and units, and packs the arrivals 1/growth as wide.
+    run = (pl.col("end_time") - pl.col("start_time")).alias("run")
+    assert scaled.select(run, "gpu_num").equals(df.select(run, "gpu_num"))
+    span = lambda f: (f["create_time"].max() - f["create_time"].min()).total_seconds()  # noqa: E731
+    assert span(scaled) == pytest.approx(span(df) / growth, rel=1e-6)

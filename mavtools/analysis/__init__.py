@@ -79,6 +79,7 @@ from mavtools.analysis.failures import (
     finished_shares,
     version_counts,
 )
+from mavtools.analysis.forecast import backtest_forecast, demand, forecast
 from mavtools.analysis.quality import quality_report
 from mavtools.analysis.sizing import sizing
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
@@ -87,12 +88,15 @@ from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 __all__ = [
     "FinishedShares",
     "allocation",
+    "backtest_forecast",
     "capacity_needed",
     "cost",
+    "demand",
     "duration_histogram",
     "durations",
     "failure_rate",
     "finished_shares",
+    "forecast",
     "overlapping",
     "quality_report",
     "queue_wait",

@@ -196,7 +196,7 @@ def sizing(
             "pool_id"
         ].to_list()
     )
-    growths: dict[str, float] = {}
+    growths: Mapping[str, float] = {}
     if horizon is not None:
         from mavtools.analysis.forecast import demand_growth
 
@@ -209,9 +209,11 @@ def sizing(
                 raise ValueError(f"pool {name!r} has no versions asking for GPUs or NPUs")
             continue
         growth = growths.get(name, 1.0)
+        history = df.filter(pl.col("pool_id").cast(pl.String) == name)
         rows.append(
             _one_pool(
-                _scaled(df.filter(pl.col("pool_id").cast(pl.String) == name), growth),
+                history,
+                _scaled(history, growth),
                 name,
                 resource,
                 target_h,
@@ -221,6 +223,8 @@ def sizing(
                 rates,
                 currency,
                 growth,
+                horizon,
+                name in growths,
                 policy,
                 now,
             )
@@ -251,6 +255,8 @@ _SCHEMA: Final = {
     "demand_units": pl.Int64,
     "demand_nodes": pl.Int64,
     "growth": pl.Float64,
+    "horizon": pl.String,
+    "forecast_used": pl.Boolean,
     "cost_month_now": pl.Float64,
     "cost_month": pl.Float64,
     "cost_month_demand": pl.Float64,
@@ -261,6 +267,7 @@ _SCHEMA: Final = {
 
 
 def _one_pool(
+    history: pl.DataFrame,
     df: pl.DataFrame,
     name: str,
     resource: Resource,
@@ -271,13 +278,18 @@ def _one_pool(
     rates: Mapping[str, float] | None,
     currency: str,
     growth: float,
+    horizon: str | None,
+    forecast_used: bool,
     policy: Policy,
     now: datetime | None,
 ) -> dict[str, Any]:
+    """``df`` is ``history`` (the pool's versions) with arrivals scaled to the horizon's demand:
+    the replays and the demand run on it, today's size and the saturation on the history."""
     pool = _pool_versions(df, name, resource, now).filter(pl.col("start_time").is_not_null())
     if pool.height == 0:
         raise ValueError(f"pool {name!r} has no started versions asking for {resource} units")
-    units_now = known if known is not None else _peak(pool, pl.col("start_time").dt.epoch("ms"))
+    past = _pool_versions(history, name, resource, now).filter(pl.col("start_time").is_not_null())
+    units_now = known if known is not None else _peak(past, pl.col("start_time").dt.epoch("ms"))
     nodes_now = max(1, -(-units_now // upn))
     lo = -(-int(pool.select(pl.col("units").max()).item()) // upn)
     # Nobody waits at this size (without fragmentation):
@@ -309,7 +321,7 @@ def _one_pool(
         (pl.col("queue_wait").dt.total_milliseconds() / HOUR_MS).quantile(quantile, "linear")
     ).item()
 
-    capacity = capacity_needed(df, q=DEMAND_Q, resource=resource, now=now)
+    capacity = capacity_needed(history, q=DEMAND_Q, resource=resource, now=now)
     capacity = capacity.filter(pl.col("pool_id").cast(pl.String) == name)
     demand = capacity_needed(
         df,
@@ -373,6 +385,8 @@ def _one_pool(
         "demand_units": demand_units,
         "demand_nodes": demand_nodes,
         "growth": growth,
+        "horizon": horizon,
+        "forecast_used": forecast_used,
         "cost_month_now": cost_now,
         "cost_month": cost_rec,
         "cost_month_demand": cost_demand,
@@ -380,6 +394,11 @@ def _one_pool(
         "cost_per_wait_hour_saved": per_saved,
     }
     out["verdict"] = _verdict(out, top, currency)
+    if horizon is not None and not forecast_used:
+        out["verdict"] += (
+            f" (for {horizon} ahead: sized on the history as it was, as no forecast of its "
+            "demand beats a naive one)"
+        )
     return out
 
 
@@ -396,8 +415,8 @@ def _verdict(r: Mapping[str, Any], top: int, currency: str) -> str:
 
     target = _hours(r["wait_target_hours"])
     name = str(r["pool_id"])
-    if r["growth"] != 1.0:
-        name += f" (demand x{float(r['growth']):.2f})"
+    if r["forecast_used"]:
+        name += f" in {r['horizon']} (forecast demand x{float(r['growth']):.2f})"
     util = "utilization {:.0%}".format(r["utilization_now"] or 0.0)
     if r["nodes"] is None:
         text = (
