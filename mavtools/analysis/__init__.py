@@ -72,6 +72,7 @@ from mavtools.analysis.allocation import (
     weekly_profile,
 )
 from mavtools.analysis.capacity import capacity_needed
+from mavtools.analysis.chargeback import chargeback
 from mavtools.analysis.cost import cost
 from mavtools.analysis.failures import (
     FinishedShares,
@@ -90,6 +91,7 @@ __all__ = [
     "allocation",
     "backtest_forecast",
     "capacity_needed",
+    "chargeback",
     "cost",
     "demand",
     "duration_histogram",
