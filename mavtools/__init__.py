@@ -109,7 +109,7 @@ __all__ = [
 
 
 def __getattr__(name: str):  # figures, tables, widgets import plotly etc.: only when used
-    if name in ("figures", "tables", "widgets"):
+    if name in ("decision", "figures", "tables", "widgets"):
         import importlib
 
         return importlib.import_module(f"mavtools.views.{name}")
