@@ -20,6 +20,7 @@ Decisions:
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -219,7 +220,7 @@ class WhatIfNodes:
         self.pool = widgets.Dropdown(options=names, value=pool or names[0], description="pool")
         self.units_per_node = widgets.BoundedIntText(min=1, max=64, description="units/node")
         self.nodes = widgets.IntSlider(description="nodes", continuous_update=False, step=1)
-        self.text = widgets.Label()
+        self.text = widgets.HTML()  # a Label would cut the sentence at the widget's width
         self.table_out = widgets.Output()
         self.figure_out = widgets.Output()
         self._quiet = False
@@ -235,6 +236,17 @@ class WhatIfNodes:
                 self.figure_out,
             ]
         )
+        # Class names a page (and a browser test) can find the parts by.
+        for part, name in (
+            (self.widget, "what-if-nodes"),
+            (self.pool, "what-if-pool"),
+            (self.units_per_node, "what-if-units-per-node"),
+            (self.nodes, "what-if-slider"),
+            (self.text, "what-if-text"),
+            (self.table_out, "what-if-table"),
+            (self.figure_out, "what-if-figure"),
+        ):
+            part.add_class(f"mavtools-{name}")
 
     # ------------------------------------------------------------------------------ state
     @property
@@ -332,14 +344,15 @@ class WhatIfNodes:
     def redraw(self) -> None:
         if self._quiet:
             return
-        self.text.value = self.sentence()
+        self.text.value = html.escape(self.sentence())
         shown = self.sizes.with_columns(
+            pl.col("cost_month").round(0).cast(pl.Int64),
             pl.when(pl.col("nodes") == self.nodes.value)
             .then(pl.lit("picked"))
             .when(pl.col("units") == self.units_now)
             .then(pl.lit("today"))
             .otherwise(pl.lit(""))
-            .alias("size")
+            .alias("size"),
         )
         tbl = table(
             shown,
