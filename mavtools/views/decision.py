@@ -83,12 +83,18 @@ def forecast_figure(
         rows=len(pools), cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.06
     )
     rows = {r["pool_id"]: r for r in decision.iter_rows(named=True)}
+    legend: set[str] = set()  # each kind of line in the legend once, from its first panel
+
+    def first(kind: str) -> bool:
+        new = kind not in legend
+        legend.add(kind)
+        return new
+
     for i, pool in enumerate(pools, start=1):
         part = forecast.filter(pl.col("pool_id") == pool).sort("time")
         hist = part.filter(pl.col("unit_hours").is_not_null())
         ahead = part.filter(pl.col("forecast").is_not_null())
         unit = "GPU" if rows[pool]["resource"] == "gpu" else "NPU"
-        first = i == 1
         fig.add_trace(
             go.Scatter(
                 x=hist["time"].to_list(),
@@ -97,7 +103,7 @@ def forecast_figure(
                 mode="lines",
                 line={"color": "#1f77b4"},
                 legendgroup="demand",
-                showlegend=first,
+                showlegend=first("demand"),
                 hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y}} {unit}-hours<extra></extra>",
             ),
             row=i,
@@ -115,7 +121,7 @@ def forecast_figure(
                     line={"width": 0},
                     name="80% interval",
                     legendgroup="interval",
-                    showlegend=first,
+                    showlegend=first("interval"),
                     hoverinfo="skip",
                 ),
                 row=i,
@@ -129,12 +135,13 @@ def forecast_figure(
                     mode="lines",
                     line={"color": "#ff7f0e"},
                     legendgroup="forecast",
-                    showlegend=first,
+                    showlegend=first("forecast"),
                 ),
                 row=i,
                 col=1,
             )
-        end = (ahead if shown else hist)["time"].to_list()[-1]
+        # The sizes run to the horizon's end whether or not the forecast is shown.
+        end = part["time"].to_list()[-1]
         start = hist["time"].to_list()[0]
         today = rows[pool]["units_now"] * period_hours
         fig.add_trace(
@@ -145,7 +152,7 @@ def forecast_figure(
                 mode="lines",
                 line={"color": _GREY, "dash": "dash", "shape": "hv"},
                 legendgroup="today",
-                showlegend=first,
+                showlegend=first("today"),
                 hovertemplate=f"today: {rows[pool]['units_now']} {unit}s<extra></extra>",
             ),
             row=i,
@@ -162,7 +169,7 @@ def forecast_figure(
                     mode="lines",
                     line={"color": "#2ca02c", "shape": "hv"},
                     legendgroup="recommended",
-                    showlegend=first,
+                    showlegend=first("recommended"),
                     hovertemplate=f"recommended: {rows[pool]['units']} {unit}s<extra></extra>",
                 ),
                 row=i,
