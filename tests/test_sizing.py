@@ -205,3 +205,45 @@ def test_horizon_sizes_for_the_forecast_demand():
     assert scaled.select(run, "gpu_num").equals(df.select(run, "gpu_num"))
     span = lambda f: (f["create_time"].max() - f["create_time"].min()).total_seconds()  # noqa: E731
     assert span(scaled) == pytest.approx(span(df) / growth, rel=1e-6)
+
+
+def test_a_pool_that_never_ran_gets_a_row_that_says_so():
+    df = frame(
+        [
+            {"c": 0, "s": 0, "e": 60, "g": 2, "pool": "p1"},
+            {"c": 0, "s": None, "e": None, "g": 4, "pool": "p2"},  # queued at the snapshot
+        ]
+    )
+    t = mt.sizing(df, units_per_node=2)
+    assert t["pool_id"].to_list() == ["p1", "p2"]
+    p2 = t.row(1, named=True)
+    assert p2["nodes"] is None and p2["units"] is None
+    assert p2["verdict"] == (
+        "p2: none of its 1 jobs ever started, so there is no history to replay; size it by hand"
+    )
+    with pytest.raises(ValueError, match="no started versions"):
+        mt.sizing(df, pool_id="p2")
+
+
+def test_utilization_and_cost_columns_reconcile_with_unit_hours(samples, decision):
+    df, _ = samples
+    for row in decision.iter_rows(named=True):
+        rate = RATES[row["pool_id"]]
+        for units, utilization in (
+            (row["units_now"], "utilization_now"),
+            (row["units"], "utilization"),
+        ):
+            sim = mt.simulate(
+                df,
+                pool_id=row["pool_id"],
+                units=units,
+                units_per_node=row["units_per_node"],
+                resource=row["resource"],
+            ).filter(pl.col("left_out").is_null())
+            unit_hours = (sim["units"] * sim["run_time"].dt.total_milliseconds()).sum() / 3.6e6
+            end = max(sim["sim_end"].max(), df["observed_at"].max())
+            hours = (end - sim["create_time"].min()) / timedelta(hours=1)
+            # utilization x units x hours of the replay = the unit-hours its jobs ran
+            assert row[utilization] * units * hours == pytest.approx(unit_hours)
+        added = row["cost_month"] - row["cost_month_now"]
+        assert added == pytest.approx((row["units"] - row["units_now"]) * rate * HOURS_PER_MONTH)

@@ -210,6 +210,19 @@ def sizing(
             continue
         growth = growths.get(name, 1.0)
         history = df.filter(pl.col("pool_id").cast(pl.String) == name)
+        asked = history.filter(pl.col(f"{resource}_num") > 0)
+        if pool_id is None and asked["start_time"].is_null().all():
+            # Nothing ever ran: no history to replay. One row that says so, not a failed table.
+            rows.append(
+                dict.fromkeys(_SCHEMA)
+                | {
+                    "pool_id": name,
+                    "resource": resource,
+                    "verdict": f"{name}: none of its {asked.height} jobs ever started, so there "
+                    "is no history to replay; size it by hand",
+                }
+            )
+            continue
         rows.append(
             _one_pool(
                 history,
