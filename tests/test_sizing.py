@@ -196,6 +196,14 @@ def test_horizon_sizes_for_the_forecast_demand():
     ahead = mt.sizing(df, wait="1h", units_per_node=2, horizon="13w").row(0, named=True)
     assert ahead["growth"] == pytest.approx(growth) and ahead["forecast_used"]
     assert ahead["units"] > now["units"]
+    # The same jobs in 1/growth of the time: a size where nobody waits is that much busier
+    # (with a snapshot time, as fetched frames have: it moves with the history).
+    df = df.with_columns(observed_at=pl.lit(df["end_time"].max()).cast(df.schema["observed_at"]))
+    big = {"pool_id": "p1", "wait": "1h", "units_per_node": 2, "pools": {"p1": 40}}
+    busier = mt.sizing(df, horizon="13w", **big)["utilization_now"].item()
+    assert busier == pytest.approx(
+        mt.sizing(df, **big)["utilization_now"].item() * growth, rel=0.01
+    )
     assert ahead["verdict"].startswith(f"p1 in 13w (forecast demand x{growth:.2f})")
     # The answer is the full scan of the history replayed with arrivals `growth` times as often.
     scaled = _scaled(df, growth)

@@ -109,14 +109,26 @@ def _peak(pool: pl.DataFrame, begin: pl.Expr) -> int:
 
 
 def _scaled(df: pl.DataFrame, growth: float) -> pl.DataFrame:
-    """The versions with arrivals ``growth`` times as frequent from the first one on: every time
-    of a version moves with its creation, so waits and run lengths are kept."""
+    """The versions with arrivals ``growth`` times as frequent from the first one on.
+
+    Every time of a version moves with its creation, so its observed wait and run length are
+    kept. The snapshot time (``observed_at``) moves as the snapshot itself would, so the replay's
+    span, and the utilization over it, are those of the compressed history; a version still
+    running at the snapshot is cut there (its run was censored anyway).
+    """
     if growth == 1.0:
         return df
     t0 = df["create_time"].min()
-    shift = (pl.col("create_time") - pl.lit(t0)) * (1 / growth - 1)
-    moved = [c for c in ("create_time", "start_time", "end_time", "observed_at") if c in df.columns]
-    return df.with_columns((pl.col(c) + shift.cast(pl.Duration("ms"))).alias(c) for c in moved)
+    factor = 1 / growth - 1
+    shift = ((pl.col("create_time") - pl.lit(t0)) * factor).cast(pl.Duration("ms"))
+    moved = [c for c in ("create_time", "start_time", "end_time") if c in df.columns]
+    out = df.with_columns((pl.col(c) + shift).alias(c) for c in moved)
+    if "observed_at" in df.columns:
+        snapshot = pl.col("observed_at") - pl.lit(t0)
+        out = out.with_columns(
+            observed_at=pl.col("observed_at") + (snapshot * factor).cast(pl.Duration("ms"))
+        )
+    return out
 
 
 def _hours(h: float | None) -> str:
