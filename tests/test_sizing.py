@@ -92,6 +92,24 @@ def test_samples_sizing_equals_full_scan(samples, decision):
     for row in decision.iter_rows(named=True):
         want = full_scan(df, row["pool_id"], row["units_per_node"], row["resource"], 2.0)
         assert row["nodes"] == want, row["pool_id"]
+        # Today's and the recommended numbers are what_if's for those sizes.
+        table = mt.what_if(
+            df,
+            pool_id=row["pool_id"],
+            sizes=[row["units_now"], row["units"]],
+            units_per_node=row["units_per_node"],
+            resource=row["resource"],
+        )
+        for (_, wait, share, util), suffix in zip(
+            table.select(
+                "units", "wait_p90_hours", "share_waited_over_1h", "utilization_mean"
+            ).iter_rows(),
+            ("_now", ""),
+            strict=True,
+        ):
+            assert row[f"wait{suffix}_hours"] == pytest.approx(wait)
+            assert row[f"share_over_1h{suffix}"] == pytest.approx(share)
+            assert row[f"utilization{suffix}"] == pytest.approx(util)
     research = decision.row(decision["pool_id"].to_list().index("pool-a100-research"), named=True)
     # The replay's answer, not capacity_needed's 16 (today's size) nor the 92 without queueing.
     assert research["units"] == 32 and research["allocation_needed"] == 16
