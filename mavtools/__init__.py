@@ -12,18 +12,23 @@ Example:
 from mavtools.analysis import (
     FinishedShares,
     allocation,
+    backtest_forecast,
     capacity_needed,
+    chargeback,
     cost,
+    demand,
     durations,
     failure_rate,
     fault_hours,
     finished_shares,
+    forecast,
     overlapping,
     quality_report,
     queue_wait,
     replay_check,
     simulate,
     size_for,
+    sizing,
     usage,
     utilization,
     what_if,
@@ -76,12 +81,16 @@ __all__ = [
     "Timeout",
     "TransportError",
     "allocation",
+    "backtest_forecast",
     "capacity_needed",
+    "chargeback",
     "cost",
+    "demand",
     "durations",
     "failure_rate",
     "fault_hours",
     "finished_shares",
+    "forecast",
     "load_versions",
     "outcome_of",
     "overlapping",
@@ -94,6 +103,7 @@ __all__ = [
     "scan_cache",
     "simulate",
     "size_for",
+    "sizing",
     "status_name",
     "usage",
     "utilization",
@@ -102,7 +112,7 @@ __all__ = [
 
 
 def __getattr__(name: str):  # figures, tables, widgets import plotly etc.: only when used
-    if name in ("figures", "tables", "widgets"):
+    if name in ("decision", "figures", "tables", "widgets"):
         import importlib
 
         return importlib.import_module(f"mavtools.views.{name}")

@@ -69,3 +69,17 @@ def test_shares_of_what_if_and_per_unit_read_as_percentages() -> None:
     html = table(frame, table_id="w").gt.as_raw_html()
     assert cells(html) == ["16", "71.5%", "44.5%", "50.0%"]
     assert "waited over 1 h" in html and "GPU share" in html and "NPU share" in html
+
+
+def test_chargeback_amounts_and_sizing_utilization_read_as_numbers_and_percentages() -> None:
+    frame = pl.DataFrame(
+        {
+            "unit_hours": [1234.56],  # GPU-hours held, an amount: not "1.4 months"
+            "idle_unit_hours": [50.0],
+            "utilization_now": [0.6593],
+            "coverage": [0.8],
+            "wait_now_hours": [42.15],
+        }
+    )
+    html = table(frame, table_id="c").gt.as_raw_html()
+    assert cells(html) == ["1,234.6", "50.0", "65.9%", "80.0%", "42.1 h"]

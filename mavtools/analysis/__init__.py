@@ -125,6 +125,7 @@ from mavtools.analysis.allocation import (
     weekly_profile,
 )
 from mavtools.analysis.capacity import capacity_needed
+from mavtools.analysis.chargeback import chargeback
 from mavtools.analysis.cost import cost
 from mavtools.analysis.failures import (
     FinishedShares,
@@ -133,26 +134,33 @@ from mavtools.analysis.failures import (
     version_counts,
 )
 from mavtools.analysis.faults import fault_hours
+from mavtools.analysis.forecast import backtest_forecast, demand, forecast
 from mavtools.analysis.quality import quality_report
+from mavtools.analysis.sizing import sizing
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 
 __all__ = [
     "FinishedShares",
     "allocation",
+    "backtest_forecast",
     "capacity_needed",
+    "chargeback",
     "cost",
+    "demand",
     "duration_histogram",
     "durations",
     "failure_rate",
     "fault_hours",
     "finished_shares",
+    "forecast",
     "overlapping",
     "quality_report",
     "queue_wait",
     "replay_check",
     "simulate",
     "size_for",
+    "sizing",
     "usage",
     "utilization",
     "version_counts",

@@ -114,7 +114,8 @@ def capacity_needed(
     waited more than 10 minutes during at least 5% of the hours, or the allocation sat at its peak
     for at least 25% of them (a pool whose large versions block can queue below its peak). Its
     summary then says that allocation cannot show demand and points to ``include_queued=True``
-    and :func:`~mavtools.analysis.what_if` (queue waits at other sizes). Print the summaries
+    and :func:`~mavtools.analysis.what_if` (queue waits at other sizes); for how many whole nodes
+    such a pool needs, use :func:`~mavtools.analysis.sizing`. Print the summaries
     (``for line in t["summary"]: print(line)``): a table display cuts long strings.
 
     Args:

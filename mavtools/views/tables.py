@@ -11,9 +11,10 @@ Decisions:
 
 * Columns are formatted by their name, the vocabulary the analysis functions share: ``*_hours``
   percentiles and durations (``wait_p50_hours``, ``p90_hours``, ``max_hours``) are durations;
-  ``gpu_hours`` / ``npu_hours`` are unit-hours (numbers with one decimal); ``share``,
-  ``failure_rate``, ``*_share``, ``share_*`` (``share_waited_over_1h`` of :func:`mavtools.what_if`)
-  and ``utilization`` are percentages; integer columns get separators.
+  ``gpu_hours`` / ``npu_hours`` and ``*unit_hours`` (:func:`mavtools.chargeback`) are unit-hours
+  (numbers with one decimal); ``share``, ``failure_rate``, ``*_share``, ``share_*``
+  (``share_waited_over_1h`` of :func:`mavtools.what_if`), ``utilization``, ``utilization_*`` and
+  ``coverage`` are percentages; integer columns get separators.
 * ``table_id`` is required so the HTML is the same on every run (Great Tables otherwise draws a
   random id for its scoped CSS), which keeps nbval's comparison of notebook outputs meaningful.
 """
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # great_tables is imported when a table is made
 __all__ = ["Table", "human_hours", "table"]
 
 _UNIT_HOURS: Final = ("gpu_hours", "npu_hours")
-_PERCENT: Final = ("share", "failure_rate", "utilization", "peak_utilization")
+_PERCENT: Final = ("share", "failure_rate", "utilization", "peak_utilization", "coverage")
 _LABELS: Final[dict[str, str]] = {
     **WORDS,
     "versions": "versions",
@@ -135,14 +136,20 @@ def table(
         labels["_name"] = WORDS.get(name_column, name_column)
         labels[name_column] = "id"
     style = style.cols_label(**labels)
-    durations = [c for c in data.columns if c.endswith("_hours") and c not in _UNIT_HOURS]
+    unit_hours: list[str] = [
+        c for c in data.columns if c in _UNIT_HOURS or c.endswith("unit_hours")
+    ]  # amounts (chargeback's unit_hours, idle_unit_hours ...), not durations
+    durations = [c for c in data.columns if c.endswith("_hours") and c not in unit_hours]
     if durations:
         style = style.fmt(human_hours, columns=durations)
-    unit_hours: list[str] = [c for c in _UNIT_HOURS if c in data.columns]
     if unit_hours:
         style = style.fmt_number(columns=unit_hours, decimals=1, use_seps=True)
     percent = [
-        c for c in data.columns if c in _PERCENT or c.endswith("_share") or c.startswith("share_")
+        c
+        for c in data.columns
+        if c in _PERCENT
+        or c.endswith("_share")
+        or c.startswith(("share_", "utilization_"))  # utilization_now of mt.sizing
     ]
     if percent:
         style = style.fmt_percent(columns=percent, decimals=1)

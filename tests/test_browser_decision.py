@@ -1,0 +1,122 @@
+"""The capacity notebook's what-if widget in JupyterLab (headless chromium): Run All, then pick
+another pool and another number of nodes, and read that every line the widget shows follows.
+
+Uses the JupyterLab harness of tests/test_browser.py (127.0.0.1 only, temporary Jupyter folders,
+a copy of the notebook with its outputs cleared).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mavtools.views.lab import LabCommand, lab_command
+from tests.browser_util import artifact, chromium, require_chromium
+from tests.test_browser import (
+    _ALL_RUN,
+    RUN_TIMEOUT_MS,
+    SCREEN,
+    UI_TIMEOUT_MS,
+    _open,
+    _run_all_cells,
+    _stop,
+    _unused_port,
+    _wait_until_up,
+)
+
+pytestmark = pytest.mark.browser
+
+CAPACITY = Path(__file__).resolve().parents[1] / "notebooks" / "capacity.ipynb"
+
+
+@pytest.fixture
+def capacity_lab(tmp_path: Path) -> Iterator[LabCommand]:
+    """JupyterLab on a fresh copy of capacity.ipynb (outputs cleared), always stopped."""
+    require_chromium()
+    root = tmp_path / "root"
+    root.mkdir()
+    notebook = nbformat.read(CAPACITY, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(notebook, root / CAPACITY.name)
+    command = lab_command(root / CAPACITY.name, port=_unused_port(), open_browser=False)
+    env = {**os.environ, **command.env}
+    for name, folder in (
+        ("HOME", "home"),
+        ("JUPYTER_CONFIG_DIR", "jupyter-config"),
+        ("JUPYTER_DATA_DIR", "jupyter-data"),
+        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+        ("IPYTHONDIR", "ipython"),
+    ):
+        (tmp_path / folder).mkdir()
+        env[name] = str(tmp_path / folder)
+    log = tmp_path / "jupyterlab.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command.argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_until_up(process, command, log)
+        yield command
+    finally:
+        _stop(process, command)
+        shutil.copy(log, artifact("jupyterlab-capacity.log"))
+
+
+def test_what_if_widget_follows_the_picked_pool(capacity_lab: LabCommand) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    with chromium(allow_hosts=("127.0.0.1",), viewport=SCREEN) as (context, blocked):
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
+        page.add_locator_handler(
+            news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
+        )
+        _open(page, capacity_lab, capacity_lab.notebook)
+        expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
+        _run_all_cells(page)
+        page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
+        error = page.locator(".jp-OutputArea-output[data-mime-type*='error']")
+        assert not error.count(), error.first.inner_text()
+
+        widget = page.locator(".mavtools-what-if-nodes")
+        expect(widget).to_have_count(1)
+        widget.scroll_into_view_if_needed()
+        text = widget.locator(".mavtools-what-if-text")
+        table = widget.locator(".mavtools-what-if-table")
+        figure = widget.locator(".mavtools-what-if-figure .js-plotly-plot")
+        expect(text).to_have_text(re.compile(r"^pool-a100-research: today 2 nodes \(16 GPUs\)"))
+        expect(text).to_contain_text("with 4 nodes (32 GPUs)")
+        expect(table).to_contain_text("pool-a100-research replayed at whole-node sizes")
+        expect(widget.locator(".mavtools-what-if-slider .widget-readout")).to_have_text("4")
+
+        widget.locator(".mavtools-what-if-pool select").select_option("pool-ascend-910")
+        expect(text).to_have_text(re.compile(r"^pool-ascend-910: today 3 nodes \(12 NPUs\)"))
+        expect(table).to_contain_text("pool-ascend-910 replayed at whole-node sizes")
+        expect(table).not_to_contain_text("pool-a100-research")
+        page.wait_for_function(
+            "p => p.layout && p.layout.title.text.includes('pool-ascend-910')",
+            arg=figure.element_handle(),
+        )
+        # One step of the slider is one node of 4 NPUs.
+        readout = widget.locator(".mavtools-what-if-slider .widget-readout")
+        start = int(readout.inner_text())
+        widget.locator(".mavtools-what-if-slider .noUi-handle").press("ArrowRight")
+        expect(readout).to_have_text(str(start + 1))
+        expect(text).to_contain_text(f"with {start + 1} nodes ({4 * (start + 1)} NPUs)")
+        widget.scroll_into_view_if_needed()
+        page.screenshot(path=artifact("capacity-what-if-nodes.png"))
+        assert blocked == [], f"the page tried to reach the network: {blocked}"
+        assert errors == [], errors
