@@ -235,9 +235,17 @@ def _resource_cards(resource: Mapping[str, Any], place: str) -> tuple[int | None
     allocated = _obj(resource, "main_container_allocated_resources", place)
     kind = str(allocated.get("accelerator_type") or "").lower()
     npu_kind = kind.startswith(("ascend", "npu"))
-    count = _number(
-        allocated, "accelerator_num", f"main_container_allocated_resources of {place}", _MAX_CARDS
-    )
+    raw = allocated.get("accelerator_num")
+    count = None
+    if isinstance(raw, float) and not raw.is_integer() and 0 < raw < _MAX_CARDS:
+        pass  # a share of a card (typed float by the SDK): no whole-card count to give
+    else:
+        count = _number(
+            allocated,
+            "accelerator_num",
+            f"main_container_allocated_resources of {place}",
+            _MAX_CARDS,
+        )
     if count is None:
         count = DEDICATED_FLAVOR_CARDS.get(str(resource.get("flavor_id") or ""))
     if count is None:

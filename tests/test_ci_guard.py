@@ -60,5 +60,12 @@ def test_the_test_extras_hold_every_module_the_tests_import():
         "optional-dependencies"
     ]["test"]
     names = {e.split(">")[0].split("=")[0].split("[")[0].strip().lower() for e in extras}
-    for needed in ("cryptography", "huaweicloudsdkcore", "hypothesis", "duckdb", "playwright"):
+    for needed in (
+        "cryptography",
+        "huaweicloudsdkcore",
+        "huaweicloudsdkmodelarts",
+        "hypothesis",
+        "duckdb",
+        "playwright",
+    ):
         assert needed in names

@@ -60,8 +60,13 @@ def test_pools_refused_or_missing_give_an_empty_table_and_one_note(kind: str) ->
 
 @pytest.mark.parametrize(
     ("notebook", "kind"),
-    # explore reads no pools: one case shows it is untouched by their absence
-    [("capacity.ipynb", "403"), ("capacity.ipynb", "404"), ("explore.ipynb", "404")],
+    # explore reads no pools: these show it is untouched by their absence
+    [
+        ("capacity.ipynb", "403"),
+        ("capacity.ipynb", "404"),
+        ("explore.ipynb", "403"),
+        ("explore.ipynb", "404"),
+    ],
 )
 def test_notebooks_and_report_run_without_pools(tmp_path: Path, notebook: str, kind: str) -> None:
     api, token, says = situation(kind)

@@ -533,6 +533,22 @@ def sdk_built_jobs() -> dict[str, tuple[dict[str, Any], tuple[Any, ...]]]:
             sdk_job("b0-06", phase="Completed", start=T0 + hour, duration=hour, resource=custom),
             ("succeeded", 0, 12, 3, hour),
         ),
+        "share-of-a-card": (  # a float the SDK allows: unknown whole cards, the page still read
+            sdk_job(
+                "b0-08",
+                phase="Completed",
+                start=T0 + hour,
+                duration=hour,
+                resource=sdk.Resource(
+                    flavor_id="custom-half",
+                    node_count=1,
+                    main_container_allocated_resources=sdk.MainContainerAllocatedResources(
+                        accelerator_num=0.5, accelerator_type="nvidia-t4"
+                    ),
+                ),
+            ),
+            ("succeeded", None, None, 1, hour),
+        ),
         "heterogeneous": (
             sdk_job(
                 "b0-07",
