@@ -80,6 +80,7 @@ from mavtools.analysis.failures import (
     version_counts,
 )
 from mavtools.analysis.quality import quality_report
+from mavtools.analysis.queue import queue_length
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 
@@ -94,6 +95,7 @@ __all__ = [
     "finished_shares",
     "overlapping",
     "quality_report",
+    "queue_length",
     "queue_wait",
     "replay_check",
     "simulate",
