@@ -30,6 +30,7 @@ from mavtools.analysis import (
 )
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.api.v2 import pool_sizes
+from mavtools.api.workloads import QueueNow, queue_now
 from mavtools.errors import (
     AccessWarning,
     ApiError,
@@ -68,6 +69,7 @@ __all__ = [
     "MavtoolsError",
     "NotFoundError",
     "Provenance",
+    "QueueNow",
     "ResponseFormatError",
     "RetryPolicy",
     "ServerError",
@@ -87,6 +89,7 @@ __all__ = [
     "provenance",
     "quality_report",
     "queue_length",
+    "queue_now",
     "queue_wait",
     "replay_check",
     "samples_client",
