@@ -79,6 +79,7 @@ from mavtools.analysis.failures import (
     finished_shares,
     version_counts,
 )
+from mavtools.analysis.predict import backtest_start, predict_start
 from mavtools.analysis.quality import quality_report
 from mavtools.analysis.queue import queue_length
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
@@ -87,6 +88,7 @@ from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 __all__ = [
     "FinishedShares",
     "allocation",
+    "backtest_start",
     "capacity_needed",
     "cost",
     "duration_histogram",
@@ -94,6 +96,7 @@ __all__ = [
     "failure_rate",
     "finished_shares",
     "overlapping",
+    "predict_start",
     "quality_report",
     "queue_length",
     "queue_wait",
