@@ -33,7 +33,6 @@ measures how much these matter on the frame's own history.
 from __future__ import annotations
 
 import heapq
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,6 +68,7 @@ class _Pool:
     end: np.ndarray  # a real end (finished), else _NONE
     units: np.ndarray
     snapshot: int
+    room: np.ndarray | None = None  # found room at creation (see _found_room)
 
     @property
     def run(self) -> np.ndarray:
@@ -118,6 +118,29 @@ def _pool(df: pl.DataFrame, pool_id: str, resource: str, now: datetime | None) -
     )
 
 
+def _found_room(pool: _Pool, size: int) -> np.ndarray:
+    """Per version, whether it found room at its creation: nobody waiting ahead and enough units
+    free. Decided from what was known at that moment (starts and ends before it), so a
+    prediction at ``at`` may use the waits of such versions that had started by ``at``."""
+    c, s, e, u = pool.create, pool.start, pool.end, pool.units
+    started = s != _NONE
+    ss, su = s[started], u[started]
+    order_s = np.argsort(ss)
+    cum_s = np.concatenate([[0], np.cumsum(su[order_s])])
+    es = np.where(e[started] == _NONE, _NONE, e[started])
+    order_e = np.argsort(es)
+    cum_e = np.concatenate([[0], np.cumsum(su[order_e])])
+    held = (
+        cum_s[np.searchsorted(ss[order_s], c, "left")]
+        - cum_e[np.searchsorted(es[order_e], c, "right")]
+    )
+    # Versions ahead still waiting: created before this creation, not started by it.
+    waiting_ahead = np.searchsorted(np.sort(c), c, "left") - np.searchsorted(
+        ss[order_s], c, "right"
+    )
+    return started & (size - held >= u) & (waiting_ahead <= 0)
+
+
 def _size(pool: _Pool, pool_id: str, pool_size: PoolSize | None) -> tuple[int, str]:
     if isinstance(pool_size, int) and not isinstance(pool_size, bool):
         return pool_size, "given"
@@ -154,7 +177,9 @@ class _History:
         self.running_units = u[running]
         waiting = known & (s > at) & ~((e <= at) & (e != _NONE))
         self.waiting_units = u[waiting]
-        self.delays = _entry_delays(pool, started, size)
+        if pool.room is None:
+            pool.room = _found_room(pool, size)
+        self.delays = (s - c)[started & pool.room]
         self.waits_week = (s - c)[started & (c >= at - 7 * DAY_MS)]
 
     def runs(self, units: int) -> np.ndarray:
@@ -162,60 +187,60 @@ class _History:
         return similar if similar is not None and similar.size else self.runs_all
 
 
-def _entry_delays(pool: _Pool, started: np.ndarray, size: int) -> np.ndarray:
-    """Waits of started versions that found room at creation: the pool's own entry delay."""
-    c, s, e, u = pool.create[started], pool.start[started], pool.end[started], pool.units[started]
-    if c.size == 0:
-        return c
-    # Units held just before each creation: starts before minus ends before (sorted cumsums).
-    order_s, order_e = np.argsort(s), np.argsort(e)
-    cum_s = np.concatenate([[0], np.cumsum(u[order_s])])
-    cum_e = np.concatenate([[0], np.cumsum(u[order_e])])
-    held = (
-        cum_s[np.searchsorted(s[order_s], c, "left")]
-        - cum_e[np.searchsorted(e[order_e], c, "right")]
-    )
-    # Versions ahead still waiting: created before this creation, not started by it.
-    waiting_ahead = np.searchsorted(np.sort(c), c, "left") - np.searchsorted(np.sort(s), c, "right")
-    room = (size - held >= u) & (waiting_ahead <= 0)
-    return np.sort((s - c)[room])
-
-
-def _draw(rng: random.Random, sorted_runs: np.ndarray, longer_than: int = -1) -> int:
-    """A run length from ``sorted_runs`` greater than ``longer_than`` (uniformly)."""
-    i = int(np.searchsorted(sorted_runs, longer_than, "right"))
-    n = sorted_runs.size
-    if i >= n:  # ran longer than anything seen: as long again (a median-remaining guess)
-        return max(longer_than, 0) + 1 if n == 0 else max(longer_than, int(sorted_runs[-1]))
-    return int(sorted_runs[rng.randrange(i, n)])
+def _remaining(rng: np.random.Generator, runs: np.ndarray, elapsed: int, n: int) -> np.ndarray:
+    """``n`` remaining run lengths of a version that has run ``elapsed``: runs of ``runs``
+    (sorted) longer than that, uniformly, minus ``elapsed``."""
+    i = int(np.searchsorted(runs, elapsed, "right"))
+    if i >= runs.size:  # ran longer than anything seen: as long again
+        return np.full(n, max(elapsed, 1), dtype=np.int64)
+    return runs[rng.integers(i, runs.size, n)] - elapsed
 
 
 def _simulate(hist: _History, units: int, size: int, runs: int, seed: int) -> np.ndarray:
-    """Simulated waits (ms) of a job of ``units`` arriving at ``at``, ``runs`` times."""
-    rng = random.Random(seed)
+    """Simulated waits (ms) of a job of ``units`` arriving at ``at``, ``runs`` times.
+
+    The random draws are made for all runs at once (numpy); each run is then a FIFO pass over
+    the queue with a heap of running versions' ends.
+    """
+    rng = np.random.default_rng(seed)
+    r_units = hist.running_units.tolist()
+    ends = np.empty((len(r_units), runs), dtype=np.int64)
+    for j, (el, ru) in enumerate(zip(hist.running_elapsed.tolist(), r_units, strict=True)):
+        ends[j] = _remaining(rng, hist.runs(ru), el, runs)
+    queue = np.minimum(hist.waiting_units, size)  # a version bigger than the pool takes it all
+    lengths = np.zeros((queue.size, runs), dtype=np.int64)
+    for k in np.unique(queue).tolist():
+        pool = hist.runs(int(k))
+        rows = np.flatnonzero(queue == k)
+        if pool.size:
+            lengths[rows] = pool[rng.integers(0, pool.size, (rows.size, runs))]
+    delays = (
+        hist.delays[rng.integers(0, hist.delays.size, runs)]
+        if hist.delays.size
+        else np.zeros(runs, dtype=np.int64)
+    )
+    need_list = queue.tolist()
+    held_now = sum(r_units)
     waits = np.empty(runs, dtype=np.int64)
-    elapsed, r_units = hist.running_elapsed.tolist(), hist.running_units.tolist()
-    queue = hist.waiting_units.tolist()
-    delays = hist.delays
+    push, pop = heapq.heappush, heapq.heappop
     for k in range(runs):
-        running = [
-            (_draw(rng, hist.runs(ru), el) - el, ru)
-            for el, ru in zip(elapsed, r_units, strict=True)
-        ]
+        running = list(zip(ends[:, k].tolist(), r_units, strict=True))
         heapq.heapify(running)
-        free = size - sum(ru for _, ru in running)
-        t = 0
-        for need in [*queue, units]:
-            need = min(need, size)  # a version bigger than the pool: it takes it all
-            while free < need and running:
-                end, held = heapq.heappop(running)
-                t = max(t, end)
+        free, t = size - held_now, 0
+        for need, run in zip(need_list, lengths[:, k].tolist(), strict=True):
+            while free < need:
+                end, held = pop(running)
+                if end > t:
+                    t = end
                 free += held
-            heapq.heappush(running, (t + _draw(rng, hist.runs(need)), need))
+            push(running, (t + run, need))
             free -= need
-        start = t
-        delay = int(delays[rng.randrange(delays.size)]) if delays.size else 0
-        waits[k] = max(start, delay)
+        while free < units:
+            end, held = pop(running)
+            if end > t:
+                t = end
+            free += held
+        waits[k] = max(t, int(delays[k]))
     return waits
 
 
@@ -226,7 +251,8 @@ def _at_ms(at: datetime | None, pool: _Pool, tz: str) -> int:
 def _hours(ms: float) -> str:
     h = ms / HOUR_MS
     if h < 1:
-        return f"{max(h * 60, 0):.0f} min"
+        minutes = max(h * 60, 0)
+        return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min"
     return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} days"
 
 
@@ -364,8 +390,8 @@ def backtest_start(
     )
     if started.size == 0:
         raise ValueError(f"pool {pool_id!r} has no started versions after its first 7 days")
-    rng = random.Random(seed)
-    chosen = sorted(rng.sample(started.tolist(), min(sample, started.size)))
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(started, min(sample, started.size), replace=False)).tolist()
     real, p10, p50, p90, base = [], [], [], [], []
     for i in chosen:
         at = int(pool.create[i])

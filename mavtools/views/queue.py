@@ -1,0 +1,252 @@
+"""The queue in the dashboard: queue length beside allocation, and a "Now" panel.
+
+:class:`QueueView` plugs into a :class:`~mavtools.views.widgets.Dashboard`: a figure of the units
+waited for per bin and pool (:func:`mavtools.queue_length` of the dashboard's selection, so it
+follows every filter, the window and the GPU/NPU toggle) right after the allocation figure, and,
+when a live source is given, a :class:`NowPanel` at the top of the figures.
+
+:class:`NowPanel` shows :func:`mavtools.queue_now`: per pool units in use, free and waited for, the
+waiting versions oldest first, the time it was read and which source answered, and a refresh
+button. Reading runs in a background thread when the source is a client, so a slow or refusing API
+never holds up the dashboard; a refusal is one sentence in the panel.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+import polars as pl
+
+from mavtools.analysis.queue import queue_length
+from mavtools.api.workloads import QueueNow
+from mavtools.errors import MavtoolsError
+
+if TYPE_CHECKING:
+    from mavtools.views.widgets import Dashboard
+
+__all__ = ["NowPanel", "QueueView", "queue_spec"]
+
+Spec = dict[str, Any]
+
+
+def queue_spec(
+    q: pl.DataFrame, *, resource: str = "gpu", colors: dict[str, str] | None = None
+) -> Spec:
+    """Units waited for (mean per bin) by pool, as plain plotly data; peaks in the hover."""
+    unit = "GPU" if resource == "gpu" else "NPU"
+    title = f"{unit}s waited for (queue length) by pool"
+    data = q.filter((pl.col("units_waiting_peak").max() > 0).over("pool_id"))
+    if data.is_empty():
+        return {
+            "data": [],
+            "layout": {
+                "title": {"text": title},
+                "xaxis": {"visible": False},
+                "yaxis": {"visible": False},
+                "annotations": [
+                    {
+                        "text": "Nobody waited in this selection",
+                        "showarrow": False,
+                        "xref": "paper",
+                        "yref": "paper",
+                        "x": 0.5,
+                        "y": 0.5,
+                    }
+                ],
+            },
+        }
+    zone = str(getattr(q.schema["time"], "time_zone", None) or "UTC")
+    traces = []
+    for (pool,), part in data.sort("pool_id", "time").group_by("pool_id", maintain_order=True):
+        name = str(pool)
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv", "color": (colors or {}).get(name)},
+                "name": name,
+                "x": part["time"].dt.to_string("%Y-%m-%d %H:%M").to_list(),
+                "y": part["units_waiting_mean"].fill_null(0).round(3).to_list(),
+                "customdata": list(
+                    zip(
+                        part["units_waiting_peak"].to_list(),
+                        part["waiting_peak"].to_list(),
+                        strict=True,
+                    )
+                ),
+                "hovertemplate": f"{html.escape(name)}<br>%{{x}}<br>%{{y}} {unit}s waited for "
+                f"(mean)<br>peak %{{customdata[0]}} {unit}s, %{{customdata[1]}} versions"
+                "<extra></extra>",
+            }
+        )
+    return {
+        "data": traces,
+        "layout": {
+            "title": {"text": title},
+            "xaxis": {"title": {"text": f"time ({zone})"}},
+            "yaxis": {"title": {"text": f"{unit}s waited for (mean per bin)"}},
+            "legend": {"title": {"text": "pool"}},
+            "hovermode": "closest",
+        },
+    }
+
+
+def _wait(d: timedelta | None) -> str:
+    if d is None:
+        return ""
+    minutes = d.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def now_html(now: QueueNow, *, waiting_rows: int = 12) -> str:
+    """The panel's text: read time, per pool table, the waiting versions, notes."""
+    read = now.read_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rows = []
+    for r in now.pools.iter_rows(named=True):
+        size = "?" if r["units"] is None else r["units"]
+        free = "?" if r["units_free"] is None else r["units_free"]
+        rows.append(
+            f"<tr><td>{html.escape(r['pool_id'])}</td><td>{r['units_in_use']} / {size}</td>"
+            f"<td>{free}</td><td>{r['waiting']} ({r['units_waiting']} units)</td>"
+            f"<td>{_wait(r['oldest_wait'])}</td><td>{html.escape(r['source'])}</td></tr>"
+        )
+    waiting = []
+    for r in now.waiting.head(waiting_rows).iter_rows(named=True):
+        units = r["gpu"] or r["npu"]
+        waiting.append(
+            f"<tr><td>{html.escape(r['pool_id'])}</td><td>{r['position']}</td>"
+            f"<td>{html.escape(str(r['name']))}</td><td>{units}</td><td>{_wait(r['waited'])}</td></tr>"
+        )
+    more = now.waiting.height - waiting_rows
+    notes = "".join(f"<div><i>{html.escape(n)}</i></div>" for n in now.notes)
+    return (
+        f"<b>Now</b> (read {read})"
+        "<table><tr><th>pool</th><th>in use / size</th><th>free</th><th>waiting</th>"
+        f"<th>oldest wait</th><th>source</th></tr>{''.join(rows)}</table>"
+        + (
+            "<table><tr><th>pool</th><th>position</th><th>job</th><th>units</th><th>waited</th>"
+            f"</tr>{''.join(waiting)}</table>"
+            if waiting
+            else "<div>Nobody is waiting.</div>"
+        )
+        + (f"<div>... and {more} more waiting</div>" if more > 0 else "")
+        + notes
+    )
+
+
+class NowPanel:
+    """The queue now, with its read time and a refresh button.
+
+    Args:
+        source: a :class:`~mavtools.Client` (read with ``queue_now()`` in a background thread),
+            a function returning a :class:`~mavtools.QueueNow`, or a ``QueueNow`` already read
+            (shown as is; refresh then shows it again).
+        background: read in a thread (default: when ``source`` is not a ``QueueNow``).
+
+    Example:
+        >>> panel = NowPanel(client)
+        >>> panel.widget  # shows "reading..." until the API answers
+    """
+
+    def __init__(self, source: Any, *, background: bool | None = None) -> None:
+        self.source = source
+        self.background = not isinstance(source, QueueNow) if background is None else background
+        self.now: QueueNow | None = None
+        self.error: str | None = None
+        self.html = w.HTML()
+        self.html.add_class("mavtools-now-text")
+        self.button = w.Button(description="Refresh", icon="refresh")
+        self.button.add_class("mavtools-now-refresh")
+        self.button.on_click(lambda _b: self.refresh())
+        self.widget = w.VBox([self.html, self.button])
+        self.widget.add_class("mavtools-now")
+        self._thread: threading.Thread | None = None
+        self.refresh()
+
+    def _read(self) -> QueueNow:
+        if isinstance(self.source, QueueNow):
+            return self.source
+        if callable(self.source) and not hasattr(self.source, "queue_now"):
+            return self.source()
+        return self.source.queue_now()
+
+    def _load(self) -> None:
+        try:
+            self.now, self.error = self._read(), None
+            self.html.value = now_html(self.now)
+        except MavtoolsError as exc:  # never let the API stop the dashboard: say it, keep going
+            self.error = f"The queue could not be read now: {exc}"
+            self.html.value = f"<b>Now</b>: {html.escape(self.error)}"
+        finally:
+            self.button.disabled = False
+
+    def refresh(self) -> None:
+        """Read the queue again (in the background unless ``background=False``)."""
+        self.button.disabled = True
+        if not self.background:
+            self._load()
+            return
+        self.html.value = "<b>Now</b>: reading the queue..."
+        self._thread = threading.Thread(target=self._load, name="mavtools-now", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background read to finish (tests, scripts)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class QueueView:
+    """Queue length beside allocation (following the filters), and the Now panel on top.
+
+    Args:
+        dashboard: the dashboard to extend.
+        live: what the Now panel reads (see :class:`NowPanel`); None: no Now panel.
+    """
+
+    def __init__(self, dashboard: Dashboard, live: Any = None) -> None:
+        self.dashboard = dashboard
+        self.output = w.Output(layout=w.Layout(width="100%"))
+        self.output.add_class("mavtools-figure-queue")
+        self.now = NowPanel(live) if live is not None else None
+        right = dashboard.widget.children[1]
+        children = list(right.children)
+        children.insert(children.index(dashboard.outputs["allocation"]) + 1, self.output)
+        if self.now is not None:
+            children.insert(0, self.now.widget)
+        right.children = tuple(children)
+        self.spec: Spec = {}
+        dashboard.panel.on_state(self.update)
+        dashboard.panel.resource.observe(lambda _c: self.update(), names="value")
+        self.update()
+
+    def data(self) -> pl.DataFrame:
+        """:func:`mavtools.queue_length` of the selection, over the dashboard's window and bins."""
+        panel, agg = self.dashboard.panel, self.dashboard.panel.aggregates
+        state = panel.state()
+        start, end = agg.span
+        if state.start is not None and state.end is not None:
+            start, end = max(start, state.start), min(end, state.end)
+        if end <= start:
+            end = start + timedelta(hours=1)
+        return queue_length(
+            panel.selection,
+            every=agg.every,
+            by="pool_id",
+            resource=panel.resource.value,
+            start=start,
+            end=end,
+            now=self.dashboard.now,
+        )
+
+    def update(self) -> None:
+        from mavtools.views.widgets import _display_data
+
+        self.spec = queue_spec(
+            self.data(), resource=self.dashboard.panel.resource.value, colors=self.dashboard.colors
+        )
+        self.output.outputs = _display_data(self.spec)
