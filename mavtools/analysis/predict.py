@@ -256,6 +256,13 @@ def _hours(ms: float) -> str:
     return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} days"
 
 
+def _article(n: int) -> str:
+    """ "an 8-GPU job", "an 11-GPU job", "a 4-GPU job"."""
+    text = str(n)
+    spoken_vowel = text.startswith("8") or (len(text) in (2, 5) and text.startswith(("11", "18")))
+    return "an" if spoken_vowel else "a"
+
+
 def predict_start(
     df: pl.DataFrame,
     *,
@@ -331,7 +338,7 @@ def _result(
     lo, mid, hi = (float(np.quantile(waits, q)) for q in (0.1, 0.5, 0.9))
     unit = "GPU" if resource == "gpu" else "NPU"
     summary = (
-        f"a {units}-{unit} job submitted "
+        f"{_article(units)} {units}-{unit} job submitted "
         f"{datetime.fromtimestamp(at_ms / 1000, UTC):%Y-%m-%d %H:%M} UTC on {pool_id}: "
         f"median {_hours(mid)}, 80% between {_hours(lo)} and {_hours(hi)} "
         f"({len(hist.waiting_units)} waiting ahead, {len(hist.running_units)} running, "
