@@ -56,6 +56,11 @@ __all__ = ["backtest_start", "predict_start"]
 
 PoolSize = int | Mapping[str, int] | pl.DataFrame
 DAY_MS: Final = 24 * HOUR_MS
+_SIZE_WORDS: Final = {
+    "given": "as given",
+    "pools table": "from the pools table",
+    "observed peak": "its observed peak allocation",
+}
 _NONE: Final = np.iinfo(np.int64).max  # "not known": a start or end after every moment
 
 
@@ -342,7 +347,7 @@ def _result(
         f"{datetime.fromtimestamp(at_ms / 1000, UTC):%Y-%m-%d %H:%M} UTC on {pool_id}: "
         f"median {_hours(mid)}, 80% between {_hours(lo)} and {_hours(hi)} "
         f"({len(hist.waiting_units)} waiting ahead, {len(hist.running_units)} running, "
-        f"{size} {unit}s from the {size_from})"
+        f"a pool of {size} {unit}s, {_SIZE_WORDS[size_from]})"
     )
     return pl.DataFrame(
         {
