@@ -161,7 +161,7 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
     tables = [
         o["data"] for c in code_cells(nb) for o in c["outputs"] if "text/html" in o.get("data", {})
     ]
-    assert len(tables) == 9
+    assert len(tables) == 11  # 9, plus the queue now: pools and who waits (issue 24)
     for data in tables:
         html = "".join(data["text/html"])
         assert '<div id="' in html and "shape:" not in html and "f64" not in html
