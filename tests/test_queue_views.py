@@ -71,8 +71,10 @@ def test_now_panel_shows_read_time_sources_and_refreshes(samples):
     client, _ = samples
     panel = NowPanel(client)
     panel.wait(10)
-    text = panel.html.value
-    assert "read 2026-10-01 15:00 UTC" in text
+    line = panel.html.value
+    assert "read 2026-10-01 15:00 UTC" in line
+    assert "pool-a100-research 9/16 in use, <b>4 waiting</b> for 40 (oldest 2.3 h)" in line
+    text = panel.details.value
     assert "pool-a100-research" in text and "workloads" in text and "search" in text
     assert "resnet50-imagenet" in text  # the head of the a100 queue
     calls = []

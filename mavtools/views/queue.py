@@ -102,6 +102,25 @@ def _wait(d: timedelta | None) -> str:
     return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
+def now_line(now: QueueNow) -> str:
+    """One line: the read time, and per busy pool units in use / size and who waits."""
+    read = now.read_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = []
+    for r in now.pools.iter_rows(named=True):
+        if not (r["units_in_use"] or r["waiting"]):
+            continue
+        size = "?" if r["units"] is None else r["units"]
+        text = f"{html.escape(r['pool_id'])} {r['units_in_use']}/{size} in use"
+        if r["waiting"]:
+            text += (
+                f", <b>{r['waiting']} waiting</b> for {r['units_waiting']} "
+                f"(oldest {_wait(r['oldest_wait'])})"
+            )
+        parts.append(text)
+    busy = "; ".join(parts) or "every pool idle, nobody waiting"
+    return f"<b>Now</b> (read {read}): {busy}"
+
+
 def now_html(now: QueueNow, *, waiting_rows: int = 12) -> str:
     """The panel's text: read time, per pool table, the waiting versions, notes."""
     read = now.read_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -157,12 +176,16 @@ class NowPanel:
         self.background = not isinstance(source, QueueNow) if background is None else background
         self.now: QueueNow | None = None
         self.error: str | None = None
-        self.html = w.HTML()
+        self.html = w.HTML()  # one line, so the figures below stay on the first screen
         self.html.add_class("mavtools-now-text")
-        self.button = w.Button(description="Refresh", icon="refresh")
+        self.details = w.HTML()
+        self.details.add_class("mavtools-now-details")
+        self.accordion = w.Accordion(children=[self.details], selected_index=None)
+        self.accordion.set_title(0, "Pools and who is waiting")
+        self.button = w.Button(description="Refresh", icon="refresh", layout=w.Layout(width="90px"))
         self.button.add_class("mavtools-now-refresh")
         self.button.on_click(lambda _b: self.refresh())
-        self.widget = w.VBox([self.html, self.button])
+        self.widget = w.VBox([w.HBox([self.button, self.html]), self.accordion])
         self.widget.add_class("mavtools-now")
         self._thread: threading.Thread | None = None
         self.refresh()
@@ -177,7 +200,8 @@ class NowPanel:
     def _load(self) -> None:
         try:
             self.now, self.error = self._read(), None
-            self.html.value = now_html(self.now)
+            self.html.value = now_line(self.now)
+            self.details.value = now_html(self.now)
         except MavtoolsError as exc:  # never let the API stop the dashboard: say it, keep going
             self.error = f"The queue could not be read now: {exc}"
             self.html.value = f"<b>Now</b>: {html.escape(self.error)}"
