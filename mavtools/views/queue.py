@@ -161,7 +161,8 @@ class NowPanel:
     """The queue now, with its read time and a refresh button.
 
     Args:
-        source: a :class:`~mavtools.Client` (read with ``queue_now()`` in a background thread),
+        source: a :class:`~mavtools.Client` or a list of them (read with :func:`mavtools.queue_now`
+            in a background thread),
             a function returning a :class:`~mavtools.QueueNow`, or a ``QueueNow`` already read
             (shown as is; refresh then shows it again).
         background: read in a thread (default: when ``source`` is not a ``QueueNow``).
@@ -193,6 +194,10 @@ class NowPanel:
     def _read(self) -> QueueNow:
         if isinstance(self.source, QueueNow):
             return self.source
+        if isinstance(self.source, list | tuple):  # several projects or regions
+            from mavtools.api.workloads import queue_now
+
+            return queue_now(list(self.source))
         if callable(self.source) and not hasattr(self.source, "queue_now"):
             return self.source()
         return self.source.queue_now()
