@@ -183,7 +183,9 @@ class NowPanel:
         self.details.add_class("mavtools-now-details")
         self.accordion = w.Accordion(children=[self.details], selected_index=None)
         self.accordion.set_title(0, "Pools and who is waiting")
-        self.button = w.Button(description="Refresh", icon="refresh", layout=w.Layout(width="90px"))
+        self.button = w.Button(
+            description="Refresh", icon="refresh", layout=w.Layout(width="120px")
+        )
         self.button.add_class("mavtools-now-refresh")
         self.button.on_click(lambda _b: self.refresh())
         self.widget = w.VBox([w.HBox([self.button, self.html]), self.accordion])
