@@ -127,3 +127,24 @@ def test_prediction_now_on_the_samples(samples):
     assert len(got["waits_hours"].item()) == 500
     assert got["pool_size"].item() == 16 and got["size_from"].item() == "pools table"
     assert timedelta(hours=p[1]) > timedelta(0)
+
+
+def test_a_backtest_that_does_not_beat_the_baseline_says_so():
+    """The cluster data set: 300 versions created in one second, nothing finished before them."""
+    from mavtools.frame import stamp, typed
+    from mavtools.local.cluster import CLUSTER_SNAPSHOT, cluster_records
+
+    df = stamp(typed(pl.DataFrame(cluster_records(), infer_schema_length=None)), CLUSTER_SNAPSHOT)
+    with pytest.raises(ValueError, match="min_history_days=0"):
+        mt.backtest_start(df, pool_id="pool-script")
+    got = mt.backtest_start(df, pool_id="pool-script", min_history_days=0).row(0, named=True)
+    assert got["versions"] == 100 and not got["beats_baseline"]
+    assert "does NOT beat the naive baseline" in got["summary"]
+    first = mt.predict_start(df, pool_id="pool-script", units=1, at=CLUSTER_SNAPSHOT)
+    assert first["runs_known"].item() == 60
+    blind = df.filter(pl.col("pool_id") == "pool-script")
+    at_creation = mt.predict_start(
+        blind, pool_id="pool-script", units=1, at=blind["create_time"][0]
+    )
+    assert at_creation["runs_known"].item() == 0
+    assert "not to be trusted" in at_creation["summary"].item()

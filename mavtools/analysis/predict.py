@@ -298,7 +298,8 @@ def predict_start(
 
     Returns:
         One row: ``pool_id``, ``units``, ``at``, ``pool_size``, ``size_from``, ``running`` and
-        ``waiting_ahead`` (versions), ``units_ahead``, ``wait_p10_hours`` ... (one per quantile),
+        ``waiting_ahead`` (versions), ``units_ahead``, ``runs_known`` (finished runs the draws
+        come from), ``wait_p10_hours`` ... (one per quantile),
         ``waits_hours`` (the simulated waits, a list, for a histogram) and ``summary``.
 
     Raises:
@@ -349,6 +350,11 @@ def _result(
         f"({len(hist.waiting_units)} waiting ahead, {len(hist.running_units)} running, "
         f"a pool of {size} {unit}s, {_SIZE_WORDS[size_from]})"
     )
+    if hist.runs_all.size == 0 and (hist.waiting_units.size or hist.running_units.size):
+        summary += (
+            "; no run of this pool had finished by then, so how long the jobs ahead run is "
+            "unknown and the prediction is not to be trusted"
+        )
     return pl.DataFrame(
         {
             "pool_id": [pool_id],
@@ -359,6 +365,7 @@ def _result(
             "running": [len(hist.running_units)],
             "waiting_ahead": [len(hist.waiting_units)],
             "units_ahead": [int(hist.waiting_units.sum())],
+            "runs_known": [int(hist.runs_all.size)],
             **{k: [v] for k, v in qs.items()},
             "waits_hours": [hours.tolist()],
             "summary": [summary],
@@ -373,17 +380,22 @@ def backtest_start(
     pool_id: str,
     sample: int = 500,
     pool_size: PoolSize | None = None,
+    min_history_days: float = 7,
     runs: int = 200,
     seed: int = 0,
     resource: Resource = "gpu",
 ) -> pl.DataFrame:
     """How well :func:`predict_start` predicted the waits the pool's versions really had.
 
-    For up to ``sample`` started versions (chosen evenly by creation, seeded, after the pool's
-    first 7 days so that a baseline exists), the wait is predicted from the state at the version's
+    For up to ``sample`` started versions (drawn at random, seeded, from those created after the
+    pool's first ``min_history_days``), the wait is predicted from the state at the version's
     creation using only what was known then (runs that had ended, versions that had started), and
     compared with the wait it had. The naive baseline predicts the pool's median wait over the
-    previous 7 days (of versions that had started by then).
+    previous 7 days (of versions that had started by then; 0 when none had).
+
+    Args:
+        min_history_days: only versions created this long after the pool's first version are
+            predicted, so that a prediction has history to draw from and the baseline its week.
 
     Returns:
         One row: ``pool_id``, ``versions`` (predicted), ``coverage_10_90`` (share of real waits
@@ -397,11 +409,15 @@ def backtest_start(
     size, _ = _size(pool, pool_id, pool_size)
     started = np.flatnonzero(
         (pool.start != _NONE)
-        & (pool.create >= pool.create.min() + 7 * DAY_MS)
+        & (pool.create >= pool.create.min() + min_history_days * DAY_MS)
         & (pool.units <= size)
     )
     if started.size == 0:
-        raise ValueError(f"pool {pool_id!r} has no started versions after its first 7 days")
+        raise ValueError(
+            f"pool {pool_id!r} has no started versions after its first {min_history_days:g} days "
+            "of history; pass min_history_days=0 to backtest on a shorter history (the 7-day "
+            "baseline then sees fewer days)"
+        )
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(started, min(sample, started.size), replace=False)).tolist()
     real, p10, p50, p90, base = [], [], [], [], []
