@@ -325,7 +325,14 @@ def predict_start(
         col = "gpu" if resource == "gpu" else "npu"
         hist.waiting_units = mine[col].cast(pl.Int64).to_numpy()
     waits = _simulate(hist, units, size, runs, seed)
-    return _result(pool_id, units, at_ms, size, size_from, hist, waits, quantiles, resource)
+    out = _result(pool_id, units, at_ms, size, size_from, hist, waits, quantiles, resource)
+    if at is None:  # the snapshot: "now" as far as the data knows
+        out = out.with_columns(
+            pl.col("summary")
+            .str.replace(" submitted ", " submitted now (", literal=True)
+            .str.replace(" UTC on ", " UTC) on ", literal=True)
+        )
+    return out
 
 
 def _result(
