@@ -24,6 +24,7 @@ import polars as pl
 from mavtools.analysis.queue import queue_length
 from mavtools.api.workloads import QueueNow
 from mavtools.errors import MavtoolsError
+from mavtools.views.aggregates import FILTER_COLUMNS
 
 if TYPE_CHECKING:
     from mavtools.views.widgets import Dashboard
@@ -39,7 +40,8 @@ def queue_spec(
     """Units waited for (mean per bin) by pool, as plain plotly data; peaks in the hover."""
     unit = "GPU" if resource == "gpu" else "NPU"
     title = f"{unit}s waited for (queue length) by pool"
-    data = q.filter((pl.col("units_waiting_peak").max() > 0).over("pool_id"))
+    data = q.filter((pl.col("units_waiting_mean").max() > 0).over("pool_id"))
+    peaks = "units_waiting_peak" in q.columns
     if data.is_empty():
         return {
             "data": [],
@@ -61,7 +63,12 @@ def queue_spec(
         }
     zone = str(getattr(q.schema["time"], "time_zone", None) or "UTC")
     traces = []
-    for (pool,), part in data.sort("pool_id", "time").group_by("pool_id", maintain_order=True):
+    # Every column the traces need, computed once for all pools, then split by pool.
+    data = data.sort("pool_id", "time").with_columns(
+        _x=pl.col("time").dt.to_string("%Y-%m-%d %H:%M"),
+        _y=pl.col("units_waiting_mean").fill_null(0).round(3),
+    )
+    for (pool,), part in data.group_by("pool_id", maintain_order=True):
         name = str(pool)
         traces.append(
             {
@@ -69,18 +76,25 @@ def queue_spec(
                 "mode": "lines",
                 "line": {"shape": "hv", "color": (colors or {}).get(name)},
                 "name": name,
-                "x": part["time"].dt.to_string("%Y-%m-%d %H:%M").to_list(),
-                "y": part["units_waiting_mean"].fill_null(0).round(3).to_list(),
+                "x": part["_x"].to_list(),
+                "y": part["_y"].to_list(),
                 "customdata": list(
                     zip(
-                        part["units_waiting_peak"].to_list(),
-                        part["waiting_peak"].to_list(),
+                        part["units_waiting_peak" if peaks else "units_waiting_mean"].to_list(),
+                        part["waiting_peak" if peaks else "waiting_mean"]
+                        .cast(pl.Float64)
+                        .round(2)
+                        .to_list(),
                         strict=True,
                     )
                 ),
                 "hovertemplate": f"{html.escape(name)}<br>%{{x}}<br>%{{y}} {unit}s waited for "
-                f"(mean)<br>peak %{{customdata[0]}} {unit}s, %{{customdata[1]}} versions"
-                "<extra></extra>",
+                + (
+                    f"(mean)<br>peak %{{customdata[0]}} {unit}s, %{{customdata[1]}} versions"
+                    if peaks
+                    else "(mean), by %{customdata[1]} versions (mean)"
+                )
+                + "<extra></extra>",
             }
         )
     return {
@@ -251,27 +265,66 @@ class QueueView:
             children.insert(0, self.now.widget)
         right.children = tuple(children)
         self.spec: Spec = {}
+        self._cells: dict[str, pl.DataFrame] = {}
         dashboard.panel.on_state(self.update)
         dashboard.panel.resource.observe(lambda _c: self.update(), names="value")
         self.update()
 
+    def _per_cell(self, resource: str) -> pl.DataFrame:
+        """Queue length per filter cell (computed once per resource), as the allocation figure's
+        aggregates are, so a filter change only filters and sums (the dashboard's latency)."""
+        if resource not in self._cells:
+            agg = self.dashboard.panel.aggregates
+            framed = self.dashboard.panel.frame.join(
+                agg.cells, on=list(FILTER_COLUMNS), how="left", nulls_equal=True
+            )
+            per_cell = queue_length(
+                framed,
+                every=agg.every,
+                by="_cell",
+                resource=resource,  # type: ignore[arg-type]
+                start=agg.span[0],
+                end=agg.span[1],
+                now=agg.now,
+            ).filter(pl.col("waiting_mean") > 0)
+            self._cells[resource] = per_cell.join(
+                agg.cells.select("_cell", "pool_id"), on="_cell", how="left"
+            ).select(
+                "_cell",
+                "time",
+                "pool_id",
+                "coverage",
+                _versions=pl.col("waiting_mean") * pl.col("coverage"),
+                _units=pl.col("units_waiting_mean") * pl.col("coverage"),
+            )
+        return self._cells[resource]
+
     def data(self) -> pl.DataFrame:
-        """:func:`mavtools.queue_length` of the selection, over the dashboard's window and bins."""
-        panel, agg = self.dashboard.panel, self.dashboard.panel.aggregates
-        state = panel.state()
-        start, end = agg.span
+        """:func:`mavtools.queue_length` of the selection by pool, over the dashboard's window
+        and bins: ``time``, ``pool_id``, ``waiting_mean``, ``units_waiting_mean``, ``coverage``
+        (bins where nobody waited are left out; peaks do not add up across cells: none)."""
+        panel = self.dashboard.panel
+        agg, state = panel.aggregates, panel.state()
+        rows = self._per_cell(panel.resource.value)
+        ids = agg.cell_ids(state)
+        if ids.len() < agg.cells.height:
+            rows = rows.filter(pl.col("_cell").is_in(ids.implode()))
         if state.start is not None and state.end is not None:
-            start, end = max(start, state.start), min(end, state.end)
-        if end <= start:
-            end = start + timedelta(hours=1)
-        return queue_length(
-            panel.selection,
-            every=agg.every,
-            by="pool_id",
-            resource=panel.resource.value,
-            start=start,
-            end=end,
-            now=self.dashboard.now,
+            rows = rows.filter(pl.col("time").is_between(state.start, state.end, "left"))
+        # Means over a bin's covered part add up across cells (the same bins, one snapshot).
+        summed = (
+            rows.group_by("time", "pool_id")
+            .agg(
+                waiting_mean=pl.col("_versions").sum() / pl.col("coverage").max(),
+                units_waiting_mean=pl.col("_units").sum() / pl.col("coverage").max(),
+                coverage=pl.col("coverage").max(),
+            )
+            .sort("pool_id", "time")
+        )
+        # Bins where nobody waited are zeros, not gaps a step line would bridge.
+        return summed.upsample("time", every=agg.every, group_by="pool_id").with_columns(
+            pl.col("pool_id").forward_fill(),
+            pl.col("waiting_mean", "units_waiting_mean").fill_null(0.0),
         )
 
     def update(self) -> None:
