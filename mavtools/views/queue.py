@@ -321,6 +321,8 @@ class QueueView:
             )
             .sort("pool_id", "time")
         )
+        if summed.is_empty():
+            return summed
         # Bins where nobody waited are zeros, not gaps a step line would bridge.
         return summed.upsample("time", every=agg.every, group_by="pool_id").with_columns(
             pl.col("pool_id").forward_fill(),
