@@ -13,6 +13,7 @@ from mavtools.analysis import (
     FinishedShares,
     allocation,
     backtest_forecast,
+    backtest_start,
     capacity_needed,
     chargeback,
     cost,
@@ -23,7 +24,9 @@ from mavtools.analysis import (
     finished_shares,
     forecast,
     overlapping,
+    predict_start,
     quality_report,
+    queue_length,
     queue_wait,
     replay_check,
     simulate,
@@ -35,6 +38,7 @@ from mavtools.analysis import (
 )
 from mavtools.api.client import ALL_WORKSPACES, Client, RetryPolicy, Timeout
 from mavtools.api.v2 import pool_sizes
+from mavtools.api.workloads import QueueNow, queue_now
 from mavtools.errors import (
     AccessWarning,
     ApiError,
@@ -74,6 +78,7 @@ __all__ = [
     "MavtoolsError",
     "NotFoundError",
     "Provenance",
+    "QueueNow",
     "ResponseFormatError",
     "RetryPolicy",
     "ServerError",
@@ -82,6 +87,7 @@ __all__ = [
     "TransportError",
     "allocation",
     "backtest_forecast",
+    "backtest_start",
     "capacity_needed",
     "chargeback",
     "cost",
@@ -95,8 +101,11 @@ __all__ = [
     "outcome_of",
     "overlapping",
     "pool_sizes",
+    "predict_start",
     "provenance",
     "quality_report",
+    "queue_length",
+    "queue_now",
     "queue_wait",
     "replay_check",
     "samples_client",

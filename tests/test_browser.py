@@ -236,7 +236,8 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
             "els => els.flatMap(e => [...e.classList].filter(c => c.startsWith('mavtools-figure-')))"
         )
         assert sorted(names) == sorted(
-            f"mavtools-figure-{n}" for n in ("allocation", "usage", "versions", "durations")
+            f"mavtools-figure-{n}"
+            for n in ("allocation", "queue", "usage", "versions", "durations")
         )
         page.wait_for_function(
             f"() => Object.values(({_FIGURE_DATA})()).every(d => d !== '')",

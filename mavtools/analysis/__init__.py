@@ -135,7 +135,9 @@ from mavtools.analysis.failures import (
 )
 from mavtools.analysis.faults import fault_hours
 from mavtools.analysis.forecast import backtest_forecast, demand, forecast
+from mavtools.analysis.predict import backtest_start, predict_start
 from mavtools.analysis.quality import quality_report
+from mavtools.analysis.queue import queue_length
 from mavtools.analysis.sizing import sizing
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
@@ -144,6 +146,7 @@ __all__ = [
     "FinishedShares",
     "allocation",
     "backtest_forecast",
+    "backtest_start",
     "capacity_needed",
     "chargeback",
     "cost",
@@ -155,7 +158,9 @@ __all__ = [
     "finished_shares",
     "forecast",
     "overlapping",
+    "predict_start",
     "quality_report",
+    "queue_length",
     "queue_wait",
     "replay_check",
     "simulate",

@@ -38,6 +38,7 @@ from mavtools.api.transport import (
     Transport,
 )
 from mavtools.api.v2 import POOL_SCHEMA, V2Api, optional_note, searches_for
+from mavtools.api.workloads import QueueNow
 from mavtools.errors import (
     AccessWarning,
     AuthError,
@@ -413,6 +414,22 @@ class Client:
                     stacklevel=2,
                 )
                 return pl.DataFrame(schema=POOL_SCHEMA)
+
+    def queue_now(self, pools: Iterable[str] | None = None) -> QueueNow:
+        """The queue now: per pool units in use and free, and who waits, oldest first.
+
+        From each pool's workloads API where it answers (dedicated pools), else from the job
+        search's pending and running jobs (public pools); rows say which
+        (:mod:`mavtools.api.workloads`). A refusal becomes a note, never an exception.
+
+        Example:
+            >>> now = client.queue_now()
+            >>> now.pools, now.waiting, now.read_at, now.notes
+        """
+        from mavtools.api.workloads import client_queue_now
+
+        with self.deadline_scope():
+            return client_queue_now(self, pools)
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""

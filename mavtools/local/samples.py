@@ -29,6 +29,7 @@ from mavtools.api.client import Client
 from mavtools.errors import SamplesWarning
 from mavtools.local.fake_api import FakeAdapter, FakeModelArts
 from mavtools.local.fake_v2 import FakeV2, PoolSpec
+from mavtools.local.fake_workloads import FakeWorkloads
 from mavtools.local.synth import FLAVORS
 
 __all__ = [
@@ -143,7 +144,13 @@ def sample_api(*, pools_api: bool = True, **options: Any) -> FakeModelArts:
     options.setdefault("workspace_names", SAMPLE_WORKSPACE_NAMES)
     api = FakeModelArts(sample_records(), **options)
     flavors = {f.code: (f.gpu, f.npu) for f in FLAVORS.values()}
-    FakeV2(sample_jobs(), flavors=flavors, pools=sample_pools(), pools_api=pools_api).attach(api)
+    pools = sample_pools()
+    v2 = FakeV2(sample_jobs(), flavors=flavors, pools=pools, pools_api=pools_api).attach(api)
+    # Dedicated (accelerator) pools show their workloads, read at the samples' snapshot time;
+    # the CPU pool stands for a public pool, which does not.
+    snapshot_ms = int(datetime.fromisoformat(sample_manifest()["snapshot"]).timestamp() * 1000)
+    dedicated = {p.pool_id for p in pools if p.gpu or p.npu}
+    FakeWorkloads(v2, dedicated=dedicated, now_ms=snapshot_ms).attach(api)
     return api
 
 

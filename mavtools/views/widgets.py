@@ -481,6 +481,8 @@ class Dashboard:
         capacity: pool id -> units (GPUs or NPUs, whichever the pool has): each pool's panel of
             the allocation figure draws its own capacity line.
         names: workspace id -> name (``Client.workspace_names()``); ids stay in the hover text.
+        live: what the "Now" panel on top reads (a client, or a ``QueueNow`` already read; see
+            :class:`mavtools.views.queue.NowPanel`); None: no Now panel.
 
     Attributes:
         panel: the :class:`FilterPanel`.
@@ -503,6 +505,7 @@ class Dashboard:
         now: datetime | None = None,
         capacity: Mapping[str, int] | None = None,
         names: Mapping[str, str] | None = None,
+        live: Any = None,
     ) -> None:
         self.panel = FilterPanel(df, now=now, names=names)
         self.now: datetime = self.panel.now
@@ -538,6 +541,9 @@ class Dashboard:
         self.panel.resource.observe(lambda _c: self._update(), names="value")
         self.usage_by.observe(lambda _c: self._update(("usage",)), names="value")
         self._update()
+        from mavtools.views.queue import QueueView  # queue length beside allocation, Now on top
+
+        self.queue = QueueView(self, live)
 
     @property
     def selection(self) -> pl.DataFrame:
