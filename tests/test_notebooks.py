@@ -165,7 +165,8 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
     tables = [
         o["data"] for c in code_cells(nb) for o in c["outputs"] if "text/html" in o.get("data", {})
     ]
-    assert len(tables) == 15  # 9 + the Decision section (verdicts, backtest, two chargebacks) + the queue now (pools, who waits)
+    # 9, the Decision section (verdicts, backtest, two chargebacks), the queue now (pools, waiting)
+    assert len(tables) == 15
     for data in tables:
         html = "".join(data["text/html"])
         assert '<div id="' in html and "shape:" not in html and "f64" not in html
