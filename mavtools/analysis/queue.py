@@ -40,7 +40,7 @@ from mavtools.analysis.timeline import (
 
 __all__ = ["queue_length", "waiting_intervals"]
 
-_COLUMNS: dict[str, pl.DataType] = {
+_QUEUE_COLUMNS: dict[str, pl.DataType] = {
     "waiting_mean": pl.Float64(),
     "waiting_peak": pl.Int64(),
     "units_waiting_mean": pl.Float64(),
@@ -78,7 +78,7 @@ def waiting_intervals(
 def _empty(df: pl.DataFrame, keys: list[str], tz: str) -> pl.DataFrame:
     schema: dict[str, pl.DataType] = {"time": pl.Datetime("ms", tz)}
     schema |= {k: df.schema[k] for k in keys}
-    return pl.DataFrame(schema=schema | _COLUMNS)
+    return pl.DataFrame(schema=schema | _QUEUE_COLUMNS)
 
 
 @keyword_only("every", "by", "start", "end", "now")

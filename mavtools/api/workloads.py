@@ -20,6 +20,7 @@ A refusal never stops the rest: it becomes a sentence in :attr:`QueueNow.notes`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from urllib.parse import quote
 
 import polars as pl
 
-from mavtools.errors import ApiError, AuthError, NotFoundError, ResponseFormatError
+from mavtools.errors import AccessWarning, ApiError, AuthError, NotFoundError, ResponseFormatError
 
 if TYPE_CHECKING:
     from mavtools.api.client import Client
@@ -254,7 +255,12 @@ def client_queue_now(client: Client, pools: Iterable[str] | None = None) -> Queu
     notes: list[str] = []
     sizes: dict[str, int] = {}
     try:
-        table = client.pools()
+        # Pools are context (client.pools warns and returns an empty table when refused): the
+        # warning becomes one of this answer's notes.
+        with warnings.catch_warnings(record=True) as refused:
+            warnings.simplefilter("always", AccessWarning)
+            table = client.pools()
+        notes.extend(str(w.message) for w in refused if issubclass(w.category, AccessWarning))
         sizes = {
             str(p): int(u)
             for p, u in zip(table["pool_id"], table["units"], strict=True)
