@@ -80,6 +80,7 @@ from mavtools.analysis.failures import (
     version_counts,
 )
 from mavtools.analysis.quality import quality_report
+from mavtools.analysis.units import queue_wait_by_units
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 
@@ -95,6 +96,7 @@ __all__ = [
     "overlapping",
     "quality_report",
     "queue_wait",
+    "queue_wait_by_units",
     "replay_check",
     "simulate",
     "size_for",
