@@ -1050,7 +1050,7 @@ def utilization_figure(
         _label=pl.col("pool_id").cast(pl.String), _pct=pl.col("utilization") * 100
     )
     pools = sorted(data["_label"].unique().to_list())
-    top_value = max(100.0, float(data["_pct"].max() or 0.0))
+    top_value = max(100.0, *data["_pct"].drop_nulls().to_list())
     n = len(pools)
     gap = 0.06 if n > 1 else 0.0
     height = (1 - gap * (n - 1)) / n

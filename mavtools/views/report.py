@@ -83,7 +83,14 @@ WIDGET_VIEW_MIMETYPE: Final = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIMETYPE: Final = "application/vnd.jupyter.widget-state+json"
 #: Shown where the notebook displayed a widget.
 WIDGET_NOTE: Final = "Interactive filters need a running kernel; figures below show the notebook's default selection."
-_PLOTLY_CONFIG: Final = {"responsive": True, "displaylogo": False}
+#: plotly.js config of every figure of a report: no "Share chart" button (plotly.js 4 shows it
+#: unless told not to, and it uploads the chart to Plotly's cloud), PNG export at 2x.
+_PLOTLY_CONFIG: Final = {
+    "responsive": True,
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
 _PROVENANCE_LINE: Final = re.compile(r"^.+ \| project \S+ \| .*fetched .+$", re.MULTILINE)
 _EXTERNAL: Final = re.compile(
     r"<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)",
@@ -471,7 +478,8 @@ def _html_output(text: str) -> dict[str, Any]:
 
 
 def _figure_html(figure: dict[str, Any], div_id: str) -> str:
-    config = {**_PLOTLY_CONFIG, **(figure.get("config") or {})}
+    # An offline report never offers the upload, whatever config the figure came with.
+    config = {**_PLOTLY_CONFIG, **(figure.get("config") or {}), "showSendToCloud": False}
     args = ", ".join(
         _script_json(part) for part in (figure.get("data", []), figure.get("layout", {}), config)
     )

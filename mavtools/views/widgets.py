@@ -360,7 +360,8 @@ class FilterPanel:
         for multi in self.filters.values():
             multi.observe(self.refresh)
         self.days.observe(lambda _c: self._days_changed(), names="value")
-        self.resource.observe(lambda _c: self.refresh(), names="value")
+        # A click on the toggle is the reader's choice: it is not switched back.
+        self.resource.observe(lambda _c: self._refresh(follow=False), names="value")
         self._show_option_counts()
 
     @staticmethod
@@ -430,6 +431,7 @@ class FilterPanel:
             if n_days:
                 self.days.index = (0, n_days - 1)
             self.days_label.value = self._days_text()
+            self.resource.value = self._default_resource(self.frame)
         finally:
             self._holding = False
         self.refresh()
@@ -440,6 +442,9 @@ class FilterPanel:
         The GPU / NPU toggle follows the selection: when the selection holds none of the shown
         accelerator's unit-hours and some of the other's, the other is shown.
         """
+        self._refresh(follow=True)
+
+    def _refresh(self, *, follow: bool) -> None:
         if self._holding:
             return
         self._selection = None
@@ -448,7 +453,7 @@ class FilterPanel:
         hours = self._summary.unit_hours
         shown = self.resource.value
         other = next((r for r in RESOURCES if r != shown), shown)
-        if not hours.get(shown) and hours.get(other):
+        if follow and not hours.get(shown) and hours.get(other):
             self._holding = True  # the toggle's own observer would refresh a second time
             try:
                 self.resource.value = other
