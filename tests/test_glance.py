@@ -5,8 +5,13 @@ thing, one duration unit per axis, filters that narrow with counts, one redraw p
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import re
 from datetime import timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import plotly.io as pio
@@ -282,3 +287,29 @@ def test_no_share_chart_link_anywhere(df: pl.DataFrame, monkeypatch: pytest.Monk
     html = F.Figure(fig).to_html(include_plotlyjs=False, config=F.CONFIG)
     assert '"showSendToCloud": false' in html
     assert report._figure_html({"data": [], "layout": {}}, "x").count('"showSendToCloud":false')
+
+
+# --------------------------------------------------------------------------- 11: take-aways
+
+
+def test_every_table_downloads_as_csv(df: pl.DataFrame) -> None:
+    used = mt.usage(df, by="pool_id")
+    html = mt.tables.table(used, table_id="usage-pool", title="Usage")._repr_mimebundle_()[
+        "text/html"
+    ]
+    link = re.search(r'<a download="usage-pool.csv" href="data:text/csv;[^,]*,([^"]+)"', html)
+    assert link is not None
+    back = pl.read_csv(io.BytesIO(base64.b64decode(link.group(1))))
+    assert back["pool_id"].to_list() == used["pool_id"].cast(pl.String).to_list()
+    assert back["gpu_hours"].to_list() == pytest.approx(used["gpu_hours"].to_list())
+
+
+@pytest.mark.parametrize("name", ["capacity.ipynb", "explore.ipynb"])
+def test_committed_notebooks_carry_a_png_beside_each_figure(name: str) -> None:
+    nb = json.loads((Path(__file__).parent.parent / "notebooks" / name).read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", []) if "data" in o]
+    plots = [o["data"] for o in outputs if report.PLOTLY_MIMETYPE in o["data"]]
+    assert plots
+    for data in plots:
+        png = base64.b64decode(data["image/png"])
+        assert png.startswith(b"\x89PNG") and len(png) > 5_000
