@@ -908,7 +908,7 @@ def queue_wait_figure(
             go.Bar(
                 x=data["_label"].to_list(),
                 y=(data[q] * per_hour).round(3).to_list(),
-                text=[human_hours(v) for v in data[q].to_list()],
+                text=[_in_unit(v, unit, per_hour) for v in data[q].to_list()],
                 textposition="outside",
                 textfont={"size": 10},
                 cliponaxis=False,
@@ -930,6 +930,18 @@ def queue_wait_figure(
         fig.update_yaxes(rangemode="tozero")
         y_title = f"wait from creation to start ({unit})"
     return _layout(fig, title, words(keys), y_title, legend_title="percentile")
+
+
+def _in_unit(hours: float | None, unit: str, per_hour: float) -> str:
+    """A bar's value in its axis' unit ("51.4 h" on an hours axis); a value under one unit
+    in the words that read best ("3 min"), so a short bar still says what it is."""
+    if hours is None:
+        return ""
+    if hours * per_hour < 1:
+        return human_hours(hours)
+    if unit == "minutes":
+        return f"{hours * 60:.0f} min"
+    return f"{hours * per_hour:.1f} {unit[0]}"  # "h" or "d"
 
 
 def _pname(quantile_column: str) -> str:
