@@ -92,7 +92,7 @@ def test_explore_shows_the_dashboard_and_static_figures() -> None:
     assert titles == [
         "Queue wait by pool",
         "Queue wait by GPUs per version",
-        "Queue wait by pool over time",
+        "Queue wait by pool (3 with the longest p90 wait; 3 more) over time",
         "GPUs allocated by pool",
         "GPU-hours by workspace",
         "Versions created per week by outcome (hatched: partial week)",
@@ -110,7 +110,8 @@ def test_explore_shows_the_dashboard_and_static_figures() -> None:
     assert "str</" not in html and "f64" not in html
     # The instruction that needs a kernel is tagged, so reports leave it out.
     tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
-    assert len(tagged) == 1 and "Run All" in "".join(tagged[0]["source"])
+    assert len(tagged) == 2 and "Run All" in "".join(tagged[0]["source"])
+    assert "model not found" in "".join(tagged[1]["source"])  # how to bring a reloaded one back
     # Several projects in one frame (issue 11): a CLIENTS setting, passed to load_versions.
     config, load_cell = ("".join(c["source"]) for c in code_cells(nb)[:2])
     assert "CLIENTS = None" in config and 'mt.Client.from_cloud("otc-nl-team-b")' in config
@@ -167,4 +168,6 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
         assert '<div id="' in html and "shape:" not in html and "f64" not in html
     # The instruction to type pool sizes needs a kernel: the report leaves it out.
     tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
-    assert len(tagged) == 1 and "fill the marked dictionary" in "".join(tagged[0]["source"])
+    assert len(tagged) == 2 and "fill the marked dictionary" in "".join(tagged[0]["source"])
+    # The what-if picker needs a kernel too: a report shows the configured pool's figure once.
+    assert "pool_picker" in "".join(tagged[1]["source"])
