@@ -191,7 +191,11 @@ def _clicks(command: LabCommand, repeats: int) -> dict[str, list[tuple[float, in
         page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputArea-editor").first.click()
         page.keyboard.press("Shift+Enter")
         try:
-            page.wait_for_function(_ALL_DRAWN, timeout=int(os.environ.get('BENCH_SHOW_TIMEOUT_MS', 300_000)), polling=200)
+            page.wait_for_function(
+                _ALL_DRAWN,
+                timeout=int(os.environ.get("BENCH_SHOW_TIMEOUT_MS", 300_000)),
+                polling=200,
+            )
         except Exception:
             page.screenshot(path=str(ROOT / "artifacts" / "bench-browser-timeout.png"))
             raise
@@ -227,8 +231,9 @@ def report(n: int, results: dict[str, list[tuple[float, int]]]) -> bool:
         )
     every.sort()
     p90_all = every[int(0.9 * (len(every) - 1))]
-    verdict = "" if target is None else (" (target <= %.0f ms: %s)" % (
-        target, "met" if p90_all <= target else "MISSED"))  # fmt: skip
+    verdict = ""
+    if target is not None:
+        verdict = f" (target <= {target:.0f} ms: {'met' if p90_all <= target else 'MISSED'})"
     print(f"  every click: median {statistics.median(every):.0f} ms, p90 {p90_all:.0f} ms{verdict}")
     return target is None or p90_all <= target
 

@@ -263,14 +263,29 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         pools.locator(".mavtools-filter-none").click()
         expect(count).to_have_text(re.compile(r"0 of 6 pools"))
         expect(summary).to_have_text(re.compile(r"^No versions match"))
+        empty = _wait_changed(page, "allocation", before)
         pools.locator(".widget-checkbox", has_text="pool-ascend-910").locator("input").check()
         expect(count).to_have_text(re.compile(r"1 of 6 pools"))
         expect(summary).to_have_text(re.compile(r"^464 of 3,000 versions"))
-        gpu_view = _wait_changed(page, "allocation", before)
-        dashboard.locator(".mavtools-resource button", has_text="NPUs").click()
-        npu_view = json.loads(_wait_changed(page, "allocation", gpu_view))
+        # The GPU/NPU toggle follows the selection (issue 25): an NPU pool shows NPUs at once,
+        # not "No versions match" on every figure.
+        npu_view = json.loads(_wait_changed(page, "allocation", empty))
+        expect(dashboard.locator(".mavtools-resource button.mod-active")).to_have_text("NPUs")
         assert [t["name"] for t in npu_view] == ["pool-ascend-910"]
         assert max(y for y in npu_view[0]["y"] if y is not None) > 0
+        # Every bin is drawn, zero where nothing ran: no slope across an idle stretch.
+        assert 0 in npu_view[0]["y"] and npu_view[0]["connectgaps"] is False
+        for name in ("usage", "versions", "durations"):
+            assert page.evaluate(_FIGURE_OF, name) not in ("", "[]"), name
+        # Options narrow to the selection, with counts: no GPU flavor is listed for Ascend.
+        flavors = dashboard.locator(".mavtools-flavor-filter .widget-checkbox")
+        shown = flavors.evaluate_all(
+            "els => els.filter(e => e.offsetParent !== null).map(e => e.innerText.trim())"
+        )
+        assert shown and all("npu" in t and re.search(r"\(\d[\d,]*\)$", t) for t in shown), shown
+        # No "Share chart" (upload to Plotly's cloud) in any modebar.
+        assert dashboard.locator(".modebar-btn[data-title*='Share']").count() == 0
+        assert allocation.evaluate("p => p._context.showSendToCloud") is False
         layout_title = allocation.evaluate("p => p.layout.title.text")
         assert layout_title.startswith("NPUs allocated by pool"), layout_title
         dashboard.evaluate("e => e.scrollIntoView({block: 'start'})")
