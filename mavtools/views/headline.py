@@ -58,11 +58,17 @@ class Headline:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        numbers = [(k, v) for k, v in self.facts if len(v) <= 12]
+        lists = [(k, v) for k, v in self.facts if len(v) > 12]  # "top users: a 49%, b 24%"
         facts = "".join(
             f"<div style='display:inline-block;margin:4px 18px 4px 0'>"
             f"<div style='font-size:22px;font-weight:600'>{html.escape(v)}</div>"
             f"<div style='font-size:12px;color:#555'>{html.escape(k)}</div></div>"
-            for k, v in self.facts
+            for k, v in numbers
+        ) + "".join(
+            f"<div style='margin:4px 0;font-size:14px'><span style='color:#555'>"
+            f"{html.escape(k)}:</span> {html.escape(v)}</div>"
+            for k, v in lists
         )
         table = ""
         if self.table is not None and self.table.height:

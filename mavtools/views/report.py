@@ -431,6 +431,7 @@ def report_html(
         template_file="mavtools_report.html.j2",
         exclude_input=not show_code,
         exclude_input_prompt=not show_code,
+        exclude_output_prompt=not show_code,  # a summary, not a notebook: no "Out[5]:"
     )
     resources = {
         "metadata": {"name": Path(name).stem},
@@ -693,13 +694,12 @@ def _tags(cell: Any) -> tuple[str, ...]:
 
 
 def _move_headlines(notebook: nbformat.NotebookNode) -> None:
-    """Cells tagged ``headline`` first (after a leading Markdown title cell, if any)."""
+    """Cells tagged ``headline`` first: the numbers come before any text."""
     from mavtools.views.headline import HEADLINE_TAG
 
     heads = [c for c in notebook.cells if HEADLINE_TAG in _tags(c)]
     rest = [c for c in notebook.cells if HEADLINE_TAG not in _tags(c)]
-    lead = 1 if rest and rest[0].cell_type == "markdown" else 0
-    notebook.cells = rest[:lead] + heads + rest[lead:]
+    notebook.cells = heads + rest
 
 
 def _headline_workspaces(notebook: nbformat.NotebookNode) -> list[str]:
