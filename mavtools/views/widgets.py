@@ -26,7 +26,16 @@ Decisions:
   numbers as the analysis functions on :attr:`FilterPanel.selection` (see that module for the
   window and share semantics). :attr:`FilterPanel.selection` itself is computed only when read.
 * The resource toggle (GPU / NPU) switches the allocation and usage figures; the summary shows
-  both. Pools and flavors of the other accelerator stay selectable (their allocation is empty).
+  both. It follows the selection: when a filter change leaves none of the shown accelerator's
+  unit-hours and some of the other's, the other is shown (a click on the toggle is never undone).
+  An empty figure says why, from the selection ("The 494 selected versions held no GPUs in the
+  window (CPU only)"), not "No versions match" while versions are selected.
+* Each option shows its count under the *other* filters ("pool-a (464)"), and options counted 0
+  are hidden, so the lists narrow to what the rest of the selection leaves. *Reset all filters*
+  changes every control under one refresh: each figure is redrawn once.
+* Only figures whose data changed are sent to the page (:attr:`Dashboard.redraws` counts them):
+  JupyterLab's plotly renderer draws a new output about four times, so an unchanged figure left
+  alone is the cheapest redraw.
 * v1 versions carry no user name: they are one option of the user filter, "(v1 job, no user)",
   and one bar of the usage by user. The region and project filters appear only when the frame
   holds more than one value (see :data:`~mavtools.views.aggregates.SHOWN_WHEN_SEVERAL`).
@@ -532,7 +541,9 @@ class Dashboard:
         usage_by: ``ipywidgets.ToggleButtons`` choosing the usage figure's grouping.
         specs: figure name (:data:`FIGURE_NAMES`) -> the figure shown, as plain data.
         outputs: figure name -> the ``ipywidgets.Output`` showing it.
-        colors: pool (and flavor, workspace) -> colour, fixed for the dashboard.
+        colors: pool -> colour, fixed for the dashboard (workspaces, users and flavors take one
+            colour per kind, :data:`~mavtools.views.figures.KIND_COLORS`).
+        redraws: how many figures were sent to the page so far (unchanged ones are not).
         widget: the whole dashboard (an ``HBox``: filters left, figures right).
 
     Example:
