@@ -138,6 +138,26 @@ def _stop_lab(process: subprocess.Popen[bytes], command: LabCommand) -> None:
         process.wait(timeout=10)
 
 
+def _run_all(page: Any) -> None:
+    """Run -> Run All Cells, until the cell's prompt shows it started (a dialog or toast can
+    swallow a click; the test suite's browser test does the same)."""
+    import re
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    started = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+        .some(p => /\\[(\\*|\\d+)\\]:/.test(p.textContent))"""
+    for _ in range(5):
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            page.wait_for_function(started, timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise SystemExit("Run -> Run All Cells did not start the notebook (5 tries)")
+
+
 def _click(page: Any, selector: str) -> tuple[float, int]:
     t0 = page.evaluate(_CLICK, selector)
     page.wait_for_function(_SETTLED, arg=[t0, QUIET_MS], timeout=CLICK_TIMEOUT_MS, polling=50)
@@ -188,8 +208,7 @@ def _clicks(command: LabCommand, repeats: int) -> dict[str, list[tuple[float, in
             state="attached"
         )
         t0 = time.perf_counter()
-        page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputArea-editor").first.click()
-        page.keyboard.press("Shift+Enter")
+        _run_all(page)
         try:
             page.wait_for_function(
                 _ALL_DRAWN,
