@@ -63,6 +63,23 @@ _FIGURE_DATA = """() => Object.fromEntries(
     }))"""
 
 
+# Every plotly_afterplot of every figure (plotly.js assigns gd.emit when it sets a plot up).
+_AFTERPLOT_HOOK = """
+window.__afterplots = [];
+Object.defineProperty(HTMLElement.prototype, 'emit', {
+  configurable: true,
+  get() { return undefined; },
+  set(fn) {
+    Object.defineProperty(this, 'emit', {configurable: true, writable: true,
+      value: function (event, data) {
+        if (event === 'plotly_afterplot') window.__afterplots.push(performance.now());
+        return fn.call(this, event, data);
+      }});
+  },
+});
+"""
+
+
 def _unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -193,6 +210,7 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
     expect.set_options(timeout=UI_TIMEOUT_MS)  # a loaded 2-core machine: 5 s is too short
     started = time.monotonic()
     with chromium(allow_hosts=("127.0.0.1",), viewport=SCREEN) as (context, blocked):
+        context.add_init_script(_AFTERPLOT_HOOK)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -308,6 +326,23 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         workspaces.locator(".mavtools-filter-all").click()
         expect(workspaces.locator(".mavtools-filter-count")).to_have_text("all 3 workspaces")
         expect(summary).to_have_text(summary_all)
+
+        # "Reset all filters" redraws each figure once (it used to redraw them about 11 times):
+        # at most 4 figures x 4 draws (JupyterLab's renderer draws a new plot about 4 times).
+        pools.locator(".mavtools-filter-none").click()
+        expect(summary).to_have_text(re.compile(r"^No versions match"))
+        page.wait_for_timeout(1500)  # the figures of the narrowed selection are drawn
+        t0 = page.evaluate("() => performance.now()")
+        dashboard.locator(".mavtools-filter-panel > button", has_text="Reset all filters").click()
+        expect(summary).to_have_text(summary_all)
+        page.wait_for_function(
+            "t0 => { const a = window.__afterplots.filter(t => t > t0);"
+            " return a.length > 0 && performance.now() - a[a.length - 1] > 1500; }",
+            arg=t0,
+            timeout=UI_TIMEOUT_MS,
+        )
+        draws = page.evaluate("t0 => window.__afterplots.filter(t => t > t0).length", t0)
+        assert 0 < draws <= 16, f"Reset drew {draws} times"
 
         if news.is_visible():
             news.get_by_role("button", name="No", exact=True).click()
