@@ -351,4 +351,14 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         page.screenshot(path=artifact("explore.png"))
         assert blocked == [], f"the page tried to reach the network: {blocked}"
         assert errors == [], errors
+
+        # Reloading the tab while the kernel runs: the dashboard comes back, or the line above it
+        # says how to bring it back (never a bare "model not found").
+        page.reload()
+        expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        hint = page.locator(".jp-RenderedMarkdown", has_text="run its cell again")
+        hint.scroll_into_view_if_needed(timeout=UI_TIMEOUT_MS)
+        expect(hint).to_be_visible()
+        page.wait_for_timeout(3000)  # the outputs below the hint are restored or say why not
+        page.screenshot(path=artifact("explore-after-reload.png"))
     print(f"browser cycle: {time.monotonic() - started:.1f} s")
