@@ -74,7 +74,10 @@ def _label(column: str) -> str:
 
 
 def csv_text(frame: pl.DataFrame) -> str:
-    """The frame as CSV text; list columns joined with ", " (CSV has no nested values).
+    """The frame as CSV text; floats to 6 decimals, list columns joined with ", ".
+
+    Six decimals keep every number a reader needs and drop the last bits of a float sum, which
+    differ from run to run (polars sums in parallel): a saved notebook's CSV stays the same.
 
     Example:
         >>> csv_text(pl.DataFrame({"pool_id": ["a"], "ids": [["x", "y"]]}))
@@ -84,7 +87,7 @@ def csv_text(frame: pl.DataFrame) -> str:
     flat = frame.with_columns(
         pl.col(c).cast(pl.List(pl.String)).list.join(", ") for c in nested
     ).select(pl.exclude(pl.Struct, pl.Object))
-    return flat.write_csv()
+    return flat.with_columns(pl.col(pl.Float32, pl.Float64).round(6)).write_csv()
 
 
 class Table:
