@@ -410,14 +410,23 @@ def _configure_report(parser: argparse.ArgumentParser) -> None:
     )
     # The default since code is hidden; still accepted so older scripts keep working.
     parser.add_argument("--hide-code", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="report on a selection: pool=, workspace= (id or name), user= (comma-separated "
+        "values), start=YYYY-MM-DD, end=YYYY-MM-DD; repeat for several",
+    )
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from mavtools.views.report import render_report
+    from mavtools.views.report import ReportFilter, render_report
 
     report = render_report(
-        args.notebook, args.output, timeout=args.timeout, show_code=args.show_code
-    )
+        args.notebook, args.output, timeout=args.timeout, show_code=args.show_code,
+        selection=ReportFilter.parse(args.filter),
+    )  # fmt: skip
     print(f"Wrote {report.path} ({report.plots} interactive figures, works offline).")
     return 0
 

@@ -20,15 +20,21 @@ What is stored, so that files stay small and identical run to run:
 * no ``application/vnd.jupyter.widget-view+json`` output: without the state it can only render as
   "model not found"; the output's ``text/plain`` (for the dashboard, its summary line) stays.
   nbval never compares that mimetype (widget model ids are random);
-* no execution timing metadata.
+* no execution timing metadata;
+* beside each plotly figure, a static ``image/png`` of it (the project's own renderer: kaleido
+  drives Debian's chromium offline, no CDN), so the notebook reads on GitHub and nbviewer, which do
+  not run plotly's JavaScript. JupyterLab still shows the interactive figure; nbval never compares
+  ``image/png`` (only the figure's JSON, which holds the numbers).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -38,6 +44,8 @@ from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PLOTLY = "application/vnd.plotly.v1+json"
+PNG_WIDTH = 1000  # pixels; the height is the figure's own (plotly's default 450)
 _PRIVATE_ENV = ("MODELARTS_", "OS_", "MAVTOOLS_")
 
 
@@ -60,6 +68,32 @@ def strip(nb: nbformat.NotebookNode) -> None:
                 del data[WIDGET_VIEW]
 
 
+def add_static_images(nb: nbformat.NotebookNode) -> int:
+    """Put a PNG of each plotly figure into the same output (``image/png``); returns how many."""
+    import kaleido
+    import plotly.io as pio
+
+    figures = [
+        output["data"]
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if PLOTLY in output.get("data", {}) and "image/png" not in output["data"]
+    ]
+    if not figures:
+        return 0
+    kaleido.start_sync_server(silence_warnings=True)  # one browser for all figures
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "kopts are ignored when using a server"
+            for data in figures:
+                figure = {k: v for k, v in data[PLOTLY].items() if k != "config"}
+                png = pio.to_image(figure, format="png", width=PNG_WIDTH, validate=False)
+                data["image/png"] = base64.b64encode(png).decode("ascii")
+    finally:
+        kaleido.stop_sync_server(silence_warnings=True)
+    return len(figures)
+
+
 def execute(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="mavtools-nb-cache-") as cache_dir:
@@ -78,6 +112,7 @@ def execute(path: Path) -> float:
         client.execute(cwd=str(path.parent), env=kernel_env(cache_dir))
         elapsed = time.perf_counter() - t0
     strip(nb)
+    add_static_images(nb)
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return elapsed

@@ -88,7 +88,11 @@ def test_time_figures_name_the_zone_of_the_analysis(sample):
     assert "Europe/Berlin" in trace(fig, "pool-a100-prod").hovertemplate
     assert all(x.endswith("00:00") for x in trace(fig, "pool-a100-prod").x)  # local midnight
     weekly = A.queue_wait(sample, by="gpu_num", every="1w", tz="Europe/Berlin")
-    assert F.queue_wait_figure(weekly).layout.xaxis.title.text == "period start (Europe/Berlin)"
+    layout = F.queue_wait_figure(weekly).layout
+    x_titles = [
+        layout[k].title.text for k in layout if k.startswith("xaxis") and layout[k].title.text
+    ]
+    assert x_titles and x_titles[0].startswith("period start (Europe/Berlin)")
     utc = F.allocation_figure(A.allocation(sample, every="1d", by="pool_id"), CAPACITY)
     assert utc.layout.xaxis.title.text == "time (UTC)"
 
@@ -155,20 +159,30 @@ def test_queue_wait_figure_holds_percentiles(sample):
     waits = A.queue_wait(sample, by="gpu_num")
     fig = F.queue_wait_figure(waits)
     assert [t.name for t in fig.data] == ["p50", "p90", "p99"]
-    assert list(fig.data[1].y) == waits["wait_p90_hours"].round(3).to_list()
-    assert list(fig.data[1].x) == waits["gpu_num"].cast(pl.String).to_list()
-    # Linear by default, so one pool's long wait stands out; ticks read as durations.
-    assert fig.layout.yaxis.type == "linear"
-    assert all(
-        t == "0" or t.split()[-1] in ("s", "min", "h", "d") for t in fig.layout.yaxis.ticktext
-    )
-    assert max(fig.layout.yaxis.tickvals) >= waits["wait_p99_hours"].max()
+    # One unit for the whole axis, chosen from the data; every bar says its value in words.
+    unit, per_hour = F.duration_unit(waits["wait_p99_hours"].max())
+    assert fig.layout.yaxis.title.text == f"wait from creation to start ({unit})"
+    assert list(fig.data[1].y) == (waits["wait_p90_hours"] * per_hour).round(3).to_list()
+    # Text in the axis' unit; a value under one unit in minutes, so a short bar still reads.
+    suffix = {"minutes": " min", "hours": " h", "days": " d"}[unit]
+    for v, text in zip(waits["wait_p90_hours"], fig.data[1].text, strict=True):
+        assert text == (f"{v * per_hour:.1f}{suffix}" if v * per_hour >= 1 else F.human_hours(v))
+    assert list(fig.data[1].x) == [
+        "CPU only" if n == 0 else f"{n} GPU" + ("s" if n > 1 else "") for n in waits["gpu_num"]
+    ]
+    assert fig.layout.yaxis.type in (None, "linear") and fig.layout.yaxis.ticktext is None
     assert F.queue_wait_figure(waits, scale="log").layout.yaxis.type == "log"
     assert fig.layout.xaxis.title.text == "GPUs per version"
     weekly = A.queue_wait(sample, by="gpu_num", every="1w")
-    fig = F.queue_wait_figure(weekly)
+    fig = F.queue_wait_figure(weekly, max_groups=20)
     eights = weekly.filter(pl.col("gpu_num") == 8)
-    assert list(trace(fig, "8 p50").y) == eights["wait_p50_hours"].round(3).to_list()
+    unit, per_hour = F.duration_unit(
+        weekly.select(pl.col("^wait_p.*$").max()).max_horizontal().item()
+    )
+    panel = [a.text for a in fig.layout.annotations].index("8 GPUs") + 1
+    axis = "y" if panel == 1 else f"y{panel}"
+    p50 = next(t for t in fig.data if t.name == "p50" and t.yaxis == axis)
+    assert list(p50.y) == (eights["wait_p50_hours"] * per_hour).round(3).to_list()
 
 
 def test_failure_rate_figure_holds_rates(sample):

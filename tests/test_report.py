@@ -107,7 +107,11 @@ def test_explore_report_is_interactive_offline_and_self_contained(
         assert drawn.count() == plots
         assert page.evaluate("typeof window.Plotly.newPlot") == "function"
         header = page.locator(".mavtools-report-header")
-        assert "explore" in header.inner_text() and origin in header.inner_text()
+        assert "explore" in header.inner_text()
+        # Provenance in a compact footer: workspace names, not the query's ids.
+        footer = page.locator(".mavtools-report-footer").inner_text()
+        assert origin.split(" | ")[0] in footer and "vision-team" in footer
+        assert "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b" not in footer
         assert page.get_by_text(WIDGET_NOTE).count() >= 1
         assert page.locator(".jupyter-widgets, .widget-select").count() == 0
 

@@ -336,9 +336,9 @@ def test_capacity_needed_says_when_allocation_cannot_show_demand():
     assert out["share_at_peak"].to_list() == pytest.approx([1.0, 60 / 660])
     assert out["share_queued"].to_list() == pytest.approx([590 / 660, 0.0])
     assert out["summary"].to_list() == [
-        "p needs 2 GPUs to cover 95% of hours; it peaked at 2, but it was saturated (versions "
-        "waited over 10 min in 89% of hours, at its peak 100% of hours), so its allocation cannot "
-        "show demand: see include_queued=True for demand and mt.what_if for waits at other sizes",
+        "p needs 2 GPUs to cover 95% of hours; it peaked at 2. Saturated: versions waited over "
+        "10 min in 89% of hours and the allocation sat at its peak in 100% of hours, so it cannot "
+        "show demand (include_queued=True shows demand, mt.what_if waits at other sizes)",
         "q needs 4 GPUs to cover 95% of hours; it peaked at 4",
     ]
     demand = mt.capacity_needed(df, q=1.0, include_queued=True)

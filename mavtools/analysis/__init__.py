@@ -139,6 +139,7 @@ from mavtools.analysis.predict import backtest_start, predict_start
 from mavtools.analysis.quality import quality_report
 from mavtools.analysis.queue import queue_length
 from mavtools.analysis.sizing import sizing
+from mavtools.analysis.units import queue_wait_by_units
 from mavtools.analysis.waits import duration_histogram, durations, queue_wait
 from mavtools.analysis.whatif import replay_check, simulate, size_for, what_if
 
@@ -162,6 +163,7 @@ __all__ = [
     "quality_report",
     "queue_length",
     "queue_wait",
+    "queue_wait_by_units",
     "replay_check",
     "simulate",
     "size_for",

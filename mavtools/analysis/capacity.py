@@ -233,9 +233,10 @@ def capacity_needed(
             summary=pl.when("saturated")
             .then(
                 pl.format(
-                    "{}, but it was saturated (versions waited over 10 min in {}% of hours, at its "
-                    "peak {}% of hours), so its allocation cannot show demand: see "
-                    "include_queued=True for demand and mt.what_if for waits at other sizes",
+                    # Two short sentences, not one run-on ("at its peak 0% of hours").
+                    "{}. Saturated: versions waited over 10 min in {}% of hours and the "
+                    "allocation sat at its peak in {}% of hours, so it cannot show demand "
+                    "(include_queued=True shows demand, mt.what_if waits at other sizes)",
                     pl.col("summary"),
                     (pl.col("share_queued") * 100).round(0).cast(pl.Int64),
                     (pl.col("share_at_peak") * 100).round(0).cast(pl.Int64),

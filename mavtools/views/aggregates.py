@@ -312,13 +312,21 @@ class Aggregates:
         first = lo.astimezone(UTC).date() if lo is not None else _EPOCH
         snapshot = now or _snapshot(df)
         self.span: tuple[datetime, datetime] = (_midnight(first), snapshot or _midnight(first))
-        self._alloc = {
+        full = {
             resource: analysis.allocation(
                 framed, every=self.every, by="_cell", start=self.span[0], end=self.span[1],
                 now=now, resource=resource,
-            ).filter(pl.col("allocated_mean") > 0)
+            )
             for resource in RESOURCES
         }  # fmt: skip
+        # Every bin of the whole window with the share of it the data covers: a selection's
+        # allocation is drawn on all of them (zero where nothing ran, a gap where nothing is
+        # covered), never only on the bins where something ran.
+        self._bins = {
+            r: a.group_by("time").agg(pl.col("coverage").max()).sort("time")
+            for r, a in full.items()
+        }
+        self._alloc = {r: a.filter(pl.col("allocated_mean") > 0) for r, a in full.items()}
         self._schema = {c: df.schema[c] for c in FILTER_COLUMNS}
         # The filter values ride along, so a change only filters and sums (no join).
         week = pl.col("_c").dt.truncate("1w").cast(pl.Datetime("ms", "UTC"))
@@ -430,13 +438,29 @@ class Aggregates:
         by: Sequence[str] = ("pool_id",),
     ) -> pl.DataFrame:
         """Units allocated per bin (and ``by`` group) in the window: ``time``, ``by``,
-        ``allocated_mean`` and ``coverage`` (bins where the selection held no unit are left out)."""
+        ``allocated_mean`` and ``coverage``.
+
+        Every bin of the window appears for every group that held a unit in it, as
+        :func:`mavtools.allocation` gives them: 0 where the group held nothing, null where the
+        data covers no part of the bin (a figure draws a gap there, not a slope).
+        """
         rows = self._rows(self._alloc[resource], selection, by_life=False)
         rows = self._with(self._window_bins(rows, selection), by)
         # A bin's mean is over its covered part (the same for every cell of one snapshot).
-        out = rows.group_by("time", *by).agg(
-            allocated_mean=pl.col("_area").sum() / pl.col("coverage").max(),
-            coverage=pl.col("coverage").max(),
+        sums = rows.group_by("time", *by).agg(_area=pl.col("_area").sum())
+        bins = self._window_bins(self._bins[resource], selection)
+        groups = sums.select(*by).unique()
+        out = (
+            bins.join(groups, how="cross")
+            .join(sums, on=["time", *by], how="left", nulls_equal=True)
+            .select(
+                "time",
+                *by,
+                allocated_mean=pl.when(pl.col("coverage") > 0).then(
+                    pl.col("_area").fill_null(0.0) / pl.col("coverage")
+                ),
+                coverage="coverage",
+            )
         )
         return out.sort("time", *by, nulls_last=True)
 
@@ -466,6 +490,19 @@ class Aggregates:
         rows = self._with(self._rows(self._hist, selection), [by])
         out = rows.group_by(by, "lo_hours", "hi_hours").agg(pl.col("versions").sum())
         return out.sort(by, "lo_hours", nulls_last=True)
+
+    def option_counts(self, selection: Selection, column: str) -> dict[str | None, int]:
+        """Versions per value of one filter column under every *other* filter of the selection.
+
+        What a filter's options show next to their names: the count each option would select
+        if it were the only one ticked (0: nothing left of it under the other filters).
+
+        Example:
+            >>> agg.option_counts(Selection({"pool_id": ["pool-ascend-910"]}), "user_name")
+        """
+        rows = self._with(self._rows(self._counts, selection, ignore=(column,)), [column])
+        out = rows.group_by(pl.col(column).cast(pl.String)).agg(pl.col("versions").sum())
+        return dict(zip(out[column].to_list(), out["versions"].to_list(), strict=True))
 
     @property
     def schema(self) -> dict[str, pl.DataType]:

@@ -31,12 +31,17 @@ import plotly.graph_objects as go
 import polars as pl
 
 __all__ = [
+    "CONFIG",
+    "KIND_COLORS",
     "OUTCOME_COLORS",
+    "QUANTILE_COLORS",
     "WORDS",
+    "Figure",
     "Spec",
     "allocation_figure",
     "allocation_spec",
     "color_of",
+    "duration_unit",
     "durations_figure",
     "durations_spec",
     "failure_rate_figure",
@@ -45,6 +50,7 @@ __all__ = [
     "queue_wait_figure",
     "usage_figure",
     "usage_spec",
+    "utilization_figure",
     "versions_figure",
     "versions_spec",
     "what_if_figure",
@@ -61,10 +67,27 @@ OUTCOME_COLORS: Final[dict[str, str]] = {
     "canceled": "#ff7f0e",
     "unknown": "#7f7f7f",
 }
+#: Colours of group values (pools first): no blue, green, red, orange or grey, which mean
+#: outcomes (running, succeeded, failed, canceled, pending) wherever they appear in one view.
 _PALETTE: Final = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d",
+    "#76b7b2", "#edc948", "#b07aa1", "#9c755f", "#17becf", "#bcbd22", "#7570b3", "#e7298a",
+    "#a6761d", "#ff9da7", "#6a3d9a", "#8dd3c7", "#bc80bd", "#d8b365", "#5ab4ac", "#c51b7d",
 )  # fmt: skip
+#: One colour for every bar of a kind that is named on its axis (workspaces, users, flavors):
+#: outside the palette and the outcome colours, so a colour never means two kinds in one view.
+KIND_COLORS: Final[dict[str, str]] = {
+    "workspace_id": "#4a5a78", "user_name": "#8c6d46", "flavor_code": "#5e7d6a",
+    "region": "#6b5b7b", "project_id": "#7b6b5b", "gpu_num": "#5b6b7b", "npu_num": "#5b6b7b",
+}  # fmt: skip
+#: Colours of percentiles (p50, p90, p99 ...): one dark-to-light ramp, no outcome hue.
+QUANTILE_COLORS: Final = ("#54278f", "#807dba", "#bcbddc", "#dadaeb")
+#: plotly.js config of every figure mavtools shows: no "Share chart" (it uploads the chart to
+#: Plotly's cloud; plotly.js 4 shows it unless told not to), no logo, PNG export at 2x.
+CONFIG: Final[dict[str, Any]] = {
+    "showSendToCloud": False,
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
 #: Column names in words, for titles, axes and legends.
 WORDS: Final[dict[str, str]] = {
     "pool_id": "pool", "workspace_id": "workspace", "flavor_code": "flavor",
@@ -85,6 +108,34 @@ _KNOWN: Final = frozenset(
         "coverage", "failed_share", "canceled_share",
     }
 )  # fmt: skip
+
+
+class Figure(go.Figure):
+    """A ``plotly.graph_objects.Figure`` shown with :data:`CONFIG` (no cloud link in its modebar).
+
+    plotly keeps the config outside the figure: ``fig.show()`` and the notebook display of this
+    class pass :data:`CONFIG` unless ``config=`` is given, so a notebook, its saved outputs and a
+    report made from them offer PNG export but no upload.
+    """
+
+    def show(self, *args: Any, **kwargs: Any) -> None:
+        """As ``go.Figure.show``, with ``config=CONFIG`` unless given."""
+        kwargs.setdefault("config", CONFIG)
+        super().show(*args, **kwargs)
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, validate: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        kwargs.setdefault("config", CONFIG)
+        return super()._repr_mimebundle_(include, exclude, validate, **kwargs)  # type: ignore[no-any-return]
+
+    def _ipython_display_(self) -> None:
+        import plotly.io as pio
+
+        if pio.renderers.render_on_display and pio.renderers.default:
+            self.show()
+        else:
+            print(repr(self))
 
 
 def palette(values: Sequence[Any]) -> dict[str, str]:
@@ -118,6 +169,13 @@ def color_of(value: Any, colors: Mapping[str, str] | None = None) -> str:
     return _PALETTE[zlib.crc32(text.encode()) % len(_PALETTE)]
 
 
+def _kind_colors(keys: Sequence[str], ids: Sequence[str], colors: Mapping[str, str] | None) -> Any:
+    """Bar colours: a pool's own colour; one colour for every bar of any other kind."""
+    if len(keys) == 1 and keys[0] in KIND_COLORS:
+        return KIND_COLORS[keys[0]]
+    return [color_of(i, colors) for i in ids]
+
+
 def words(keys: Sequence[str]) -> str:
     """Grouping columns in words: ``["pool_id", "gpu_num"]`` -> ``"pool, GPUs per version"``."""
     return ", ".join(WORDS.get(k, k.replace("_", " ")) for k in keys)
@@ -130,7 +188,7 @@ Spec = dict[str, Any]
 """A figure as plain data: ``{"data": [trace dicts], "layout": {...}}`` (plotly's JSON schema)."""
 
 
-def _empty_spec(title: str) -> Spec:
+def _empty_spec(title: str, message: str = EMPTY_MESSAGE) -> Spec:
     return {
         "data": [],
         "layout": {
@@ -139,7 +197,7 @@ def _empty_spec(title: str) -> Spec:
             "yaxis": {"visible": False},
             "annotations": [
                 {
-                    "text": EMPTY_MESSAGE, "showarrow": False, "font": {"size": 16},
+                    "text": message, "showarrow": False, "font": {"size": 16},
                     "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                 }
             ],
@@ -158,15 +216,15 @@ def _layout_spec(title: str, x_title: str, y_title: str, **extra: Any) -> dict[s
     }
 
 
-def _empty(title: str) -> go.Figure:
-    fig = go.Figure()
+def _empty(title: str, message: str = EMPTY_MESSAGE) -> go.Figure:
+    fig = Figure()
     fig.update_layout(
         title=title,
         xaxis={"visible": False},
         yaxis={"visible": False},
         annotations=[
             {
-                "text": EMPTY_MESSAGE,
+                "text": message,
                 "showarrow": False,
                 "font": {"size": 16},
                 "xref": "paper",
@@ -321,7 +379,7 @@ def allocation_figure(
     Example:
         >>> allocation_figure(allocation(df, by="pool_id"), {"pool-a100-prod": 16})
     """
-    return go.Figure(
+    return Figure(
         allocation_spec(
             alloc, capacity, resource=resource, max_points=max_points, colors=colors, names=names
         )
@@ -336,15 +394,19 @@ def allocation_spec(
     max_points: int = 500,
     colors: Mapping[str, str] | None = None,
     names: Mapping[str, str] | None = None,
+    empty: str = EMPTY_MESSAGE,
 ) -> Spec:
-    """:func:`allocation_figure` as plain data (no validation: what the dashboard sends)."""
+    """:func:`allocation_figure` as plain data (no validation: what the dashboard sends).
+
+    ``empty`` is the message shown when no group holds a unit (a dashboard says why).
+    """
     unit = _unit(resource)
     keys = list(_groups(alloc))
     title = f"{unit}s allocated" + (" by " + words(keys) if keys else "")
     peak = "allocated_peak" if "allocated_peak" in alloc.columns else "allocated_mean"
     held = alloc.filter((pl.col(peak).max() > 0).over(keys)) if keys else alloc
     if held.is_empty() or not held.select((pl.col(peak) > 0).any()).item():
-        return _empty_spec(title)
+        return _empty_spec(title, empty)
     if peak == "allocated_mean":
         held = held.with_columns(allocated_peak=pl.lit(None, dtype=pl.Int64))
     data, factor = _coarsen(held, keys, max_points)
@@ -397,6 +459,8 @@ def allocation_spec(
             "legendgroup": name,
             "showlegend": True,
             "mode": "lines",
+            # A bin the data does not cover (null) is a gap, never a slope across it.
+            "connectgaps": False,
             "line": {"width": 0.8, "color": color_of(name, colors)},
             "hovertemplate": f"{shown} ({name})<br>%{{x}} {zone}<br>mean %{{y:.2f}} {unit}s"
             f"{peak_text}%{{text}}<extra></extra>",
@@ -451,14 +515,18 @@ def durations_figure(*histograms: pl.DataFrame) -> go.Figure:
         >>> by_outcome = duration_histogram(df, by="outcome")
         >>> durations_figure(by_outcome, duration_histogram(df, by="pool_id"))
     """
-    return go.Figure(durations_spec(*histograms))
+    return Figure(durations_spec(*histograms))
 
 
-def durations_spec(*histograms: pl.DataFrame, colors: Mapping[str, str] | None = None) -> Spec:
+def durations_spec(
+    *histograms: pl.DataFrame,
+    colors: Mapping[str, str] | None = None,
+    empty: str = EMPTY_MESSAGE,
+) -> Spec:
     """:func:`durations_figure` as plain data (no validation: what the dashboard sends)."""
     title = "Run time of finished versions"
     if not histograms or all(h.is_empty() for h in histograms):
-        return _empty_spec(title)
+        return _empty_spec(title, empty)
     n = len(histograms)
     gap = 0.12 if n > 1 else 0.0
     height = (1 - gap * (n - 1)) / n
@@ -555,7 +623,7 @@ def versions_figure(
     Example:
         >>> versions_figure(version_counts(df, every="1w", by="outcome"))
     """
-    return go.Figure(versions_spec(counts, every=every, covered=covered, colors=colors))
+    return Figure(versions_spec(counts, every=every, covered=covered, colors=colors))
 
 
 def versions_spec(
@@ -564,13 +632,14 @@ def versions_spec(
     every: str = "1w",
     covered: tuple[datetime, datetime] | None = None,
     colors: Mapping[str, str] | None = None,
+    empty: str = EMPTY_MESSAGE,
 ) -> Spec:
     """:func:`versions_figure` as plain data (no validation: what the dashboard sends)."""
     keys = _groups(counts)
     period = _PERIOD_WORDS.get(every, "period")
     title = f"Versions created per {period}" + (" by " + words(keys) if keys else "")
     if counts.is_empty():
-        return _empty_spec(title)
+        return _empty_spec(title, empty)
     data, zone = counts.with_columns(_label=_label(keys)), _zone(counts)
     if covered is not None:
         ends = pl.col("time").dt.offset_by(every)
@@ -635,7 +704,7 @@ def usage_figure(
     Example:
         >>> usage_figure(usage(df, by="workspace_id"), names=client.workspace_names())
     """
-    return go.Figure(usage_spec(used, max_groups=max_groups, names=names, colors=colors))
+    return Figure(usage_spec(used, max_groups=max_groups, names=names, colors=colors))
 
 
 def usage_spec(
@@ -644,8 +713,13 @@ def usage_spec(
     max_groups: int = 30,
     names: Mapping[str, str] | None = None,
     colors: Mapping[str, str] | None = None,
+    empty: str = EMPTY_MESSAGE,
 ) -> Spec:
-    """:func:`usage_figure` as plain data (no validation: what the dashboard sends)."""
+    """:func:`usage_figure` as plain data (no validation: what the dashboard sends).
+
+    Bars of pools take their colours from ``colors``; bars of another kind (workspaces, users,
+    flavors: named on the axis) all take that kind's one colour, :data:`KIND_COLORS`.
+    """
     hours = "npu_hours" if "npu_hours" in used.columns else "gpu_hours"
     unit = "NPU" if hours == "npu_hours" else "GPU"
     keys = _groups(used)
@@ -653,7 +727,7 @@ def usage_spec(
         keys.remove("versions_using")
     title = f"{unit}-hours" + (" by " + words(keys) if keys else "")
     if used.is_empty() or not (used[hours].sum() > 0):
-        return _empty_spec(title)
+        return _empty_spec(title, empty)
     data = used.with_columns(_label=_label(keys)).filter(pl.col(hours) > 0)
     top = _top(data, "_label", hours, max_groups)
     shown = data.filter(pl.col("_label").is_in(top)).sort(hours)
@@ -674,7 +748,7 @@ def usage_spec(
         "orientation": "h",
         "name": f"{unit}-hours",
         "customdata": [[v, share, i] for (v, share), i in zip(shares, ids, strict=True)],
-        "marker": {"color": [color_of(i, colors) for i in ids]},
+        "marker": {"color": _kind_colors(keys, ids, colors)},
         "hovertemplate": f"%{{y}} (%{{customdata[2]}})<br>%{{x:,.1f}} {unit}-hours "
         "(%{customdata[1]}% of the total)<br>%{customdata[0]:,} versions<extra></extra>",
     }
@@ -689,83 +763,189 @@ def usage_spec(
 # -------------------------------------------------------------------------------- queue wait
 
 
+def duration_unit(max_hours: float) -> tuple[str, float]:
+    """The one unit of a duration axis, chosen from its largest value: ``(name, per hour)``.
+
+    Minutes below 2 hours, hours below 3 days, else days: every tick of the axis reads in that
+    unit (no "12.0 h" next to "2.0 d").
+
+    Example:
+        >>> duration_unit(0.5), duration_unit(30), duration_unit(100)
+        (('minutes', 60.0), ('hours', 1.0), ('days', 0.041666666666666664))
+    """
+    if max_hours < 2:
+        return "minutes", 60.0
+    if max_hours < 72:
+        return "hours", 1.0
+    return "days", 1 / 24
+
+
+def _units_label(keys: list[str]) -> pl.Expr:
+    """Group labels; GPUs (NPUs) per version read "CPU only", "1 GPU", "8 GPUs"."""
+    if keys in (["gpu_num"], ["npu_num"]):
+        unit = "GPU" if keys == ["gpu_num"] else "NPU"
+        n = pl.col(keys[0])
+        return (
+            pl.when(n == 0)
+            .then(pl.lit("CPU only"))
+            .when(n == 1)
+            .then(pl.lit(f"1 {unit}"))
+            .otherwise(pl.format(f"{{}} {unit}s", n))
+        )
+    return _label(keys)
+
+
 def queue_wait_figure(
     waits: pl.DataFrame,
     *,
-    max_groups: int = 30,
+    max_groups: int | None = None,
     scale: str = "linear",
     colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Queue-wait percentiles per group (bars), or over time per group (lines) when periodic.
+    """Queue-wait percentiles per group (bars), or over time with one panel per group.
 
     Args:
-        waits: the result of :func:`mavtools.analysis.queue_wait`, with or without ``every``.
-        max_groups: groups with the most started versions are shown (over time, pass a small
-            number such as 4: the pools that matter, the rest on demand with a filter).
-        scale: ``"linear"`` (default: a long wait stands out, ticks in min/h/d) or ``"log"``
-            (when waits differ by orders of magnitude and all matter).
-        colors: group value -> colour (see :func:`palette`).
+        waits: the result of :func:`mavtools.analysis.queue_wait` (or
+            :func:`mavtools.queue_wait_by_units`), with or without ``every``.
+        max_groups: how many groups to show, those with the longest wait (the highest
+            percentile) first: 30 bars by default, 6 panels over time; the title says how many
+            more there are.
+        scale: ``"linear"`` (default: one unit for the whole axis, minutes, hours or days,
+            chosen from the data; every bar carries its value as text, so a 2-minute median
+            next to a 2-day p99 still reads) or ``"log"``.
+        colors: accepted for symmetry with the other figures: percentiles have their own
+            colours (:data:`QUANTILE_COLORS`), never a pool's or an outcome's.
+
+    With ``by="gpu_num"`` (``"npu_num"``) the groups read "CPU only", "1 GPU", "8 GPUs".
 
     Example:
-        >>> queue_wait_figure(queue_wait(df, by="gpu_num", every="1w"))
+        >>> queue_wait_figure(queue_wait(df, by="pool_id", every="1w"))
     """
     keys = _groups(waits)
     quantiles = [c for c in waits.columns if c.startswith("wait_p")]
     title = "Queue wait" + (" by " + words(keys) if keys else "")
-    data = waits.with_columns(_label=_label(keys)).drop_nulls(quantiles[:1])
+    data = waits.with_columns(_label=_units_label(keys)).drop_nulls(quantiles[:1])
     if data.is_empty() or not quantiles:
         return _empty(title)
-    top = _top(data, "_label", "versions", max_groups)
+    periodic = "time" in data.columns
+    limit = max_groups if max_groups is not None else (6 if periodic else 30)
+    worst = quantiles[-1]
+    ranked = (
+        data.group_by("_label")
+        .agg(pl.col(worst).max())
+        .sort([worst, "_label"], descending=[True, False])
+    )
+    top = ranked["_label"].head(limit).to_list()
+    if ranked.height > limit:
+        title += f" ({limit} with the longest {_pname(worst)} wait; {ranked.height - limit} more)"
     data = data.filter(pl.col("_label").is_in(top))
-    dashes = ("solid", "dash", "dot", "dashdot", "longdash")
-    fig = go.Figure()
-    values: list[float] = []
-    if "time" in data.columns:
+    values = [v for q in quantiles for v in data[q].drop_nulls().to_list()]
+    unit, per_hour = duration_unit(max(values, default=0.0))
+    if scale == "log":
+        unit, per_hour = "hours", 1.0
+    fig = Figure()
+    if periodic:
         title += " over time"
-        for (name,), part in data.sort("time").group_by("_label", maintain_order=True):
+        order = top  # longest wait first
+        n = len(order)
+        gap = 0.08 if n > 1 else 0.0
+        height = (1 - gap * (n - 1)) / n
+        for row, name in enumerate(order, start=1):
+            part = data.filter(pl.col("_label") == name).sort("time")
+            axis = "" if row == 1 else str(row)
             for i, q in enumerate(quantiles):
-                pname = q.removeprefix("wait_").removesuffix("_hours")
-                values += part[q].drop_nulls().to_list()
+                pname = _pname(q)
                 fig.add_trace(
                     go.Scatter(
                         x=_times(part),
-                        y=_rounded(part[q]),
-                        customdata=part["versions"].to_list(),
-                        name=f"{name} {pname}",
-                        legendgroup=str(name),
+                        y=(part[q] * per_hour).round(3).to_list(),
+                        customdata=[
+                            [human_hours(v), c]
+                            for v, c in zip(part[q], part["versions"], strict=True)
+                        ],
+                        name=pname,
+                        legendgroup=pname,
+                        showlegend=row == 1,
                         mode="lines+markers",
-                        line={"color": color_of(name, colors), "dash": dashes[i % len(dashes)]},
-                        hovertemplate=f"%{{fullData.name}}<br>week of %{{x}}<br>{pname} "
-                        "%{y:.3f} h<br>%{customdata} versions started<extra></extra>",
+                        line={"color": QUANTILE_COLORS[i % len(QUANTILE_COLORS)]},
+                        hovertemplate=f"{name}<br>week of %{{x}}<br>{pname} %{{customdata[0]}}"
+                        "<br>%{customdata[1]} versions started<extra></extra>",
+                        xaxis=f"x{axis}",
+                        yaxis=f"y{axis}",
                     )
                 )
-        x_title = f"period start ({_zone(data)})"
-    else:
-        for q in quantiles:
-            pname = q.removeprefix("wait_").removesuffix("_hours")
-            values += data[q].drop_nulls().to_list()
-            fig.add_trace(
-                go.Bar(
-                    x=data["_label"].to_list(),
-                    y=_rounded(data[q]),
-                    customdata=data["versions"].to_list(),
-                    name=pname,
-                    showlegend=True,
-                    hovertemplate=f"%{{x}}<br>{pname} %{{y:.3f}} h<br>"
-                    "%{customdata} versions started<extra></extra>",
-                )
+            top_edge = 1 - (row - 1) * (height + gap)
+            fig.update_layout(
+                {
+                    f"yaxis{axis}": {
+                        "domain": [round(max(top_edge - height, 0), 4), round(top_edge, 4)],
+                        "rangemode": "tozero",
+                        "title": {"text": unit},
+                        **({"type": "log"} if scale == "log" else {}),
+                    },
+                    f"xaxis{axis}": {
+                        "anchor": f"y{axis}",
+                        **({"matches": "x"} if row > 1 else {}),
+                        **({"showticklabels": False} if row < n else {}),
+                    },
+                }
             )
-        fig.update_layout(barmode="group")
-        fig.update_xaxes(type="category")
-        x_title = words(keys)
+            fig.add_annotation(
+                text=str(name), showarrow=False, xref="paper", yref="paper", x=0,
+                y=round(top_edge, 4), xanchor="left", yanchor="bottom", font={"size": 13},
+            )  # fmt: skip
+        fig.update_layout(height=max(320, 90 + 150 * n))
+        x_title = f"period start ({_zone(data)}); wait from creation to start in {unit}"
+        _layout(fig, title, "" if n > 1 else x_title, unit, legend_title="percentile")
+        if n > 1:
+            fig.update_layout({f"xaxis{n}": {"title": {"text": x_title}}})
+        return fig
+    if keys in (["gpu_num"], ["npu_num"]):
+        data = data.sort(keys)
+    for i, q in enumerate(quantiles):
+        pname = _pname(q)
+        fig.add_trace(
+            go.Bar(
+                x=data["_label"].to_list(),
+                y=(data[q] * per_hour).round(3).to_list(),
+                text=[_in_unit(v, unit, per_hour) for v in data[q].to_list()],
+                textposition="outside",
+                textfont={"size": 10},
+                cliponaxis=False,
+                customdata=data["versions"].to_list(),
+                name=pname,
+                showlegend=True,
+                marker={"color": QUANTILE_COLORS[i % len(QUANTILE_COLORS)]},
+                hovertemplate=f"%{{x}}<br>{pname} %{{text}}<br>"
+                "%{customdata} versions started<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(type="category")
     if scale == "log":
         positive = [v for v in values if v > 0] or [1 / 60]
         fig.update_yaxes(**_duration_axis(positive))
         y_title = "wait from creation to start (log scale)"
     else:
-        fig.update_yaxes(**_linear_duration_axis(max(values, default=1 / 60)))
-        y_title = "wait from creation to start"
-    return _layout(fig, title, x_title, y_title, legend_title="percentile")
+        fig.update_yaxes(rangemode="tozero")
+        y_title = f"wait from creation to start ({unit})"
+    return _layout(fig, title, words(keys), y_title, legend_title="percentile")
+
+
+def _in_unit(hours: float | None, unit: str, per_hour: float) -> str:
+    """A bar's value in its axis' unit ("51.4 h" on an hours axis); a value under one unit
+    in the words that read best ("3 min"), so a short bar still says what it is."""
+    if hours is None:
+        return ""
+    if hours * per_hour < 1:
+        return human_hours(hours)
+    if unit == "minutes":
+        return f"{hours * 60:.0f} min"
+    return f"{hours * per_hour:.1f} {unit[0]}"  # "h" or "d"
+
+
+def _pname(quantile_column: str) -> str:
+    return quantile_column.removeprefix("wait_").removesuffix("_hours")
 
 
 # ------------------------------------------------------------------------------ failure rate
@@ -795,7 +975,7 @@ def failure_rate_figure(
     if data.is_empty():
         return _empty(title)
     measures = (("_failed", "failed", "", "solid"), ("_canceled", "canceled", "/", "dot"))
-    fig = go.Figure()
+    fig = Figure()
     if "time" in data.columns:
         title += " over time"
         data = data.with_columns(_label=_label(keys))
@@ -851,6 +1031,99 @@ def failure_rate_figure(
     )  # fmt: skip
 
 
+# ------------------------------------------------------------------------------- utilization
+
+
+def utilization_figure(
+    util: pl.DataFrame,
+    *,
+    colors: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Utilization (allocated / size) over time, one small panel per pool on one % scale.
+
+    Overlapping lines of five pools hide each other; small multiples with a shared time axis and
+    a shared 0-100 % scale (a dotted line at the full size) read at a glance.
+
+    Args:
+        util: the result of :func:`mavtools.analysis.utilization` (one or several resources
+            concatenated: each pool is sized in its own units).
+        colors: pool -> colour (see :func:`palette`).
+        names: pool -> the name to show.
+
+    Example:
+        >>> utilization_figure(utilization(df, capacity={"pool-a100-prod": 16}, every="1d"))
+    """
+    title = "Utilization per pool (time-weighted mean per bin, % of the pool's size)"
+    data = util.drop_nulls("utilization") if "utilization" in util.columns else util.clear()
+    if data.is_empty():
+        return _empty(title)
+    data = data.with_columns(
+        _label=pl.col("pool_id").cast(pl.String), _pct=pl.col("utilization") * 100
+    )
+    pools = sorted(data["_label"].unique().to_list())
+    top_value = max(100.0, *data["_pct"].drop_nulls().to_list())
+    n = len(pools)
+    gap = 0.06 if n > 1 else 0.0
+    height = (1 - gap * (n - 1)) / n
+    fig = Figure()
+    zone = _zone(data)
+    for row, pool in enumerate(pools, start=1):
+        part = data.filter(pl.col("_label") == pool).sort("time")
+        axis = "" if row == 1 else str(row)
+        shown = (names or {}).get(pool, pool)
+        times = _times(part)
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=part["_pct"].round(1).to_list(),
+                customdata=part["capacity"].to_list(),
+                name=shown,
+                mode="lines",
+                fill="tozeroy",
+                connectgaps=False,
+                line={"color": color_of(pool, colors), "width": 1.2},
+                hovertemplate=f"{shown}<br>%{{x}} {zone}<br>%{{y:.1f}}% of %{{customdata}} units"
+                "<extra></extra>",
+                xaxis=f"x{axis}",
+                yaxis=f"y{axis}",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[times[0], times[-1]], y=[100, 100], mode="lines", showlegend=False,
+                line={"dash": "dot", "color": "#555555", "width": 1}, hoverinfo="skip",
+                xaxis=f"x{axis}", yaxis=f"y{axis}",
+            )
+        )  # fmt: skip
+        top_edge = 1 - (row - 1) * (height + gap)
+        fig.update_layout(
+            {
+                f"yaxis{axis}": {
+                    "domain": [round(max(top_edge - height, 0), 4), round(top_edge, 4)],
+                    "range": [0, round(top_value * 1.05, 1)],
+                    "tickvals": [0, 50, 100],
+                    "ticksuffix": "%",
+                },
+                f"xaxis{axis}": {
+                    "anchor": f"y{axis}",
+                    **({"matches": "x"} if row > 1 else {}),
+                    **({"showticklabels": False} if row < n else {}),
+                },
+            }
+        )
+        fig.add_annotation(
+            text=shown, showarrow=False, xref="paper", yref="paper", x=0, y=round(top_edge, 4),
+            xanchor="left", yanchor="bottom", font={"size": 12},
+        )  # fmt: skip
+    fig.update_layout(
+        title=title, height=max(300, 90 + 110 * n), hovermode="closest", showlegend=False
+    )
+    fig.update_layout({f"xaxis{n if n > 1 else ''}": {"title": {"text": f"time ({zone})"}}})
+    return fig
+
+
 # ---------------------------------------------------------------------------------- heatmap
 
 
@@ -876,7 +1149,7 @@ def heatmap_figure(profile: pl.DataFrame, *, resource: str = "gpu", tz: str = "U
     ).join(profile, on=["weekday", "hour"], how="left", maintain_order="left")
     z = [_rounded(grid["allocated_mean"].slice(d * 24, 24)) for d in range(7)]
     peaks = [grid["allocated_peak"].slice(d * 24, 24).to_list() for d in range(7)]
-    fig = go.Figure(
+    fig = Figure(
         go.Heatmap(
             z=z,
             x=list(range(24)),
@@ -921,7 +1194,7 @@ def what_if_figure(
     if data.is_empty():
         return _empty(title)
     dashes = ("solid", "dash", "dot", "dashdot", "longdash")
-    fig = go.Figure()
+    fig = Figure()
     for i, q in enumerate(quantiles):
         pname = q.removeprefix("wait_").removesuffix("_hours")
         fig.add_trace(

@@ -50,8 +50,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -63,10 +63,13 @@ if TYPE_CHECKING:  # nbformat takes about 2 s to import: only when a report is m
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "FILTER_KEYS",
+    "INJECTED_TAG",
     "KERNEL_ONLY_TAG",
     "PLOTLY_MIMETYPE",
     "WIDGET_NOTE",
     "Report",
+    "ReportFilter",
     "execute_notebook",
     "external_resources",
     "render_report",
@@ -83,7 +86,14 @@ WIDGET_VIEW_MIMETYPE: Final = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIMETYPE: Final = "application/vnd.jupyter.widget-state+json"
 #: Shown where the notebook displayed a widget.
 WIDGET_NOTE: Final = "Interactive filters need a running kernel; figures below show the notebook's default selection."
-_PLOTLY_CONFIG: Final = {"responsive": True, "displaylogo": False}
+#: plotly.js config of every figure of a report: no "Share chart" button (plotly.js 4 shows it
+#: unless told not to, and it uploads the chart to Plotly's cloud), PNG export at 2x.
+_PLOTLY_CONFIG: Final = {
+    "responsive": True,
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
 _PROVENANCE_LINE: Final = re.compile(r"^.+ \| project \S+ \| .*fetched .+$", re.MULTILINE)
 _EXTERNAL: Final = re.compile(
     r"<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)",
@@ -104,6 +114,9 @@ _TEMPLATE: Final = """{%- extends 'lab/index.html.j2' -%}
 .mavtools-widget-note { padding: 8px 12px; border: 1px dashed #999; background: #fffbe6;
   font-family: var(--jp-ui-font-family); }
 .mavtools-plot { width: 100%; min-height: 450px; }
+.mavtools-report-footer { margin: 32px 0 16px; padding: 8px 16px; border-top: 1px solid #ccc;
+  color: #555; font-family: var(--jp-ui-font-family); font-size: 12px; line-height: 1.4; }
+.mavtools-report-footer p { margin: 2px 0; }
 </style>
 <script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>
 <script type="text/javascript">{{ resources.mavtools.plotly_js }}</script>
@@ -117,6 +130,14 @@ _TEMPLATE: Final = """{%- extends 'lab/index.html.j2' -%}
 {%- endfor %}
 </header>
 {%- endblock body_header -%}
+{%- block body_footer -%}
+<footer class="mavtools-report-footer">
+{%- for line in resources.mavtools.footer %}
+<p>{{ line | e }}</p>
+{%- endfor %}
+</footer>
+{{ super() }}
+{%- endblock body_footer -%}
 """
 
 
@@ -135,12 +156,114 @@ class Report:
     provenance: str
 
 
+#: ``--filter`` keys and the frame column each one selects on.
+FILTER_KEYS: Final = {"pool": "pool_id", "workspace": "workspace_id", "user": "user_name"}
+#: Tag of the cells :func:`execute_notebook` adds (a selection, the headline numbers).
+INJECTED_TAG: Final = "mavtools-injected"
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """The selection a report is made of (``mavtools report --filter key=value``).
+
+    Attributes:
+        values: ``"pool"``, ``"workspace"`` (id or name), ``"user"`` -> the values kept.
+        start, end: days ``YYYY-MM-DD``: versions that ran (or were created) in
+            ``[start, end)`` (as :func:`mavtools.overlapping`); None: no bound.
+    """
+
+    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    start: str | None = None
+    end: str | None = None
+
+    @classmethod
+    def parse(cls, items: Iterable[str]) -> ReportFilter:
+        """``["workspace=vision-team", "pool=a,b", "start=2026-09-01"]`` -> a filter.
+
+        Raises:
+            ConfigError: an item is not ``key=value`` with a known key, or a day is not a date.
+        """
+        values: dict[str, tuple[str, ...]] = {}
+        days: dict[str, str] = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            key = key.strip().lower()
+            if not sep or not value.strip() or key not in (*FILTER_KEYS, "start", "end"):
+                raise ConfigError(
+                    f"--filter {item!r} is not key=value with key pool, workspace, user, start "
+                    "or end (e.g. --filter workspace=vision-team --filter start=2026-09-01)."
+                )
+            if key in ("start", "end"):
+                try:
+                    datetime.strptime(value.strip(), "%Y-%m-%d")
+                except ValueError:
+                    raise ConfigError(
+                        f"--filter {key}={value} is not a day: write YYYY-MM-DD."
+                    ) from None
+                days[key] = value.strip()
+            else:
+                values[key] = (*values.get(key, ()), *(v.strip() for v in value.split(",") if v))
+        return cls(values, days.get("start"), days.get("end"))
+
+    def __bool__(self) -> bool:
+        return bool(self.values or self.start or self.end)
+
+    def describe(self) -> str:
+        """The selection in words, for the report's title: ``workspace vision-team; from ...``."""
+        parts = [f"{key} {', '.join(v)}" for key, v in self.values.items()]
+        if self.start or self.end:
+            parts.append(f"{self.start or 'start'} to {self.end or 'end'}")
+        return "; ".join(parts)
+
+    def code(self) -> str:
+        """The cell that narrows the notebook's ``versions`` (and ``history``) to the selection."""
+        lines = [
+            "# Added by mavtools report --filter: the report shows this selection only.",
+            "import polars as _pl",
+            "import mavtools as _mt",
+            "from datetime import datetime as _dt",
+            "try:",
+            "    _names = client.workspace_names()",
+            "except Exception:  # names are optional: ids still match",
+            "    _names = {}",
+            "",
+            "def _selected(_df):",
+        ]
+        for key, values in self.values.items():
+            column = FILTER_KEYS[key]
+            wanted = list(values)
+            if key == "workspace":
+                lines.append(
+                    f"    _ids = [i for i, n in _names.items() if n in {wanted!r}] + {wanted!r}"
+                )
+                lines.append(
+                    f"    _df = _df.filter(_pl.col({column!r}).cast(_pl.String).is_in(_ids))"
+                )
+            else:
+                lines.append(
+                    f"    _df = _df.filter(_pl.col({column!r}).cast(_pl.String).is_in({wanted!r}))"
+                )
+        if self.start or self.end:
+            start = f"_dt.fromisoformat({self.start!r})" if self.start else "None"
+            end = f"_dt.fromisoformat({self.end!r})" if self.end else "None"
+            lines.append(f"    _df = _mt.overlapping(_df, start={start}, end={end})")
+        lines += [
+            "    return _df",
+            "",
+            "versions = _selected(versions)",
+            "if 'history' in globals():",
+            "    history = _selected(history)",
+        ]
+        return "\n".join(lines)
+
+
 def render_report(
     notebook_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
     *,
     timeout: int = DEFAULT_TIMEOUT,
     show_code: bool = False,
+    selection: ReportFilter | None = None,
 ) -> Report:
     """Execute a notebook and write it as one self-contained, offline HTML report.
 
@@ -150,6 +273,8 @@ def render_report(
         timeout: seconds one cell may run.
         show_code: include the code cells' input (left out by default: the report is for
             readers of the results). Cells tagged :data:`KERNEL_ONLY_TAG` are always left out.
+        selection: the versions to report on (``--filter``): the notebook's frame is narrowed
+            right after it is loaded, so every number and figure is of that selection.
 
     Returns:
         The :class:`Report` written.
@@ -163,8 +288,11 @@ def render_report(
         3
     """
     source = Path(notebook_path)
-    executed = execute_notebook(source, timeout=timeout)
-    text, plots, origin = report_html(executed, name=source.name, show_code=show_code)
+    executed = execute_notebook(source, timeout=timeout, selection=selection)
+    text, plots, origin = report_html(
+        executed, name=source.name, show_code=show_code,
+        selection=selection.describe() if selection else "",
+    )  # fmt: skip
     target = Path(output_path)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -173,12 +301,19 @@ def render_report(
 
 
 def execute_notebook(
-    notebook_path: str | os.PathLike[str], *, timeout: int = DEFAULT_TIMEOUT
+    notebook_path: str | os.PathLike[str],
+    *,
+    timeout: int = DEFAULT_TIMEOUT,
+    selection: ReportFilter | None = None,
+    headline: bool = True,
 ) -> nbformat.NotebookNode:
     """Run every cell of a notebook in a fresh kernel and return the executed notebook.
 
     The widget state at the end of the run is kept in the notebook's metadata, as JupyterLab's
-    "save widget state" does.
+    "save widget state" does. With ``selection``, a cell that narrows the frame is added after
+    the cell that loads it (the first calling ``mt.load_versions(``); with ``headline``, a last
+    cell shows :func:`mavtools.views.headline.show_headline` (tagged :data:`HEADLINE_TAG`, so a
+    report puts it first). Added cells are tagged :data:`INJECTED_TAG`.
 
     Raises:
         ConfigError: the notebook cannot be read.
@@ -193,6 +328,7 @@ def execute_notebook(
         notebook = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"Cannot read the notebook {path}: {exc}.") from None
+    _inject(notebook, selection, headline)
     _NotebookClient = _lost_reply_tolerant(NotebookClient)
     running = [1]  # the number of the cell being executed (markdown cells count), for errors
 
@@ -238,7 +374,7 @@ def execute_notebook(
 
 
 def report_html(
-    notebook: nbformat.NotebookNode, *, name: str, show_code: bool = False
+    notebook: nbformat.NotebookNode, *, name: str, show_code: bool = False, selection: str = ""
 ) -> tuple[str, int, str]:
     """Convert an executed notebook to the report's HTML.
 
@@ -246,6 +382,12 @@ def report_html(
         notebook: the notebook :func:`execute_notebook` returned (left unchanged).
         name: the notebook's file name, for the title.
         show_code: include code cells' input (default: outputs and Markdown only).
+        selection: the selection in words (``ReportFilter.describe``), for the title.
+
+    The report reads as a summary: the outputs of cells tagged :data:`HEADLINE_TAG` come first,
+    then the notebook's Markdown and outputs without prompts; the provenance the notebook
+    printed when loading its data moves to a compact footer that names workspaces (ids and the
+    query are left out).
 
     Returns:
         ``(html, number of interactive figures, provenance line or "")``.
@@ -263,6 +405,9 @@ def report_html(
     ]
     states = _widget_states(notebook)
     origin = _provenance_line(notebook, states)
+    workspaces = _headline_workspaces(notebook)
+    _move_headlines(notebook)
+    _drop_provenance_outputs(notebook)
     figures = (_figure(o) for cell in notebook.cells for o in cell.get("outputs", ()))
     plain = {_canonical(f) for f in figures if f is not None}
     counter = _Counter()
@@ -272,26 +417,28 @@ def report_html(
     notebook.metadata.pop("widgets", None)
 
     generated = _generation_time()
-    lines = [
-        f"Generated {generated:%Y-%m-%d %H:%M} UTC by executing {name} (mavtools report).",
-        "Figures are interactive (zoom, hover, legend) and work offline. "
-        "Interactive filters need a running kernel: this report shows the notebook's default "
-        "selection.",
+    lines = [f"Selection: {selection}."] if selection else []
+    footer = [
+        f"Data: {_compact(origin)}" if origin else "",
+        f"Workspaces: {', '.join(workspaces)}." if workspaces else "",
+        f"Generated {generated:%Y-%m-%d %H:%M} UTC by executing {name} (mavtools report"
+        + (f" --filter {selection}" if selection else "")
+        + "). Figures are interactive and work offline; the modebar saves a PNG.",
     ]
-    if origin:
-        lines.insert(1, f"Data: {origin}")
     exporter = HTMLExporter(
         template_name="lab",
         extra_loaders=[jinja2.DictLoader({"mavtools_report.html.j2": _TEMPLATE})],
         template_file="mavtools_report.html.j2",
         exclude_input=not show_code,
         exclude_input_prompt=not show_code,
+        exclude_output_prompt=not show_code,  # a summary, not a notebook: no "Out[5]:"
     )
     resources = {
         "metadata": {"name": Path(name).stem},
         "mavtools": {
             "title": f"{Path(name).stem} — mavtools report",
             "lines": lines,
+            "footer": [line for line in footer if line],
             "plotly_js": get_plotlyjs(),
         },
     }
@@ -471,7 +618,8 @@ def _html_output(text: str) -> dict[str, Any]:
 
 
 def _figure_html(figure: dict[str, Any], div_id: str) -> str:
-    config = {**_PLOTLY_CONFIG, **(figure.get("config") or {})}
+    # An offline report never offers the upload, whatever config the figure came with.
+    config = {**_PLOTLY_CONFIG, **(figure.get("config") or {}), "showSendToCloud": False}
     args = ", ".join(
         _script_json(part) for part in (figure.get("data", []), figure.get("layout", {}), config)
     )
@@ -508,3 +656,73 @@ def _provenance_line(notebook: nbformat.NotebookNode, states: dict[str, Any]) ->
 
 def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _inject(
+    notebook: nbformat.NotebookNode, selection: ReportFilter | None, headline: bool
+) -> None:
+    from nbformat import v4
+
+    from mavtools.views.headline import HEADLINE_TAG
+
+    if selection:
+        loads = [
+            i for i, c in enumerate(notebook.cells)
+            if c.cell_type == "code" and "mt.load_versions(" in c.source
+        ]  # fmt: skip
+        if not loads:
+            raise ConfigError(
+                "--filter needs a notebook that loads its data with mt.load_versions( (in a "
+                "code cell); this one does not."
+            )
+        cell = v4.new_code_cell(selection.code(), metadata={"tags": [INJECTED_TAG]})
+        cell.id = "mavtools-selection"  # fixed: reports of the same data are byte-identical
+        notebook.cells.insert(loads[0] + 1, cell)
+    if headline:
+        text = selection.describe() if selection else ""
+        source = (
+            "from mavtools.views.headline import show_headline as _show_headline\n"
+            f"_show_headline(globals(), selection={text!r})"
+        )
+        cell = v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG, HEADLINE_TAG]})
+        cell.id = "mavtools-headline"
+        notebook.cells.append(cell)
+
+
+def _tags(cell: Any) -> tuple[str, ...]:
+    return tuple(cell.get("metadata", {}).get("tags", ()))
+
+
+def _move_headlines(notebook: nbformat.NotebookNode) -> None:
+    """Cells tagged ``headline`` first: the numbers come before any text."""
+    from mavtools.views.headline import HEADLINE_TAG
+
+    heads = [c for c in notebook.cells if HEADLINE_TAG in _tags(c)]
+    rest = [c for c in notebook.cells if HEADLINE_TAG not in _tags(c)]
+    notebook.cells = heads + rest
+
+
+def _headline_workspaces(notebook: nbformat.NotebookNode) -> list[str]:
+    for cell in notebook.cells:
+        for output in cell.get("outputs", ()):
+            found = output.get("metadata", {}).get("mavtools", {}).get("workspaces")
+            if found:
+                return [str(w) for w in found]
+    return []
+
+
+def _drop_provenance_outputs(notebook: nbformat.NotebookNode) -> None:
+    """The load cell's printout (origin, notices, workspace ids) goes to the footer instead."""
+    for cell in notebook.cells:
+        outputs = cell.get("outputs", ())
+        if any(
+            o.get("output_type") == "stream" and _PROVENANCE_LINE.search(_text(o.get("text", "")))
+            for o in outputs
+        ):
+            cell.outputs = [o for o in outputs if o.get("output_type") != "stream"]
+            return
+
+
+def _compact(origin: str) -> str:
+    """The provenance line without its query (which lists workspace ids)."""
+    return " | ".join(p for p in origin.split(" | ") if not p.startswith("query:"))

@@ -21,6 +21,8 @@ Decisions:
 
 from __future__ import annotations
 
+import base64
+import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,7 +34,7 @@ from mavtools.views.figures import human_hours as figures_human_hours
 if TYPE_CHECKING:  # great_tables is imported when a table is made
     from great_tables import GT
 
-__all__ = ["Table", "human_hours", "table"]
+__all__ = ["Table", "csv_text", "human_hours", "table"]
 
 _UNIT_HOURS: Final = ("gpu_hours", "npu_hours")
 _PERCENT: Final = ("share", "failure_rate", "utilization", "peak_utilization", "coverage")
@@ -72,17 +74,48 @@ def _label(column: str) -> str:
     return column.replace("_", " ")
 
 
+def csv_text(frame: pl.DataFrame) -> str:
+    """The frame as CSV text; floats to 6 decimals, list columns joined with ", ".
+
+    Six decimals keep every number a reader needs and drop the last bits of a float sum, which
+    differ from run to run (polars sums in parallel): a saved notebook's CSV stays the same.
+
+    Example:
+        >>> csv_text(pl.DataFrame({"pool_id": ["a"], "ids": [["x", "y"]]}))
+        'pool_id,ids\na,"x, y"\n'
+    """
+    nested = [c for c, dtype in frame.schema.items() if isinstance(dtype, pl.List | pl.Array)]
+    flat = frame.with_columns(
+        pl.col(c).cast(pl.List(pl.String)).list.join(", ") for c in nested
+    ).select(pl.exclude(pl.Struct, pl.Object))
+    return flat.with_columns(pl.col(pl.Float32, pl.Float64).round(6)).write_csv()
+
+
 class Table:
     """A formatted table as a notebook shows it: Great Tables HTML, plain text as the fallback.
+
+    The HTML ends with a "Download CSV" link that carries the table's numbers (unformatted) in
+    the page itself (a ``data:`` URL): it works in JupyterLab, in a saved notebook and in an
+    offline report, with no kernel.
 
     Attributes:
         gt: the ``great_tables.GT`` (style it further, or ``gt.as_raw_html()``).
         frame: the data shown.
         title: the title, or "".
+        table_id: the table's HTML id, also the name of the CSV file.
     """
 
-    def __init__(self, gt: GT, frame: pl.DataFrame, title: str) -> None:
-        self.gt, self.frame, self.title = gt, frame, title
+    def __init__(self, gt: GT, frame: pl.DataFrame, title: str, table_id: str = "table") -> None:
+        self.gt, self.frame, self.title, self.table_id = gt, frame, title, table_id
+
+    def csv_link(self) -> str:
+        """An HTML link that downloads the table as ``<table_id>.csv``."""
+        data = base64.b64encode(csv_text(self.frame).encode()).decode("ascii")
+        name = html.escape(f"{self.table_id}.csv", quote=True)
+        return (
+            f'<p class="mavtools-csv"><a download="{name}" '
+            f'href="data:text/csv;charset=utf-8;base64,{data}">Download CSV</a></p>'
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
         # GT's own repr holds object addresses; the plain text here is the same on every run.
@@ -92,7 +125,7 @@ class Table:
         ):  # fmt: skip
             text = str(self.frame)
         return {
-            "text/html": self.gt.as_raw_html(),
+            "text/html": self.gt.as_raw_html() + self.csv_link(),
             "text/plain": f"{self.title}\n{text}" if self.title else text,
         }
 
@@ -160,4 +193,4 @@ def table(
     ]
     if integers:
         style = style.fmt_integer(columns=integers, use_seps=True)
-    return Table(style.sub_missing(missing_text="–"), frame, title or "")
+    return Table(style.sub_missing(missing_text="–"), frame, title or "", table_id)

@@ -26,7 +26,16 @@ Decisions:
   numbers as the analysis functions on :attr:`FilterPanel.selection` (see that module for the
   window and share semantics). :attr:`FilterPanel.selection` itself is computed only when read.
 * The resource toggle (GPU / NPU) switches the allocation and usage figures; the summary shows
-  both. Pools and flavors of the other accelerator stay selectable (their allocation is empty).
+  both. It follows the selection: when a filter change leaves none of the shown accelerator's
+  unit-hours and some of the other's, the other is shown (a click on the toggle is never undone).
+  An empty figure says why, from the selection ("The 494 selected versions held no GPUs in the
+  window (CPU only)"), not "No versions match" while versions are selected.
+* Each option shows its count under the *other* filters ("pool-a (464)"), and options counted 0
+  are hidden, so the lists narrow to what the rest of the selection leaves. *Reset all filters*
+  changes every control under one refresh: each figure is redrawn once.
+* Only figures whose data changed are sent to the page (:attr:`Dashboard.redraws` counts them):
+  JupyterLab's plotly renderer draws a new output about four times, so an unchanged figure left
+  alone is the cheapest redraw.
 * v1 versions carry no user name: they are one option of the user filter, "(v1 job, no user)",
   and one bar of the usage by user. The region and project filters appear only when the frame
   holds more than one value (see :data:`~mavtools.views.aggregates.SHOWN_WHEN_SEVERAL`).
@@ -163,7 +172,8 @@ class MultiFilter:
             button.add_class(css)
             button.on_click(lambda _b, action=action: action())
             buttons.append(button)
-        height = "auto" if len(self.boxes) <= 6 else "150px"
+        # Long lists scroll inside a taller box (the options narrow to the selection anyway).
+        height = "auto" if len(self.boxes) <= 8 else "220px"
         box_list = w.VBox(self.boxes, layout=w.Layout(max_height=height, overflow="auto"))
         self.widget = w.VBox(
             [w.HBox([self.count, *buttons]), box_list],
@@ -215,6 +225,22 @@ class MultiFilter:
     def observe(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` after every change of :attr:`value`."""
         self._listeners.append(callback)
+
+    def show_counts(self, counts: Mapping[str | None, int]) -> None:
+        """Write each option's count after its name and hide the options counted 0.
+
+        ``counts`` are the versions each option holds under the *other* filters (see
+        :meth:`~mavtools.views.aggregates.Aggregates.option_counts`), so the list narrows to
+        what the rest of the selection leaves. A ticked option stays ticked while hidden.
+        """
+        for (label, value), box in zip(self.options, self.boxes, strict=True):
+            n = counts.get(value, 0)
+            text = f"{label} ({n:,})"
+            if box.description != text:
+                box.description = text
+            display = None if n else "none"
+            if box.layout.display != display:
+                box.layout.display = display
 
     def _ticked(self, _change: Any) -> None:
         if self._quiet:
@@ -321,6 +347,7 @@ class FilterPanel:
         )
         self.resource.add_class("mavtools-resource")
         self._quiet = False
+        self._holding = False  # set while several controls change at once (Reset): one refresh
         self._listeners: list[Callable[[pl.DataFrame], None]] = []
         self._hooks: list[Callable[[], None]] = []
         self._selection: pl.DataFrame | None = df
@@ -343,6 +370,9 @@ class FilterPanel:
         for multi in self.filters.values():
             multi.observe(self.refresh)
         self.days.observe(lambda _c: self._days_changed(), names="value")
+        # A click on the toggle is the reader's choice: it is not switched back.
+        self.resource.observe(lambda _c: self._refresh(follow=False), names="value")
+        self._show_option_counts()
 
     @staticmethod
     def _default_resource(df: pl.DataFrame) -> str:
@@ -401,34 +431,58 @@ class FilterPanel:
         self._hooks.append(callback)
 
     def reset(self) -> None:
-        """Every filter back to everything, and the whole time range."""
-        for multi in self.filters.values():
-            multi._quiet = True
-            multi.reset()
-            multi._quiet = False
-            multi._show_count()
-        n_days = len(self.days.options)
-        self._quiet = True
+        """Every filter back to everything, and the whole time range: one refresh, so the
+        figures are redrawn once (not once per filter)."""
+        self._holding = True
         try:
+            for multi in self.filters.values():
+                multi.reset()
+            n_days = len(self.days.options)
             if n_days:
                 self.days.index = (0, n_days - 1)
+            self.days_label.value = self._days_text()
+            self.resource.value = self._default_resource(self.frame)
         finally:
-            self._quiet = False
-        self.days_label.value = self._days_text()
+            self._holding = False
         self.refresh()
 
     def refresh(self) -> None:
-        """Apply the filters again and notify the listeners."""
+        """Apply the filters again and notify the listeners.
+
+        The GPU / NPU toggle follows the selection: when the selection holds none of the shown
+        accelerator's unit-hours and some of the other's, the other is shown.
+        """
+        self._refresh(follow=True)
+
+    def _refresh(self, *, follow: bool) -> None:
+        if self._holding:
+            return
         self._selection = None
-        self._summary = self.aggregates.summary(self.state())
+        state = self.state()
+        self._summary = self.aggregates.summary(state)
+        hours = self._summary.unit_hours
+        shown = self.resource.value
+        other = next((r for r in RESOURCES if r != shown), shown)
+        if follow and not hours.get(shown) and hours.get(other):
+            self._holding = True  # the toggle's own observer would refresh a second time
+            try:
+                self.resource.value = other
+            finally:
+                self._holding = False
         self.summary_label.value = str(self._summary)
+        self._show_option_counts(state)
         for hook in self._hooks:
             hook()
         for callback in self._listeners:
             callback(self.selection)
 
+    def _show_option_counts(self, state: Selection | None = None) -> None:
+        state = state if state is not None else self.state()
+        for column, multi in self.filters.items():
+            multi.show_counts(self.aggregates.option_counts(state, column))
+
     def _days_changed(self) -> None:
-        if self._quiet:
+        if self._quiet or self._holding:
             return
         self.days_label.value = self._days_text()
         self.refresh()
@@ -465,7 +519,8 @@ def _display_data(spec: figures.Spec) -> tuple[dict[str, Any], ...]:
     name = pio.templates.default
     if name and "template" not in layout:
         layout = {**layout, "template": _template(name)}
-    fig_dict = {"data": spec["data"], "layout": layout}
+    # The config rides in the figure's JSON (plotly's mimetype renderer keeps it): no cloud link.
+    fig_dict = {"data": spec["data"], "layout": layout, "config": figures.CONFIG}
     bundle = mime_bundle(fig_dict)  # plotly's renderers, by their public names
     return ({"output_type": "display_data", "data": bundle or {}, "metadata": {}},)
 
@@ -489,7 +544,9 @@ class Dashboard:
         usage_by: ``ipywidgets.ToggleButtons`` choosing the usage figure's grouping.
         specs: figure name (:data:`FIGURE_NAMES`) -> the figure shown, as plain data.
         outputs: figure name -> the ``ipywidgets.Output`` showing it.
-        colors: pool (and flavor, workspace) -> colour, fixed for the dashboard.
+        colors: pool -> colour, fixed for the dashboard (workspaces, users and flavors take one
+            colour per kind, :data:`~mavtools.views.figures.KIND_COLORS`).
+        redraws: how many figures were sent to the page so far (unchanged ones are not).
         widget: the whole dashboard (an ``HBox``: filters left, figures right).
 
     Example:
@@ -512,9 +569,11 @@ class Dashboard:
         self.capacity = dict(capacity) if capacity else None
         self.names = self.panel.names
         cells = self.panel.aggregates.cells
-        self.colors: dict[str, str] = {}
-        for column in ("user_name", "flavor_code", "workspace_id", "pool_id"):  # pools win ties
-            self.colors |= figures.palette(cells[column].cast(pl.String).unique().to_list())
+        # Pools have colours of their own; workspaces, users and flavors are named on their
+        # axis and drawn in one colour per kind (figures.KIND_COLORS): no colour means two things.
+        self.colors: dict[str, str] = figures.palette(
+            cells["pool_id"].cast(pl.String).unique().to_list()
+        )
         lo, hi = df.select(lo=pl.col("create_time").min(), hi=pl.col("create_time").max()).row(0)
         self._covered = (lo, max(hi, self.now)) if lo is not None else None
         self.usage_by = w.ToggleButtons(
@@ -525,6 +584,8 @@ class Dashboard:
         )
         self.usage_by.add_class("mavtools-usage-by")
         self.specs: dict[str, figures.Spec] = {}
+        #: Figures sent to the page so far (each one a redraw in the browser).
+        self.redraws = 0
         self.outputs = {name: _figure_output(name) for name in FIGURE_NAMES}
         right = w.VBox(
             [
@@ -537,8 +598,7 @@ class Dashboard:
         )
         self.widget = w.HBox([self.panel.widget, right], layout=w.Layout(width="100%"))
         self.widget.add_class("mavtools-dashboard")
-        self.panel.on_state(self._update)
-        self.panel.resource.observe(lambda _c: self._update(), names="value")
+        self.panel.on_state(self._update)  # the resource toggle refreshes the panel too
         self.usage_by.observe(lambda _c: self._update(("usage",)), names="value")
         self._update()
         from mavtools.views.queue import QueueView  # queue length beside allocation, Now on top
@@ -577,17 +637,32 @@ class Dashboard:
         covered = self._covered
         if covered is not None and state.start is not None and state.end is not None:
             covered = (max(covered[0], state.start), min(covered[1], state.end))
+        held, finished = self._empty_messages()
         builders: dict[str, Callable[[pl.DataFrame], figures.Spec]] = {
             "allocation": lambda d: figures.allocation_spec(
-                d, self.capacity, resource=resource, colors=self.colors
+                d, self.capacity, resource=resource, colors=self.colors, empty=held
             ),
             "usage": lambda d: figures.usage_spec(
-                d, names=self._usage_names(), colors=self.colors,
+                d, names=self._usage_names(), colors=self.colors, empty=held,
             ),
             "versions": lambda d: figures.versions_spec(d, covered=covered),
-            "durations": lambda d: figures.durations_spec(d),
+            "durations": lambda d: figures.durations_spec(d, empty=finished),
         }  # fmt: skip
         return {name: builders[name](frame) for name, frame in data.items()}
+
+    def _empty_messages(self) -> tuple[str, str]:
+        """What an empty figure says, from the selection: (no units held, nothing finished)."""
+        summary, resource = self.summary, self.panel.resource.value
+        if not summary.versions:
+            return figures.EMPTY_MESSAGE, figures.EMPTY_MESSAGE
+        n = f"{summary.versions:,} selected version" + ("s" if summary.versions > 1 else "")
+        unit = RESOURCES[resource][2]
+        others = [RESOURCES[r][2] for r in RESOURCES if r != resource and summary.unit_hours[r]]
+        held = f"The {n} held no {unit}s in the window" + (
+            f" (they held {others[0]}s: choose {others[0]}s above)" if others else " (CPU only)"
+        )
+        finished = f"None of the {n} has finished" if not summary.finished else held
+        return held, finished
 
     def _usage_names(self) -> dict[str, str]:
         """Names of the usage figure's bars: workspace names, or what a missing value means."""
@@ -601,12 +676,15 @@ class Dashboard:
     def figures(self) -> dict[str, go.Figure]:
         """Figure name (:data:`FIGURE_NAMES`) -> the ``go.Figure`` currently shown (built when
         read: updates only build the plain data)."""
-        return {name: go.Figure(spec) for name, spec in self.specs.items()}
+        return {name: figures.Figure(spec) for name, spec in self.specs.items()}
 
     def _update(self, names: Sequence[str] = FIGURE_NAMES) -> None:
         built = self.build_specs(names)
-        self.specs = {**self.specs, **built}
-        for name, spec in built.items():
+        # Only a figure whose data changed is sent: the browser redraws nothing else.
+        changed = {n: spec for n, spec in built.items() if self.specs.get(n) != spec}
+        self.specs = {**self.specs, **changed}
+        self.redraws += len(changed)
+        for name, spec in changed.items():
             self.outputs[name].outputs = _display_data(spec)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
