@@ -114,27 +114,6 @@ def test_explore_shows_the_dashboard_and_static_figures() -> None:
     assert "str</" not in html and "f64" not in html
     # The instruction that needs a kernel is tagged, so reports leave it out.
     tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
-    assert len(tagged) == 2 and "fill the marked dictionary" in "".join(tagged[0]["source"])
-    # The what-if picker needs a kernel too: a report shows the configured pool's figure once.
-    assert "WhatIfNodes" in "".join(tagged[1]["source"])
-
-
-def test_capacity_decision_gives_the_replays_answer_once_per_pool() -> None:
-    nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
-    cell = next(c for c in code_cells(nb) if "decision = mt.sizing(" in "".join(c["source"]))
-    printed = "".join(t for o in cell["outputs"] if o["output_type"] == "stream" for t in o["text"])
-    table = next(o["data"] for o in cell["outputs"] if "text/html" in o.get("data", {}))
-    shown = "".join(table["text/plain"])
-    pools = ["pool-a100-prod", "pool-a100-research", "pool-ascend-910", "pool-v100-batch",
-             "pool-v100-shared"]  # fmt: skip
-    for pool in pools:  # one verdict and one table row per pool
-        assert printed.count(f"{pool}: ") == 1 and shown.count(f"{pool} ") == 1
-    # pool-a100-research: 4 nodes of 8 (32 GPUs), not capacity_needed's 16 nor the 92 without
-    # queueing, which stand beside it as context.
-    assert "pool-a100-research: add 2 nodes (16 GPUs): p90 wait 42 h -> 17 min" in printed
-    row = next(line for line in shown.splitlines() if "pool-a100-research" in line)
-    assert [c.strip() for c in row.split("┆")][1:4] == ["8", "2", "4"]
-    assert "┆ 16 " in row and "┆ 92 " in row
     assert len(tagged) == 2 and "Run All" in "".join(tagged[0]["source"])
     assert "model not found" in "".join(tagged[1]["source"])  # how to bring a reloaded one back
     # Several projects in one frame (issue 11): a CLIENTS setting, passed to load_versions.
@@ -194,3 +173,24 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
         assert '<div id="' in html and "shape:" not in html and "f64" not in html
     # The instruction to type pool sizes needs a kernel: the report leaves it out.
     tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 2 and "fill the marked dictionary" in "".join(tagged[0]["source"])
+    # The what-if picker needs a kernel too: a report shows the configured pool's figure once.
+    assert "WhatIfNodes" in "".join(tagged[1]["source"])
+
+
+def test_capacity_decision_gives_the_replays_answer_once_per_pool() -> None:
+    nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
+    cell = next(c for c in code_cells(nb) if "decision = mt.sizing(" in "".join(c["source"]))
+    printed = "".join(t for o in cell["outputs"] if o["output_type"] == "stream" for t in o["text"])
+    table = next(o["data"] for o in cell["outputs"] if "text/html" in o.get("data", {}))
+    shown = "".join(table["text/plain"])
+    pools = ["pool-a100-prod", "pool-a100-research", "pool-ascend-910", "pool-v100-batch",
+             "pool-v100-shared"]  # fmt: skip
+    for pool in pools:  # one verdict and one table row per pool
+        assert printed.count(f"{pool}: ") == 1 and shown.count(f"{pool} ") == 1
+    # pool-a100-research: 4 nodes of 8 (32 GPUs), not capacity_needed's 16 nor the 92 without
+    # queueing, which stand beside it as context.
+    assert "pool-a100-research: add 2 nodes (16 GPUs): p90 wait 42 h -> 17 min" in printed
+    row = next(line for line in shown.splitlines() if "pool-a100-research" in line)
+    assert [c.strip() for c in row.split("┆")][1:4] == ["8", "2", "4"]
+    assert "┆ 16 " in row and "┆ 92 " in row
