@@ -27,6 +27,7 @@ bench:  ## every benchmark, printing the figures the issues ask for
 	$(PYTHON) benchmarks/bench_analysis.py
 	$(PYTHON) benchmarks/bench_widgets.py
 	$(PYTHON) benchmarks/bench_whatif.py
+	$(PYTHON) benchmarks/bench_segments.py
 
 notebooks:  ## re-execute the notebooks so committed outputs match what nbval compares
 	$(PYTHON) scripts/execute_notebooks.py
