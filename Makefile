@@ -30,6 +30,7 @@ bench:  ## every benchmark, printing the figures the issues ask for
 	$(PYTHON) benchmarks/bench_sizing.py
 	$(PYTHON) benchmarks/bench_queue.py
 	$(PYTHON) benchmarks/bench_browser.py  # JupyterLab + Debian chromium: felt latency
+	$(PYTHON) benchmarks/bench_segments.py
 
 notebooks:  ## re-execute the notebooks so committed outputs match what nbval compares
 	$(PYTHON) scripts/execute_notebooks.py

@@ -29,18 +29,17 @@ from mavtools.analysis.timeline import (
 )
 from mavtools.frame import VERSION_SCHEMA
 
-__all__ = ["fault_hours", "faulted_segments"]
+__all__ = ["fault_hours", "faulted_count"]
 
 #: The default grouping: where the faults happen, on what, and whose jobs.
 DEFAULT_BY: Final = ("pool_id", "flavor_code", "user_name")
 
 
-def faulted_segments() -> pl.Expr:
-    """The ``segments`` of each row that ended in a fault (see the module docstring)."""
-    segment = pl.element()
-    followed = pl.int_range(pl.len()) < pl.len() - 1
-    recovered = segment.struct.field("end_recover").fill_null("") != ""
-    return pl.col("segments").list.eval(segment.filter(followed | recovered))
+def faulted_count() -> pl.Expr:
+    """Per row, how many of its ``segments`` ended in a fault (null without segments): every
+    segment but the last, and the last too when the API names a recovery after it."""
+    last = pl.col("segments").list.last().struct.field("end_recover").fill_null("") != ""
+    return pl.col("segments").list.len().cast(pl.Int64) - 1 + last.cast(pl.Int64)
 
 
 def _unit_hours(
@@ -52,8 +51,11 @@ def _unit_hours(
     now: datetime | None,
     tz: str,
     name: str,
+    faulted_only: bool = False,
 ) -> pl.DataFrame:
-    held, _, _ = held_intervals(df, keys, resource, start, end, now, tz=tz)
+    held, _, _ = held_intervals(
+        df, keys, resource, start, end, now, tz=tz, faulted_only=faulted_only
+    )
     spent = ((pl.col("e") - pl.col("s")) * pl.col("u")).sum() / HOUR_MS
     if not keys:
         return held.select(spent.alias(name))
@@ -96,12 +98,10 @@ def fault_hours(
             restarts=pl.lit(None, dtype=pl.Int32),
         )
     total = _unit_hours(df, keys, resource, start, end, now, tz, "unit_hours")
-    faulty = df.filter(pl.col("segments").is_not_null()).with_columns(segments=faulted_segments())
-    faulty = faulty.filter(pl.col("segments").list.len() > 0)
-    lost = _unit_hours(faulty, keys, resource, start, end, now, tz, "fault_unit_hours")
+    lost = _unit_hours(df, keys, resource, start, end, now, tz, "fault_unit_hours", True)
     counts = overlapping(df, start=start, end=end, now=now, tz=tz).select(
         *keys,
-        _faults=pl.when(pl.col("segments").is_not_null()).then(faulted_segments().list.len()),
+        _faults=faulted_count(),
         _restarted=pl.col("restarts").fill_null(0) > 0,
     )
     count_aggs = [

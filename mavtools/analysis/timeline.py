@@ -229,59 +229,77 @@ def held_until(
     return pl.when(until.is_not_null()).then(pl.min_horizontal(until, snapshot))
 
 
-#: Frame columns that refine a version's held interval (absent in frames built by hand).
-_RUN_DETAIL: Final = ("segments", "node_counts", "node_count")
+def _fields(column: str, *names: str) -> dict[str, pl.Expr]:
+    """``_<name>``: one list per struct field of a list column (``_start``, ``_end`` ...).
+
+    Taken before any filter or explode: filtering or exploding lists of structs with strings
+    costs ten times more than lists of their numeric fields.
+    """
+    return {f"_{n}": pl.col(column).list.eval(pl.element().struct.field(n)) for n in names}
 
 
-def _in_segments(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Rows with ``_segments`` become one row per segment, clipped to the row's end ``e``."""
-    has = pl.col("_segments").is_not_null() & (pl.col("_segments").list.len() > 0)
-    segment = pl.col("_segments")
+def _in_segments(rows: pl.LazyFrame, faulted_only: bool) -> pl.LazyFrame:
+    """Rows with segments (``_start``/``_end`` lists) become one row per segment, clipped to the
+    row's end ``e``.
+
+    With ``faulted_only``, only the segments that ended in a fault are kept: those another
+    segment followed, or after which the API names a recovery (``_end_recover``); rows without
+    segments then hold nothing.
+    """
+    has = (pl.col("_start").list.len() > 0).fill_null(False)
+    lists = ["_start", "_end", *(["_end_recover"] if faulted_only else [])]
     split = (
         rows.filter(has)
-        .explode("_segments")
+        .with_row_index("_r")
+        .explode(lists)
         .with_columns(
-            s=epoch_ms(segment.struct.field("start")),
+            s=epoch_ms(pl.col("_start")),
             # An open segment runs until the version's end; none runs past it (min skips nulls,
             # and a null end holds nothing, as for a version without segments).
             e=pl.when(pl.col("e").is_not_null()).then(
-                pl.min_horizontal(epoch_ms(segment.struct.field("end")), pl.col("e"))
+                pl.min_horizontal(epoch_ms(pl.col("_end")), pl.col("e"))
             ),
         )
     )
-    plain = rows.filter(~has.fill_null(False))
-    return pl.concat([plain.drop("_segments"), split.drop("_segments")], how="vertical")
+    plain = rows.filter(~has)
+    if faulted_only:
+        followed = (pl.col("_r") == pl.col("_r").shift(-1)).fill_null(False)
+        split = split.filter(followed | (pl.col("_end_recover").fill_null("") != ""))
+        plain = plain.filter(pl.lit(False))
+    names = [n for n in rows.collect_schema().names() if n not in lists]
+    return pl.concat([plain.select(names), split.select(names)], how="vertical")
 
 
 def _by_node_count(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Rows with ``_node_counts`` split at each change of the node count; units per node x nodes."""
-    has = pl.col("_node_counts").is_not_null() & (pl.col("_node_count") > 0)
+    """Rows with a node count over time (``_time``/``_nodes`` lists) split at each change;
+    their units become units per node x nodes (``_node_count`` nodes before the first point)."""
+    has = (pl.col("_time").list.len() > 0).fill_null(False) & (pl.col("_node_count") > 0)
     elastic = rows.filter(has).with_row_index("_r")
-    point = pl.col("_node_counts")
     steps = (
-        elastic.select("_r", "_node_count", "_node_counts")
-        .explode("_node_counts")
-        .select("_r", t=epoch_ms(point.struct.field("time")), n=point.struct.field("nodes"))
+        elastic.select("_r", "_time", "_nodes")
+        .explode("_time", "_nodes")
+        .select("_r", t=epoch_ms(pl.col("_time")), n=pl.col("_nodes"))
     )
     before_first = elastic.select(
-        "_r", t=pl.lit(-(2**62), dtype=pl.Int64), n=pl.col("_node_count").cast(pl.Int32)
+        "_r", t=pl.lit(-(2**62), dtype=pl.Int64), n=pl.col("_node_count").cast(pl.Int64)
     )
     steps = (
-        pl.concat([before_first, steps.with_columns(pl.col("n").cast(pl.Int32))])
+        pl.concat([before_first, steps.with_columns(pl.col("n").cast(pl.Int64))])
         .sort("_r", "t")
         .with_columns(t_next=pl.col("t").shift(-1).over("_r").fill_null(2**62))
     )
+    names = [n for n in rows.collect_schema().names() if n not in ("_time", "_nodes")]
     pieces = (
-        elastic.join(steps, on="_r")
+        elastic.drop("_time", "_nodes")
+        .join(steps, on="_r")
         .with_columns(
             s=pl.max_horizontal("s", "t"),
             e=pl.when(pl.col("e").is_not_null()).then(pl.min_horizontal("e", "t_next")),
-            u=pl.col("u") // pl.col("_node_count").cast(pl.Int64) * pl.col("n").cast(pl.Int64),
+            u=pl.col("u") // pl.col("_node_count").cast(pl.Int64) * pl.col("n"),
         )
         .filter(pl.col("e") > pl.col("s"))
     )
-    names = rows.collect_schema().names()
-    return pl.concat([rows.filter(~has.fill_null(False)), pieces.select(names)], how="vertical")
+    return pl.concat([rows.filter(~has).select(names), pieces.select(names)], how="vertical")
 
 
 def held_intervals(
@@ -293,6 +311,8 @@ def held_intervals(
     now: datetime | None,
     include_queued: bool = False,
     tz: str = DEFAULT_TZ,
+    *,
+    faulted_only: bool = False,
     clip_to_snapshot: bool = False,
 ) -> tuple[pl.DataFrame, int | None, int | None]:
     """Held intervals ``[s, e)`` in epoch ms, clipped to the window, and that window.
@@ -310,6 +330,8 @@ def held_intervals(
     with ``node_counts`` holds units per node x its node count at each moment (the spec's
     ``node_count`` before the first point). With ``include_queued`` neither applies: a job
     waiting to be rescheduled still asks for its units, so its demand runs from creation to end.
+    ``faulted_only`` keeps only the segments that ended in a fault (for
+    :func:`mavtools.analysis.fault_hours`).
 
     With ``clip_to_snapshot`` the window ends at the latest snapshot time at the latest
     (:func:`latest_snapshot_ms`): answers without bins (a capacity, a bill) cannot show a
@@ -321,21 +343,32 @@ def held_intervals(
     begin = (
         pl.min_horizontal("create_time", "start_time") if include_queued else pl.col("start_time")
     )
-    extra = [] if include_queued else [c for c in _RUN_DETAIL if c in df.columns]
+    detail: dict[str, pl.Expr] = {}
+    if not include_queued and "segments" in df.columns:
+        names = ["start", "end", *(["end_recover"] if faulted_only else [])]
+        detail |= _fields("segments", *names)
+    if not include_queued and {"node_counts", "node_count"} <= set(df.columns):
+        detail |= _fields("node_counts", "time", "nodes") | {"_node_count": pl.col("node_count")}
     rows = (
         df.lazy()
-        .filter(begin.is_not_null() & (pl.col(units) > 0))
         .select(
             *keys,
-            *(pl.col(c).alias(f"_{c}") for c in extra),
+            **detail,
+            _holds=begin.is_not_null() & (pl.col(units) > 0),
             s=epoch_ms(begin),
             e=held_until(df, now, tz),
             u=pl.col(units).cast(pl.Int64),
         )
+        .filter("_holds")
+        .drop("_holds")
     )
-    if "segments" in extra:
-        rows = _in_segments(rows)
-    if "node_counts" in extra:
+    if detail:  # read once: the splits below use these rows twice each
+        rows = rows.collect().lazy()
+    if "_start" in detail:
+        rows = _in_segments(rows, faulted_only)
+    elif faulted_only:
+        rows = rows.filter(pl.lit(False))
+    if "_time" in detail:
         rows = _by_node_count(rows)
     held = (
         rows.select(*keys, "s", "e", "u")
