@@ -142,6 +142,10 @@ class Transport:
         self.max_body_bytes = max_body_bytes
         self.auth = auth
         self.requests_made = 0
+        #: Called with (HTTP status, seconds the answer took, ``Retry-After`` or None) after
+        #: every answer: how adaptive concurrency (:mod:`mavtools.api.concurrency`) hears of
+        #: throttling and latency without a second retry loop of its own.
+        self.observers: list[Callable[[int, float, float | None], None]] = []
         self._rng = random.Random()
         self._lock = threading.Lock()
         self._deadline_at: float | None = None
@@ -220,7 +224,10 @@ class Transport:
             retry_after: float | None = None
             failure: MavtoolsError
             try:
+                sent = time.monotonic()
                 reply = self._send(url, params, deadline_at, json_body)
+                for observe in list(self.observers):
+                    observe(reply.status, time.monotonic() - sent, _retry_after(reply.headers))
             except TransportError as exc:
                 failure = exc
                 if exc.cause in ("refused", "deadline", "too-large"):

@@ -24,6 +24,7 @@ Jobs are stored as the API's nested items (build them with :func:`v2_job`).
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -137,6 +138,8 @@ class FakeV2:
         flavors: flavor id -> (gpu, npu) cards per node, served by the flavor list.
         pools: the pools served by ``GET /v2/{project}/pools``.
         v1_retired: answer the v1 versions listing with 404.
+        ignore_time_filter: accept a ``create_time`` filter but do not apply it (a server
+            older or laxer than the documented one).
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class FakeV2:
         flavors: Mapping[str, tuple[int, int]] | None = None,
         pools: Iterable[PoolSpec] = (),
         v1_retired: bool = False,
+        ignore_time_filter: bool = False,
     ) -> None:
         if offset_mode not in ("record", "page"):
             raise ValueError("offset_mode is 'record' or 'page'")
@@ -154,6 +158,7 @@ class FakeV2:
         self.flavors = dict(flavors or {})
         self.pools = list(pools)
         self.v1_retired = v1_retired
+        self.ignore_time_filter = ignore_time_filter
         self.searches: list[dict[str, Any]] = []  # request bodies, for tests
         self._api: FakeModelArts | None = None
         self._lock = threading.RLock()
@@ -176,6 +181,45 @@ class FakeV2:
         with self._lock:
             self._jobs[job_id]["status"].update(status)
             self._views.clear()
+
+    def remove_jobs(self, job_ids: Iterable[str]) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                self._jobs.pop(job_id, None)
+            self._views.clear()
+
+    def churn(
+        self, at: int, *, deleted: int = 30, created: int = 30, seed: int = 0, oldest: bool = False
+    ) -> None:
+        """Just before request ``at`` of the server: delete ``deleted`` random jobs of workspace
+        "0" and create ``created`` new ones (newer than all; an ordinary day on a busy project).
+
+        ``oldest=True`` deletes every other one of the ``2 * deleted`` oldest instead (where an
+        oldest-first reader has already been). Needs :meth:`attach` first.
+        """
+        assert self._api is not None, "attach the FakeV2 first"
+        rng = random.Random(seed)
+
+        def change() -> None:
+            with self._lock:
+                mine = sorted(
+                    (j["metadata"]["create_time"], i)
+                    for i, j in self._jobs.items()
+                    if str(j["metadata"]["workspace_id"]) == "0"
+                )
+                ids = [i for _t, i in mine]
+                newest = max(self._jobs.values(), key=lambda j: j["metadata"]["create_time"])
+                self.remove_jobs(ids[: 2 * deleted : 2] if oldest else rng.sample(ids, deleted))
+                base = newest["metadata"]["create_time"]
+                fresh = []
+                for i in range(created):
+                    job = json.loads(json.dumps(newest))
+                    job["metadata"]["id"] = f"churn-{at}-{seed}-{i:06d}"
+                    job["metadata"]["create_time"] = base + 1 + i
+                    fresh.append(job)
+                self.add_jobs(fresh)
+
+        self._api.at_request.setdefault(at, []).append(change)
 
     @property
     def jobs(self) -> list[dict[str, Any]]:
@@ -242,7 +286,7 @@ class FakeV2:
                 raise ValueError
             if doc.get("sort_by", "create_time") != "create_time":
                 raise ValueError
-            match = _matcher(filters)
+            match = _matcher(filters, ignore_time=self.ignore_time_filter)
         except (ValueError, TypeError, KeyError, AttributeError):
             return 400, json.dumps(
                 {"error_code": "ModelArts.2701", "error_msg": "Invalid request parameters."}
@@ -351,7 +395,9 @@ class FakeV2:
         return 200, json.dumps(doc).encode()
 
 
-def _matcher(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
+def _matcher(
+    filters: list[Mapping[str, Any]], *, ignore_time: bool = False
+) -> Callable[[Mapping[str, Any]], bool]:
     """A predicate for the search ``filters`` (raises ValueError for one it does not know)."""
     tests: list[Callable[[Mapping[str, Any]], bool]] = []
     for f in filters:
@@ -359,7 +405,8 @@ def _matcher(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], 
         if key == "phase" and op in ("in", "not"):
             tests.append(_phase_test(set(values), negate=op == "not"))
         elif key == "create_time" and op == "between" and len(values) == 2:
-            tests.append(_window_test(int(values[0]), int(values[1])))
+            if not ignore_time:
+                tests.append(_window_test(int(values[0]), int(values[1])))
         elif key in ("user_name", "user_id") and op == "in":
             tests.append(_user_test(set(values)))
         else:
