@@ -45,6 +45,8 @@ log = logging.getLogger("mavtools")
 MAX_TOTAL_COUNT: Final = 100_000_000
 #: How ``offset`` may be read: a record offset, a 0-based or a 1-based page index.
 OFFSET_MODES: Final = ("record", "page", "page1")
+#: Offset probes before giving up on a listing whose head keeps changing.
+PROBES: Final = 5
 #: Most reads of a volatile listing before two consecutive ones must have agreed.
 STABLE_READS: Final = 4
 
@@ -282,7 +284,7 @@ class Pager:
                 f"The API listed {max(totals)} {self.endpoint.name} for {label} but paging "
                 f"returned {merged.height} distinct ones; the server pages inconsistently (for "
                 "example it ignores 'offset' or repeats records). Fetch again; if it persists, "
-                "pass offset_mode= to the Client."
+                "the server does not page consistently."
             )
         trusted = len(pages) == 1 or plan.mode == "record"
         paged = Paged(
@@ -383,24 +385,26 @@ class Pager:
     def _detect_offset_mode(self, base: dict[str, str], first: Batch | None, label: str) -> str:
         """Tell a record offset from a page index with a two-record probe at offset 1.
 
-        ``base`` must sort oldest first (new records then land after the probed ones), and the
-        probe is trusted only when ``total_count`` did not change between the reference page and
-        the probe; otherwise both are read again (at most three times).
+        ``base`` must sort oldest first, so records created meanwhile land after the probed
+        ones. Deletions can still shift the probe (30 deleted and 30 created keep the total, so
+        the total proves nothing): the probe is bracketed by two reads of the first records, and
+        trusted only when both list the same ones. Records can leave the head of an oldest-first
+        listing but never join it, so equal brackets prove the head was the same when the probe
+        was answered. A head that changed, or a probe that matches no meaning, is probed again.
         """
         if self.offset_mode != "auto":
             return self.offset_mode
         key = self.endpoint.key
-        for _attempt in range(3):
+        for _attempt in range(PROBES):
             if first is None:
                 first = self._page(base | {"offset": "0", "limit": "4"}, f"offset probe of {label}")
             ids = first.records[key].to_list()
             if len(ids) < 3:
                 return "record"
             probe = self._page(base | {"offset": "1", "limit": "2"}, f"offset probe of {label}")
-            # Oldest first, versions created meanwhile land after the probed ones: a total that
-            # grew is harmless, one that fell (a deletion) may have shifted the probe.
-            if (probe.total_count or 0) < (first.total_count or 0):
-                first = None  # something vanished around the probe: it proves nothing
+            after = self._page(base | {"offset": "0", "limit": "4"}, f"offset probe of {label}")
+            if after.records[key].to_list() != ids[:4]:
+                first = after  # the head changed around the probe: it proves nothing
                 continue
             got = probe.records[key].to_list()
 
@@ -413,19 +417,15 @@ class Pager:
             # 2 records) or 0-1 (1-based page index).
             mode = "record" if at(1) else "page" if at(2) else "page1" if at(0) else ""
             if not mode:
-                break
+                first = after
+                continue
             log.debug("offset is read as %s", mode)
             with self._lock:
                 self.offset_mode = mode
             return mode
-        else:
-            raise IncompleteError(
-                f"{self.endpoint.name.capitalize()} of {label} kept changing while mavtools probed "
-                "how the API reads 'offset' (versions vanished each time); fetch again."
-            )
         raise IncompleteError(
-            f"Could not tell whether the API reads 'offset' as a record offset or a page index "
-            f"for {label}; pass offset_mode='record' or 'page' to the Client."
+            f"{self.endpoint.name.capitalize()} of {label} kept changing while mavtools probed "
+            f"how the API reads 'offset' ({PROBES} probes disturbed); fetch again."
         )
 
     def _pages(
