@@ -68,14 +68,22 @@ def test_jobs_created_in_one_millisecond_beyond_a_page_are_paged(
     assert df["job_id"].is_unique().all() and set(df["job_id"]) == ids_of(fake)
 
 
+@pytest.mark.parametrize("offset_mode", ["page", "record"])
 def test_a_server_ignoring_the_time_filter_is_paged_instead(
-    start_server: Callable[..., RunningServer],
+    start_server: Callable[..., RunningServer], offset_mode: str
 ) -> None:
-    server, fake = v2_server(start_server, make_jobs(333), ignore_time_filter=True)
+    """Paged then; ``offset`` read as the SDK documents it (a page index) unless the pages show
+    otherwise, with no probe and no error asking the user."""
+    server, fake = v2_server(
+        start_server, make_jobs(333), ignore_time_filter=True, offset_mode=offset_mode
+    )
     c = client(server)
     df = c.list_versions(api="v2")
     assert df["job_id"].is_unique().all() and set(df["job_id"]) == ids_of(fake)
     assert c.v2.filters_time is False  # remembered: the next read pages at once
+    assert c.v2.offset_mode == offset_mode
+    probes = [b for b in fake.searches if b["limit"] < 50]
+    assert len(probes) == (0 if offset_mode == "page" else 2)  # page 2 showed it: probed
     before = len(fake.searches)
     assert c.list_versions(api="v2").height == 333
     assert not any(b.get("filters") for b in fake.searches[before:])

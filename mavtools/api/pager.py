@@ -144,6 +144,9 @@ class Pager:
         page_size: records per request (``limit``).
         connections: pages fetched at once.
         offset_mode: ``"auto"`` (detect once, then remember) or one of :data:`OFFSET_MODES`.
+        default_mode: with ``"auto"``, the meaning to assume first (the one the API's SDK
+            documents) instead of probing; the second page read proves it or, when it holds most
+            of the first page again, sends the pager to detect the meaning after all.
     """
 
     def __init__(
@@ -154,6 +157,7 @@ class Pager:
         page_size: int,
         connections: int,
         offset_mode: str = "auto",
+        default_mode: str | None = None,
     ) -> None:
         if offset_mode != "auto" and offset_mode not in OFFSET_MODES:
             raise ConfigError("offset_mode is one of 'auto', 'record', 'page', 'page1'.")
@@ -163,6 +167,7 @@ class Pager:
         self.connections = connections
         self.offset_mode = offset_mode
         self._configured_mode = offset_mode
+        self.default_mode = default_mode
         self._lock = threading.Lock()
 
     # -- reading --------------------------------------------------------------------------------
@@ -242,7 +247,10 @@ class Pager:
         first, total = self._first_page(base, label)
         limit = self._served_size(first, total, label)
         mode = self.offset_mode
-        if total > first.records.height and first.records.height > 0:
+        assumed = mode == "auto" and self.default_mode is not None
+        if assumed:
+            mode = str(self.default_mode)  # the documented meaning, checked on page 2 below
+        elif total > first.records.height and first.records.height > 0:
             mode = self._detect_offset_mode(base, first, label)
         # "auto" still: one page held everything and offset was never needed.
         plan = _Plan(mode if mode != "auto" else "record", limit)
@@ -269,6 +277,9 @@ class Pager:
             got = self._pages(
                 base, plan, range(start, max(plan.pages_for(latest), start + 1)), label, progress
             )
+            if assumed and 1 in got:
+                assumed = False
+                self._check_assumed(first, got[1], mode, label)
             pages.update(got)
             totals.extend(p.total_count or 0 for p in got.values())
         plan.check_seams(pages, self.endpoint.key)
@@ -291,6 +302,25 @@ class Pager:
             merged, max(totals), self.transport.requests_made - requests_before, offset_mode=mode
         )
         return paged, trusted
+
+    def _check_assumed(self, first: Batch, second: Batch, mode: str, label: str) -> None:
+        """Verify the assumed offset meaning on what pages 1 and 2 hold.
+
+        Read as a page index, page 2 shares no record with page 1 (a few at most, when records
+        were deleted in between). Most of page 1 again means ``offset`` was read otherwise (a
+        record offset, or a 1-based index): detect it, and read the listing again.
+
+        Raises:
+            _Shifted: the assumption was wrong.
+        """
+        key = self.endpoint.key
+        shared = len(set(first.records[key]) & set(second.records[key]))
+        if first.records.height > 1 and shared > first.records.height // 2:
+            log.debug("offset is not a %s for %s: detecting it", mode, label)
+            self.default_mode = None
+            raise _Shifted(f"offset is not read as a {mode}")
+        with self._lock:
+            self.offset_mode = mode  # proven by the data
 
     def _count(self, pages: Mapping[int, Batch]) -> int:
         return self._dedupe([pages[i].records for i in sorted(pages)]).height
@@ -332,10 +362,23 @@ class Pager:
         frames = [first.records]
         if depth > first.records.height and first.records.height > 0:
             limit = self._served_size(first, total, label)
-            # Never probe newest first: a record created meanwhile would shift the probe.
-            mode = self._detect_offset_mode({**query, **self.endpoint.oldest_first}, None, label)
+            assumed = self.offset_mode == "auto" and self.default_mode is not None
+            if assumed:
+                mode = str(self.default_mode)
+            else:
+                # Never probe newest first: a record created meanwhile would shift the probe.
+                oldest = {**query, **self.endpoint.oldest_first}
+                mode = self._detect_offset_mode(oldest, None, label)
             plan = _Plan(mode, limit, overlap=False)
             pages = self._pages(base, plan, range(1, math.ceil(depth / limit)), label, None)
+            if assumed and 1 in pages:
+                try:
+                    self._check_assumed(first, pages[1], mode, label)
+                except _Shifted:
+                    raise IncompleteError(
+                        f"{self.endpoint.name.capitalize()} of {label}: the API does not read "
+                        "'offset' as documented; read the listing in full."
+                    ) from None
             frames.extend(p.records for p in pages.values())
             totals = {p.total_count for p in pages.values()} | {total}
             if len(totals) > 1:

@@ -146,6 +146,9 @@ class Transport:
         #: every answer: how adaptive concurrency (:mod:`mavtools.api.concurrency`) hears of
         #: throttling and latency without a second retry loop of its own.
         self.observers: list[Callable[[int, float, float | None], None]] = []
+        #: Called before a throttled request is sent again; returns the seconds to wait first
+        #: (the pacing of :mod:`mavtools.api.concurrency`, so retries do not storm a gateway).
+        self.gates: list[Callable[[], float]] = []
         self._rng = random.Random()
         self._lock = threading.Lock()
         self._deadline_at: float | None = None
@@ -276,6 +279,9 @@ class Transport:
             log.debug("retrying %s in %.2f s after: %s", where, wait, failure)
             time.sleep(wait)
             waited += wait
+            if retry_after is not None:
+                for gate in list(self.gates):
+                    time.sleep(gate())  # a throttled request waits its turn like a new one
 
     def _auth_hint(self, reply: _Reply) -> str | None:
         """The hint of a 401/403 for the kind of credentials in use (None: the default one)."""

@@ -186,6 +186,7 @@ class V2Api:
             ),
             page_size=min(page_size, MAX_V2_LIMIT),
             connections=connections,
+            default_mode="page",  # Huawei's SDK: "the page number, from 0"; checked on page 2
         )
         self.windows = WindowReader(
             transport,

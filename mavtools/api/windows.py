@@ -128,11 +128,13 @@ class WindowReader:
         """
         run = _Run(self, workspace_id, label, lo, hi, progress or Progress(None))
         self.transport.observers.append(run.aimd.observe)
+        self.transport.gates.append(run.aimd.next_start)
         self.last_aimd = run.aimd
         try:
             return run.read()
         finally:
             self.transport.observers.remove(run.aimd.observe)
+            self.transport.gates.remove(run.aimd.next_start)
             run.close()
 
 
