@@ -6,7 +6,8 @@
   and unthrottled (slow start), then grows by one per round trip (additive increase);
 * a ``429`` halves the window (multiplicative decrease), pauses every new request for the
   answer's ``Retry-After``, and paces request starts to the rate the gateway was seen to allow
-  (the successes of the last second), a rate that then creeps up again slowly;
+  (the successes of the last second), a rate that then grows by 15% a second, and by 0.5% a
+  second once near a rate that was refused (10% slower at each further ``429``);
 * a latency well above the lowest seen (the server or the path is saturating) shrinks it by a
   quarter, at most once per round trip;
 * it never exceeds ``cap`` (the client's ``connections=``).
@@ -57,6 +58,7 @@ class Aimd:
         self.slow_start = True
         self.base: float | None = None  # the lowest latency seen
         self.interval = 0.0  # least seconds between request starts (0: not paced)
+        self.ceiling: float | None = None  # the paced rate last refused (requests/s)
         self.pause_until = 0.0
         self.throttled = 0
         self.answers = 0
@@ -91,11 +93,17 @@ class Aimd:
                     self._last_cut = now
                     self.slow_start = False
                     self.window = max(1.0, self.window / 2)
-                    while self._recent and self._recent[0] < now - 1.0:
-                        self._recent.popleft()
-                    allowed = max(len(self._recent), 1)  # successes in the last second
-                    paced = 1.0 / (allowed * 0.95)
-                    self.interval = max(paced, self.interval * 1.25)
+                    if self.interval:
+                        # Paced already: the rate that was refused is the ceiling; go below.
+                        self.ceiling = 1.0 / self.interval
+                        self.interval *= 1.1
+                    else:
+                        # First throttle: pace to what the gateway let through in the last
+                        # second, a lower bound of what it allows; the rate then grows.
+                        while self._recent and self._recent[0] < now - 1.0:
+                            self._recent.popleft()
+                        allowed = max(len(self._recent), 1)
+                        self.interval = 1.0 / (allowed * 0.95)
                 return
             if status >= 500:
                 return  # a server error says nothing about the gateway's limit
@@ -113,7 +121,11 @@ class Aimd:
                 step = 1.0 if self.slow_start else 1.0 / self.window
                 self.window = min(float(self.cap), self.window + step)
             if self.interval:
-                self.interval *= 0.997  # probe for a higher rate, gently
+                # Probe for a higher rate: +15% a second below the rate last refused, +0.5%
+                # a second near it (each 429 costs a Retry-After pause).
+                rate = 1.0 / self.interval
+                near = self.ceiling is not None and rate > 0.9 * self.ceiling
+                self.interval /= 1 + (0.005 if near else 0.15) / rate
             self.peak = max(self.peak, int(self.window))
 
     def summary(self) -> str:

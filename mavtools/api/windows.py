@@ -52,7 +52,7 @@ log = logging.getLogger("mavtools")
 #: The end of time for a window (9999-12-31, epoch ms).
 MAX_EPOCH_MS: Final = 253_402_300_799_000
 #: The share of a page a window is cut to hold (room for jobs spread unevenly in time).
-FILL: Final = 0.8
+FILL: Final = 0.9
 #: Rounds of "count, find what changed, read it again" before giving up.
 VERIFY_ROUNDS: Final = 4
 
@@ -295,17 +295,28 @@ class _Run:
         return [_Window(lo, last - 1, kept)], (last, hi, count - kept.height)
 
     def split(self, lo: int, hi: int, count: int, pieces: int) -> list[tuple[int, int, int]]:
-        """``[lo, hi]`` cut into at most ``pieces`` windows of equal time.
+        """``[lo, hi]`` (about ``count`` jobs) cut into at most ``pieces`` windows.
 
-        Each is meant to hold about :data:`FILL` of a page, so that jobs spread a little unevenly
-        still fit it: a window that overflows costs a second request.
+        Each window is cut to hold a whole number of pages at :data:`FILL` of a page each
+        (assuming jobs spread evenly in time), so that jobs spread a little unevenly still fit
+        the requests its chain makes: a window that overflows costs one more request.
         """
-        wanted = math.ceil(count / (self.r.page_size * FILL)) if count > self.r.page_size else 1
-        pieces = max(1, min(pieces, wanted, hi - lo + 1))
+        size = self.r.page_size
+        pages = 1 if count <= size else math.ceil(count / (size * FILL))
+        pieces = max(1, min(pieces, pages, hi - lo + 1))
+        share = [pages // pieces + (1 if k < pages % pieces else 0) for k in range(pieces)]
         span = hi - lo + 1
-        edges = [lo + span * k // pieces for k in range(pieces + 1)]
-        share = math.ceil(count / pieces)
-        return [(edges[k], edges[k + 1] - 1, share) for k in range(pieces)]
+        edges = [lo]
+        done = 0
+        for k in range(pieces - 1):
+            done += share[k]
+            edges.append(lo + span * done // pages)
+        edges.append(hi + 1)
+        return [
+            (edges[k], edges[k + 1] - 1, math.ceil(count * share[k] / pages))
+            for k in range(pieces)
+            if edges[k] <= edges[k + 1] - 1
+        ]
 
     def chains(self, starts: list[tuple[int, int, int]], windows: list[_Window]) -> None:
         """Read windows until none is left over, splitting remainders over free connections."""

@@ -23,6 +23,7 @@ Jobs are stored as the API's nested items (build them with :func:`v2_job`).
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 import re
@@ -163,8 +164,9 @@ class FakeV2:
         self._api: FakeModelArts | None = None
         self._lock = threading.RLock()
         self._jobs: dict[str, dict[str, Any]] = {}
-        # Sorted matches per search (workspace, filters, order), kept until the data changes.
-        self._views: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        # Matches per workspace and non-time filters, oldest first, with their create times,
+        # kept until the data changes.
+        self._views: dict[str, tuple[int, list[dict[str, Any]], list[int]]] = {}
         self.add_jobs(jobs)
 
     # -- data -----------------------------------------------------------------------------------
@@ -286,32 +288,47 @@ class FakeV2:
                 raise ValueError
             if doc.get("sort_by", "create_time") != "create_time":
                 raise ValueError
-            match = _matcher(filters, ignore_time=self.ignore_time_filter)
+            _matcher(filters)  # refuses a filter it does not know (400)
         except (ValueError, TypeError, KeyError, AttributeError):
             return 400, json.dumps(
                 {"error_code": "ModelArts.2701", "error_msg": "Invalid request parameters."}
             ).encode()
         with self._lock:
             self.searches.append(doc)
-            view = json.dumps([workspace, filters, order], sort_keys=True)
+            # One sorted view per workspace and other filters; a create_time window is cut out
+            # of it by bisection, so that windows cost what a real index costs (not a scan).
+            others = [f for f in filters if f.get("key") != "create_time"]
+            view = json.dumps([workspace, others], sort_keys=True)
             if view not in self._views:
                 mine = [
                     j
                     for j in self._jobs.values()
                     if str(j["metadata"].get("workspace_id")) == workspace
                 ]
+                test = _matcher(others)
                 chosen = sorted(
-                    (j for j in mine if match(j)),
+                    (j for j in mine if test(j)),
                     key=lambda j: (j["metadata"]["create_time"], j["metadata"]["id"]),
-                    reverse=order == "desc",
                 )
-                self._views[view] = (len(mine), chosen)
-            in_workspace, chosen = self._views[view]
+                times = [j["metadata"]["create_time"] for j in chosen]
+                self._views[view] = (len(mine), chosen, times)
+            in_workspace, chosen, times = self._views[view]
+            lo, hi = 0, len(chosen)
+            for f in filters:
+                if f.get("key") == "create_time" and not self.ignore_time_filter:
+                    start_ms, end_ms = (int(v) for v in f["value"])
+                    lo = max(lo, bisect.bisect_left(times, start_ms))
+                    hi = min(hi, bisect.bisect_right(times, end_ms))
+            count = max(hi - lo, 0)
             start = offset if self.offset_mode == "record" else offset * limit
-            page = chosen[start : start + limit]
+            if order == "asc":
+                page = chosen[lo + start : lo + min(start + limit, count)] if start < count else []
+            else:
+                top = hi - start
+                page = chosen[max(top - limit, lo) : top][::-1] if start < count else []
             answer = {
                 "total": in_workspace,
-                "count": len(chosen),
+                "count": count,
                 "limit": limit,
                 "offset": offset,
                 "sort_by": "create_time",
@@ -395,9 +412,7 @@ class FakeV2:
         return 200, json.dumps(doc).encode()
 
 
-def _matcher(
-    filters: list[Mapping[str, Any]], *, ignore_time: bool = False
-) -> Callable[[Mapping[str, Any]], bool]:
+def _matcher(filters: list[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
     """A predicate for the search ``filters`` (raises ValueError for one it does not know)."""
     tests: list[Callable[[Mapping[str, Any]], bool]] = []
     for f in filters:
@@ -405,8 +420,7 @@ def _matcher(
         if key == "phase" and op in ("in", "not"):
             tests.append(_phase_test(set(values), negate=op == "not"))
         elif key == "create_time" and op == "between" and len(values) == 2:
-            if not ignore_time:
-                tests.append(_window_test(int(values[0]), int(values[1])))
+            tests.append(_window_test(int(values[0]), int(values[1])))
         elif key in ("user_name", "user_id") and op == "in":
             tests.append(_user_test(set(values)))
         else:
