@@ -126,7 +126,9 @@ def test_v1_churn_between_pages_lists_every_version_that_existed_throughout(
 
 def test_a_rate_limited_gateway_is_not_stormed(start_server: Callable[..., RunningServer]) -> None:
     """A gateway allowing 10 requests a second: exact, and fewer than 20% of requests refused."""
-    server, fake = v2_server(start_server, make_jobs(1_500), v1_options={"rate_limit": 10})
+    server, fake = v2_server(
+        start_server, make_jobs(2_500), v1_options={"rate_limit": 10, "latency": 0.05}
+    )
     c = client(server, connections=16)
     df = c.list_versions(api="v2")
     assert df["job_id"].is_unique().all() and set(df["job_id"]) == ids_of(fake)
@@ -153,7 +155,9 @@ def test_aimd_halves_on_429_and_paces_to_the_rate_seen() -> None:
         aimd.observe(200, 0.05, None)
     assert aimd.size == 32
     aimd.observe(429, 0.01, 2.0)
-    assert aimd.size == 16 and aimd.throttled == 1
+    assert aimd.size == 16 and aimd.throttled == 1 and aimd.interval == 0  # a lone 429
+    aimd.observe(429, 0.01, 2.0)  # a second one: a rate limit
+    assert aimd.size == 16 and aimd.throttled == 2  # one cut per round trip
     assert aimd.next_start() == pytest.approx(2.0)  # Retry-After is honoured by every request
     assert 1 / aimd.interval == pytest.approx(30 * 0.95, rel=0.01)  # 30 answers in the last second
     now[0] += 1.0

@@ -4,8 +4,9 @@
 
 * it starts small (``start`` requests) and doubles per round trip while answers come back fast
   and unthrottled (slow start), then grows by one per round trip (additive increase);
-* a ``429`` halves the window (multiplicative decrease), pauses every new request for the
-  answer's ``Retry-After``, and paces request starts to the rate the gateway was seen to allow
+* a ``429`` halves the window (multiplicative decrease) and pauses every new request for the
+  answer's ``Retry-After``; a second one soon after (a rate limit, not a lone fault) paces
+  request starts to the rate the gateway was seen to allow
   (the successes of the last second), a rate that then grows by 15% a second, and by 0.5% a
   second once near a rate that was refused (10% slower at each further ``429``);
 * a latency well above the lowest seen (the server or the path is saturating) shrinks it by a
@@ -64,6 +65,8 @@ class Aimd:
         self.answers = 0
         self._clock = clock
         self._last_start = 0.0
+        self._started = 0.0  # when the first answer came
+        self._last_throttle = float("-inf")
         self._last_cut = float("-inf")
         self._recent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
@@ -88,7 +91,10 @@ class Aimd:
             round_trip = max(self.base or 0.0, 0.01)
             if status == 429:
                 self.throttled += 1
-                self.pause_until = max(self.pause_until, now + (retry_after or 1.0))
+                if retry_after is not None:  # every request waits it out, not just this one
+                    self.pause_until = max(self.pause_until, now + retry_after)
+                again = now - self._last_throttle <= 2.0
+                self._last_throttle = now
                 if now - self._last_cut >= round_trip:  # one cut per round trip
                     self._last_cut = now
                     self.slow_start = False
@@ -97,17 +103,18 @@ class Aimd:
                         # Paced already: the rate that was refused is the ceiling; go below.
                         self.ceiling = 1.0 / self.interval
                         self.interval *= 1.1
-                    else:
-                        # First throttle: pace to what the gateway let through in the last
-                        # second, a lower bound of what it allows; the rate then grows.
-                        while self._recent and self._recent[0] < now - 1.0:
-                            self._recent.popleft()
-                        allowed = max(len(self._recent), 1)
-                        self.interval = 1.0 / (allowed * 0.95)
+                if not self.interval and again and self._recent:
+                    # Throttled twice in a short while (a rate limit, not a lone 429): pace to
+                    # what the gateway let through in the last second, a lower bound of what
+                    # it allows; the rate then grows.
+                    while self._recent and self._recent[0] < now - 1.0:
+                        self._recent.popleft()
+                    self.interval = 1.0 / (max(len(self._recent), 1) * 0.95)
                 return
             if status >= 500:
                 return  # a server error says nothing about the gateway's limit
             self.answers += 1
+            self._started = self._started or now
             self._recent.append(now)
             if len(self._recent) > 4096:
                 self._recent.popleft()

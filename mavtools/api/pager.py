@@ -18,13 +18,15 @@ import itertools
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import polars as pl
 
+from mavtools.api.concurrency import Aimd
 from mavtools.api.transport import Transport
 from mavtools.errors import ConfigError, IncompleteError, ResponseFormatError
 
@@ -503,10 +505,21 @@ class Pager:
                 if pages[index].records.height < plan.limit:
                     break
             return pages
-        window = 4 * self.connections
+        # How many are in flight adapts (mavtools.api.concurrency): few at first, more while
+        # answers come fast, fewer on 429 or rising latency; never more than ``connections``.
+        aimd = Aimd(self.connections)
+        self.transport.observers.append(aimd.observe)
+        self.transport.gates.append(aimd.next_start)
         pool = ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
+
+        def submit(index: int) -> Future[tuple[int, Batch]]:
+            delay = aimd.next_start()
+            if delay > 0:
+                time.sleep(delay)
+            return pool.submit(one, index)
+
         try:
-            flying = {pool.submit(one, i) for i in itertools.islice(pending, window)}
+            flying = {submit(i) for i in itertools.islice(pending, aimd.size)}
             ended = False
             while flying:
                 done, flying = wait(flying, return_when=FIRST_COMPLETED)
@@ -515,10 +528,13 @@ class Pager:
                     pages[index] = page
                     ended = ended or page.records.height < plan.limit
                 if not ended:
-                    more = itertools.islice(pending, window - len(flying))
-                    flying |= {pool.submit(one, i) for i in more}
+                    more = itertools.islice(pending, max(aimd.size - len(flying), 0))
+                    flying |= {submit(i) for i in more}
         finally:
+            self.transport.observers.remove(aimd.observe)
+            self.transport.gates.remove(aimd.next_start)
             pool.shutdown(wait=True, cancel_futures=True)
+        log.debug("%s: %s", label, aimd.summary())
         return pages
 
 
