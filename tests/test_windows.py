@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 import pytest
 
 import mavtools as mt
@@ -163,3 +164,27 @@ def test_aimd_halves_on_429_and_paces_to_the_rate_seen() -> None:
     now[0] += 1.0
     aimd.observe(200, 0.5, None)  # ten times the lowest latency: shrink
     assert aimd.size == 12
+
+
+def test_warm_refresh_of_100000_v2_jobs_after_5_new_and_3_finished_takes_4_requests(
+    start_server: Callable[..., RunningServer], tmp_path: Any
+) -> None:
+    """The newest page (the 5 new jobs, the server's count), the flavor list of a new client,
+    and the create-time windows of the cached unfinished jobs that page did not reach."""
+    from tests.test_v2 import finish, fresh, settled_jobs
+
+    n = 100_000
+    server, fake = v2_server(start_server, settled_jobs(n, running=(20, 25, 50_000, n - 3)))
+    from tests.test_v2 import V2
+
+    V2[server.api] = fake  # the helpers of test_v2 find the FakeV2 there
+    first = mt.load_versions(client(server), cache_dir=tmp_path)
+    assert first.height == n
+    finish(server, 20, 50_000, n - 3)
+    fake.add_jobs(settled_jobs(5, start=n + 10))
+    before = server.api.requests
+    again = mt.load_versions(fresh(client(server)), cache_dir=tmp_path, max_age=0)
+    assert server.api.requests - before <= 4
+    assert set(again["job_id"]) == ids_of(fake) and again.height == n + 5
+    running = again.filter(pl.col("outcome") == "running")["job_id"].to_list()
+    assert running == [fake_id for fake_id in running if fake_id.startswith("00000019")]
