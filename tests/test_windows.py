@@ -8,6 +8,7 @@ requests it took (timings live in benchmarks/bench_v2.py).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -188,3 +189,14 @@ def test_warm_refresh_of_100000_v2_jobs_after_5_new_and_3_finished_takes_4_reque
     assert set(again["job_id"]) == ids_of(fake) and again.height == n + 5
     running = again.filter(pl.col("outcome") == "running")["job_id"].to_list()
     assert running == [fake_id for fake_id in running if fake_id.startswith("00000019")]
+
+
+def test_the_adaptive_window_is_visible_in_the_log(
+    start_server: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """What ``-v`` shows: the windows, the requests and the connections the read grew to."""
+    server, _fake = v2_server(start_server, make_jobs(500))
+    with caplog.at_level("INFO", logger="mavtools"):
+        client(server, connections=6).list_versions(api="v2")
+    [line] = [r.getMessage() for r in caplog.records if "windows" in r.getMessage()]
+    assert re.search(r"500 jobs in \d+ windows, \d+ requests, up to [2-6] connections", line)
