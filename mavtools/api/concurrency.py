@@ -105,11 +105,13 @@ class Aimd:
                         self.interval *= 1.1
                 if not self.interval and again and self._recent:
                     # Throttled twice in a short while (a rate limit, not a lone 429): pace to
-                    # what the gateway let through in the last second, a lower bound of what
-                    # it allows; the rate then grows.
+                    # what the gateway let through in the last second (over at least half a
+                    # second: a read that just began has seen few answers), a lower bound of
+                    # what it allows; the rate then grows.
                     while self._recent and self._recent[0] < now - 1.0:
                         self._recent.popleft()
-                    self.interval = 1.0 / (max(len(self._recent), 1) * 0.95)
+                    seen = min(max(now - self._started, 0.5), 1.0)
+                    self.interval = 1.0 / (max(len(self._recent) / seen, 1.0) * 0.95)
                 return
             if status >= 500:
                 return  # a server error says nothing about the gateway's limit
