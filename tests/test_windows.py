@@ -7,6 +7,7 @@ requests it took (timings live in benchmarks/bench_v2.py).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -201,3 +202,23 @@ def test_the_adaptive_window_is_visible_in_the_log(
         client(server, connections=6).list_versions(api="v2")
     [line] = [r.getMessage() for r in caplog.records if "windows" in r.getMessage()]
     assert re.search(r"500 jobs in \d+ windows, \d+ requests, up to [2-6] connections", line)
+
+
+def test_a_window_counted_but_sent_empty_is_a_named_error(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    server = start_server(())
+    fake = FakeV2(make_jobs(200), flavors=FLAVORS, v1_retired=True)
+    original = fake._search
+
+    def lying(request: Any) -> tuple[int, bytes]:
+        status, body = original(request)
+        doc = json.loads(body)
+        if doc["items"] and doc["order"] == "asc" and b"between" in (request.body or b""):
+            doc["items"] = []  # a window's count, without its jobs
+        return status, json.dumps(doc).encode()
+
+    fake._search = lying  # type: ignore[method-assign]
+    fake.attach(server.api)
+    with pytest.raises(mt.IncompleteError, match=r"counted \d+ v2 jobs .* but sent none"):
+        client(server).list_versions(api="v2")

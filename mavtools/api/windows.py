@@ -286,6 +286,11 @@ class _Run:
         count = page.total or 0
         if page.jobs.height >= count:
             return [_Window(lo, hi, page.jobs)], None
+        if page.jobs.is_empty():
+            raise IncompleteError(
+                f"The API counted {count} v2 jobs created in {lo}..{hi} for {self.label} but "
+                "sent none; it pages inconsistently. Fetch again later."
+            )
         last = int(page.jobs["create_time"].max())  # type: ignore[arg-type]
         if last == lo:  # more than a page created in one millisecond: page that instant
             jobs = self.r.paged(self.workspace_id, lo, lo)
