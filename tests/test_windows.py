@@ -222,3 +222,17 @@ def test_a_window_counted_but_sent_empty_is_a_named_error(
     fake.attach(server.api)
     with pytest.raises(mt.IncompleteError, match=r"counted \d+ v2 jobs .* but sent none"):
         client(server).list_versions(api="v2")
+
+
+def test_a_status_filtered_v2_listing_is_read_in_windows_too(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    """The phase filter goes with every window; one pass, no second read to agree with."""
+    server, fake = v2_server(start_server, make_jobs(3_000))
+    df = client(server).list_versions(status="running", api="v2")
+    expected = {j["metadata"]["id"] for j in fake.jobs if j["status"]["phase"] == "Running"}
+    assert df["job_id"].is_unique().all() and set(df["job_id"]) == expected
+    phase = {"key": "phase", "operator": "in", "value": ["Running", "Terminating"]}
+    assert all(phase in b["filters"] for b in fake.searches)
+    assert {b["offset"] for b in fake.searches} == {0}
+    assert len(fake.searches) <= math.ceil(len(expected) / 45) + 4

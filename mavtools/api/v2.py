@@ -205,13 +205,18 @@ class V2Api:
         before = self.transport.requests_made
         if search.phases == []:  # the statuses asked for are v1-only: nothing to ask the server
             return V2Result(empty_frame(), 0, 0, self.pager.offset_mode)
-        if not search.phases and self.filters_time is not False:
+        if self.filters_time is not False:
             try:
                 got = self.windows.read(
                     search.workspace_id,
                     search.label(),
                     lo=search.created_from_ms or 0,
                     hi=MAX_EPOCH_MS if search.created_to_ms is None else search.created_to_ms,
+                    filters=(
+                        [{"key": "phase", "operator": "in", "value": search.phases}]
+                        if search.phases
+                        else None
+                    ),
                     progress=progress,
                 )
             except (FilterIgnored, ApiError) as exc:

@@ -118,15 +118,18 @@ class WindowReader:
         *,
         lo: int = 0,
         hi: int = MAX_EPOCH_MS,
+        filters: list[dict[str, Any]] | None = None,
         progress: Progress | None = None,
     ) -> Windowed:
-        """Every job of the workspace created in ``[lo, hi]``, or raise.
+        """Every job of the workspace created in ``[lo, hi]`` (and matching ``filters``, for
+        example ``phase in [...]``), or raise.
 
         Raises:
             FilterIgnored: the server does not apply the ``create_time`` filter.
             IncompleteError: the windows' counts kept disagreeing with the listing's.
         """
         run = _Run(self, workspace_id, label, lo, hi, progress or Progress(None))
+        run.filters = list(filters or [])
         self.transport.observers.append(run.aimd.observe)
         self.transport.gates.append(run.aimd.next_start)
         self.last_aimd = run.aimd
@@ -158,6 +161,7 @@ class _Run:
         self.aimd = Aimd(reader.connections)
         self.pool = ThreadPoolExecutor(reader.connections, thread_name_prefix="mavtools-window")
         self.requests_before = reader.transport.requests_made
+        self.filters: list[dict[str, Any]] = []
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -174,8 +178,9 @@ class _Run:
             "order": order,
             "workspace_id": self.workspace_id,
         }
-        if timed:
-            body["filters"] = [between(lo, hi)]
+        filters = self.filters + ([between(lo, hi)] if timed else [])
+        if filters:
+            body["filters"] = filters
         where = f"window {lo}..{hi} of {self.label}"
         page = self.r.transport.get_parsed(self.r.url, {}, where, _parse, json_body=body)
         self.progress.done()
