@@ -1,14 +1,16 @@
 """New-version (v2) training: job searches, flavor cards and pool sizes.
 
-Jobs. ``POST /v2/{project_id}/training-job-searches`` is read by the same
-:class:`~mavtools.api.pager.Pager` as the v1 listing, through an :class:`~mavtools.api.pager.Endpoint`
-that POSTs the page parameters as the JSON body: oldest first (``order=asc``, so jobs created
-meanwhile land after the pages already read), ``limit`` at most 50 (the API's cap), the meaning of
-``offset`` detected once with a two-record probe (the docs disagree: record offset or page index;
-kept apart from v1's, they are different services), concurrent pages, and the result accepted
-only when the distinct jobs match the server's latest ``count`` (the tail is re-read when jobs were
-added; a phase-filtered search is read until two reads agree). Requests go through the client's
-:class:`~mavtools.api.transport.Transport`: the same retries, deadlines and errors as v1.
+Jobs. ``POST /v2/{project_id}/training-job-searches`` is read as self-contained creation-time
+windows (:class:`~mavtools.api.windows.WindowReader`): each window fits one page and is read with
+one request, so no delete or create between requests can hide a job at a page seam, and one pass
+is enough; the windows' counts must add up to the listing's ``count``. A server that ignores the
+``create_time`` filter is read by the same :class:`~mavtools.api.pager.Pager` as the v1 listing
+instead (remembered per client), through an :class:`~mavtools.api.pager.Endpoint` that POSTs the
+page parameters as the JSON body: oldest first, ``limit`` at most 50 (the API's cap), ``offset``
+read as the page index Huawei's SDK documents, proven by the second page's contents (a probe only
+when they disagree). Requests go through the client's :class:`~mavtools.api.transport.Transport`:
+the same retries, deadlines and errors as v1; how many are in flight adapts
+(:mod:`mavtools.api.concurrency`).
 
 Filters that save requests go to the server: a status filter becomes a ``phase in [...]`` filter
 (:func:`mavtools.statuses.v2_phases_for_codes`; the exact codes are then kept locally), and a status
