@@ -82,7 +82,7 @@ def warm_load(root: Path, n: int = 1_000_000) -> bool:
     dataset = DatasetId("eu-de", PROJECT, "0")
     write(store, dataset, n, seed=1, offset=0, endpoint=client.endpoint)
     # The endpoint need not answer: a fresh dataset is served without any request.
-    path = store.directory(dataset) / "part-0.parquet"
+    [path] = store.directory(dataset).glob("part-*.parquet")
     bare, _ = best(lambda: pl.read_parquet(path))
     warm, loaded = best(lambda: load_versions(client, cache_dir=root, max_age="1d"))
     assert loaded.height == n and provenance(loaded).from_cache  # type: ignore[union-attr]

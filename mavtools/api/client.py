@@ -61,7 +61,7 @@ from mavtools.provenance import Provenance, attach
 __all__ = ["ALL_WORKSPACES", "Client", "ListingResult", "RetryPolicy", "Timeout"]
 
 DEFAULT_PAGE_SIZE: Final = 1000
-DEFAULT_CONNECTIONS: Final = 4
+DEFAULT_CONNECTIONS: Final = 16
 DEFAULT_TIMEOUT: Final = Timeout()
 DEFAULT_RETRY: Final = RetryPolicy()
 #: The column that identifies a v1 record within its listing (the wire's ``version_id``). Rows of
@@ -99,7 +99,9 @@ class Client:
         sk: secret key.
         auth: any ``requests`` auth object instead (for example :class:`mavtools.api.auth.PasswordAuth`).
         page_size: versions per request (``limit``).
-        connections: pages fetched at once, over that many reused connections.
+        connections: the most pages fetched at once, over that many reused connections. How
+            many are in flight adapts below it (:mod:`mavtools.api.concurrency`): a few at
+            first, more while answers come fast, fewer on ``429`` or rising latency.
         timeout: time limits of every request.
         retry: retry policy.
         offset_mode: ``"auto"`` (detect), ``"record"``, ``"page"`` (0-based) or ``"page1"``.

@@ -18,13 +18,15 @@ import itertools
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import polars as pl
 
+from mavtools.api.concurrency import Aimd
 from mavtools.api.transport import Transport
 from mavtools.errors import ConfigError, IncompleteError, ResponseFormatError
 
@@ -45,6 +47,8 @@ log = logging.getLogger("mavtools")
 MAX_TOTAL_COUNT: Final = 100_000_000
 #: How ``offset`` may be read: a record offset, a 0-based or a 1-based page index.
 OFFSET_MODES: Final = ("record", "page", "page1")
+#: Offset probes before giving up on a listing whose head keeps changing.
+PROBES: Final = 5
 #: Most reads of a volatile listing before two consecutive ones must have agreed.
 STABLE_READS: Final = 4
 
@@ -142,6 +146,9 @@ class Pager:
         page_size: records per request (``limit``).
         connections: pages fetched at once.
         offset_mode: ``"auto"`` (detect once, then remember) or one of :data:`OFFSET_MODES`.
+        default_mode: with ``"auto"``, the meaning to assume first (the one the API's SDK
+            documents) instead of probing; the second page read proves it or, when it holds most
+            of the first page again, sends the pager to detect the meaning after all.
     """
 
     def __init__(
@@ -152,6 +159,7 @@ class Pager:
         page_size: int,
         connections: int,
         offset_mode: str = "auto",
+        default_mode: str | None = None,
     ) -> None:
         if offset_mode != "auto" and offset_mode not in OFFSET_MODES:
             raise ConfigError("offset_mode is one of 'auto', 'record', 'page', 'page1'.")
@@ -161,6 +169,7 @@ class Pager:
         self.connections = connections
         self.offset_mode = offset_mode
         self._configured_mode = offset_mode
+        self.default_mode = default_mode
         self._lock = threading.Lock()
 
     # -- reading --------------------------------------------------------------------------------
@@ -240,7 +249,10 @@ class Pager:
         first, total = self._first_page(base, label)
         limit = self._served_size(first, total, label)
         mode = self.offset_mode
-        if total > first.records.height and first.records.height > 0:
+        assumed = mode == "auto" and self.default_mode is not None
+        if assumed:
+            mode = str(self.default_mode)  # the documented meaning, checked on page 2 below
+        elif total > first.records.height and first.records.height > 0:
             mode = self._detect_offset_mode(base, first, label)
         # "auto" still: one page held everything and offset was never needed.
         plan = _Plan(mode if mode != "auto" else "record", limit)
@@ -267,6 +279,9 @@ class Pager:
             got = self._pages(
                 base, plan, range(start, max(plan.pages_for(latest), start + 1)), label, progress
             )
+            if assumed and 1 in got:
+                assumed = False
+                self._check_assumed(first, got[1], mode, label)
             pages.update(got)
             totals.extend(p.total_count or 0 for p in got.values())
         plan.check_seams(pages, self.endpoint.key)
@@ -282,13 +297,32 @@ class Pager:
                 f"The API listed {max(totals)} {self.endpoint.name} for {label} but paging "
                 f"returned {merged.height} distinct ones; the server pages inconsistently (for "
                 "example it ignores 'offset' or repeats records). Fetch again; if it persists, "
-                "pass offset_mode= to the Client."
+                "the server does not page consistently."
             )
         trusted = len(pages) == 1 or plan.mode == "record"
         paged = Paged(
             merged, max(totals), self.transport.requests_made - requests_before, offset_mode=mode
         )
         return paged, trusted
+
+    def _check_assumed(self, first: Batch, second: Batch, mode: str, label: str) -> None:
+        """Verify the assumed offset meaning on what pages 1 and 2 hold.
+
+        Read as a page index, page 2 shares no record with page 1 (a few at most, when records
+        were deleted in between). Most of page 1 again means ``offset`` was read otherwise (a
+        record offset, or a 1-based index): detect it, and read the listing again.
+
+        Raises:
+            _Shifted: the assumption was wrong.
+        """
+        key = self.endpoint.key
+        shared = len(set(first.records[key]) & set(second.records[key]))
+        if first.records.height > 1 and shared > first.records.height // 2:
+            log.debug("offset is not a %s for %s: detecting it", mode, label)
+            self.default_mode = None
+            raise _Shifted(f"offset is not read as a {mode}")
+        with self._lock:
+            self.offset_mode = mode  # proven by the data
 
     def _count(self, pages: Mapping[int, Batch]) -> int:
         return self._dedupe([pages[i].records for i in sorted(pages)]).height
@@ -330,10 +364,23 @@ class Pager:
         frames = [first.records]
         if depth > first.records.height and first.records.height > 0:
             limit = self._served_size(first, total, label)
-            # Never probe newest first: a record created meanwhile would shift the probe.
-            mode = self._detect_offset_mode({**query, **self.endpoint.oldest_first}, None, label)
+            assumed = self.offset_mode == "auto" and self.default_mode is not None
+            if assumed:
+                mode = str(self.default_mode)
+            else:
+                # Never probe newest first: a record created meanwhile would shift the probe.
+                oldest = {**query, **self.endpoint.oldest_first}
+                mode = self._detect_offset_mode(oldest, None, label)
             plan = _Plan(mode, limit, overlap=False)
             pages = self._pages(base, plan, range(1, math.ceil(depth / limit)), label, None)
+            if assumed and 1 in pages:
+                try:
+                    self._check_assumed(first, pages[1], mode, label)
+                except _Shifted:
+                    raise IncompleteError(
+                        f"{self.endpoint.name.capitalize()} of {label}: the API does not read "
+                        "'offset' as documented; read the listing in full."
+                    ) from None
             frames.extend(p.records for p in pages.values())
             totals = {p.total_count for p in pages.values()} | {total}
             if len(totals) > 1:
@@ -383,24 +430,26 @@ class Pager:
     def _detect_offset_mode(self, base: dict[str, str], first: Batch | None, label: str) -> str:
         """Tell a record offset from a page index with a two-record probe at offset 1.
 
-        ``base`` must sort oldest first (new records then land after the probed ones), and the
-        probe is trusted only when ``total_count`` did not change between the reference page and
-        the probe; otherwise both are read again (at most three times).
+        ``base`` must sort oldest first, so records created meanwhile land after the probed
+        ones. Deletions can still shift the probe (30 deleted and 30 created keep the total, so
+        the total proves nothing): the probe is bracketed by two reads of the first records, and
+        trusted only when both list the same ones. Records can leave the head of an oldest-first
+        listing but never join it, so equal brackets prove the head was the same when the probe
+        was answered. A head that changed, or a probe that matches no meaning, is probed again.
         """
         if self.offset_mode != "auto":
             return self.offset_mode
         key = self.endpoint.key
-        for _attempt in range(3):
+        for _attempt in range(PROBES):
             if first is None:
                 first = self._page(base | {"offset": "0", "limit": "4"}, f"offset probe of {label}")
             ids = first.records[key].to_list()
             if len(ids) < 3:
                 return "record"
             probe = self._page(base | {"offset": "1", "limit": "2"}, f"offset probe of {label}")
-            # Oldest first, versions created meanwhile land after the probed ones: a total that
-            # grew is harmless, one that fell (a deletion) may have shifted the probe.
-            if (probe.total_count or 0) < (first.total_count or 0):
-                first = None  # something vanished around the probe: it proves nothing
+            after = self._page(base | {"offset": "0", "limit": "4"}, f"offset probe of {label}")
+            if after.records[key].to_list() != ids[:4]:
+                first = after  # the head changed around the probe: it proves nothing
                 continue
             got = probe.records[key].to_list()
 
@@ -413,19 +462,15 @@ class Pager:
             # 2 records) or 0-1 (1-based page index).
             mode = "record" if at(1) else "page" if at(2) else "page1" if at(0) else ""
             if not mode:
-                break
+                first = after
+                continue
             log.debug("offset is read as %s", mode)
             with self._lock:
                 self.offset_mode = mode
             return mode
-        else:
-            raise IncompleteError(
-                f"{self.endpoint.name.capitalize()} of {label} kept changing while mavtools probed "
-                "how the API reads 'offset' (versions vanished each time); fetch again."
-            )
         raise IncompleteError(
-            f"Could not tell whether the API reads 'offset' as a record offset or a page index "
-            f"for {label}; pass offset_mode='record' or 'page' to the Client."
+            f"{self.endpoint.name.capitalize()} of {label} kept changing while mavtools probed "
+            f"how the API reads 'offset' ({PROBES} probes disturbed); fetch again."
         )
 
     def _pages(
@@ -460,10 +505,21 @@ class Pager:
                 if pages[index].records.height < plan.limit:
                     break
             return pages
-        window = 4 * self.connections
+        # How many are in flight adapts (mavtools.api.concurrency): few at first, more while
+        # answers come fast, fewer on 429 or rising latency; never more than ``connections``.
+        aimd = Aimd(self.connections)
+        self.transport.observers.append(aimd.observe)
+        self.transport.gates.append(aimd.next_start)
         pool = ThreadPoolExecutor(self.connections, thread_name_prefix="mavtools-page")
+
+        def submit(index: int) -> Future[tuple[int, Batch]]:
+            delay = aimd.next_start()
+            if delay > 0:
+                time.sleep(delay)
+            return pool.submit(one, index)
+
         try:
-            flying = {pool.submit(one, i) for i in itertools.islice(pending, window)}
+            flying = {submit(i) for i in itertools.islice(pending, aimd.size)}
             ended = False
             while flying:
                 done, flying = wait(flying, return_when=FIRST_COMPLETED)
@@ -472,10 +528,13 @@ class Pager:
                     pages[index] = page
                     ended = ended or page.records.height < plan.limit
                 if not ended:
-                    more = itertools.islice(pending, window - len(flying))
-                    flying |= {pool.submit(one, i) for i in more}
+                    more = itertools.islice(pending, max(aimd.size - len(flying), 0))
+                    flying |= {submit(i) for i in more}
         finally:
+            self.transport.observers.remove(aimd.observe)
+            self.transport.gates.remove(aimd.next_start)
             pool.shutdown(wait=True, cancel_futures=True)
+        log.debug("%s: %s", label, aimd.summary())
         return pages
 
 

@@ -142,6 +142,13 @@ class Transport:
         self.max_body_bytes = max_body_bytes
         self.auth = auth
         self.requests_made = 0
+        #: Called with (HTTP status, seconds the answer took, ``Retry-After`` or None) after
+        #: every answer: how adaptive concurrency (:mod:`mavtools.api.concurrency`) hears of
+        #: throttling and latency without a second retry loop of its own.
+        self.observers: list[Callable[[int, float, float | None], None]] = []
+        #: Called before a throttled request is sent again; returns the seconds to wait first
+        #: (the pacing of :mod:`mavtools.api.concurrency`, so retries do not storm a gateway).
+        self.gates: list[Callable[[], float]] = []
         self._rng = random.Random()
         self._lock = threading.Lock()
         self._deadline_at: float | None = None
@@ -220,7 +227,10 @@ class Transport:
             retry_after: float | None = None
             failure: MavtoolsError
             try:
+                sent = time.monotonic()
                 reply = self._send(url, params, deadline_at, json_body)
+                for observe in list(self.observers):
+                    observe(reply.status, time.monotonic() - sent, _retry_after(reply.headers))
             except TransportError as exc:
                 failure = exc
                 if exc.cause in ("refused", "deadline", "too-large"):
@@ -269,6 +279,9 @@ class Transport:
             log.debug("retrying %s in %.2f s after: %s", where, wait, failure)
             time.sleep(wait)
             waited += wait
+            if retry_after is not None:
+                for gate in list(self.gates):
+                    time.sleep(gate())  # a throttled request waits its turn like a new one
 
     def _auth_hint(self, reply: _Reply) -> str | None:
         """The hint of a 401/403 for the kind of credentials in use (None: the default one)."""

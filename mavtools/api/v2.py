@@ -1,14 +1,16 @@
 """New-version (v2) training: job searches, flavor cards and pool sizes.
 
-Jobs. ``POST /v2/{project_id}/training-job-searches`` is read by the same
-:class:`~mavtools.api.pager.Pager` as the v1 listing, through an :class:`~mavtools.api.pager.Endpoint`
-that POSTs the page parameters as the JSON body: oldest first (``order=asc``, so jobs created
-meanwhile land after the pages already read), ``limit`` at most 50 (the API's cap), the meaning of
-``offset`` detected once with a two-record probe (the docs disagree: record offset or page index;
-kept apart from v1's, they are different services), concurrent pages, and the result accepted
-only when the distinct jobs match the server's latest ``count`` (the tail is re-read when jobs were
-added; a phase-filtered search is read until two reads agree). Requests go through the client's
-:class:`~mavtools.api.transport.Transport`: the same retries, deadlines and errors as v1.
+Jobs. ``POST /v2/{project_id}/training-job-searches`` is read as self-contained creation-time
+windows (:class:`~mavtools.api.windows.WindowReader`): each window fits one page and is read with
+one request, so no delete or create between requests can hide a job at a page seam, and one pass
+is enough; the windows' counts must add up to the listing's ``count``. A server that ignores the
+``create_time`` filter is read by the same :class:`~mavtools.api.pager.Pager` as the v1 listing
+instead (remembered per client), through an :class:`~mavtools.api.pager.Endpoint` that POSTs the
+page parameters as the JSON body: oldest first, ``limit`` at most 50 (the API's cap), ``offset``
+read as the page index Huawei's SDK documents, proven by the second page's contents (a probe only
+when they disagree). Requests go through the client's :class:`~mavtools.api.transport.Transport`:
+the same retries, deadlines and errors as v1; how many are in flight adapts
+(:mod:`mavtools.api.concurrency`).
 
 Filters that save requests go to the server: a status filter becomes a ``phase in [...]`` filter
 (:func:`mavtools.statuses.v2_phases_for_codes`; the exact codes are then kept locally), and a status
@@ -25,6 +27,7 @@ Pools. :meth:`V2Api.pools` reads ``GET /v2/{project_id}/pools`` and the resource
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +40,7 @@ import polars as pl
 from mavtools.api.pager import Batch, Endpoint, Pager, Progress
 from mavtools.api.query import Listing
 from mavtools.api.transport import Transport
+from mavtools.api.windows import MAX_EPOCH_MS, FilterIgnored, WindowReader
 from mavtools.errors import (
     AccessWarning,
     ApiError,
@@ -45,7 +49,7 @@ from mavtools.errors import (
     NotFoundError,
     ResponseFormatError,
 )
-from mavtools.frame import _MAX_EPOCH_MS, empty_frame, json_object
+from mavtools.frame import empty_frame, json_object
 from mavtools.frame_v2 import V2_RAW_SCHEMA, Cards, build_v2_frame, parse_search_page
 from mavtools.statuses import v2_phases_for_codes
 
@@ -59,6 +63,8 @@ __all__ = [
     "pool_sizes",
     "searches_for",
 ]
+
+log = logging.getLogger("mavtools")
 
 #: The largest ``limit`` the search accepts.
 MAX_V2_LIMIT: Final = 50
@@ -102,7 +108,7 @@ class JobSearch:
             filters.append({"key": "phase", "operator": "in", "value": self.phases})
         if self.created_from_ms is not None or self.created_to_ms is not None:
             lo = self.created_from_ms or 0
-            hi = self.created_to_ms if self.created_to_ms is not None else _MAX_EPOCH_MS
+            hi = self.created_to_ms if self.created_to_ms is not None else MAX_EPOCH_MS
             filters.append(
                 {"key": "create_time", "operator": "between", "value": [str(lo), str(hi)]}
             )
@@ -192,7 +198,17 @@ class V2Api:
             ),
             page_size=min(page_size, MAX_V2_LIMIT),
             connections=connections,
+            default_mode="page",  # Huawei's SDK: "the page number, from 0"; checked on page 2
         )
+        self.windows = WindowReader(
+            transport,
+            f"{endpoint}/v2/{project_id}/training-job-searches",
+            page_size=min(page_size, MAX_V2_LIMIT),
+            connections=connections,
+            paged=self._paged_window,
+        )
+        #: Whether the server applies the ``create_time`` filter (None: not known yet).
+        self.filters_time: bool | None = None
         self._cards: dict[str, Cards] | None = None
         self._lock = threading.Lock()
 
@@ -201,6 +217,32 @@ class V2Api:
         before = self.transport.requests_made
         if search.phases == []:  # the statuses asked for are v1-only: nothing to ask the server
             return V2Result(empty_frame(), 0, 0, self.pager.offset_mode)
+        if self.filters_time is not False:
+            try:
+                got = self.windows.read(
+                    search.workspace_id,
+                    search.label(),
+                    lo=search.created_from_ms or 0,
+                    hi=MAX_EPOCH_MS if search.created_to_ms is None else search.created_to_ms,
+                    filters=(
+                        [{"key": "phase", "operator": "in", "value": search.phases}]
+                        if search.phases
+                        else None
+                    ),
+                    progress=progress,
+                )
+            except (FilterIgnored, ApiError) as exc:
+                if isinstance(exc, ApiError) and exc.http_status != 400:
+                    raise
+                # A server that does not apply the create_time filter: page instead, and
+                # do not try windows again with this client.
+                log.info("%s: windows not usable (%s); paging", search.label(), exc)
+                self.filters_time = False
+            else:
+                self.filters_time = True
+                frame = self._typed(got.records, search)
+                requests = self.transport.requests_made - before
+                return V2Result(frame, got.count, requests, "windows")
         paged = self.pager.read(
             search.params(), search.label(), volatile=search.filtered, progress=progress
         )
@@ -220,6 +262,11 @@ class V2Api:
         frame = self._typed(paged.records, search)
         requests = self.transport.requests_made - before
         return V2Result(frame, paged.total_count, requests, self.pager.offset_mode)
+
+    def _paged_window(self, workspace_id: str, lo: int, hi: int) -> pl.DataFrame:
+        """Raw rows of one creation-time window read by offset paging (a crowded instant)."""
+        search = JobSearch(workspace_id, created_from_ms=lo, created_to_ms=hi)
+        return self.pager.read(search.params(), search.label()).records
 
     @property
     def offset_mode(self) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import random
 import re
 import socket
@@ -167,6 +168,9 @@ class FakeModelArts:
             signature check (a gateway whose clock, or rather the user's, is off).
         workspace_names: workspace id -> name served by ``GET /v1/{project}/workspaces``
             (default: "default" for "0", else "ws-" and the id's first 6 characters).
+        rate_limit: like APIG flow control, answer at most this many listing requests a second
+            (a token bucket holding one second's worth); beyond it ``429`` with ``Retry-After``
+            (whole seconds until a request is allowed again). ``throttled`` counts them.
 
     Example:
         >>> api = FakeModelArts(records, project_id="p1", token="t")
@@ -195,6 +199,7 @@ class FakeModelArts:
         clock_skew: float = 0.0,
         workspace_names: Mapping[str, str] | None = None,
         grants: Mapping[str, Permissions] | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         if offset_mode not in ("record", "page", "page1"):
             raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
@@ -217,6 +222,11 @@ class FakeModelArts:
         self.workspace_names = dict(workspace_names or {})
         #: Act as an IAM sub-project: AK/SK requests need a signed ``X-Project-Id``.
         self.sub_project = False
+        self.rate_limit = rate_limit
+        self.throttled = 0  # requests refused by the rate limit
+        self._bucket = (float(rate_limit or 0), time.monotonic())
+        #: request number -> changes made just before that request is answered (see churn).
+        self.at_request: dict[int, list[Callable[[], None]]] = {}
         self.requests = 0  # versions requests answered (faults included)
         self.request_log: list[str] = []
         self.issued_tokens: dict[str, datetime] = {}
@@ -382,6 +392,12 @@ class FakeModelArts:
             self.requests += 1
             number = self.requests
             self.request_log.append(request.target)
+            limited = self._over_rate()
+            due = self.at_request.pop(number, [])
+        if limited is not None:
+            return limited
+        for change in due:
+            change()
         if self.before_request is not None:
             self.before_request(number)
         denied = self.authorise(request, project)
@@ -395,6 +411,60 @@ class FakeModelArts:
         if self.latency:
             answer.delay += self.latency
         return answer
+
+    def _over_rate(self) -> Answer | None:
+        """The ``429`` of the rate limit when this request is over it (called under the lock)."""
+        if not self.rate_limit:
+            return None
+        tokens, then = self._bucket
+        now = time.monotonic()
+        tokens = min(self.rate_limit, tokens + (now - then) * self.rate_limit)
+        if tokens >= 1:
+            self._bucket = (tokens - 1, now)
+            return None
+        self._bucket = (tokens, now)
+        self.throttled += 1
+        wait = max(1, math.ceil((1 - tokens) / self.rate_limit))
+        return _error(
+            429,
+            "APIGW.0308",
+            "The request is throttled.",
+            {"Retry-After": str(wait)},
+        )
+
+    def churn(
+        self, at: int, *, deleted: int = 30, created: int = 30, seed: int = 0, oldest: bool = False
+    ) -> None:
+        """Just before listing request ``at``: delete ``deleted`` random versions of workspace
+        "0" and create ``created`` newer ones (an ordinary day on a busy project).
+
+        ``oldest=True`` deletes every other one of the ``2 * deleted`` oldest instead, where an
+        oldest-first reader has already been (the first page, the offset probe).
+        """
+        rng = random.Random(seed)
+
+        def change() -> None:
+            with self._lock:
+                mine = sorted(
+                    (v for v, r in self._records.items() if r["workspace_id"] == "0"),
+                    key=lambda v: (self._records[v].get("create_time") or 0, v),
+                )
+                newest = max(self._records.values(), key=lambda r: r.get("create_time") or 0)
+                top = max(self._records)
+                gone = mine[: 2 * deleted : 2] if oldest else rng.sample(mine, deleted)
+                for vid in gone:
+                    self.remove_version(vid)
+                self.add_versions(
+                    dict(newest)
+                    | {
+                        "version_id": top + 1 + i,
+                        "job_id": top + 1 + i,
+                        "create_time": (newest.get("create_time") or 0) + 1 + i,
+                    }
+                    for i in range(created)
+                )
+
+        self.at_request.setdefault(at, []).append(change)
 
     def _check_auth(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
@@ -576,6 +646,7 @@ class FakeModelArts:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # see setup(): no delayed-ACK wait on two-write answers
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet

@@ -25,7 +25,9 @@ Jobs are stored as the API's nested items (build them with :func:`v2_job`).
 
 from __future__ import annotations
 
+import bisect
 import json
+import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -184,6 +186,8 @@ class FakeV2:
         v1_retired: answer the v1 versions listing with 404.
         pools_api: serve the pool list and resource flavors; False acts out a region where the
             v2 pool API is not published (the gateway's 404).
+        ignore_time_filter: accept a ``create_time`` filter but do not apply it (a server
+            older or laxer than the documented one).
     """
 
     def __init__(
@@ -195,6 +199,7 @@ class FakeV2:
         pools: Iterable[PoolSpec] = (),
         v1_retired: bool = False,
         pools_api: bool = True,
+        ignore_time_filter: bool = False,
     ) -> None:
         if offset_mode not in ("record", "page"):
             raise ValueError("offset_mode is 'record' or 'page'")
@@ -203,12 +208,14 @@ class FakeV2:
         self.pools = list(pools)
         self.v1_retired = v1_retired
         self.pools_api = pools_api
+        self.ignore_time_filter = ignore_time_filter
         self.searches: list[dict[str, Any]] = []  # request bodies, for tests
         self._api: FakeModelArts | None = None
         self._lock = threading.RLock()
         self._jobs: dict[str, dict[str, Any]] = {}
-        # Sorted matches per search (workspace, filters, order), kept until the data changes.
-        self._views: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        # Matches per workspace and non-time filters, oldest first, with their create times,
+        # kept until the data changes.
+        self._views: dict[str, tuple[int, list[dict[str, Any]], list[int]]] = {}
         self.add_jobs(jobs)
 
     # -- data -----------------------------------------------------------------------------------
@@ -225,6 +232,45 @@ class FakeV2:
         with self._lock:
             self._jobs[job_id]["status"].update(status)
             self._views.clear()
+
+    def remove_jobs(self, job_ids: Iterable[str]) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                self._jobs.pop(job_id, None)
+            self._views.clear()
+
+    def churn(
+        self, at: int, *, deleted: int = 30, created: int = 30, seed: int = 0, oldest: bool = False
+    ) -> None:
+        """Just before request ``at`` of the server: delete ``deleted`` random jobs of workspace
+        "0" and create ``created`` new ones (newer than all; an ordinary day on a busy project).
+
+        ``oldest=True`` deletes every other one of the ``2 * deleted`` oldest instead (where an
+        oldest-first reader has already been). Needs :meth:`attach` first.
+        """
+        assert self._api is not None, "attach the FakeV2 first"
+        rng = random.Random(seed)
+
+        def change() -> None:
+            with self._lock:
+                mine = sorted(
+                    (j["metadata"]["create_time"], i)
+                    for i, j in self._jobs.items()
+                    if str(j["metadata"]["workspace_id"]) == "0"
+                )
+                ids = [i for _t, i in mine]
+                newest = max(self._jobs.values(), key=lambda j: j["metadata"]["create_time"])
+                self.remove_jobs(ids[: 2 * deleted : 2] if oldest else rng.sample(ids, deleted))
+                base = newest["metadata"]["create_time"]
+                fresh = []
+                for i in range(created):
+                    job = json.loads(json.dumps(newest))
+                    job["metadata"]["id"] = f"churn-{at}-{seed}-{i:06d}"
+                    job["metadata"]["create_time"] = base + 1 + i
+                    fresh.append(job)
+                self.add_jobs(fresh)
+
+        self._api.at_request.setdefault(at, []).append(change)
 
     @property
     def jobs(self) -> list[dict[str, Any]]:
@@ -295,32 +341,47 @@ class FakeV2:
                 raise ValueError
             if doc.get("sort_by", "create_time") != "create_time":
                 raise ValueError
-            match = _matcher(filters)
+            _matcher(filters)  # refuses a filter it does not know (400)
         except (ValueError, TypeError, KeyError, AttributeError):
             return 400, json.dumps(
                 {"error_code": "ModelArts.2701", "error_msg": "Invalid request parameters."}
             ).encode()
         with self._lock:
             self.searches.append(doc)
-            view = json.dumps([workspace, filters, order], sort_keys=True)
+            # One sorted view per workspace and other filters; a create_time window is cut out
+            # of it by bisection, so that windows cost what a real index costs (not a scan).
+            others = [f for f in filters if f.get("key") != "create_time"]
+            view = json.dumps([workspace, others], sort_keys=True)
             if view not in self._views:
                 mine = [
                     j
                     for j in self._jobs.values()
                     if str(j["metadata"].get("workspace_id")) == workspace
                 ]
+                test = _matcher(others)
                 chosen = sorted(
-                    (j for j in mine if match(j)),
+                    (j for j in mine if test(j)),
                     key=lambda j: (j["metadata"]["create_time"], j["metadata"]["id"]),
-                    reverse=order == "desc",
                 )
-                self._views[view] = (len(mine), chosen)
-            in_workspace, chosen = self._views[view]
+                times = [j["metadata"]["create_time"] for j in chosen]
+                self._views[view] = (len(mine), chosen, times)
+            in_workspace, chosen, times = self._views[view]
+            lo, hi = 0, len(chosen)
+            for f in filters:
+                if f.get("key") == "create_time" and not self.ignore_time_filter:
+                    start_ms, end_ms = (int(v) for v in f["value"])
+                    lo = max(lo, bisect.bisect_left(times, start_ms))
+                    hi = min(hi, bisect.bisect_right(times, end_ms))
+            count = max(hi - lo, 0)
             start = offset if self.offset_mode == "record" else offset * limit
-            page = chosen[start : start + limit]
+            if order == "asc":
+                page = chosen[lo + start : lo + min(start + limit, count)] if start < count else []
+            else:
+                top = hi - start
+                page = chosen[max(top - limit, lo) : top][::-1] if start < count else []
             answer = {
                 "total": in_workspace,
-                "count": len(chosen),
+                "count": count,
                 "limit": limit,
                 "offset": offset,
                 "sort_by": "create_time",

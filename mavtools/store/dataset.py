@@ -2,17 +2,23 @@
 
 Layout (see ``docs/cache.md``)::
 
-    <cache_dir>/versions/region=<region>/project_id=<project>/workspace_id=<ws>/part-0.parquet
+    <cache_dir>/versions/region=<region>/project_id=<project>/workspace_id=<ws>/
+        part-<ns>-<hex>.parquet
     <cache_dir>/versions/region=<region>/project_id=<project>/_workspaces.json
     <cache_dir>/readers/<stamp>-<rand>/...      hard links pinned by :func:`scan_cache` readers
 
 Decisions:
 
-* **One file, replaced atomically.** A dataset is exactly one ``part-0.parquet``. Its description
-  (endpoint, snapshot time, rows, schema version, how it was obtained) lives in the Parquet file's
-  key-value metadata under ``mavtools``, so data and description change together in one
-  ``os.replace``: a writer killed at any moment leaves the old file or the new one, and an
-  outside engine globbing ``**/*.parquet`` never sees two snapshots of one workspace.
+* **One file, a new name per snapshot.** A dataset is one ``part-<ns>-<hex>.parquet`` (the
+  time it was written and a random tag). Its description (endpoint, snapshot time, rows, schema
+  version, how it was obtained) lives in the Parquet file's key-value metadata under
+  ``mavtools``, so data and description change together. A refresh writes the new file under a
+  hidden temp name, renames it to its own new name (the commit point), then moves the old file
+  out of the dataset tree into the pins (``readers/<stamp>-retired-<rand>/``) with one rename:
+  a writer killed at any moment leaves the old file or the new one, and no name ever holds two
+  contents, so a reader that listed the dataset before a refresh (Spark remembers names and
+  sizes) reads the old snapshot or fails with file-not-found, never a mix. Between the two
+  renames (microseconds) a lister could see both files; mavtools itself reads the newest.
 * **Hive convention.** Partition columns (``region``, ``project_id``, ``workspace_id``) are in the
   directory names, not in the files (Spark refuses a column present in both). Values are strings.
   Files starting with ``_`` or ``.`` (lock, workspace list, temp files) are ignored by Spark, Trino
@@ -73,7 +79,10 @@ PARTITIONS: Final = ("region", "project_id", "workspace_id")
 #: How long a lazy frame from :func:`scan_cache` keeps its snapshot after a refresh.
 READER_GRACE: Final = timedelta(days=1)
 DEFAULT_LOCK_TIMEOUT: Final = 900.0
-PART: Final = "part-0.parquet"
+PART: Final = "part-0.parquet"  # the one name of the layout before snapshot-named files
+#: A snapshot's file: ``part-<ns since epoch, 20 digits>-<8 hex>.parquet`` (or the legacy name).
+_PART_NAME: Final = re.compile(r"part-(?:\d{20}-[0-9a-f]{8}|0)\.parquet")
+_RETIRED: Final = "retired"
 _FORMAT: Final = "mavtools-versions-dataset"
 _META_KEY: Final = "mavtools"
 _DATASET: Final = "versions"
@@ -236,7 +245,9 @@ class CacheStore:
             EntryDamaged: the file is unreadable or its description was edited.
             EntryOutdated: it was written with another :data:`SCHEMA_VERSION`.
         """
-        path = self.directory(dataset) / PART
+        path = _current(self.directory(dataset))
+        if path is None:
+            return None
         try:
             size = path.stat().st_size
             meta = pl.read_parquet_metadata(path)
@@ -306,7 +317,9 @@ class CacheStore:
             "skipped": dict(skipped or {}),
             "v2_offset_mode": v2_offset_mode,
         }
-        path = directory / PART
+        # A new name for every snapshot: a reader that listed the old file (and its size, as
+        # Spark does) never finds other bytes under that name.
+        path = directory / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         temp = directory / f".part-{uuid.uuid4().hex[:12]}.tmp"  # never matched by *.parquet
         try:
             try:
@@ -319,6 +332,7 @@ class CacheStore:
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise
+            self._retire(directory, dataset, keep=path)
             _fsync_dir(directory)
             for old in directory.glob(
                 ".part-*.tmp"
@@ -333,7 +347,8 @@ class CacheStore:
     def delete(self, dataset: DatasetId) -> None:
         """Remove a dataset's file (readers holding a pin keep their copy)."""
         directory = self.directory(dataset)
-        (directory / PART).unlink(missing_ok=True)
+        for path in _parts(directory):
+            path.unlink(missing_ok=True)
         for path in directory.glob(".part-*.tmp"):
             path.unlink(missing_ok=True)
 
@@ -350,7 +365,7 @@ class CacheStore:
                 dataset = DatasetId(*(v.split("=", 1)[1] for v in values))
             except ConfigError:
                 continue  # not written by mavtools: never read
-            if (path / PART).exists():
+            if _current(path) is not None:
                 found.append(dataset)
         return sorted(found)
 
@@ -419,14 +434,36 @@ class CacheStore:
                 target = folder.joinpath(*snapshot.dataset.parts())
                 _mkdirs(target)
                 try:
-                    os.link(snapshot.data, target / PART)
+                    os.link(snapshot.data, target / snapshot.data.name)
                 except FileNotFoundError:
                     continue  # deleted meanwhile: the dataset is gone for this reader too
                 except OSError:  # a file system without hard links: copy instead
-                    shutil.copyfile(snapshot.data, target / PART)
+                    shutil.copyfile(snapshot.data, target / snapshot.data.name)
         except OSError as exc:
             raise _unwritable(folder, exc) from None
         return folder
+
+    def _retire(self, directory: Path, dataset: DatasetId, *, keep: Path) -> None:
+        """Move the dataset's other files out of the dataset tree, into the pins.
+
+        One rename each (the same file system): a reader that listed the old file finds it gone
+        (file not found, never other bytes), and a reader that opened it keeps reading it. The
+        retired files are removed with the pins, after :data:`READER_GRACE`.
+        """
+        old = [p for p in _parts(directory) if p != keep]
+        if not old:
+            return
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        folder = self.root / _READERS / f"{stamp}-{_RETIRED}-{uuid.uuid4().hex[:8]}"
+        target = folder.joinpath(*dataset.parts())
+        _mkdirs(target)
+        for path in old:
+            try:
+                os.replace(path, target / path.name)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                path.unlink(missing_ok=True)
 
     def prune_readers(self, older_than: timedelta = timedelta(0)) -> int:
         """Remove reader folders pinned longer ago than ``older_than``; return how many."""
@@ -474,6 +511,21 @@ class CacheStore:
         directory = self.directory(dataset)
         _mkdirs(directory)
         return directory
+
+
+def _parts(directory: Path) -> list[Path]:
+    """The snapshot files in a dataset's directory, oldest first (names sort by time)."""
+    try:
+        names = sorted(p.name for p in directory.iterdir() if _PART_NAME.fullmatch(p.name))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [directory / name for name in names]
+
+
+def _current(directory: Path) -> Path | None:
+    """The dataset's file: the newest snapshot file (only for an instant is there another)."""
+    parts = _parts(directory)
+    return parts[-1] if parts else None
 
 
 def with_partitions(frame: pl.DataFrame | pl.LazyFrame, dataset: DatasetId) -> Any:
