@@ -92,8 +92,64 @@ def held(r: dict[str, Any], fallback: int | None, queued: bool = False) -> tuple
     return (begin, until) if until > begin else None
 
 
+def nodes_at(r: dict[str, Any], t: int) -> int:
+    """An elastic version's node count at ``t``: the last point at or before it, else the
+    spec's ``node_count`` (docs/semantics.md, "Run segments and node counts")."""
+    count = r["node_count"]
+    for point in sorted(r["node_counts"], key=lambda p: ms(p["time"])):
+        if ms(point["time"]) <= t:
+            count = point["nodes"]
+    return count
+
+
+def pieces(
+    r: dict[str, Any], span: tuple[int, int], units: int, queued: bool, faults: bool = False
+) -> list[tuple[int, int, int]]:
+    """The documented rule for run detail, minute by minute: a version with ``segments`` holds
+    only inside them, each cut at the version's own end (an open one runs until it); an elastic
+    version holds units per node x its node count at each moment; ``include_queued`` asks for
+    the whole ``[creation, end)``, gaps included, never less than it holds at any moment.
+    ``faults`` keeps only segments that ended in a fault (followed by another, or with an
+    ``end_recover``)."""
+    begin, until = span
+    segments = r.get("segments") or []
+    if queued or not segments:
+        if faults:
+            return []
+        runs = [(begin, until)]
+    else:
+        runs = []
+        for k, seg in enumerate(segments):
+            if faults and k == len(segments) - 1 and not seg["end_recover"]:
+                continue
+            s, e = ms(seg["start"]), ms(seg["end"])
+            runs.append((s, until if e is None else min(e, until)))
+    elastic = r.get("node_counts") is not None and (r.get("node_count") or 0) > 0
+    out = []
+    for s, e in runs:
+        if e <= s:
+            continue
+        if not elastic:
+            out.append((s, e, units))
+            continue
+        per_node = units // r["node_count"]
+        # Minute by minute (the generated times are whole minutes), merged into runs of one level.
+        t = s
+        while t < e:
+            level = per_node * nodes_at(r, t)
+            if queued:
+                level = max(level, units)
+            t_next = min(e, t - t % 60_000 + 60_000)
+            if out and out[-1][1] == t and out[-1][2] == level:
+                out[-1] = (out[-1][0], t_next, level)
+            else:
+                out.append((t, t_next, level))
+            t = t_next
+    return [p for p in out if p[2] > 0]
+
+
 def intervals(
-    df: pl.DataFrame, resource: str, queued: bool = False
+    df: pl.DataFrame, resource: str, queued: bool = False, faults: bool = False
 ) -> list[tuple[int, int, int, dict[str, Any]]]:
     rows = df.to_dicts()
     fallback = fallback_now(rows)
@@ -102,7 +158,7 @@ def intervals(
         units = r[UNITS[resource]]
         span = held(r, fallback, queued)
         if units and units > 0 and span is not None:
-            out.append((span[0], span[1], units, r))
+            out.extend((s, e, u, r) for s, e, u in pieces(r, span, units, queued, faults))
     return out
 
 

@@ -253,8 +253,12 @@ def _in_segments(rows: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([plain.drop("_segments"), split.drop("_segments")], how="vertical")
 
 
-def _by_node_count(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Rows with ``_node_counts`` split at each change of the node count; units per node x nodes."""
+def _by_node_count(rows: pl.LazyFrame, *, asked: bool = False) -> pl.LazyFrame:
+    """Rows with ``_node_counts`` split at each change of the node count; units per node x nodes.
+
+    ``asked`` (demand): never fewer nodes than the spec's ``node_count``, which the job asked for
+    whatever it was given.
+    """
     has = pl.col("_node_counts").is_not_null() & (pl.col("_node_count") > 0)
     elastic = rows.filter(has).with_row_index("_r")
     point = pl.col("_node_counts")
@@ -266,10 +270,13 @@ def _by_node_count(rows: pl.LazyFrame) -> pl.LazyFrame:
     before_first = elastic.select(
         "_r", t=pl.lit(-(2**62), dtype=pl.Int64), n=pl.col("_node_count").cast(pl.Int32)
     )
-    steps = (
-        pl.concat([before_first, steps.with_columns(pl.col("n").cast(pl.Int32))])
-        .sort("_r", "t")
-        .with_columns(t_next=pl.col("t").shift(-1).over("_r").fill_null(2**62))
+    steps = pl.concat([before_first, steps.with_columns(pl.col("n").cast(pl.Int32))])
+    if asked:
+        steps = steps.join(elastic.select("_r", "_node_count"), on="_r").select(
+            "_r", "t", n=pl.max_horizontal("n", pl.col("_node_count").cast(pl.Int32))
+        )
+    steps = steps.sort("_r", "t").with_columns(
+        t_next=pl.col("t").shift(-1).over("_r").fill_null(2**62)
     )
     pieces = (
         elastic.join(steps, on="_r")
@@ -308,8 +315,10 @@ def held_intervals(
     A version with run ``segments`` (v2 ``running_records``) holds only inside them, each clipped
     to the version's own end (:func:`held_until`; an open segment runs until it); an elastic one
     with ``node_counts`` holds units per node x its node count at each moment (the spec's
-    ``node_count`` before the first point). With ``include_queued`` neither applies: a job
-    waiting to be rescheduled still asks for its units, so its demand runs from creation to end.
+    ``node_count`` before the first point). With ``include_queued`` segments do not apply: a job
+    waiting to be rescheduled still asks for its units, so its demand runs from creation to end;
+    an elastic job asks for units per node x the larger of its spec's ``node_count`` and its node
+    count at each moment, so demand is never below what it holds.
 
     With ``clip_to_snapshot`` the window ends at the latest snapshot time at the latest
     (:func:`latest_snapshot_ms`): answers without bins (a capacity, a bill) cannot show a
@@ -321,7 +330,8 @@ def held_intervals(
     begin = (
         pl.min_horizontal("create_time", "start_time") if include_queued else pl.col("start_time")
     )
-    extra = [] if include_queued else [c for c in _RUN_DETAIL if c in df.columns]
+    detail = ("node_counts", "node_count") if include_queued else _RUN_DETAIL
+    extra = [c for c in detail if c in df.columns]
     rows = (
         df.lazy()
         .filter(begin.is_not_null() & (pl.col(units) > 0))
@@ -335,8 +345,8 @@ def held_intervals(
     )
     if "segments" in extra:
         rows = _in_segments(rows)
-    if "node_counts" in extra:
-        rows = _by_node_count(rows)
+    if "node_counts" in extra and "node_count" in extra:
+        rows = _by_node_count(rows, asked=include_queued)
     held = (
         rows.select(*keys, "s", "e", "u")
         .filter(pl.col("e") > pl.col("s"), pl.col("u") > 0)
