@@ -72,7 +72,7 @@ _REGION = st.sampled_from(("eu-de", None))
 _NO_DURATION = st.sampled_from((None, 0))
 _PRIORITY = st.sampled_from((1, 2, 3, None))
 _PREEMPTIBLE = st.sampled_from((True, False, None))
-_SEGMENT_COUNT = st.sampled_from((None, None, 0, 1, 2, 3))  # None: no running_records
+_SEGMENT_COUNT = st.sampled_from((None, 0, 1, 2, 2, 3, 3))  # None: no running_records
 _RECOVER = st.sampled_from((None, None, "", "proc_restart", "job_reschedule"))
 _REASON = st.sampled_from((None, "Completed", "NodeFault", "OOM"))
 _STEPS = st.lists(
@@ -325,7 +325,7 @@ def _run_detail(
             segments[-1]["end"] = None  # the last segment still open
         out["segments"] = segments
         out["restarts"] = len(segments) - 1 if segments else None
-    if start is not None and draw(_TENTH) < 4:
+    if start is not None and draw(_TENTH) < 5:
         out["node_counts"] = [
             {"time": _minutes(base, start + t), "nodes": n} for t, n in sorted(draw(_STEPS))
         ]

@@ -249,6 +249,12 @@ def inv_unit_hours(data: st.DataObject, resource: str, every: str, tz: str) -> N
     if consistent and start is None and end is None:
         usage = mt.usage(df, by=None, resource=resource)[HOURS[resource]].item() or 0.0
         assert usage == pytest.approx(expected, abs=1e-6)
+    # fault_hours counts the same unit-hours, and of them those of segments that ended in a fault.
+    faults = mt.fault_hours(df, by=None, start=start, end=end, tz=tz, resource=resource)
+    assert (faults["unit_hours"].sum() or 0.0) == pytest.approx(expected, abs=1e-6)
+    lost = intervals(df, resource, faults=True)
+    expected_lost = brute_unit_hours(lost, window)
+    assert (faults["fault_unit_hours"].sum() or 0.0) == pytest.approx(expected_lost, abs=1e-6)
 
 
 test_unit_hours_agree, test_unit_hours_agree_heavy = both(
@@ -358,6 +364,7 @@ CALLS: dict[str, Callable[[pl.DataFrame, str], Any]] = {
     "durations": lambda df, r: mt.durations(df, by="outcome"),
     "duration_histogram": lambda df, r: A.duration_histogram(df),
     "quality_report": lambda df, r: mt.quality_report(df),
+    "fault_hours": lambda df, r: mt.fault_hours(df, resource=r),  # type: ignore[arg-type]
     "simulate": lambda df, r: mt.simulate(df, pool_id="p1", units=16, policy="backfill"),
     "what_if": lambda df, r: mt.what_if(df, pool_id="p1", sizes=[1, 8, 16]),
     "size_for": lambda df, r: mt.size_for(df, pool_id="p1", wait="1h"),
@@ -415,6 +422,11 @@ def _split_calls(df: pl.DataFrame) -> dict[str, Callable[[pl.DataFrame], pl.Data
         "failure_rate": lambda d: mt.failure_rate(d, by=["project_id", "pool_id"], every="1d"),
         "queue_wait": lambda d: mt.queue_wait(d, by=["project_id", "api"]),
         "usage": lambda d: mt.usage(d, by=["project_id", "pool_id"]).drop("share"),
+        "fault_hours": lambda d: mt.fault_hours(
+            d,
+            by=["project_id", "pool_id", "user_name"],
+            **window,  # type: ignore[arg-type]
+        ),
         "version_counts": lambda d: A.version_counts(d, by=["project_id", "outcome"]),
         "durations": lambda d: mt.durations(d, by=["project_id", "outcome"]),
     }
@@ -471,6 +483,46 @@ SHAPES: dict[str, pl.Expr] = {
     "no gpu_num": pl.col("gpu_num").is_null(),
     "no workspace": pl.col("workspace_id").is_null(),
     "npu": pl.col("npu_num") > 0,
+    # issue 19's columns, on v2 rows only
+    "v2 without segments": (pl.col("api") == "v2") & pl.col("segments").is_null(),
+    "empty segments": pl.col("segments").list.len() == 0,
+    "one segment": pl.col("segments").list.len() == 1,
+    "several segments": pl.col("segments").list.len() > 1,
+    "a gap between segments": (
+        pl.col("segments").list.get(1, null_on_oob=True).struct.field("start")
+        > pl.col("segments").list.first().struct.field("end")
+    ),
+    "an open last segment": pl.col("segments").list.last().struct.field("end").is_null(),
+    "a segment past the row's end": pl.col("segments")
+    .list.eval(pl.element().struct.field("end").max())
+    .list.first()
+    > pl.col("end_time"),
+    "a segment past the snapshot": pl.col("segments")
+    .list.eval(pl.element().struct.field("end").max())
+    .list.first()
+    > pl.col("observed_at"),
+    "a faulted segment": pl.col("segments")
+    .list.eval(pl.element().struct.field("end_recover").fill_null("") != "")
+    .list.any(),
+    "node counts": pl.col("node_counts").is_not_null(),
+    "a node count before the start": pl.col("node_counts").list.first().struct.field("time")
+    < pl.col("start_time"),
+    "a node count after the end": pl.col("node_counts").list.last().struct.field("time")
+    > pl.col("end_time"),
+    "0 nodes": pl.col("node_counts").list.eval(pl.element().struct.field("nodes") == 0).list.any(),
+    "segments and node counts": pl.col("segments").list.len().fill_null(0).gt(0)
+    & pl.col("node_counts").is_not_null(),
+    **{f"priority {p}": pl.col("priority") == p for p in (1, 2, 3)},
+    "v2 without priority": (pl.col("api") == "v2") & pl.col("priority").is_null(),
+    "preemptible": pl.col("preemptible"),
+    "not preemptible": ~pl.col("preemptible"),
+    "v2 preemptible unknown": (pl.col("api") == "v2") & pl.col("preemptible").is_null(),
+    # v1 rows never carry them
+    "v1 with run detail (must stay 0)": (pl.col("api") == "v1")
+    & pl.any_horizontal(
+        pl.col(c).is_not_null()
+        for c in ("segments", "node_counts", "restarts", "priority", "preemptible")
+    ),
 }
 
 
@@ -490,5 +542,7 @@ def test_the_generator_produces_every_shape() -> None:
         dst += df["create_time"].dt.date().is_in([datetime(2026, 3, 29).date()]).any()
 
     collect()
+    must_be_zero = "v1 with run detail (must stay 0)"
+    assert seen.pop(must_be_zero) == 0
     assert all(seen.values()), {k: v for k, v in seen.items() if not v}
     assert snapshots and ties and dst

@@ -361,3 +361,29 @@ def test_demand_of_a_shrunk_elastic_job_is_what_it_asked_for() -> None:
     assert unit_hours(mt.allocation(df, every="1d", by=None)) == pytest.approx(8.0)
     asked = mt.allocation(df, every="1d", by=None, include_queued=True)
     assert unit_hours(asked) == pytest.approx(32.0)
+
+
+def test_fault_hours_of_a_frame_without_snapshot_times_use_the_whole_frame() -> None:
+    # Built by hand, no observed_at: "now" is the latest moment the frame vouches for, 12:00 (a
+    # v1 run's end). A running v2 job on 8 GPUs ran 10:00-11:00, failed over (job_reschedule),
+    # and runs again from 11:30: 8 x (1 h + 0.5 h) = 12 GPU-hours, 8 of them in the faulted
+    # segment; the v1 run adds 1 GPU x 3 h. (Was 0 fault hours: the faulted rows alone
+    # vouched for 10:00 only, so the faulted segment was cut there.)
+    day = datetime(2026, 6, 1, tzinfo=UTC)
+    at = {h: day + timedelta(hours=h) for h in (9, 10, 11, 12)}
+    segments = [
+        {"start": at[10], "end": at[11], "start_type": "init_or_rescheduled",
+         "end_reason": "NodeFault", "end_recover": "job_reschedule"},
+        {"start": at[11] + H / 2, "end": None, "start_type": "init_or_rescheduled",
+         "end_reason": None, "end_recover": None},
+    ]  # fmt: skip
+    rows = [
+        version(api="v2", ident=1, status=8, create=at[10], start=at[10], gpu=8, node_count=1,
+                segments=segments, restarts=1),
+        version(ident=2, status=10, create=at[9], start=at[9], end=at[12], gpu=1),
+    ]  # fmt: skip
+    df = frame_of(rows)
+    out = mt.fault_hours(df, by=None)
+    assert out["unit_hours"].item() == pytest.approx(15.0)
+    assert out["fault_unit_hours"].item() == pytest.approx(8.0)
+    assert out["fault_segments"].item() == 1 and out["restarted_versions"].item() == 1
