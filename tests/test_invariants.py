@@ -1,9 +1,10 @@
 """Invariants on every frame the contract allows, checked against each other and a brute force.
 
 Frames come from :func:`tests.strategies.frames` (v1 and v2 rows, all outcomes, nulls, public
-pools, ends after the snapshot, several snapshots, DST days). The brute force below is written
-from the rules in the :mod:`mavtools.analysis` docstring, in plain Python over each version,
-without polars. Each invariant runs 200 seeded examples by default and 2,000 under ``-m heavy``.
+pools, ends after the snapshot, several snapshots, DST days, and v2 run segments and node counts
+of every shape). The brute force below is written from the rules in the :mod:`mavtools.analysis`
+docstring and docs/semantics.md ("Run segments and node counts"), in plain Python over each
+version, without polars. Each invariant runs 200 seeded examples by default and 2,000 under ``-m heavy``.
 """
 
 from __future__ import annotations
