@@ -5,7 +5,12 @@ keywords, :func:`frame_of` types a list of them, and :func:`frames` is a hypothe
 whole frames: v1 and v2 rows, all six outcomes, every nullable column null, public-pool versions
 without a pool id, 0-unit versions on GPU flavors, ties, ends after the snapshot, several
 snapshot times in one frame, days with a DST change (Europe/Berlin), and :func:`windows` that
-start or end outside the data.
+start or end outside the data. v2 rows also carry the run-segment columns (v1 rows have them
+null): ``segments`` null, empty, one or several with gaps, an open last one, ones ending after
+the row's end or its snapshot; ``node_counts`` steps before the start, inside and after the end;
+``priority`` 1-3 or null and ``preemptible`` true, false or null. Their ``gpu_hours`` and
+``npu_hours`` are computed as :mod:`mavtools.frame_v2` computes them
+(:func:`mavtools.segments.held_time`).
 
 ``frames(consistent=True)`` keeps to rows whose API numbers agree with the holding rule (duration
 = the time held, nothing after the row's snapshot), for invariants that compare ``usage`` (the
@@ -21,6 +26,7 @@ import polars as pl
 from hypothesis import strategies as st
 
 from mavtools.frame import VERSION_SCHEMA
+from mavtools.segments import held_time
 from mavtools.statuses import outcome_of, status_name
 
 #: Bases of the generated histories: an ordinary Monday, and the two Berlin DST days of 2026.
@@ -64,6 +70,16 @@ _DESC = st.sampled_from((None, "", "desc"))
 _USER = st.sampled_from((None, "ana"))
 _REGION = st.sampled_from(("eu-de", None))
 _NO_DURATION = st.sampled_from((None, 0))
+_PRIORITY = st.sampled_from((1, 2, 3, None))
+_PREEMPTIBLE = st.sampled_from((True, False, None))
+_SEGMENT_COUNT = st.sampled_from((None, 0, 1, 2, 2, 3, 3))  # None: no running_records
+_RECOVER = st.sampled_from((None, None, "", "proc_restart", "job_reschedule"))
+_REASON = st.sampled_from((None, "Completed", "NodeFault", "OOM"))
+_STEPS = st.lists(
+    st.tuples(st.integers(-180, 2 * 24 * 60 + 180), st.sampled_from((0, 1, 2, 3))),
+    min_size=1,
+    max_size=3,
+)
 
 
 def version(
@@ -92,6 +108,21 @@ def version(
     if duration is None and start is not None and end is not None:
         duration = end - start
     hours = None if duration is None else duration / timedelta(hours=1)
+    nodes = extra.get("node_count") or 1
+    per_node: dict[str, float | None] = {}
+    if extra.get("segments") is not None or extra.get("node_counts") is not None:
+        # As frame_v2 computes them: the run segments only, cards per node x the node count.
+        held_ms, node_ms = held_time(
+            _ms_list(extra.get("segments"), ("start", "end")),
+            _ms_list(extra.get("node_counts"), ("time",)),
+            start_ms=None if start is None else _epoch_ms(start),
+            duration_ms=None if duration is None else duration // timedelta(milliseconds=1),
+            node_count=nodes,
+        )
+        if node_ms is not None:
+            per_node = {"gpu": node_ms / 3_600_000 / nodes, "npu": node_ms / 3_600_000 / nodes}
+        elif held_ms is not None:
+            hours = held_ms / 3_600_000
     row: dict[str, Any] = dict.fromkeys(VERSION_SCHEMA.names())
     row.update(
         version_id=ident if api == "v1" else None,
@@ -108,8 +139,8 @@ def version(
         flavor_code=flavor,
         gpu_num=gpu,
         npu_num=npu,
-        gpu_hours=None if gpu is None or hours is None else gpu * hours,
-        npu_hours=None if npu is None or hours is None else npu * hours,
+        gpu_hours=_unit_hours(gpu, hours, per_node.get("gpu")),
+        npu_hours=_unit_hours(npu, hours, per_node.get("npu")),
         workspace_id=workspace,
         observed_at=observed,
         api=api,
@@ -119,6 +150,28 @@ def version(
     )
     row.update(extra)
     return row
+
+
+def _epoch_ms(value: datetime) -> int:
+    return round(value.timestamp() * 1000)
+
+
+def _ms_list(items: list[dict[str, Any]] | None, fields: tuple[str, ...]) -> Any:
+    """Segments or node-count points with their times in epoch ms, as the wire reader gives."""
+    if not items:  # an empty list is read as none sent
+        return None
+    return [
+        {k: (_epoch_ms(v) if k in fields and v is not None else v) for k, v in item.items()}
+        for item in items
+    ]
+
+
+def _unit_hours(units: int | None, hours: float | None, node_hours: float | None) -> float | None:
+    if units is None:
+        return None
+    if node_hours is not None:
+        return units * node_hours  # units per node x node-hours = cards x node_ms
+    return None if hours is None else units * hours
 
 
 def frame_of(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -189,6 +242,14 @@ def _row(
         gpu = 0  # a 0-unit version on a GPU flavor
     if draw(_TWELVE) == 0:
         gpu = npu = None  # a flavor found nowhere: unknown cards
+    detail: dict[str, Any] = {}
+    if api == "v2":
+        detail = draw(_run_detail(base, start, end, duration, snap, outcome, consistent))
+        if detail.get("segments"):
+            last = detail["segments"][-1]["end"]
+            if outcome in ("succeeded", "failed", "canceled") and last is not None:
+                # frame_v2: a finished job ends where its last segment ended
+                end = (last - base) // timedelta(minutes=1)
     return version(
         api=api,
         ident=ident,
@@ -208,7 +269,67 @@ def _row(
         user_name=draw(_USER) if api == "v2" else None,
         node_count=nodes if api == "v2" else None,
         region=draw(_REGION),
+        **detail,
     )
+
+
+@st.composite
+def _run_detail(
+    draw: st.DrawFn,
+    base: datetime,
+    start: int | None,
+    end: int | None,
+    duration: int | None,
+    snap: int,
+    outcome: str,
+    consistent: bool,
+) -> dict[str, Any]:
+    """The v2 run-detail columns of one row (minutes from ``base`` in, datetimes out).
+
+    ``consistent`` keeps the segments inside ``[start, start + duration]`` with the last one
+    ending there (or open), so the API's numbers agree with the holding rule.
+    """
+    out: dict[str, Any] = {"priority": draw(_PRIORITY), "preemptible": draw(_PREEMPTIBLE)}
+    count = draw(_SEGMENT_COUNT) if start is not None else None
+    if count is not None:
+        held_end = end if end is not None else start + (duration or 0)
+        # Not consistent: segments may run on past the row's end and its snapshot.
+        reach = held_end if consistent else held_end + draw(st.sampled_from((0, 0, 90, 600)))
+        reach = max(reach, start)
+        points = sorted(
+            draw(st.lists(st.integers(start, reach), min_size=2 * count, max_size=2 * count))
+        )
+        if points and draw(_TENTH) < 7:
+            points[0] = start  # the first segment starts with the job, mostly
+        if points and consistent:
+            points[-1] = held_end
+        segments = []
+        for k in range(count):
+            s_, e_ = points[2 * k], points[2 * k + 1]
+            segments.append(
+                {
+                    "start": _minutes(base, s_),
+                    "end": _minutes(base, e_),
+                    "start_type": "init_or_rescheduled"
+                    if k == 0
+                    else draw(st.sampled_from(("restarted", "init_or_rescheduled"))),
+                    "end_reason": draw(_REASON),
+                    "end_recover": draw(_RECOVER),
+                }
+            )
+        if (
+            segments
+            and (outcome in ("running", "unknown") or not consistent)
+            and draw(st.booleans())
+        ):
+            segments[-1]["end"] = None  # the last segment still open
+        out["segments"] = segments
+        out["restarts"] = len(segments) - 1 if segments else None
+    if start is not None and draw(_TENTH) < 5:
+        out["node_counts"] = [
+            {"time": _minutes(base, start + t), "nodes": n} for t, n in sorted(draw(_STEPS))
+        ]
+    return out
 
 
 @st.composite

@@ -1,9 +1,10 @@
 """Invariants on every frame the contract allows, checked against each other and a brute force.
 
 Frames come from :func:`tests.strategies.frames` (v1 and v2 rows, all outcomes, nulls, public
-pools, ends after the snapshot, several snapshots, DST days). The brute force below is written
-from the rules in the :mod:`mavtools.analysis` docstring, in plain Python over each version,
-without polars. Each invariant runs 200 seeded examples by default and 2,000 under ``-m heavy``.
+pools, ends after the snapshot, several snapshots, DST days, and v2 run segments and node counts
+of every shape). The brute force below is written from the rules in the :mod:`mavtools.analysis`
+docstring and docs/semantics.md ("Run segments and node counts"), in plain Python over each
+version, without polars. Each invariant runs 200 seeded examples by default and 2,000 under ``-m heavy``.
 """
 
 from __future__ import annotations
@@ -92,8 +93,64 @@ def held(r: dict[str, Any], fallback: int | None, queued: bool = False) -> tuple
     return (begin, until) if until > begin else None
 
 
+def nodes_at(r: dict[str, Any], t: int) -> int:
+    """An elastic version's node count at ``t``: the last point at or before it, else the
+    spec's ``node_count`` (docs/semantics.md, "Run segments and node counts")."""
+    count = r["node_count"]
+    for point in sorted(r["node_counts"], key=lambda p: ms(p["time"])):
+        if ms(point["time"]) <= t:
+            count = point["nodes"]
+    return count
+
+
+def pieces(
+    r: dict[str, Any], span: tuple[int, int], units: int, queued: bool, faults: bool = False
+) -> list[tuple[int, int, int]]:
+    """The documented rule for run detail, minute by minute: a version with ``segments`` holds
+    only inside them, each cut at the version's own end (an open one runs until it); an elastic
+    version holds units per node x its node count at each moment; ``include_queued`` asks for
+    the whole ``[creation, end)``, gaps included, never less than it holds at any moment.
+    ``faults`` keeps only segments that ended in a fault (followed by another, or with an
+    ``end_recover``)."""
+    begin, until = span
+    segments = r.get("segments") or []
+    if queued or not segments:
+        if faults:
+            return []
+        runs = [(begin, until)]
+    else:
+        runs = []
+        for k, seg in enumerate(segments):
+            if faults and k == len(segments) - 1 and not seg["end_recover"]:
+                continue
+            s, e = ms(seg["start"]), ms(seg["end"])
+            runs.append((s, until if e is None else min(e, until)))
+    elastic = r.get("node_counts") is not None and (r.get("node_count") or 0) > 0
+    out = []
+    for s, e in runs:
+        if e <= s:
+            continue
+        if not elastic:
+            out.append((s, e, units))
+            continue
+        per_node = units // r["node_count"]
+        # Minute by minute (the generated times are whole minutes), merged into runs of one level.
+        t = s
+        while t < e:
+            level = per_node * nodes_at(r, t)
+            if queued:
+                level = max(level, units)
+            t_next = min(e, t - t % 60_000 + 60_000)
+            if out and out[-1][1] == t and out[-1][2] == level:
+                out[-1] = (out[-1][0], t_next, level)
+            else:
+                out.append((t, t_next, level))
+            t = t_next
+    return [p for p in out if p[2] > 0]
+
+
 def intervals(
-    df: pl.DataFrame, resource: str, queued: bool = False
+    df: pl.DataFrame, resource: str, queued: bool = False, faults: bool = False
 ) -> list[tuple[int, int, int, dict[str, Any]]]:
     rows = df.to_dicts()
     fallback = fallback_now(rows)
@@ -102,7 +159,7 @@ def intervals(
         units = r[UNITS[resource]]
         span = held(r, fallback, queued)
         if units and units > 0 and span is not None:
-            out.append((span[0], span[1], units, r))
+            out.extend((s, e, u, r) for s, e, u in pieces(r, span, units, queued, faults))
     return out
 
 
@@ -193,6 +250,12 @@ def inv_unit_hours(data: st.DataObject, resource: str, every: str, tz: str) -> N
     if consistent and start is None and end is None:
         usage = mt.usage(df, by=None, resource=resource)[HOURS[resource]].item() or 0.0
         assert usage == pytest.approx(expected, abs=1e-6)
+    # fault_hours counts the same unit-hours, and of them those of segments that ended in a fault.
+    faults = mt.fault_hours(df, by=None, start=start, end=end, tz=tz, resource=resource)
+    assert (faults["unit_hours"].sum() or 0.0) == pytest.approx(expected, abs=1e-6)
+    lost = intervals(df, resource, faults=True)
+    expected_lost = brute_unit_hours(lost, window)
+    assert (faults["fault_unit_hours"].sum() or 0.0) == pytest.approx(expected_lost, abs=1e-6)
 
 
 test_unit_hours_agree, test_unit_hours_agree_heavy = both(
@@ -302,6 +365,7 @@ CALLS: dict[str, Callable[[pl.DataFrame, str], Any]] = {
     "durations": lambda df, r: mt.durations(df, by="outcome"),
     "duration_histogram": lambda df, r: A.duration_histogram(df),
     "quality_report": lambda df, r: mt.quality_report(df),
+    "fault_hours": lambda df, r: mt.fault_hours(df, resource=r),  # type: ignore[arg-type]
     "simulate": lambda df, r: mt.simulate(df, pool_id="p1", units=16, policy="backfill"),
     "what_if": lambda df, r: mt.what_if(df, pool_id="p1", sizes=[1, 8, 16]),
     "size_for": lambda df, r: mt.size_for(df, pool_id="p1", wait="1h"),
@@ -359,6 +423,11 @@ def _split_calls(df: pl.DataFrame) -> dict[str, Callable[[pl.DataFrame], pl.Data
         "failure_rate": lambda d: mt.failure_rate(d, by=["project_id", "pool_id"], every="1d"),
         "queue_wait": lambda d: mt.queue_wait(d, by=["project_id", "api"]),
         "usage": lambda d: mt.usage(d, by=["project_id", "pool_id"]).drop("share"),
+        "fault_hours": lambda d: mt.fault_hours(
+            d,
+            by=["project_id", "pool_id", "user_name"],
+            **window,  # type: ignore[arg-type]
+        ),
         "version_counts": lambda d: A.version_counts(d, by=["project_id", "outcome"]),
         "durations": lambda d: mt.durations(d, by=["project_id", "outcome"]),
     }
@@ -415,6 +484,46 @@ SHAPES: dict[str, pl.Expr] = {
     "no gpu_num": pl.col("gpu_num").is_null(),
     "no workspace": pl.col("workspace_id").is_null(),
     "npu": pl.col("npu_num") > 0,
+    # issue 19's columns, on v2 rows only
+    "v2 without segments": (pl.col("api") == "v2") & pl.col("segments").is_null(),
+    "empty segments": pl.col("segments").list.len() == 0,
+    "one segment": pl.col("segments").list.len() == 1,
+    "several segments": pl.col("segments").list.len() > 1,
+    "a gap between segments": (
+        pl.col("segments").list.get(1, null_on_oob=True).struct.field("start")
+        > pl.col("segments").list.first().struct.field("end")
+    ),
+    "an open last segment": pl.col("segments").list.last().struct.field("end").is_null(),
+    "a segment past the row's end": pl.col("segments")
+    .list.eval(pl.element().struct.field("end").max())
+    .list.first()
+    > pl.col("end_time"),
+    "a segment past the snapshot": pl.col("segments")
+    .list.eval(pl.element().struct.field("end").max())
+    .list.first()
+    > pl.col("observed_at"),
+    "a faulted segment": pl.col("segments")
+    .list.eval(pl.element().struct.field("end_recover").fill_null("") != "")
+    .list.any(),
+    "node counts": pl.col("node_counts").is_not_null(),
+    "a node count before the start": pl.col("node_counts").list.first().struct.field("time")
+    < pl.col("start_time"),
+    "a node count after the end": pl.col("node_counts").list.last().struct.field("time")
+    > pl.col("end_time"),
+    "0 nodes": pl.col("node_counts").list.eval(pl.element().struct.field("nodes") == 0).list.any(),
+    "segments and node counts": pl.col("segments").list.len().fill_null(0).gt(0)
+    & pl.col("node_counts").is_not_null(),
+    **{f"priority {p}": pl.col("priority") == p for p in (1, 2, 3)},
+    "v2 without priority": (pl.col("api") == "v2") & pl.col("priority").is_null(),
+    "preemptible": pl.col("preemptible"),
+    "not preemptible": ~pl.col("preemptible"),
+    "v2 preemptible unknown": (pl.col("api") == "v2") & pl.col("preemptible").is_null(),
+    # v1 rows never carry them
+    "v1 with run detail (must stay 0)": (pl.col("api") == "v1")
+    & pl.any_horizontal(
+        pl.col(c).is_not_null()
+        for c in ("segments", "node_counts", "restarts", "priority", "preemptible")
+    ),
 }
 
 
@@ -434,5 +543,7 @@ def test_the_generator_produces_every_shape() -> None:
         dst += df["create_time"].dt.date().is_in([datetime(2026, 3, 29).date()]).any()
 
     collect()
+    must_be_zero = "v1 with run detail (must stay 0)"
+    assert seen.pop(must_be_zero) == 0
     assert all(seen.values()), {k: v for k, v in seen.items() if not v}
     assert snapshots and ties and dst

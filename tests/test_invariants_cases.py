@@ -313,3 +313,77 @@ def test_cluster_v2_jobs_read_over_http_give_the_hand_worked_numbers(
 
 
 HOUR_MS = 3_600_000
+
+
+# -- run segments and node counts (issue 19's columns) on the invariants -------------------------
+
+
+def elastic_frame() -> pl.DataFrame:
+    # A v2 job on 1 node x 8 GPUs, created 4 h before the snapshot, started 1 h later; 1 h after
+    # its start it grew to 2 nodes (16 GPUs) and still runs at the snapshot.
+    t0 = SNAP - 4 * H
+    row = version(
+        api="v2",
+        status=8,
+        create=t0,
+        start=t0 + H,
+        duration=3 * H,
+        gpu=8,
+        node_count=1,
+        node_counts=[{"time": t0 + 2 * H, "nodes": 2}],
+    )
+    return stamp(frame_of([row]), SNAP)
+
+
+def test_demand_of_an_elastic_job_is_never_below_what_it_holds() -> None:
+    df = elastic_frame()
+    # Held: 8 GPUs x 1 h + 16 GPUs x 2 h = 40 GPU-hours, peak 16 (and usage says the same).
+    held = mt.allocation(df, every="1d", by=None)
+    assert unit_hours(held) == pytest.approx(40.0) and held["allocated_peak"].max() == 16
+    assert mt.usage(df, by=None)["gpu_hours"].item() == pytest.approx(40.0)
+    # Demand: 8 GPUs asked for while queued 1 h, then what it held: 48 GPU-hours, peak 16
+    # (was 8 x 4 h = 32, peak 8: less than it held, the spec's node count all along).
+    asked = mt.allocation(df, every="1d", by=None, include_queued=True)
+    assert unit_hours(asked) == pytest.approx(48.0) and asked["allocated_peak"].max() == 16
+    need = mt.capacity_needed(df, by=None, q=1.0, include_queued=True)
+    assert need["needed"].item() == 16
+
+
+def test_demand_of_a_shrunk_elastic_job_is_what_it_asked_for() -> None:
+    # The same job shrinking to 0 nodes 1 h after its start: it held 8 GPU-hours, and it still
+    # asks for its 8 GPUs until the snapshot: 8 x 4 h = 32 GPU-hours of demand.
+    t0 = SNAP - 4 * H
+    row = version(
+        api="v2", status=8, create=t0, start=t0 + H, duration=3 * H, gpu=8, node_count=1,
+        node_counts=[{"time": t0 + 2 * H, "nodes": 0}],
+    )  # fmt: skip
+    df = stamp(frame_of([row]), SNAP)
+    assert unit_hours(mt.allocation(df, every="1d", by=None)) == pytest.approx(8.0)
+    asked = mt.allocation(df, every="1d", by=None, include_queued=True)
+    assert unit_hours(asked) == pytest.approx(32.0)
+
+
+def test_fault_hours_of_a_frame_without_snapshot_times_use_the_whole_frame() -> None:
+    # Built by hand, no observed_at: "now" is the latest moment the frame vouches for, 12:00 (a
+    # v1 run's end). A running v2 job on 8 GPUs ran 10:00-11:00, failed over (job_reschedule),
+    # and runs again from 11:30: 8 x (1 h + 0.5 h) = 12 GPU-hours, 8 of them in the faulted
+    # segment; the v1 run adds 1 GPU x 3 h. (Was 0 fault hours: the faulted rows alone
+    # vouched for 10:00 only, so the faulted segment was cut there.)
+    day = datetime(2026, 6, 1, tzinfo=UTC)
+    at = {h: day + timedelta(hours=h) for h in (9, 10, 11, 12)}
+    segments = [
+        {"start": at[10], "end": at[11], "start_type": "init_or_rescheduled",
+         "end_reason": "NodeFault", "end_recover": "job_reschedule"},
+        {"start": at[11] + H / 2, "end": None, "start_type": "init_or_rescheduled",
+         "end_reason": None, "end_recover": None},
+    ]  # fmt: skip
+    rows = [
+        version(api="v2", ident=1, status=8, create=at[10], start=at[10], gpu=8, node_count=1,
+                segments=segments, restarts=1),
+        version(ident=2, status=10, create=at[9], start=at[9], end=at[12], gpu=1),
+    ]  # fmt: skip
+    df = frame_of(rows)
+    out = mt.fault_hours(df, by=None)
+    assert out["unit_hours"].item() == pytest.approx(15.0)
+    assert out["fault_unit_hours"].item() == pytest.approx(8.0)
+    assert out["fault_segments"].item() == 1 and out["restarted_versions"].item() == 1

@@ -15,7 +15,8 @@ Run segments
     clipped to the version's own end; an open segment runs until it). An elastic version with
     ``node_counts`` holds units per node x its node count at each moment. ``include_queued``
     counts from creation to end, gaps included: a job waiting to be rescheduled still asks for
-    its units. Rows without segments (v1, or v2 where the API sent none) hold
+    its units (an elastic one, units per node x the larger of its spec's ``node_count`` and its
+    node count at that moment, so demand is never below what it holds). Rows without segments (v1, or v2 where the API sent none) hold
     ``[start_time, end_time)`` as before. One helper applies this for every analysis
     (:func:`mavtools.analysis.timeline.held_intervals`); :func:`mavtools.segments.held_time` is
     the same rule for the frame's hours. A segment *ended in a fault* when another followed it or

@@ -25,6 +25,7 @@ from mavtools.analysis.timeline import (
     Resource,
     group_keys,
     held_intervals,
+    now_ms_expr,
     sorted_by,
 )
 from mavtools.frame import VERSION_SCHEMA
@@ -96,6 +97,12 @@ def fault_hours(
         df = df.with_columns(
             segments=pl.lit(None, dtype=VERSION_SCHEMA["segments"]),
             restarts=pl.lit(None, dtype=pl.Int32),
+        )
+    if now is None and df["observed_at"].null_count():
+        # Rows without a snapshot time hold until the latest moment the *whole* frame vouches
+        # for: stamp it before taking the faulted rows apart, which alone vouch for less.
+        df = df.with_columns(
+            observed_at=now_ms_expr(df, None, tz).cast(VERSION_SCHEMA["observed_at"])
         )
     total = _unit_hours(df, keys, resource, start, end, now, tz, "unit_hours")
     lost = _unit_hours(df, keys, resource, start, end, now, tz, "fault_unit_hours", True)

@@ -270,9 +270,13 @@ def _in_segments(rows: pl.LazyFrame, faulted_only: bool) -> pl.LazyFrame:
     return pl.concat([plain.select(names), split.select(names)], how="vertical")
 
 
-def _by_node_count(rows: pl.LazyFrame) -> pl.LazyFrame:
+def _by_node_count(rows: pl.LazyFrame, *, asked: bool = False) -> pl.LazyFrame:
     """Rows with a node count over time (``_time``/``_nodes`` lists) split at each change;
-    their units become units per node x nodes (``_node_count`` nodes before the first point)."""
+    their units become units per node x nodes (``_node_count`` nodes before the first point).
+
+    ``asked`` (demand): never fewer nodes than the spec's ``node_count``, which the job asked for
+    whatever it was given.
+    """
     has = (pl.col("_time").list.len() > 0).fill_null(False) & (pl.col("_node_count") > 0)
     elastic = rows.filter(has).with_row_index("_r")
     steps = (
@@ -283,10 +287,13 @@ def _by_node_count(rows: pl.LazyFrame) -> pl.LazyFrame:
     before_first = elastic.select(
         "_r", t=pl.lit(-(2**62), dtype=pl.Int64), n=pl.col("_node_count").cast(pl.Int64)
     )
-    steps = (
-        pl.concat([before_first, steps.with_columns(pl.col("n").cast(pl.Int64))])
-        .sort("_r", "t")
-        .with_columns(t_next=pl.col("t").shift(-1).over("_r").fill_null(2**62))
+    steps = pl.concat([before_first, steps.with_columns(pl.col("n").cast(pl.Int64))])
+    if asked:
+        steps = steps.join(elastic.select("_r", "_node_count"), on="_r").select(
+            "_r", "t", n=pl.max_horizontal("n", pl.col("_node_count").cast(pl.Int64))
+        )
+    steps = steps.sort("_r", "t").with_columns(
+        t_next=pl.col("t").shift(-1).over("_r").fill_null(2**62)
     )
     names = [n for n in rows.collect_schema().names() if n not in ("_time", "_nodes")]
     pieces = (
@@ -328,8 +335,10 @@ def held_intervals(
     A version with run ``segments`` (v2 ``running_records``) holds only inside them, each clipped
     to the version's own end (:func:`held_until`; an open segment runs until it); an elastic one
     with ``node_counts`` holds units per node x its node count at each moment (the spec's
-    ``node_count`` before the first point). With ``include_queued`` neither applies: a job
-    waiting to be rescheduled still asks for its units, so its demand runs from creation to end.
+    ``node_count`` before the first point). With ``include_queued`` segments do not apply: a job
+    waiting to be rescheduled still asks for its units, so its demand runs from creation to end;
+    an elastic job asks for units per node x the larger of its spec's ``node_count`` and its node
+    count at each moment, so demand is never below what it holds.
     ``faulted_only`` keeps only the segments that ended in a fault (for
     :func:`mavtools.analysis.fault_hours`).
 
@@ -347,7 +356,7 @@ def held_intervals(
     if not include_queued and "segments" in df.columns:
         names = ["start", "end", *(["end_recover"] if faulted_only else [])]
         detail |= _fields("segments", *names)
-    if not include_queued and {"node_counts", "node_count"} <= set(df.columns):
+    if {"node_counts", "node_count"} <= set(df.columns):
         detail |= _fields("node_counts", "time", "nodes") | {"_node_count": pl.col("node_count")}
     rows = (
         df.lazy()
@@ -369,7 +378,7 @@ def held_intervals(
     elif faulted_only:
         rows = rows.filter(pl.lit(False))
     if "_time" in detail:
-        rows = _by_node_count(rows)
+        rows = _by_node_count(rows, asked=include_queued)
     held = (
         rows.select(*keys, "s", "e", "u")
         .filter(pl.col("e") > pl.col("s"), pl.col("u") > 0)
