@@ -24,6 +24,7 @@ from mavtools.analysis.timeline import (
     local,
     snapshots,
     step_function,
+    time_bins,
     to_ms,
     units_column,
 )
@@ -60,22 +61,8 @@ def _allocation(
     if lo is None or hi is None:
         return _empty_allocation(df, keys, tz)
     zone = pl.Datetime("ms", tz)
-    first = pl.Series([lo]).cast(pl.Datetime("ms", "UTC")).dt.convert_time_zone(tz)
-    last = pl.Series([hi]).cast(pl.Datetime("ms", "UTC")).dt.convert_time_zone(tz)
-    bins = pl.datetime_range(
-        first.dt.truncate(every).item(),
-        last.item(),
-        every,
-        closed="left",
-        time_unit="ms",
-        time_zone=tz,
-        eager=True,
-    ).alias("time")
-    # Bins start at local midnight or hour; a bin's real length is what offset_by reaches (a
-    # day with a DST change lasts 23 or 25 hours).
-    bins_frame = bins.to_frame().select(
-        "time", b0=epoch_ms(pl.col("time")), b1=epoch_ms(pl.col("time").dt.offset_by(every))
-    )
+    bins_frame = time_bins(lo, hi, every, tz)
+    bins = bins_frame["time"]
     groups = group_index(df, keys, extra)
     # The part of a bin the data covers: inside [start, end) and not after the group's snapshot.
     covered_from = lo if start is not None else bins_frame["b0"][0]

@@ -34,6 +34,7 @@ from mavtools.analysis.timeline import (
     now_ms_expr,
     snapshots,
     step_function,
+    time_bins,
     to_ms,
     units_column,
 )
@@ -125,20 +126,8 @@ def queue_length(
     waits = waits.with_columns(
         s=pl.col("s").clip(lower_bound=lo), e=pl.col("e").clip(upper_bound=hi)
     ).filter(pl.col("e") > pl.col("s"))
-    first = pl.Series([lo]).cast(pl.Datetime("ms", "UTC")).dt.convert_time_zone(tz)
-    last = pl.Series([hi]).cast(pl.Datetime("ms", "UTC")).dt.convert_time_zone(tz)
-    bins = pl.datetime_range(
-        first.dt.truncate(every).item(),
-        last.item(),
-        every,
-        closed="left",
-        time_unit="ms",
-        time_zone=tz,
-        eager=True,
-    ).alias("time")
-    bins_frame = bins.to_frame().select(
-        "time", b0=epoch_ms(pl.col("time")), b1=epoch_ms(pl.col("time").dt.offset_by(every))
-    )
+    bins_frame = time_bins(lo, hi, every, tz)
+    bins = bins_frame["time"]
     groups = group_index(df, keys)
     covered_from = lo if start is not None else bins_frame["b0"][0]
     known = snapshots(df, keys, groups, now, tz).with_columns(

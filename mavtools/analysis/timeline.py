@@ -309,6 +309,28 @@ def _by_node_count(rows: pl.LazyFrame, *, asked: bool = False) -> pl.LazyFrame:
     return pl.concat([rows.filter(~has).select(names), pieces.select(names)], how="vertical")
 
 
+def time_bins(lo: int, hi: int, every: str, tz: str) -> pl.DataFrame:
+    """The bins covering ``[lo, hi)`` (epoch ms): ``time`` (local, in ``tz``), ``b0``, ``b1``.
+
+    Bins start at local midnight or hour; a bin's real length is what ``offset_by`` reaches (a
+    day with a DST change lasts 23 or 25 hours).
+    """
+    first = pl.Series([lo]).cast(pl.Datetime("ms", "UTC")).dt.convert_time_zone(tz)
+    last = pl.Series([hi]).cast(pl.Datetime("ms", "UTC")).dt.convert_time_zone(tz)
+    bins = pl.datetime_range(
+        first.dt.truncate(every).item(),
+        last.item(),
+        every,
+        closed="left",
+        time_unit="ms",
+        time_zone=tz,
+        eager=True,
+    ).alias("time")
+    return bins.to_frame().select(
+        "time", b0=epoch_ms(pl.col("time")), b1=epoch_ms(pl.col("time").dt.offset_by(every))
+    )
+
+
 def held_intervals(
     df: pl.DataFrame,
     keys: list[str],
