@@ -55,18 +55,20 @@ v1 rows keep their integer ``version_id``; v2 rows have ``version_id`` null and 
 :mod:`mavtools.frame_v2`; their ``status``/``status_name``/``outcome`` come from the phase mapping in
 :mod:`mavtools.statuses`.
 
-Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body, a
-slow path that finds the first offending record and raises :class:`ResponseFormatError` naming the
-page, the record and the field. Numbers sent as floats are truncated toward zero and booleans read as
-0/1 on both paths (that is what the fast parser does, and checking for them would halve its speed);
-strings, lists or objects where a number belongs, negative values and absurd magnitudes are errors.
+Parsing has a fast path (``polars.read_json`` with a fixed schema) and, when that refuses a body or
+reads it differently from :mod:`mavtools.records`' rules, a careful path that reads every record by
+those rules (:data:`mavtools.records.V1_FIELDS`) and raises :class:`ResponseFormatError` naming the
+page, the record and the field. Both APIs follow one policy for integers, bounds, missing values and
+text (see :mod:`mavtools.records`). The fast path reads the integer fields as text and converts
+them, so booleans, fractional floats and numbers beyond Int64 fall to the careful path instead of
+being truncated; its one known leniency is a number where text belongs, which polars' reader
+keeps as its digits.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,8 +77,21 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
-from mavtools.segments import _MAX_EPOCH_MS, _TIME, NODE_COUNT, SEGMENT
-from mavtools.statuses import OUTCOMES, STATUS_NAMES, outcome_of
+from mavtools.records import (
+    _DURATION,
+    _MAX_EPOCH_MS,  # noqa: F401  # api/v2.py imports it from here (issue 22 edits that file)
+    _MAX_INT64,
+    _TIME,
+    INT,
+    V1_FIELDS,
+    out_of_bounds,
+    raw_schema,
+    read_int,
+    read_record,
+    read_text,
+)
+from mavtools.segments import NODE_COUNT, SEGMENT
+from mavtools.statuses import OUTCOMES, outcome_of, status_name
 
 __all__ = [
     "OUTCOME_DTYPE",
@@ -91,10 +106,13 @@ __all__ = [
     "json_object",
     "parse_page",
     "stamp",
+    "status_labels",
+    "to_schema",
+    "to_time",
+    "unit_hours",
 ]
 
 OUTCOME_DTYPE: Final = pl.Enum(list(OUTCOMES))
-_DURATION: Final = pl.Duration("ms")
 
 VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
     {  # type: ignore[arg-type]  # polars' stubs do not accept an Enum instance in a dict literal
@@ -150,40 +168,27 @@ WIRE_FIELDS: Final = (
     "npu_num",
     "gpu_num",
 )
-#: Fields of one version as the API sends them, with the types they are read as.
-_WIRE_INT_FIELDS: Final = (
-    "version_id",
-    "status",
-    "create_time",
-    "start_time",
-    "end_time",
-    "duration",
-    "npu_num",
-    "gpu_num",
-)
-_WIRE_STR_FIELDS: Final = ("version_name", "version_desc", "pool_id", "flavor_code")
-_WIRE_VERSION: Final = pl.Struct(
-    {name: pl.Int64 for name in _WIRE_INT_FIELDS} | {name: pl.String for name in _WIRE_STR_FIELDS}
-)
+_WIRE_INT_FIELDS: Final = tuple(f.column for f in V1_FIELDS if f.kind == INT)
+_WIRE_STR_FIELDS: Final = tuple(f.column for f in V1_FIELDS if f.kind != INT)
+# The fast path reads integers as text: polars would truncate a float and read a boolean as 0/1
+# into an Int64 column, which the rules refuse; converted text shows them (they do not convert).
+_WIRE_VERSION: Final = pl.Struct(dict.fromkeys((f.column for f in V1_FIELDS), pl.String()))
 _WIRE_PAGE: Final = pl.Schema(
     {  # type: ignore[arg-type]  # polars' stubs reject a Struct instance in a dict literal
         "is_success": pl.Boolean,
         "error_code": pl.String,
         "error_message": pl.String,
-        "total_count": pl.Int64,
+        "total_count": pl.String,
         "offset": pl.Int64,
         "limit": pl.Int64,
         "versions": pl.List(_WIRE_VERSION),
     }
 )
 _HEAD_FIELDS: Final = ("is_success", "error_code", "error_message", "total_count")
-_RAW_SCHEMA: Final = pl.Schema(dict(_WIRE_VERSION.to_schema()))
+_RAW_SCHEMA: Final = pl.Schema(raw_schema(V1_FIELDS))
 #: The schema of raw page records (wire field names), public for the pager's empty listing.
 RAW_SCHEMA: Final = _RAW_SCHEMA
-
-# Bounds a sane record stays within; anything outside is a malformed answer, not data.
-_MAX_STATUS: Final = 32767
-_MAX_UNITS: Final = 1_000_000
+_TO_INTEGERS: Final = [pl.col(_WIRE_INT_FIELDS).str.to_integer(strict=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,16 +236,23 @@ def parse_page(body: bytes, *, where: str, check: bool = True) -> Page:
         return _parse_slowly(body, where)
     # Series access, not row(): a row would build Python dicts of every version.
     head = {name: wire.get_column(name)[0] for name in _HEAD_FIELDS}
+    total = head["total_count"]
+    if total is not None:
+        if not (total.isascii() and total.isdigit()) or int(total) > _MAX_INT64:
+            return _parse_slowly(body, where)  # the careful path reads or names it
+        head["total_count"] = int(total)
     items = wire.get_column("versions")[0]  # the page's list of structs (None for null)
     if items is None or items.len() == 0:
         versions = pl.DataFrame(schema=_RAW_SCHEMA)
     else:
-        versions = items.struct.unnest()
-    if not _read_faithfully(versions, body, head["total_count"]):
-        return _parse_slowly(body, where)  # the slow path reads (or names) what polars could not
+        text = items.struct.unnest()
+        versions = text.with_columns(_TO_INTEGERS)
+        if not _read_faithfully(text, versions, body):
+            return _parse_slowly(
+                body, where
+            )  # the slow path reads (or names) what polars could not
     if check:
         check_values(versions, where)
-    _check_total(head["total_count"], where)
     return Page(
         is_success=head["is_success"],
         error_code=head["error_code"],
@@ -294,13 +306,20 @@ def json_object(body: bytes, where: str) -> dict[str, Any]:
 
 
 def _parse_slowly(body: bytes, where: str) -> Page:
-    """Decode with the standard library and name the first thing that breaks the contract."""
+    """Decode with the standard library and read every value by :mod:`mavtools.records`' rules,
+    naming the first thing that breaks them."""
     doc = json_object(body, where)
-    is_success = _field(doc, "is_success", bool, where)
-    error_code = _field(doc, "error_code", str, where)
-    error_message = _field(doc, "error_message", str, where)
-    total_count = _field(doc, "total_count", int, where)
-    _check_total(total_count, where)
+    is_success = doc.get("is_success")
+    if is_success is not None and not isinstance(is_success, bool):
+        raise ResponseFormatError(
+            f"The API sent 'is_success' as {type(is_success).__name__} {_short(is_success)}, "
+            f"expected a boolean, in {where}."
+        )
+    error_code = read_text(doc.get("error_code"), "error_code", where)
+    error_message = read_text(doc.get("error_message"), "error_message", where)
+    total = doc.get("total_count")
+    _check_total(total if isinstance(total, int | float) else None, where)
+    total_count = read_int(total, "total_count", where, _MAX_INT64)
     raw_versions = doc.get("versions")
     if raw_versions is None:
         raw_versions = []
@@ -310,82 +329,18 @@ def _parse_slowly(body: bytes, where: str) -> Page:
         )
     records = [_record(item, i, where) for i, item in enumerate(raw_versions)]
     versions = pl.DataFrame(records, schema=_RAW_SCHEMA, orient="row")
-    check_values(versions, where)
     return Page(is_success, error_code, error_message, total_count, versions)
 
 
-def _field(doc: dict[str, Any], name: str, kind: type, where: str) -> Any:
-    value = doc.get(name)
-    if value is None:
-        return None
-    if kind is int:
-        return _as_int(value, name, where)
-    if not isinstance(value, kind):
-        raise ResponseFormatError(
-            f"The API sent '{name}' as {type(value).__name__} {_short(value)}, "
-            f"expected {kind.__name__}, for {where}."
-        )
-    return value
-
-
-def _as_int(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool):
-        return int(value)  # as the fast path reads it
-    if not isinstance(value, int | float):
-        raise ResponseFormatError(
-            f"The API sent '{name}' as {type(value).__name__} {_short(value)}, expected an integer, "
-            f"for {where}."
-        )
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ResponseFormatError(f"The API sent '{name}' as {_short(value)} for {where}.")
-        value = int(value)  # truncated toward zero, as the fast path does (sub-ms is noise)
-    if not -(2**63) <= value < 2**63:
-        raise ResponseFormatError(
-            f"The API sent '{name}' out of range ({_short(value)}) for {where}."
-        )
-    return value
-
-
-def _record(item: Any, index: int, where: str) -> tuple[Any, ...]:
+def _record(item: Any, index: int, where: str) -> list[Any]:
     if not isinstance(item, dict):
         raise ResponseFormatError(
             f"The API sent version #{index} as {type(item).__name__}, not an object, for {where}."
         )
-    place = f"version #{index} of {where}"
-    out: list[Any] = []
-    for name in _RAW_SCHEMA:
-        value = item.get(name)
-        if value is None:
-            if name == "version_id":
-                raise ResponseFormatError(f"The API sent no 'version_id' in {place}.")
-            out.append(None)
-        elif name in _WIRE_INT_FIELDS:
-            out.append(_as_int(value, name, place))
-        elif isinstance(value, str):
-            if not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
-                    raise ResponseFormatError(
-                        f"The API sent '{name}' that is not valid Unicode in {place}."
-                    ) from None
-            out.append(value)
-        else:
-            raise ResponseFormatError(
-                f"The API sent '{name}' as {type(value).__name__} {_short(value)}, expected a string, "
-                f"in {place}."
-            )
-    return tuple(out)
+    return read_record(item, V1_FIELDS, f"version #{index} of {where}")
 
 
-def _overflow_in(body: bytes) -> bool:
-    """Whether the body holds a number polars would read as null (beyond Int64, or 1e30)."""
-    text = pl.Series([body.decode("utf-8", "replace")])
-    return bool(text.str.contains(r"[0-9]{19}|[0-9][eE]\+?[0-9]{2}").item())
-
-
-def _check_total(total_count: int | None, where: str) -> None:
+def _check_total(total_count: float | None, where: str) -> None:
     if total_count is not None and total_count < 0:
         raise ResponseFormatError(
             f"The API sent a negative 'total_count' ({total_count}) for {where}."
@@ -397,16 +352,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_BOUNDS: Final = {
-    "version_id": (0, 2**63 - 1),
-    "status": (0, _MAX_STATUS),
-    "create_time": (0, _MAX_EPOCH_MS),
-    "start_time": (0, _MAX_EPOCH_MS),
-    "end_time": (0, _MAX_EPOCH_MS),
-    "duration": (0, _MAX_EPOCH_MS),
-    "gpu_num": (0, _MAX_UNITS),
-    "npu_num": (0, _MAX_UNITS),
-}
+_BOUNDS: Final = {f.column: (0, f.high) for f in V1_FIELDS if f.kind == INT}
 
 
 # Built once: constructing expressions costs as much as running them on a page.
@@ -415,20 +361,24 @@ _CHECKS: Final = [
 ]
 
 
-def _read_faithfully(versions: pl.DataFrame, body: bytes, total_count: int | None) -> bool:
+def _read_faithfully(text: pl.DataFrame, versions: pl.DataFrame, body: bytes) -> bool:
     """Whether the fast parser's reading of ``body`` can be trusted (else the slow path reads it).
 
-    Not when a record lacks ``version_id`` (the slow path names it), when a string may hold a
-    NUL (polars reads a lone surrogate escape such as ``\\ud800`` as NUL; only bodies with a
-    ``\\u`` escape are looked at), or when a null integer may stand for a number beyond Int64.
-    Null counts are metadata: this costs next to nothing per page.
+    Not when a record lacks ``version_id`` (the slow path names it), when an integer field's text
+    did not convert (a boolean, a float, a number beyond Int64: the rules decide, not polars), or
+    when a string may hold a NUL (polars reads a lone surrogate escape such as ``\\ud800`` as NUL;
+    only bodies with a ``\\u`` escape are looked at). Null counts are metadata: this costs next to
+    nothing per page.
     """
-    if versions.is_empty():
-        return not (total_count is None and _overflow_in(body))
     if versions.get_column("version_id").null_count():
         return False
+    if any(
+        versions.get_column(c).null_count() != text.get_column(c).null_count()
+        for c in _WIRE_INT_FIELDS
+    ):
+        return False
     # A one-byte search is a memchr; bodies without any backslash hold no escapes at all.
-    if (
+    return not (
         b"\\" in body
         and b"\\u" in body
         and (
@@ -436,10 +386,7 @@ def _read_faithfully(versions: pl.DataFrame, body: bytes, total_count: int | Non
                 pl.any_horizontal(pl.col(_WIRE_STR_FIELDS).str.contains("\x00", literal=True).any())
             ).item()
         )
-    ):
-        return False
-    null_ints = sum(versions.get_column(c).null_count() for c in _WIRE_INT_FIELDS)
-    return not ((null_ints or total_count is None) and _overflow_in(body))
+    )
 
 
 def check_values(versions: pl.DataFrame, where: str) -> None:
@@ -459,9 +406,7 @@ def check_values(versions: pl.DataFrame, where: str) -> None:
         if is_bad:
             lo, hi = _BOUNDS[column]
             value = versions.filter((pl.col(column) < lo) | (pl.col(column) > hi))[column][0]
-            raise ResponseFormatError(
-                f"The API sent '{column}' = {value} (outside {lo}..{hi}) for {where}."
-            )
+            raise out_of_bounds(column, value, hi, where)
 
 
 def empty_frame() -> pl.DataFrame:
@@ -515,9 +460,36 @@ def stamp(frame: pl.DataFrame, observed_at: datetime) -> pl.DataFrame:
     return frame.with_columns(observed_at=pl.lit(observed_at.astimezone(UTC)).cast(_TIME))
 
 
-def _epoch(name: str) -> pl.Expr:
-    col = pl.col(name)
-    return pl.when(col > 0).then(col).cast(_TIME).alias(name)
+_MS_PER_HOUR: Final = 3_600_000.0
+
+
+def to_time(expr: pl.Expr) -> pl.Expr:
+    """An epoch in ms as a UTC time; 0 (the APIs' "not yet") and null read null."""
+    return pl.when(expr > 0).then(expr).cast(_TIME)
+
+
+def unit_hours(units: pl.Expr, held_ms: pl.Expr) -> pl.Expr:
+    """Unit-hours of units held for ``held_ms``: null when either is unknown."""
+    return units * (held_ms / _MS_PER_HOUR)
+
+
+def status_labels(codes: Iterable[int]) -> pl.DataFrame:
+    """``status`` -> ``status_name``, ``outcome`` for the codes given: the one status join of
+    both APIs (undocumented codes read ``STATUS_<n>`` and outcome ``unknown``)."""
+    present = sorted(set(codes))
+    return pl.DataFrame(
+        {
+            "status": present,
+            "status_name": [status_name(c) for c in present],
+            "outcome": [outcome_of(c) for c in present],
+        },
+        schema={"status": pl.Int64, "status_name": pl.String, "outcome": pl.String},
+    )
+
+
+def to_schema(frame: pl.LazyFrame) -> pl.DataFrame:
+    """The columns of :data:`VERSION_SCHEMA`, in its order and dtypes."""
+    return frame.select([pl.col(n).cast(dtype) for n, dtype in VERSION_SCHEMA.items()]).collect()
 
 
 def typed(raw: pl.DataFrame) -> pl.DataFrame:
@@ -525,6 +497,8 @@ def typed(raw: pl.DataFrame) -> pl.DataFrame:
 
     Without an ``observed_at`` column the snapshot time is null (frames built by hand);
     ``region`` and ``project_id`` are taken when present, else null (records not read by a client).
+    Missing values follow :mod:`mavtools.records`: a null ``status`` reads 0 (``UNKNOWN``), a null
+    ``duration`` 0, and null unit counts stay null (unknown, not zero).
     """
     if "observed_at" not in raw.columns:
         raw = raw.with_columns(observed_at=pl.lit(None, dtype=_TIME))
@@ -533,34 +507,22 @@ def typed(raw: pl.DataFrame) -> pl.DataFrame:
         for name in ("region", "project_id")
         if name not in raw.columns
     )
-    known_names = pl.DataFrame(
-        {"status": list(STATUS_NAMES), "_name": list(STATUS_NAMES.values())},
-        schema={"status": pl.Int64, "_name": pl.String},
-    )
-    codes = raw.select(pl.col("status").unique().drop_nulls())["status"].to_list()
-    outcome_map = {code: outcome_of(code) for code in codes}
-    frame = raw.lazy().with_columns(
-        _epoch("create_time"),
-        _epoch("start_time"),
-        _epoch("end_time"),
-        pl.col("duration").fill_null(0).cast(_DURATION),
-        pl.col("gpu_num").fill_null(0),
-        pl.col("npu_num").fill_null(0),
-        pl.col("status").fill_null(0),
-    )
-    hours = pl.col("duration").dt.total_milliseconds() / 3_600_000.0
+    raw = raw.with_columns(pl.col("status").fill_null(0))
+    labels = status_labels(raw.get_column("status").unique().to_list())
     frame = (
-        frame.join(known_names.lazy(), on="status", how="left", maintain_order="left")
+        raw.lazy()
+        .join(labels.lazy(), on="status", how="left", maintain_order="left")
         .with_columns(
-            status_name=pl.coalesce(pl.col("_name"), pl.format("STATUS_{}", pl.col("status"))).cast(
-                pl.Categorical()
-            ),
-            outcome=pl.col("status")
-            .replace_strict(outcome_map, default="unknown", return_dtype=pl.String)
-            .cast(OUTCOME_DTYPE),
+            to_time(pl.col("create_time")).alias("create_time"),
+            to_time(pl.col("start_time")).alias("start_time"),
+            to_time(pl.col("end_time")).alias("end_time"),
+            pl.col("duration").fill_null(0).cast(_DURATION),
+        )
+        .with_columns(
+            outcome=pl.col("outcome").cast(OUTCOME_DTYPE),
             queue_wait=(pl.col("start_time") - pl.col("create_time")),
-            gpu_hours=pl.col("gpu_num") * hours,
-            npu_hours=pl.col("npu_num") * hours,
+            gpu_hours=unit_hours(pl.col("gpu_num"), pl.col("duration").dt.total_milliseconds()),
+            npu_hours=unit_hours(pl.col("npu_num"), pl.col("duration").dt.total_milliseconds()),
             api=pl.lit("v1"),
             job_id=pl.col("version_id").cast(pl.String),
             user_name=pl.lit(None, dtype=pl.String),
@@ -571,6 +533,5 @@ def typed(raw: pl.DataFrame) -> pl.DataFrame:
             segments=pl.lit(None, dtype=pl.List(SEGMENT)),
             node_counts=pl.lit(None, dtype=pl.List(NODE_COUNT)),
         )
-        .select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
     )
-    return frame.collect()
+    return to_schema(frame)

@@ -26,9 +26,11 @@ records (:data:`V2_RAW_SCHEMA`); :func:`build_v2_frame` turns them into :data:`V
   node counts, cards per node x the node count over the held time.
 
 Decisions where the API is silent: records are read with the standard ``json`` module (pages hold
-at most 50 jobs, so speed is not the issue that made v1 use polars' reader); anything that breaks
-the documented shape raises :class:`~mavtools.errors.ResponseFormatError` naming the page, the
-item and the field.
+at most 50 jobs, so speed is not the issue that made v1 use polars' reader), the plain fields by
+the table :data:`mavtools.records.V2_FIELDS` and every value by the rules of
+:mod:`mavtools.records`, the same as v1's; anything that breaks the documented shape raises
+:class:`~mavtools.errors.ResponseFormatError` naming the page, the item and the field. The frame
+is built with :mod:`mavtools.frame`'s column rules (times, unit-hours, the status join).
 """
 
 from __future__ import annotations
@@ -41,15 +43,28 @@ import polars as pl
 
 from mavtools.errors import ResponseFormatError
 from mavtools.frame import (
-    _MAX_EPOCH_MS,
     OUTCOME_DTYPE,
-    VERSION_SCHEMA,
     check_head,
     empty_frame,
     json_object,
+    status_labels,
+    to_schema,
+    to_time,
+    unit_hours,
+)
+from mavtools.records import (
+    _DURATION,
+    _MAX_CARDS,
+    _MAX_INT64,
+    _MAX_NODES,
+    _TIME,
+    V2_FIELDS,
+    raw_schema,
+    read_int,
+    read_object,
+    read_record,
 )
 from mavtools.segments import (
-    _MAX_NODES,
     NODE_COUNTS_RAW,
     SEGMENTS_RAW,
     held_time,
@@ -57,7 +72,7 @@ from mavtools.segments import (
     read_running_records,
     read_schedule_policy,
 )
-from mavtools.statuses import FINISHED_OUTCOMES, outcome_of, status_name, v2_status_code
+from mavtools.statuses import FINISHED_OUTCOMES, v2_status_code
 
 __all__ = [
     "DEDICATED_FLAVOR_CARDS",
@@ -72,20 +87,8 @@ __all__ = [
 Cards = tuple[int, int]
 
 V2_RAW_SCHEMA: Final = pl.Schema(
-    {  # type: ignore[arg-type]  # polars' stubs reject a List instance in a dict literal
-        "job_id": pl.String,
-        "job_name": pl.String,
-        "job_desc": pl.String,
-        "job_workspace": pl.String,
-        "create_time": pl.Int64,
-        "user_name": pl.String,
-        "phase": pl.String,
-        "secondary_phase": pl.String,
-        "start_time": pl.Int64,
-        "duration": pl.Int64,
-        "pool_id": pl.String,
-        "flavor_id": pl.String,
-        "node_count": pl.Int64,
+    raw_schema(V2_FIELDS)
+    | {  # type: ignore[dict-item]  # polars' stubs reject a List instance in a dict literal
         "gpu_cards": pl.Int64,  # per node, from flavor_detail; null when it is absent
         "npu_cards": pl.Int64,
         "gpu_total": pl.Int64,  # all nodes of a heterogeneous job (summed over its tasks)
@@ -98,7 +101,7 @@ V2_RAW_SCHEMA: Final = pl.Schema(
         "node_ms": pl.Int64,  # node count integrated over the held time
     }
 )
-_MAX_CARDS: Final = 1_000
+_PLAIN: Final = tuple(f.column for f in V2_FIELDS)
 #: Flavor ids of dedicated pools (SDK ``Resource.flavor_id``): cards per node. The public flavor
 #: list does not hold them, and their jobs come without ``flavor_detail``.
 DEDICATED_FLAVOR_CARDS: Final = {
@@ -135,9 +138,7 @@ def parse_search_page(body: bytes, *, where: str) -> SearchPage:
     """
     check_head(body, where)
     doc = json_object(body, where)
-    total = doc.get("count", doc.get("total"))
-    if total is not None and (not _is_int(total) or total < 0):
-        raise ResponseFormatError(f"The API sent 'count' = {total!r} for {where}.")
+    total = read_int(doc.get("count", doc.get("total")), "count", where, _MAX_INT64)
     items = doc.get("items")
     if items is None:
         items = []
@@ -147,21 +148,13 @@ def parse_search_page(body: bytes, *, where: str) -> SearchPage:
     return SearchPage(total, pl.DataFrame(rows, schema=V2_RAW_SCHEMA, orient="row"))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
     place = f"job #{index} of {where}"
     if not isinstance(item, dict):
         raise ResponseFormatError(f"The API sent {place} as {type(item).__name__}, not an object.")
-    meta = _obj(item, "metadata", place)
-    status = _obj(item, "status", place)
-    spec = _obj(item, "spec", place)
-    resource = _obj(spec, "resource", place)
-    job_id = _text(meta, "id", place)
-    if not job_id:
-        raise ResponseFormatError(f"The API sent no 'metadata.id' in {place}.")
+    plain = dict(zip(_PLAIN, read_record(item, V2_FIELDS, place), strict=True))
+    resource = read_object(read_object(item, "spec", place), "resource", place)
+    status = read_object(item, "status", place)
     detail = resource.get("flavor_detail")
     gpu = npu = None
     if isinstance(detail, dict):
@@ -180,15 +173,14 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         raise ResponseFormatError(f"The API sent 'flavor_detail' that is not an object in {place}.")
     if gpu is None and npu is None:
         gpu, npu = _resource_cards(resource, place)
-    nodes = _number(resource, "node_count", place, _MAX_NODES)
+    nodes = plain["node_count"]
     gpu_total = npu_total = None
     tasks = item.get("tasks")
     if isinstance(tasks, list) and any(
         isinstance(t, dict) and t.get("task_resource") for t in tasks
     ):
         nodes, gpu_total, npu_total = _task_totals(tasks, place)
-    start_time = _number(status, "start_time", place, _MAX_EPOCH_MS)
-    duration = _number(status, "duration", place, _MAX_EPOCH_MS)
+    start_time, duration = plain["start_time"], plain["duration"]
     segments = read_running_records(status, place)
     node_counts = read_node_counts(status, place)
     held_ms, node_ms = held_time(
@@ -199,24 +191,12 @@ def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
         node_count=1 if nodes is None else nodes,
     )
     return (
-        job_id,
-        _text(meta, "name", place),
-        _text(meta, "description", place),
-        _text(meta, "workspace_id", place),
-        _number(meta, "create_time", place, _MAX_EPOCH_MS),
-        _text(meta, "user_name", place),
-        _text(status, "phase", place),
-        _text(status, "secondary_phase", place),
-        start_time,
-        duration,
-        _text(resource, "pool_id", place),
-        _text(resource, "flavor_id", place),
-        nodes,
+        *(plain | {"node_count": nodes}).values(),
         gpu,
         npu,
         gpu_total,
         npu_total,
-        *read_schedule_policy(spec, place),
+        *read_schedule_policy(read_object(item, "spec", place), place),
         segments,
         node_counts,
         held_ms,
@@ -232,7 +212,7 @@ def _resource_cards(resource: Mapping[str, Any], place: str) -> tuple[int | None
     id ``modelarts.pool.visual.*`` names them (:data:`DEDICATED_FLAVOR_CARDS`). Anything else
     is left to the flavor list.
     """
-    allocated = _obj(resource, "main_container_allocated_resources", place)
+    allocated = read_object(resource, "main_container_allocated_resources", place)
     kind = str(allocated.get("accelerator_type") or "").lower()
     npu_kind = kind.startswith(("ascend", "npu"))
     raw = allocated.get("accelerator_num")
@@ -265,10 +245,10 @@ def _task_totals(tasks: list[Any], place: str) -> tuple[int, int | None, int | N
         spot = f"task #{i} of {place}"
         if not isinstance(task, dict):
             raise ResponseFormatError(f"The API sent {spot} that is not an object.")
-        res = _obj(task, "task_resource", spot)
+        res = read_object(task, "task_resource", spot)
         count = _number(res, "node_count", spot, _MAX_NODES)
         count = 1 if count is None else count
-        info = _obj(res, "flavor_info", spot)
+        info = read_object(res, "flavor_info", spot)
         if info.get("gpu") is not None or info.get("npu") is not None:
             cards = (
                 _cards(info.get("gpu"), "gpu", spot) or 0,
@@ -286,42 +266,8 @@ def _task_totals(tasks: list[Any], place: str) -> tuple[int, int | None, int | N
     return nodes, (gpu if known else None), (npu if known else None)
 
 
-def _obj(doc: Mapping[str, Any], name: str, place: str) -> Mapping[str, Any]:
-    value = doc.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ResponseFormatError(
-            f"The API sent '{name}' as {type(value).__name__}, not an object, in {place}."
-        )
-    return value
-
-
-def _text(doc: Mapping[str, Any], name: str, place: str) -> str | None:
-    value = doc.get(name)
-    if value is None or isinstance(value, str):
-        if value is not None and "\x00" in value:
-            raise ResponseFormatError(f"The API sent '{name}' with a NUL character in {place}.")
-        return value
-    raise ResponseFormatError(
-        f"The API sent '{name}' as {type(value).__name__}, expected a string, in {place}."
-    )
-
-
 def _number(doc: Mapping[str, Any], name: str, place: str, high: int) -> int | None:
-    """An integer field; numeric strings are accepted (older docs type ``start_time`` String)."""
-    value = doc.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    elif isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not _is_int(value) or not 0 <= value <= high:
-        raise ResponseFormatError(
-            f"The API sent '{name}' = {str(value)[:40]!r}, not an integer in 0..{high}, in {place}."
-        )
-    return int(value)
+    return read_int(doc.get(name), name, place, high)
 
 
 def _cards(device: Any, kind: str, place: str) -> int | None:
@@ -366,22 +312,14 @@ def build_v2_frame(
         schema={"flavor_id": pl.String, "_gpu": pl.Int64, "_npu": pl.Int64},
     )
     pairs = raw.select("phase", "secondary_phase").unique().rows()
-    codes = {(p, s): v2_status_code(p, s) for p, s in pairs}
+    codes = {(p, c): v2_status_code(p, c) for p, c in pairs}
     code_frame = pl.DataFrame(
         {
             "phase": [p for p, _ in codes],
-            "secondary_phase": [s for _, s in codes],
+            "secondary_phase": [c for _, c in codes],
             "status": list(codes.values()),
-            "status_name": [status_name(c) for c in codes.values()],
-            "outcome": [outcome_of(c) for c in codes.values()],
         },
-        schema={
-            "phase": pl.String,
-            "secondary_phase": pl.String,
-            "status": pl.Int64,
-            "status_name": pl.String,
-            "outcome": pl.String,
-        },
+        schema={"phase": pl.String, "secondary_phase": pl.String, "status": pl.Int64},
     )
     nodes = pl.col("node_count").fill_null(1)
     start = pl.when(pl.col("start_time") > 0).then(pl.col("start_time"))
@@ -391,9 +329,10 @@ def build_v2_frame(
     # Held time: the node-ms of an elastic job, else the run segments, else the reported run time.
     run_ms = pl.coalesce("held_ms", pl.col("duration").dt.total_milliseconds())
 
-    def unit_hours(cards: str, units: str) -> pl.Expr:
-        by_nodes = pl.col(cards) * pl.col("node_ms")
-        return pl.coalesce(by_nodes, pl.col(units) * run_ms) / 3_600_000.0
+    def held_unit_hours(cards: str, units: str) -> pl.Expr:
+        return pl.coalesce(
+            unit_hours(pl.col(cards), pl.col("node_ms")), unit_hours(pl.col(units), run_ms)
+        )
 
     last_end = pl.col("segments").list.last().struct.field("end")
     frame = (
@@ -406,11 +345,11 @@ def build_v2_frame(
             nulls_equal=True,
             maintain_order="left",
         )
+        .join(status_labels(codes.values()).lazy(), on="status", how="left", maintain_order="left")
         .with_columns(
             version_id=pl.lit(None, dtype=pl.Int64),
             version_name=pl.col("job_name"),
             version_desc=pl.col("job_desc"),
-            create_time=pl.when(pl.col("create_time") > 0).then(pl.col("create_time")),
             start_time=start,
             end_time=pl.when(terminal).then(pl.coalesce(last_end, start + duration)),
             duration=duration,
@@ -422,32 +361,28 @@ def build_v2_frame(
             workspace_id=pl.coalesce("job_workspace", pl.lit(workspace_id)),
             api=pl.lit("v2"),
             job_id=pl.col("job_id"),
-            observed_at=pl.lit(None, dtype=pl.Datetime("ms", "UTC")),  # stamped per fetch
+            observed_at=pl.lit(None, dtype=_TIME),  # stamped per fetch
             region=pl.lit(region, dtype=pl.String),
             project_id=pl.lit(project_id, dtype=pl.String),
         )
         .with_columns(
-            pl.col(c).cast(pl.Datetime("ms", "UTC"))
-            for c in ("create_time", "start_time", "end_time")
+            to_time(pl.col(c)).alias(c) for c in ("create_time", "start_time", "end_time")
         )
         .with_columns(
-            pl.col("duration").cast(pl.Duration("ms")),
+            pl.col("duration").cast(_DURATION),
             pl.col("outcome").cast(OUTCOME_DTYPE),
         )
         .with_columns(
             queue_wait=pl.col("start_time") - pl.col("create_time"),
-            gpu_hours=unit_hours("gpu_cards", "gpu_num"),
-            npu_hours=unit_hours("npu_cards", "npu_num"),
+            gpu_hours=held_unit_hours("gpu_cards", "gpu_num"),
+            npu_hours=held_unit_hours("npu_cards", "npu_num"),
             restarts=pl.col("segments").list.len() - 1,
             segments=pl.col("segments").list.eval(
-                pl.element().struct.with_fields(
-                    pl.field(["start", "end"]).cast(pl.Datetime("ms", "UTC"))
-                )
+                pl.element().struct.with_fields(pl.field(["start", "end"]).cast(_TIME))
             ),
             node_counts=pl.col("node_counts").list.eval(
-                pl.element().struct.with_fields(pl.field("time").cast(pl.Datetime("ms", "UTC")))
+                pl.element().struct.with_fields(pl.field("time").cast(_TIME))
             ),
         )
-        .select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
     )
-    return frame.collect()
+    return to_schema(frame)

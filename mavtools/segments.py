@@ -34,6 +34,7 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
+from mavtools.records import _MAX_EPOCH_MS, _MAX_EPOCH_S, _MAX_NODES, _TIME, read_int, read_text
 
 __all__ = [
     "NODE_COUNT",
@@ -46,7 +47,6 @@ __all__ = [
     "read_schedule_policy",
 ]
 
-_TIME: Final = pl.Datetime("ms", "UTC")
 #: One run segment in the frame: ``end`` null while it runs.
 SEGMENT: Final = pl.Struct(
     {
@@ -73,28 +73,11 @@ SEGMENTS_RAW: Final = pl.List(
 )
 NODE_COUNTS_RAW: Final = pl.List(pl.Struct({"time": pl.Int64, "nodes": pl.Int64}))
 
-_MAX_EPOCH_S: Final = 253_402_300_799  # 9999-12-31
-_MAX_EPOCH_MS: Final = _MAX_EPOCH_S * 1000
 _SECONDS_BELOW: Final = 10**11  # an epoch ms below this is before 1973: it is seconds
-_MAX_NODES: Final = 100_000
 _TEXT_FIELDS: Final = ("start_type", "end_reason", "end_recover")
 
 Segment = dict[str, Any]
 NodePoint = dict[str, int]
-
-
-def _int(value: Any, name: str, place: str, high: int) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    elif isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-        raise ResponseFormatError(
-            f"The API sent '{name}' = {str(value)[:40]!r}, not an integer in 0..{high}, in {place}."
-        )
-    return value
 
 
 def _list(doc: Mapping[str, Any], name: str, place: str) -> list[Any] | None:
@@ -123,23 +106,15 @@ def read_running_records(status: Mapping[str, Any], place: str) -> list[Segment]
         where = f"running_records[{i}] of {place}"
         if not isinstance(record, dict):
             raise ResponseFormatError(f"The API sent {where} as {type(record).__name__}.")
-        start = _int(record.get("start_at"), "start_at", where, _MAX_EPOCH_S)
-        end = _int(record.get("end_at"), "end_at", where, _MAX_EPOCH_S) or None  # 0: running
+        start = read_int(record.get("start_at"), "start_at", where, _MAX_EPOCH_S)
+        end = read_int(record.get("end_at"), "end_at", where, _MAX_EPOCH_S) or None  # 0: running
         if start is None:
             raise ResponseFormatError(f"The API sent no 'start_at' in {where}.")
         if end is not None and end < start:
             raise ResponseFormatError(
                 f"The API sent 'end_at' ({end}) before 'start_at' ({start}) in {where}."
             )
-        texts = {}
-        for name in _TEXT_FIELDS:
-            value = record.get(name)
-            if value is not None and not isinstance(value, str):
-                raise ResponseFormatError(
-                    f"The API sent '{name}' as {type(value).__name__}, expected a string, "
-                    f"in {where}."
-                )
-            texts[name] = value
+        texts = {name: read_text(record.get(name), name, where) for name in _TEXT_FIELDS}
         out.append({"start": start * 1000, "end": None if end is None else end * 1000} | texts)
     return sorted(out, key=lambda s: s["start"])
 
@@ -155,8 +130,8 @@ def read_node_counts(status: Mapping[str, Any], place: str) -> list[NodePoint] |
         where = f"node_count_metrics[{i}] of {place}"
         if not isinstance(point, list) or len(point) != 2:
             raise ResponseFormatError(f"The API sent {where} that is not a [time, nodes] pair.")
-        time = _int(point[0], "time", where, _MAX_EPOCH_MS)
-        nodes = _int(point[1], "nodes", where, _MAX_NODES)
+        time = read_int(point[0], "time", where, _MAX_EPOCH_MS)
+        nodes = read_int(point[1], "nodes", where, _MAX_NODES)
         if time is None or nodes is None:
             raise ResponseFormatError(f"The API sent {where} with a null time or node count.")
         out.append({"time": time * 1000 if time < _SECONDS_BELOW else time, "nodes": nodes})
@@ -172,7 +147,7 @@ def read_schedule_policy(spec: Mapping[str, Any], place: str) -> tuple[int | Non
         raise ResponseFormatError(
             f"The API sent 'schedule_policy' that is not an object in {place}."
         )
-    priority = _int(policy.get("priority"), "priority", place, 3)
+    priority = read_int(policy.get("priority"), "priority", place, 3)
     preemptible = policy.get("preemptible")
     if preemptible is not None and not isinstance(preemptible, bool):
         raise ResponseFormatError(

@@ -583,6 +583,7 @@ def test_quality_report_by_hand():
             {"c": 0, "s": None, "e": None},  # queued for 8 days: stuck
             {"c": 0, "s": 10, "e": 20, "status": 99, "id": 70},  # unknown code
             {"c": 50, "s": 40, "e": 60, "id": 80},  # starts before creation
+            {"c": 0, "s": 10, "e": 20, "g": None, "id": 90},  # no gpu_num: unknown, not 0
         ]
     )
     report = A.quality_report(df, now=at(8 * 24 * 60))
@@ -602,13 +603,15 @@ def test_quality_report_by_hand():
         "no_create_time": 0,
         "never_started_without_end": 0,
         "after_snapshot": 0,
+        "unknown_units": 1,
     }
     examples = dict(report.select("check", "example_ids").iter_rows())
+    assert examples["unknown_units"] == ["90"]
     # examples name rows by job_id, the identity shared by v1 versions and v2 jobs
     assert examples["lost"] == ["40"] and examples["before_creation"] == ["80"]
     assert A.quality_report(df, now=at(30))["versions"][8] == 2  # ends at 70, created at 50
     empty = A.quality_report(empty_frame())
-    assert empty["versions"].sum() == 0 and empty.height == 14
+    assert empty["versions"].sum() == 0 and empty.height == 15
 
 
 def test_allocation_accepts_timedelta_bins():

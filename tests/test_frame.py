@@ -51,15 +51,29 @@ def test_extra_keys_missing_keys_and_nulls_are_tolerated():
     df = build_frame([page.versions], "0")
     assert df.schema == VERSION_SCHEMA
     row = df.filter(pl.col("version_id") == 7).row(0, named=True)
-    assert row["create_time"] is None and row["gpu_num"] == 0 and row["outcome"] == "unknown"
+    # A missing count is unknown (null), as for v2 jobs, not zero (mavtools.records).
+    assert row["create_time"] is None and row["gpu_num"] is None and row["outcome"] == "unknown"
+    assert row["gpu_hours"] is None
 
 
-def test_floats_are_truncated_to_whole_milliseconds_on_both_paths():
+def test_integral_floats_and_digit_strings_are_integers_on_both_paths():
     from mavtools.frame import _parse_slowly
 
-    raw = body(dict(GOOD, create_time=1557473030000.7))
-    assert parse_page(raw, where="p").versions["create_time"][0] == 1557473030000
-    assert _parse_slowly(raw, "p").versions["create_time"][0] == 1557473030000
+    raw = body(dict(GOOD, create_time=1557473030000.0, gpu_num="2", status=1.2e1))
+    for page in (parse_page(raw, where="p"), _parse_slowly(raw, "p")):
+        row = page.versions.row(0, named=True)
+        assert (row["create_time"], row["gpu_num"], row["status"]) == (1557473030000, 2, 12)
+
+
+@pytest.mark.parametrize("value", [1557473030000.7, True, "12:00"])
+def test_fractions_booleans_and_words_are_refused_on_both_paths(value):
+    """One policy for v1 and v2 (mavtools.records): not truncated, not read as 0/1."""
+    from mavtools.frame import _parse_slowly
+
+    raw = body(dict(GOOD, create_time=value))
+    for parse in (lambda: parse_page(raw, where="p"), lambda: _parse_slowly(raw, "p")):
+        with pytest.raises(ResponseFormatError, match=r"'create_time' as .*expected an integer"):
+            parse()
 
 
 @pytest.mark.parametrize(
@@ -72,7 +86,7 @@ def test_floats_are_truncated_to_whole_milliseconds_on_both_paths():
         (b"\xff\xfe\x00garbage", "not"),
         (b"[1, 2, 3]", "instead of an object"),
         (b"null", "instead of an object"),
-        (body(dict(GOOD, status="9")), "'status' as str"),
+        (body(dict(GOOD, status="9 or 10")), "'status' as str"),
         (body(dict(GOOD, create_time="2019-05-10")), "'create_time' as str"),
         (body(dict(GOOD, create_time=float("inf"))), "create_time"),
         (body(dict(GOOD, gpu_num=-1)), "'gpu_num' = -1"),
@@ -109,13 +123,3 @@ def test_failure_bodies_are_returned_for_the_caller_to_raise():
     assert page.is_success is False
     assert page.error_code == "ModelArts.0105"
     assert page.versions.height == 0
-
-
-def test_booleans_where_numbers_belong_read_as_0_or_1_on_both_paths():
-    from mavtools.frame import _parse_slowly
-
-    raw = body(dict(GOOD, status=True, gpu_num=False))
-    for page in (parse_page(raw, where="p"), _parse_slowly(raw, "p")):
-        assert page.versions.row(0, named=True) | {} == dict(
-            page.versions.row(0, named=True), status=1, gpu_num=0
-        )

@@ -398,7 +398,7 @@ def test_node_count_metrics_in_seconds_or_ms_read_the_same() -> None:
             {"running_records": [{"start_at": 200, "end_at": 100}]},
             "'end_at' (100) before 'start_at' (200)",
         ),
-        ({"running_records": [{"start_at": -1}]}, "'start_at' = '-1'"),
+        ({"running_records": [{"start_at": -1}]}, "'start_at' = -1 (outside 0.."),
         ({"node_count_metrics": [[1, 2, 3]]}, "not a [time, nodes] pair"),
     ],
 )

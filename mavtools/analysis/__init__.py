@@ -65,9 +65,9 @@ Rows an analysis cannot use
     left out of the replays (``left_out`` = "no create_time to arrive at",
     ``left_out_no_create_time`` in :func:`what_if`) and of :func:`queue_wait`; demand
     (``include_queued``) counts them from their start. Rows without ``gpu_num``/``npu_num``
-    (a flavor nobody knows) hold nothing. :func:`quality_report` counts each kind
-    (``no_create_time``, ``unknown_without_duration``, ``never_started_without_end``,
-    ``after_snapshot``). docs/semantics.md has the same decisions per analysis.
+    (unknown, not zero: a flavor nobody knows, or a v1 version without them) hold nothing.
+    :func:`quality_report` counts each kind (``no_create_time``, ``unknown_without_duration``,
+    ``never_started_without_end``, ``after_snapshot``, ``unknown_units``). docs/semantics.md has the same decisions per analysis.
 
 ``now`` (the snapshot time)
     Every row carries ``observed_at``, the snapshot time of the fetch that read it (one value per

@@ -118,6 +118,12 @@ def quality_report(
             pl.max_horizontal(s, e) > now_ms,
             "started or ended after its snapshot time (or now=): time after it is not counted",
         ),
+        (
+            "unknown_units",
+            pl.col("gpu_num").is_null() | pl.col("npu_num").is_null(),
+            "the API sent no gpu_num/npu_num (or a flavor nobody knows): holds nothing in unit "
+            "totals and has no unit-hours",
+        ),
     ]
     n = df.height
     # v2 rows have no integer version_id: name every row by its job_id when the frame has one

@@ -45,15 +45,15 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.analysis.capacity import capacity_needed
-from mavtools.analysis.timeline import HOUR_MS, TIME, Resource, now_ms_expr
-from mavtools.analysis.whatif import (
+from mavtools.analysis.replay import (
     Policy,
     PoolSizes,
-    _pool_versions,
-    _size_of,
-    _wait_ms,
+    pool_versions,
     simulate,
+    size_of,
+    wait_ms,
 )
+from mavtools.analysis.timeline import HOUR_MS, TIME, Resource, now_ms_expr
 
 __all__ = ["HOURS_PER_MONTH", "MAX_NODES_FACTOR", "sizing"]
 
@@ -198,7 +198,7 @@ def sizing(
     """
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be between 0 and 1, not {quantile!r}")
-    target_h = _wait_ms(wait) / HOUR_MS
+    target_h = wait_ms(wait) / HOUR_MS
     names = (
         [pool_id]
         if pool_id is not None
@@ -242,7 +242,7 @@ def sizing(
                 target_h,
                 quantile,
                 _per_node(units_per_node, pools, name),
-                _size_of(pools, name),
+                size_of(pools, name),
                 rates,
                 currency,
                 growth,
@@ -308,10 +308,10 @@ def _one_pool(
 ) -> dict[str, Any]:
     """``df`` is ``history`` (the pool's versions) with arrivals scaled to the horizon's demand:
     the replays and the demand run on it, today's size and the saturation on the history."""
-    pool = _pool_versions(df, name, resource, now).filter(pl.col("start_time").is_not_null())
+    pool = pool_versions(df, name, resource, now).filter(pl.col("start_time").is_not_null())
     if pool.height == 0:
         raise ValueError(f"pool {name!r} has no started versions asking for {resource} units")
-    past = _pool_versions(history, name, resource, now).filter(pl.col("start_time").is_not_null())
+    past = pool_versions(history, name, resource, now).filter(pl.col("start_time").is_not_null())
     units_now = known if known is not None else _peak(past, pl.col("start_time").dt.epoch("ms"))
     nodes_now = max(1, -(-units_now // upn))
     lo = -(-int(pool.select(pl.col("units").max()).item()) // upn)
