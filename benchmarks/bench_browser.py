@@ -78,9 +78,11 @@ _SETTLED = """([t0, quiet]) => {
 }"""
 _RESULT = """t0 => { const after = window.__afterplots.filter(t => t > t0);
   return [after[after.length - 1] - t0, after.length]; }"""
+# Every figure of the dashboard (the four of FIGURE_NAMES and the queue's) holds a drawn plot.
 _ALL_DRAWN = """() => {
-  const plots = document.querySelectorAll('.mavtools-dashboard .js-plotly-plot');
-  return plots.length === 4 && [...plots].every(p => p.data && p.querySelector('.main-svg'));
+  const figures = [...document.querySelectorAll('.mavtools-dashboard [class*="mavtools-figure-"]')];
+  const plots = figures.map(f => f.querySelector('.js-plotly-plot'));
+  return figures.length >= 4 && plots.every(p => p && p.data && p.querySelector('.main-svg'));
 }"""
 
 NOTEBOOK_SOURCE = """\

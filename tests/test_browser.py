@@ -250,7 +250,10 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
 
         dashboard = page.locator(".mavtools-dashboard")
         expect(dashboard).to_have_count(1)
-        names = dashboard.locator('[class*="mavtools-figure-"]').evaluate_all(
+        # The figures' views render once their module (plotly.js) has loaded: wait for all.
+        views = dashboard.locator('[class*="mavtools-figure-"]')
+        expect(views).to_have_count(5, timeout=UI_TIMEOUT_MS)
+        names = views.evaluate_all(
             "els => els.flatMap(e => [...e.classList].filter(c => c.startsWith('mavtools-figure-')))"
         )
         assert sorted(names) == sorted(

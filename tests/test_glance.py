@@ -281,8 +281,7 @@ def test_no_share_chart_link_anywhere(df: pl.DataFrame, monkeypatch: pytest.Monk
     dash = Dashboard(df)
     assert F.CONFIG["showSendToCloud"] is False
     for out in dash.outputs.values():
-        (shown,) = out.outputs
-        assert shown["data"][report.PLOTLY_MIMETYPE]["config"]["showSendToCloud"] is False
+        assert out.figure["config"]["showSendToCloud"] is False
     fig = F.usage_figure(A.usage(dash.selection, by="pool_id"))
     bundle = fig._repr_mimebundle_()
     assert bundle[report.PLOTLY_MIMETYPE]["config"]["showSendToCloud"] is False

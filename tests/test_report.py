@@ -45,7 +45,7 @@ def _figures(outputs: Any) -> list[str]:
 
 
 def expected_plots(notebook: nbformat.NotebookNode) -> tuple[int, int]:
-    """(plain plotly outputs, figures in Output widgets that are not also a plain output)."""
+    """(plain plotly outputs, figures in widgets that are not also a plain output)."""
     plain = [f for cell in notebook.cells for f in _figures(cell.get("outputs"))]
     state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE_MIMETYPE, {}).get("state", {})
     nested = [
@@ -53,6 +53,11 @@ def expected_plots(notebook: nbformat.NotebookNode) -> tuple[int, int]:
         for model in state.values()
         if model["model_name"] == "OutputModel"
         for f in _figures(model["state"].get("outputs"))
+    ] + [  # the dashboard's figures, redrawn in place (mavtools.views.plot.PlotView)
+        json.dumps(model["state"]["figure"], sort_keys=True)
+        for model in state.values()
+        if model["state"].get("_anywidget_id") == "mavtools.views.plot.PlotView"
+        and model["state"].get("figure")
     ]
     return len(plain), len([f for f in nested if f not in set(plain)])
 

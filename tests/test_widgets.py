@@ -362,13 +362,12 @@ def test_colours_follow_pools_in_sorted_order_under_any_filter(dash: Dashboard) 
 def test_outputs_carry_the_plotly_mimetype(
     dash: Dashboard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Inside a kernel plotly's default renderer is ``plotly_mimetype``: that is what is shown."""
+    """Each figure's view holds what plotly's ``plotly_mimetype`` renderer shows (the page
+    hands it to ``Plotly.react``)."""
     monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
     dash.panel.outcomes.value = ("failed",)
     for name, out in dash.outputs.items():
-        (output,) = out.outputs
-        assert output["output_type"] == "display_data"
-        shown = output["data"]["application/vnd.plotly.v1+json"]
+        shown = out.figure
         assert shown["layout"]["title"] == dash.figures[name].to_plotly_json()["layout"]["title"]
         assert len(shown["data"]) == len(dash.figures[name].data)
 
@@ -487,5 +486,6 @@ def test_display_data_equals_what_the_figure_object_shows(
     monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
     dash = Dashboard(df, capacity={"pool-a100-prod": 16}, names=NAMES)
     for name, out in dash.outputs.items():
-        (output,) = out.outputs
-        assert output["data"] == dash.figures[name]._repr_mimebundle_(), name
+        assert {"application/vnd.plotly.v1+json": out.figure} == dash.figures[
+            name
+        ]._repr_mimebundle_(), name

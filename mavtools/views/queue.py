@@ -255,7 +255,9 @@ class QueueView:
 
     def __init__(self, dashboard: Dashboard, live: Any = None) -> None:
         self.dashboard = dashboard
-        self.output = w.Output(layout=w.Layout(width="100%"))
+        from mavtools.views.plot import PlotView
+
+        self.output = PlotView(layout=w.Layout(width="100%"))  # redrawn in place, as the others
         self.output.add_class("mavtools-figure-queue")
         self.now = NowPanel(live) if live is not None else None
         right = dashboard.widget.children[1]
@@ -330,9 +332,11 @@ class QueueView:
         )
 
     def update(self) -> None:
-        from mavtools.views.widgets import _display_data
+        from mavtools.views.widgets import _plotly_json
 
-        self.spec = queue_spec(
+        spec = queue_spec(
             self.data(), resource=self.dashboard.panel.resource.value, colors=self.dashboard.colors
         )
-        self.output.outputs = _display_data(self.spec)
+        if spec != self.spec:  # an unchanged figure is not sent: nothing to redraw
+            self.spec = spec
+            self.output.figure = _plotly_json(spec)

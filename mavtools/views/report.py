@@ -609,6 +609,15 @@ def _snapshot(
                 if (f := _figure(o)) is None or _canonical(f) not in plain
             ]
             yield from _static_outputs(inner, states, plain, counter)
+        elif (
+            state.get("_anywidget_id") == _PLOT_VIEW  # a dashboard figure redrawn in place
+            and state.get("figure")
+            and _canonical(state["figure"]) not in plain
+        ):
+            yield _html_output(_figure_html(state["figure"], counter.next_id()))
+
+
+_PLOT_VIEW = "mavtools.views.plot.PlotView"  # anywidget's id of the class: module.name
 
 
 def _html_output(text: str) -> dict[str, Any]:

@@ -33,17 +33,18 @@ Decisions:
 * Each option shows its count under the *other* filters ("pool-a (464)"), and options counted 0
   are hidden, so the lists narrow to what the rest of the selection leaves. *Reset all filters*
   changes every control under one refresh: each figure is redrawn once.
-* Only figures whose data changed are sent to the page (:attr:`Dashboard.redraws` counts them):
-  JupyterLab's plotly renderer draws a new output about four times, so an unchanged figure left
-  alone is the cheapest redraw.
+* Only figures whose data changed are sent to the page (:attr:`Dashboard.redraws` counts them),
+  and a changed figure is redrawn in place (one ``Plotly.react``): an unchanged figure left alone
+  is the cheapest redraw, and the next cheapest is a diff of the plot already on screen.
 * v1 versions carry no user name: they are one option of the user filter, "(v1 job, no user)",
   and one bar of the usage by user. The region and project filters appear only when the frame
   holds more than one value (see :data:`~mavtools.views.aggregates.SHOWN_WHEN_SEVERAL`).
-* Each figure is a plain ``plotly.graph_objects.Figure`` put into an ``ipywidgets.Output`` as the
-  display data plotly's default renderer produces (``application/vnd.plotly.v1+json`` inside a
-  kernel, which JupyterLab renders). The output is replaced in one assignment of
-  ``Output.outputs`` (no flicker, no dependence on which cell is executing), and no
-  ``FigureWidget`` is used (it needs anywidget and stores megabytes of JavaScript per figure).
+* Each figure is shown by a :class:`~mavtools.views.plot.PlotView` (an anywidget) holding the
+  JSON plotly's ``plotly_mimetype`` renderer would show for its ``go.Figure``; an update assigns
+  it once and the page calls ``Plotly.react``. Replacing an ``Output``'s figure instead made
+  JupyterLab's plotly renderer build a new plot and draw it about four times per figure and
+  click (benchmarks/bench_browser.py measures both). Not ``go.FigureWidget``: it applies a
+  change of the number of traces as several messages and draws, and validates in Python.
 * The filters sit in a column left of the figures and the allocation figure comes first, so it is
   visible without scrolling on a 1280x800 screen.
 * Running versions hold their units until their row's snapshot time ``observed_at`` (``now=``
@@ -63,8 +64,8 @@ Stable CSS classes, for browser tests and custom styling:
 ``mavtools-resource``          GPU / NPU toggle (``ToggleButtons``)
 ``mavtools-usage-by``          usage by pool / workspace / flavor / user ... (``ToggleButtons``)
 ``mavtools-summary``           the summary line (an ``HTML`` widget; its text is ``str(summary)``)
-``mavtools-figure-<name>``     the ``Output`` of each figure: ``allocation``, ``usage``,
-                               ``versions``, ``durations``
+``mavtools-figure-<name>``     the ``PlotView`` of each figure: ``allocation``, ``usage``,
+                               ``versions``, ``durations`` (and ``queue``)
 =============================  ====================================================
 """
 
@@ -96,6 +97,7 @@ from mavtools.views.aggregates import (
     summarize,
 )
 from mavtools.views.mime import mime_bundle
+from mavtools.views.plot import PlotView
 
 __all__ = [
     "FIGURE_NAMES",
@@ -115,6 +117,7 @@ FILTER_LABELS: Final = FILTERS
 #: Usage figure choices: label -> filter column (every filter but the outcome).
 USAGE_BY: Final = {singular: c for c, (_, singular, _) in FILTERS.items() if c != "outcome"}
 _NONE_LABEL: Final = "(none)"
+_PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
 
 
 # ------------------------------------------------------------------------------ one filter
@@ -497,10 +500,10 @@ class FilterPanel:
 # ----------------------------------------------------------------------------------- dashboard
 
 
-def _figure_output(name: str) -> w.Output:
-    out = w.Output(layout=w.Layout(width="100%"))
-    out.add_class(f"mavtools-figure-{name}")
-    return out
+def _figure_view(name: str) -> PlotView:
+    view = PlotView(layout=w.Layout(width="100%"))
+    view.add_class(f"mavtools-figure-{name}")
+    return view
 
 
 @functools.cache
@@ -508,7 +511,7 @@ def _template(name: str) -> dict[str, Any]:
     return pio.templates[name].to_plotly_json()
 
 
-def _display_data(spec: figures.Spec) -> tuple[dict[str, Any], ...]:
+def _display_data(spec: figures.Spec, renderers: str | None = None) -> tuple[dict[str, Any], ...]:
     """The display data of a figure spec as IPython would show its ``go.Figure``.
 
     The same bundle ``go.Figure._repr_mimebundle_`` builds with plotly's default renderer
@@ -521,8 +524,16 @@ def _display_data(spec: figures.Spec) -> tuple[dict[str, Any], ...]:
         layout = {**layout, "template": _template(name)}
     # The config rides in the figure's JSON (plotly's mimetype renderer keeps it): no cloud link.
     fig_dict = {"data": spec["data"], "layout": layout, "config": figures.CONFIG}
-    bundle = mime_bundle(fig_dict)  # plotly's renderers, by their public names
+    bundle = mime_bundle(fig_dict, renderers)  # plotly's renderers, by their public names
     return ({"output_type": "display_data", "data": bundle or {}, "metadata": {}},)
+
+
+def _plotly_json(spec: figures.Spec) -> dict[str, Any]:
+    """The figure a :class:`~mavtools.views.plot.PlotView` shows: what ``go.Figure`` shows in a
+    kernel (plotly's ``plotly_mimetype`` renderer), whatever the default renderer is."""
+    (output,) = _display_data(spec, renderers="plotly_mimetype")
+    figure: dict[str, Any] = output["data"][_PLOTLY_MIMETYPE]
+    return figure
 
 
 class Dashboard:
@@ -543,7 +554,8 @@ class Dashboard:
         panel: the :class:`FilterPanel`.
         usage_by: ``ipywidgets.ToggleButtons`` choosing the usage figure's grouping.
         specs: figure name (:data:`FIGURE_NAMES`) -> the figure shown, as plain data.
-        outputs: figure name -> the ``ipywidgets.Output`` showing it.
+        outputs: figure name -> the :class:`~mavtools.views.plot.PlotView` showing it (its
+            ``figure`` is the plotly JSON on screen).
         colors: pool -> colour, fixed for the dashboard (workspaces, users and flavors take one
             colour per kind, :data:`~mavtools.views.figures.KIND_COLORS`).
         redraws: how many figures were sent to the page so far (unchanged ones are not).
@@ -586,7 +598,7 @@ class Dashboard:
         self.specs: dict[str, figures.Spec] = {}
         #: Figures sent to the page so far (each one a redraw in the browser).
         self.redraws = 0
-        self.outputs = {name: _figure_output(name) for name in FIGURE_NAMES}
+        self.outputs = {name: _figure_view(name) for name in FIGURE_NAMES}
         right = w.VBox(
             [
                 self.panel.summary_label,
@@ -685,7 +697,7 @@ class Dashboard:
         self.specs = {**self.specs, **changed}
         self.redraws += len(changed)
         for name, spec in changed.items():
-            self.outputs[name].outputs = _display_data(spec)
+            self.outputs[name].figure = _plotly_json(spec)  # one Plotly.react in the page
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(**kwargs)

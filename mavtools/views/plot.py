@@ -1,0 +1,105 @@
+"""A plotly figure that a dashboard updates in place: one ``Plotly.react`` per change.
+
+JupyterLab's plotly renderer builds a new plot for every new output and draws it about four
+times (a first draw, an off-screen copy for a PNG snapshot, a second draw, a resize redraw), so a
+dashboard that replaces an ``Output``'s figure on each filter change pays four draws per figure
+(see ``/work/shared/reference/stack-notes.md``, "Felt dashboard latency"). :class:`PlotView`
+keeps one plot per figure and hands each new figure to ``Plotly.react``, which diffs it against
+the plot on screen and draws once.
+
+Decisions:
+
+* An ``anywidget.AnyWidget`` of our own rather than plotly's ``go.FigureWidget``: the
+  FigureWidget's front end applies changes as ``addTraces`` / ``deleteTraces`` / ``update``
+  messages (one draw each when the number of traces changes, as it does here when a filter
+  narrows the pools), and it validates every property in Python on each change. Here one trait,
+  :attr:`PlotView.figure`, holds the whole figure as plotly's JSON (the same dict plotly's
+  ``plotly_mimetype`` renderer shows), and one assignment is one message and one redraw.
+* plotly.js comes from the plotly wheel (``plotly/package_data/plotly.min.js``, the version the
+  Python package was built against), inlined in the widget's module: nothing is loaded from a
+  CDN, so the dashboard works offline. The module is about 5 MB per figure when the dashboard is
+  first shown (as with ``go.FigureWidget``); filter changes send only the figure's JSON.
+* The plot is created when the view has a width (JupyterLab attaches the view after
+  ``render``), and follows the width of its box afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import anywidget
+import traitlets
+
+__all__ = ["PlotView"]
+
+# plotly.min.js, evaluated in the page's global scope, sets window.Plotly (its UMD wrapper finds
+# no CommonJS or AMD loader there). ``Plotly.react`` diffs the new figure against the one shown.
+_RENDER = """
+function plotly() {
+  // One evaluation per page, whichever figure comes first: a 5 MB string literal parses much
+  // faster than 5 MB of code, so the other figures' modules load quickly.
+  if (!window.Plotly) (0, eval)(PLOTLY_JS);
+  return window.Plotly;
+}
+
+function render({ model, el }) {
+  const Plotly = plotly();
+  const div = document.createElement("div");
+  div.style.width = "100%";
+  el.appendChild(div);
+  let drawn = false;
+  const draw = () => {
+    const fig = model.get("figure") || {};
+    const config = { ...(fig.config || {}), responsive: false };
+    const call = drawn ? Plotly.react : Plotly.newPlot;
+    drawn = true;
+    return call(div, fig.data || [], fig.layout || {}, config);
+  };
+  let width = 0;
+  const resized = new ResizeObserver(entries => {
+    const w = Math.round(entries[entries.length - 1].contentRect.width);
+    if (!w || w === width) return;  // hidden, or a height change only
+    const first = width === 0;
+    width = w;
+    if (first && !drawn) draw();
+    else if (drawn) Plotly.Plots.resize(div);
+  });
+  resized.observe(el);
+  const changed = () => { if (drawn) draw(); };
+  model.on("change:figure", changed);
+  return () => {
+    resized.disconnect();
+    model.off("change:figure", changed);
+    Plotly.purge(div);
+  };
+}
+
+export default { render };
+"""
+
+
+@functools.cache
+def _module() -> str:
+    plotly_js = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_text()
+    return f"const PLOTLY_JS = {json.dumps(plotly_js)};\n{_RENDER}"
+
+
+class PlotView(anywidget.AnyWidget):  # type: ignore[misc]
+    """One plotly figure on the page, redrawn in place when :attr:`figure` is assigned.
+
+    Attributes:
+        figure: the figure as plotly's JSON (``{"data": [...], "layout": {...}, "config": {...}}``,
+            what plotly's ``plotly_mimetype`` renderer shows); assign a new dict to redraw.
+
+    Example:
+        >>> view = PlotView(figure={"data": [{"type": "bar", "y": [1, 2]}], "layout": {}})
+        >>> view.figure = {"data": [{"type": "bar", "y": [2, 1]}], "layout": {}}  # one redraw
+    """
+
+    figure = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(_esm=_module(), **kwargs)
