@@ -29,6 +29,8 @@ from typing import Any
 import nbformat
 import pytest
 
+from mavtools import ALL_WORKSPACES
+from mavtools.local.samples import samples_client
 from mavtools.views.lab import LabCommand, lab_command
 from tests.browser_util import artifact, chromium, http_status, require_chromium
 
@@ -36,6 +38,8 @@ pytestmark = pytest.mark.browser
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
 CAPACITY = NOTEBOOK.with_name("capacity.ipynb")
+#: Pools the samples' versions name, the public-pool job without a pool id as one more.
+POOLS = samples_client().list_versions(workspace_id=ALL_WORKSPACES)["pool_id"].n_unique()
 SCREEN = (1280, 800)  # the small laptop screen the issue asks the allocation figure to fit
 START_TIMEOUT_S = 60
 RUN_TIMEOUT_MS = 120_000
@@ -278,16 +282,16 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         summary_all = summary.inner_text().strip()
         pools = dashboard.locator(".mavtools-pool-filter")
         count = pools.locator(".mavtools-filter-count")
-        expect(count).to_have_text(re.compile(r"all 6 pools"))
+        expect(count).to_have_text(re.compile(rf"all {POOLS} pools"))
         before = page.evaluate(_FIGURE_OF, "allocation")
 
         # None, then tick the NPU pool: one click adds one pool.
         pools.locator(".mavtools-filter-none").click()
-        expect(count).to_have_text(re.compile(r"0 of 6 pools"))
+        expect(count).to_have_text(re.compile(rf"0 of {POOLS} pools"))
         expect(summary).to_have_text(re.compile(r"^No versions match"))
         empty = _wait_changed(page, "allocation", before)
         pools.locator(".widget-checkbox", has_text="pool-ascend-910").locator("input").check()
-        expect(count).to_have_text(re.compile(r"1 of 6 pools"))
+        expect(count).to_have_text(re.compile(rf"1 of {POOLS} pools"))
         expect(summary).to_have_text(re.compile(r"^464 of 3,000 versions"))
         # The GPU/NPU toggle follows the selection (issue 25): an NPU pool shows NPUs at once,
         # not "No versions match" on every figure.
@@ -315,7 +319,7 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
 
         # Reset puts the filter back: every pool, the first summary.
         pools.locator(".mavtools-filter-reset").click()
-        expect(count).to_have_text(re.compile(r"all 6 pools"))
+        expect(count).to_have_text(re.compile(rf"all {POOLS} pools"))
         dashboard.locator(".mavtools-resource button", has_text="GPUs").click()
         expect(summary).to_have_text(summary_all)
         page.wait_for_function(

@@ -721,14 +721,30 @@ def _headline_workspaces(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def _drop_provenance_outputs(notebook: nbformat.NotebookNode) -> None:
-    """The load cell's printout (origin, notices, workspace ids) goes to the footer instead."""
+    """The load cell's printout (origin, workspace ids) goes to the footer instead.
+
+    Its notes stay (``Note: ...``, a skipped listing): they say what is missing and why, which a
+    reader of the report needs as much as the notebook's user.
+    """
     for cell in notebook.cells:
         outputs = cell.get("outputs", ())
         if any(
             o.get("output_type") == "stream" and _PROVENANCE_LINE.search(_text(o.get("text", "")))
             for o in outputs
         ):
-            cell.outputs = [o for o in outputs if o.get("output_type") != "stream"]
+            notes = [
+                line
+                for o in outputs
+                if o.get("output_type") == "stream"
+                for line in _text(o.get("text", "")).splitlines(keepends=True)
+                if line.startswith("Note: ") or " listing skipped: " in line
+            ]
+            kept = [o for o in outputs if o.get("output_type") != "stream"]
+            if notes:
+                from nbformat import v4
+
+                kept.insert(0, v4.new_output("stream", name="stdout", text="".join(notes)))
+            cell.outputs = kept
             return
 
 
