@@ -12,6 +12,7 @@ from tests.test_analysis import frame
 from tests.test_queue import at
 
 H = 60  # minutes
+UNKNOWN = 0  # the UNKNOWN status: outcome "unknown", as v2 Abnormal and Lost map to
 
 
 def history(n: int, units: int, run_h: float, offset: int = 0) -> list[dict]:
@@ -148,3 +149,15 @@ def test_a_backtest_that_does_not_beat_the_baseline_says_so():
     )
     assert at_creation["runs_known"].item() == 0
     assert "not to be trusted" in at_creation["summary"].item()
+
+
+def test_an_abnormal_job_holds_its_units_for_its_duration_only():
+    # Issue 20's semantic, for the predictor too: an `unknown` outcome (v2 Abnormal) that ran 1 h
+    # on the whole 8-GPU pool 30 days ago, sent with a duration and no end, is no job running
+    # now: the pool is free, so an 8-GPU job submitted now starts at once.
+    now = 40 * 24 * H
+    abnormal = {"c": 0, "s": 0, "e": None, "d": H, "g": 8, "status": UNKNOWN}
+    rows = [*history(5, 8, 1, offset=2 * H), abnormal]
+    got = mt.predict_start(frame(rows), pool_id="p1", units=8, at=at(now), pool_size=8, runs=50)
+    assert got["running"].item() == 0
+    assert got["wait_p90_hours"].item() == 0.0

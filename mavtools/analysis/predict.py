@@ -46,6 +46,7 @@ from mavtools.analysis.timeline import (
     HOUR_MS,
     Resource,
     _finished,
+    _unknown,
     epoch_ms,
     now_ms_expr,
     to_ms,
@@ -85,13 +86,16 @@ def _pool(df: pl.DataFrame, pool_id: str, resource: str, now: datetime | None) -
     none = pl.lit(_NONE, dtype=pl.Int64)
     # A finished version's end: end_time, else start + duration (the holding rule); a version
     # not finished has no end yet. Never started and finished: it left the queue at its end.
+    # An ``unknown`` outcome (v2 Abnormal/Lost) is no proof the job still runs: as in
+    # held_until, it holds for its duration, and without one it holds nothing.
     ran = pl.col("duration").dt.total_milliseconds()
+    ended = _finished() | _unknown()
     end = (
         pl.when(pl.col("end_time").is_not_null())
         .then(epoch_ms(pl.col("end_time")))
-        .when(_finished() & pl.col("start_time").is_not_null() & (ran > 0))
+        .when(ended & pl.col("start_time").is_not_null() & (ran > 0))
         .then(epoch_ms(pl.col("start_time")) + ran)
-        .when(_finished())
+        .when(ended)
         .then(epoch_ms(pl.coalesce("start_time", "create_time")))
     )
     rows = (
