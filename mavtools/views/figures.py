@@ -44,6 +44,7 @@ __all__ = [
     "duration_unit",
     "durations_figure",
     "durations_spec",
+    "empty_spec",
     "failure_rate_figure",
     "heatmap_figure",
     "palette",
@@ -188,7 +189,8 @@ Spec = dict[str, Any]
 """A figure as plain data: ``{"data": [trace dicts], "layout": {...}}`` (plotly's JSON schema)."""
 
 
-def _empty_spec(title: str, message: str = EMPTY_MESSAGE) -> Spec:
+def empty_spec(title: str, message: str = EMPTY_MESSAGE) -> Spec:
+    """A figure with no data that says why, in its middle (no axes)."""
     return {
         "data": [],
         "layout": {
@@ -406,7 +408,7 @@ def allocation_spec(
     peak = "allocated_peak" if "allocated_peak" in alloc.columns else "allocated_mean"
     held = alloc.filter((pl.col(peak).max() > 0).over(keys)) if keys else alloc
     if held.is_empty() or not held.select((pl.col(peak) > 0).any()).item():
-        return _empty_spec(title, empty)
+        return empty_spec(title, empty)
     if peak == "allocated_mean":
         held = held.with_columns(allocated_peak=pl.lit(None, dtype=pl.Int64))
     data, factor = _coarsen(held, keys, max_points)
@@ -526,7 +528,7 @@ def durations_spec(
     """:func:`durations_figure` as plain data (no validation: what the dashboard sends)."""
     title = "Run time of finished versions"
     if not histograms or all(h.is_empty() for h in histograms):
-        return _empty_spec(title, empty)
+        return empty_spec(title, empty)
     n = len(histograms)
     gap = 0.12 if n > 1 else 0.0
     height = (1 - gap * (n - 1)) / n
@@ -639,7 +641,7 @@ def versions_spec(
     period = _PERIOD_WORDS.get(every, "period")
     title = f"Versions created per {period}" + (" by " + words(keys) if keys else "")
     if counts.is_empty():
-        return _empty_spec(title, empty)
+        return empty_spec(title, empty)
     data, zone = counts.with_columns(_label=_label(keys)), _zone(counts)
     if covered is not None:
         ends = pl.col("time").dt.offset_by(every)
@@ -727,7 +729,7 @@ def usage_spec(
         keys.remove("versions_using")
     title = f"{unit}-hours" + (" by " + words(keys) if keys else "")
     if used.is_empty() or not (used[hours].sum() > 0):
-        return _empty_spec(title, empty)
+        return empty_spec(title, empty)
     data = used.with_columns(_label=_label(keys)).filter(pl.col(hours) > 0)
     top = _top(data, "_label", hours, max_groups)
     shown = data.filter(pl.col("_label").is_in(top)).sort(hours)

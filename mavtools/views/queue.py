@@ -25,6 +25,7 @@ from mavtools.analysis.queue import queue_length
 from mavtools.api.workloads import QueueNow
 from mavtools.errors import MavtoolsError
 from mavtools.views.aggregates import FILTER_COLUMNS
+from mavtools.views.figures import empty_spec
 
 if TYPE_CHECKING:
     from mavtools.views.widgets import Dashboard
@@ -43,24 +44,7 @@ def queue_spec(
     data = q.filter((pl.col("units_waiting_mean").max() > 0).over("pool_id"))
     peaks = "units_waiting_peak" in q.columns
     if data.is_empty():
-        return {
-            "data": [],
-            "layout": {
-                "title": {"text": title},
-                "xaxis": {"visible": False},
-                "yaxis": {"visible": False},
-                "annotations": [
-                    {
-                        "text": "Nobody waited in this selection",
-                        "showarrow": False,
-                        "xref": "paper",
-                        "yref": "paper",
-                        "x": 0.5,
-                        "y": 0.5,
-                    }
-                ],
-            },
-        }
+        return empty_spec(title, "Nobody waited in this selection")
     zone = str(getattr(q.schema["time"], "time_zone", None) or "UTC")
     traces = []
     # Every column the traces need, computed once for all pools, then split by pool.
