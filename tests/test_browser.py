@@ -163,7 +163,13 @@ def lab(tmp_path: Path) -> Iterator[LabCommand]:
     nbformat.write(notebook, root / NOTEBOOK.name)
     shutil.copy(CAPACITY, root / CAPACITY.name)  # with its stored outputs: only looked at
 
-    command = lab_command(root / NOTEBOOK.name, port=_unused_port(), open_browser=False)
+    yield from serve_lab(root / NOTEBOOK.name, tmp_path, "jupyterlab.log")
+
+
+def serve_lab(notebook: Path, tmp_path: Path, log_name: str) -> Iterator[LabCommand]:
+    """JupyterLab on ``notebook`` with temporary Jupyter folders, in its own process group;
+    stopped afterwards, its log kept as the artifact ``log_name``."""
+    command = lab_command(notebook, port=_unused_port(), open_browser=False)
     env = {**os.environ, **command.env}
     for name, folder in (
         ("HOME", "home"),
@@ -184,7 +190,7 @@ def lab(tmp_path: Path) -> Iterator[LabCommand]:
         yield command
     finally:
         _stop(process, command)
-        shutil.copy(log, artifact("jupyterlab.log"))
+        shutil.copy(log, artifact(log_name))
 
 
 _FIGURE_OF = """name => {

@@ -7,17 +7,14 @@ a copy of the notebook with its outputs cleared).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from mavtools.views.lab import LabCommand, lab_command
+from mavtools.views.lab import LabCommand
 from tests.browser_util import artifact, chromium, require_chromium
 from tests.test_browser import (
     _ALL_RUN,
@@ -26,9 +23,7 @@ from tests.test_browser import (
     UI_TIMEOUT_MS,
     _open,
     _run_all_cells,
-    _stop,
-    _unused_port,
-    _wait_until_up,
+    serve_lab,
 )
 
 pytestmark = pytest.mark.browser
@@ -47,28 +42,7 @@ def capacity_lab(tmp_path: Path) -> Iterator[LabCommand]:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nbformat.write(notebook, root / CAPACITY.name)
-    command = lab_command(root / CAPACITY.name, port=_unused_port(), open_browser=False)
-    env = {**os.environ, **command.env}
-    for name, folder in (
-        ("HOME", "home"),
-        ("JUPYTER_CONFIG_DIR", "jupyter-config"),
-        ("JUPYTER_DATA_DIR", "jupyter-data"),
-        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
-        ("IPYTHONDIR", "ipython"),
-    ):
-        (tmp_path / folder).mkdir()
-        env[name] = str(tmp_path / folder)
-    log = tmp_path / "jupyterlab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command.argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        _wait_until_up(process, command, log)
-        yield command
-    finally:
-        _stop(process, command)
-        shutil.copy(log, artifact("jupyterlab-capacity.log"))
+    yield from serve_lab(root / CAPACITY.name, tmp_path, "jupyterlab-capacity.log")
 
 
 def test_what_if_widget_follows_the_picked_pool(capacity_lab: LabCommand) -> None:

@@ -8,10 +8,7 @@ note in their output (over real HTTP, ``mavtools report`` in a subprocess, as a 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,9 @@ import pytest
 
 import mavtools as mt
 from mavtools.errors import AccessWarning, AuthError, NotFoundError
-from mavtools.local.fake_api import Permissions, RunningServer, serve
+from mavtools.local.fake_api import Permissions, serve
 from mavtools.local.samples import sample_api
+from tests.test_permissions import cli_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = "tok-full-access-0a9b"
@@ -72,36 +70,14 @@ def test_notebooks_and_report_run_without_pools(tmp_path: Path, notebook: str, k
     api, token, says = situation(kind)
     out = tmp_path / "report.html"
     with serve(api) as server:
-        done = _report(server, api.project_id, token, tmp_path, ROOT / "notebooks" / notebook, out)
+        path = str(ROOT / "notebooks" / notebook)
+        done = cli_for(server, api.project_id, token, tmp_path, "report", path, "-o", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     page = out.read_text(encoding="utf-8")
     if notebook == "capacity.ipynb":
         assert says in page  # the one-line note, in the executed notebook's output
         assert "No size known for" in page and "No pool sizes known" in page
     assert token not in page
-
-
-def _report(
-    server: RunningServer, project: str, token: str, tmp_path: Path, notebook: Path, out: Path
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MODELARTS_", "OS_", "MAVTOOLS_"))
-    }
-    env |= {
-        "MODELARTS_ENDPOINT": server.url,
-        "MODELARTS_PROJECT_ID": project,
-        "MODELARTS_TOKEN": token,
-        "MAVTOOLS_ALLOW_HTTP": "1",
-        "MAVTOOLS_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "mavtools", "report", str(notebook), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=ROOT,
-    )
 
 
 def test_a_refused_flavor_list_leaves_those_cards_unknown_with_one_note() -> None:

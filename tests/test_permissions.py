@@ -116,7 +116,7 @@ def server_region(server: RunningServer) -> str:
 
 
 def _cli(server: RunningServer, token: str, tmp_path: Path, *args: str) -> Any:
-    return _cli_for(server, PROJECT, token, tmp_path, *args)
+    return cli_for(server, PROJECT, token, tmp_path, *args)
 
 
 @pytest.mark.parametrize(("token", "says"), [(NO_LIST, "modelarts:workspace:list"), (NO_WS, WS_A)])
@@ -145,13 +145,14 @@ def test_notebooks_and_report_run_for_a_least_privilege_user(
     out = tmp_path / "report.html"
     with serve(api) as server:
         path = str(ROOT / "notebooks" / notebook)
-        done = _cli_for(server, api.project_id, token, tmp_path, "report", path, "-o", str(out))
+        done = cli_for(server, api.project_id, token, tmp_path, "report", path, "-o", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     page = out.read_text(encoding="utf-8")
     assert says in page  # the warning is in the executed notebook's output
 
 
-def _cli_for(server: RunningServer, project: str, token: str, tmp_path: Path, *args: str) -> Any:
+def cli_for(server: RunningServer, project: str, token: str, tmp_path: Path, *args: str) -> Any:
+    """``python -m mavtools ARGS`` against ``server`` with only this token (no other settings)."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("MODELARTS_", "OS_", "MAVTOOLS_"))
     }
