@@ -497,7 +497,10 @@ def _lost_reply_tolerant(base: type) -> type:
                 return await reply
             reply.cancel()
             task_poll_kernel_alive.cancel()
-            self.log.warning("No execute_reply after the kernel went idle; using IOPub's outputs.")
+            # Recovered in full (the outputs are IOPub's, the same the reply would have kept), and
+            # nothing for the user to do: said at info level (shown with -v), not as a warning on
+            # every report's stderr.
+            self.log.info("No execute_reply after the kernel went idle; using IOPub's outputs.")
             errors = [o for o in cell.get("outputs", ()) if o.get("output_type") == "error"]
             content: dict[str, Any] = {
                 "status": "ok",
