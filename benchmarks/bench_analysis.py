@@ -18,27 +18,28 @@ import polars as pl
 from mavtools import analysis as A
 from mavtools.frame import typed
 from mavtools.local.synth import POOLS, bulk
-from mavtools.views import figures as F
+from mavtools.views import distributions as D
+from mavtools.views import timeseries as T
 
 CAPACITY = {p.pool_id: p.capacity for p in POOLS}
 FIGURES: dict[str, Callable[[pl.DataFrame], Any]] = {
-    "allocation by pool": lambda d: F.allocation_figure(A.allocation(d, by="pool_id"), CAPACITY),
-    "durations by outcome + pool": lambda d: F.durations_figure(
+    "allocation by pool": lambda d: T.allocation_figure(A.allocation(d, by="pool_id"), CAPACITY),
+    "durations by outcome + pool": lambda d: D.durations_figure(
         A.duration_histogram(d, by="outcome"), A.duration_histogram(d, by="pool_id")
     ),
-    "versions per week": lambda d: F.versions_figure(A.version_counts(d)),
-    "GPU-hours by pool": lambda d: F.usage_figure(A.usage(d, by="pool_id")),
-    "GPU-hours by flavor": lambda d: F.usage_figure(A.usage(d, by="flavor_code")),
-    "GPU-hours by workspace": lambda d: F.usage_figure(A.usage(d, by="workspace_id")),
-    "queue wait by GPU count": lambda d: F.queue_wait_figure(A.queue_wait(d, by="gpu_num")),
-    "queue wait weekly": lambda d: F.queue_wait_figure(A.queue_wait(d, by="gpu_num", every="1w")),
-    "failure rate flavor x pool": lambda d: F.failure_rate_figure(
+    "versions per week": lambda d: T.versions_figure(A.version_counts(d)),
+    "GPU-hours by pool": lambda d: T.usage_figure(A.usage(d, by="pool_id")),
+    "GPU-hours by flavor": lambda d: T.usage_figure(A.usage(d, by="flavor_code")),
+    "GPU-hours by workspace": lambda d: T.usage_figure(A.usage(d, by="workspace_id")),
+    "queue wait by GPU count": lambda d: D.queue_wait_figure(A.queue_wait(d, by="gpu_num")),
+    "queue wait weekly": lambda d: D.queue_wait_figure(A.queue_wait(d, by="gpu_num", every="1w")),
+    "failure rate flavor x pool": lambda d: D.failure_rate_figure(
         A.failure_rate(d, by=["flavor_code", "pool_id"])
     ),
-    "failure rate weekly": lambda d: F.failure_rate_figure(
+    "failure rate weekly": lambda d: D.failure_rate_figure(
         A.failure_rate(d, by="pool_id", every="1w")
     ),
-    "heatmap hour x weekday": lambda d: F.heatmap_figure(A.weekly_profile(d)),
+    "heatmap hour x weekday": lambda d: T.heatmap_figure(A.weekly_profile(d)),
 }
 
 

@@ -25,7 +25,7 @@ import polars as pl
 from mavtools import analysis as A
 from mavtools.frame import build_frame
 from mavtools.local.synth import bulk
-from mavtools.views import figures as F
+from mavtools.views import timeseries as T
 from mavtools.views.widgets import Dashboard, _display_data
 
 
@@ -97,7 +97,7 @@ def main(n: int = 1_000_000, repeats: int = 15) -> int:
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("summary", lambda: agg.summary(state)),
         ("allocation by pool (pre-aggregated)", lambda: agg.allocation(state)),
-        ("  + its figure", lambda: F.allocation_figure(agg.allocation(state))),
+        ("  + its figure", lambda: T.allocation_figure(agg.allocation(state))),
         ("usage by workspace", lambda: agg.usage(state, by="workspace_id")),
         ("weekly counts", lambda: agg.version_counts(state)),
         ("duration histogram", lambda: agg.duration_histogram(state)),

@@ -122,8 +122,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # figures, tables, widgets import plotly etc.: only when used
-    if name in ("decision", "figures", "tables", "widgets"):
+def __getattr__(name: str):  # the views import plotly etc.: only when used
+    if name in ("decision", "distributions", "style", "tables", "timeseries", "widgets"):
         import importlib
 
         return importlib.import_module(f"mavtools.views.{name}")

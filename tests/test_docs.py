@@ -62,7 +62,8 @@ def test_every_cli_command_in_the_readme_exists():
 
 def test_every_api_name_in_the_readme_exists():
     for name in set(re.findall(r"`mt\.([A-Za-z][A-Za-z_]*)", README)):
-        assert name in mt.__all__ or name in ("widgets", "figures", "tables"), name
+        views = ("decision", "distributions", "style", "tables", "timeseries", "widgets")
+        assert name in mt.__all__ or name in views, name
 
 
 def test_architecture_names_every_module_of_the_package():

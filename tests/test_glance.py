@@ -20,8 +20,10 @@ import pytest
 
 import mavtools as mt
 from mavtools import analysis as A
-from mavtools.views import figures as F
+from mavtools.views import distributions as D
 from mavtools.views import report
+from mavtools.views import style as S
+from mavtools.views import timeseries as T
 from mavtools.views.widgets import Dashboard
 
 ASCEND = "pool-ascend-910"
@@ -82,7 +84,7 @@ def test_uncovered_bins_are_gaps_not_zeros() -> None:
             "coverage": [1.0, 1.0, 0.0, 1.0],
         }
     )
-    (trace,) = F.allocation_figure(alloc).data
+    (trace,) = T.allocation_figure(alloc).data
     assert list(trace.y) == [2.0, 0.0, None, 1.0] and trace.connectgaps is False
 
 
@@ -112,7 +114,7 @@ def test_empty_messages_say_why(dash: Dashboard, df: pl.DataFrame) -> None:
     assert message.startswith("The 464 selected versions held no GPUs")
     assert "choose NPUs above" in message
     dash.panel.pools.value = ()
-    assert dash.figures["usage"].layout.annotations[0].text == F.EMPTY_MESSAGE
+    assert dash.figures["usage"].layout.annotations[0].text == S.EMPTY_MESSAGE
 
 
 # ------------------------------------------------------------------------ 3: waits by units
@@ -126,10 +128,10 @@ def test_waits_by_units_keep_cpu_and_other_accelerator_apart(df: pl.DataFrame) -
     assert gpu["versions"].sum() == started.filter(pl.col("npu_num") == 0).height
     npu = mt.queue_wait_by_units(df.filter(pl.col("pool_id") == ASCEND), resource="npu")
     assert 0 not in npu["npu_num"].to_list()  # every Ascend job asks for NPUs
-    fig = F.queue_wait_figure(npu)
+    fig = D.queue_wait_figure(npu)
     labels = list(fig.data[0].x)
     assert labels and all(x.endswith(("NPU", "NPUs")) for x in labels)
-    assert "CPU only" in F.queue_wait_figure(gpu).data[0].x
+    assert "CPU only" in D.queue_wait_figure(gpu).data[0].x
     # The naive grouping is what the issue saw: CPU and NPU jobs as "0 GPUs".
     naive = A.queue_wait(df, by="gpu_num").filter(pl.col("gpu_num") == 0)["versions"].item()
     assert naive > cpu_only.height
@@ -163,15 +165,15 @@ def test_a_colour_means_one_kind_in_a_view(dash: Dashboard) -> None:
         for b in kinds:
             if a < b:
                 assert not kinds[a] & kinds[b], f"{a} and {b} share {kinds[a] & kinds[b]}"
-    assert kinds["outcome"] <= {c.lower() for c in F.OUTCOME_COLORS.values()}
+    assert kinds["outcome"] <= {c.lower() for c in S.OUTCOME_COLORS.values()}
 
 
 def test_the_palette_leaves_outcome_colours_alone() -> None:
-    reserved = {c.lower() for c in F.OUTCOME_COLORS.values()}
-    pools = F.palette([f"pool-{i:02}" for i in range(16)])
+    reserved = {c.lower() for c in S.OUTCOME_COLORS.values()}
+    pools = S.palette([f"pool-{i:02}" for i in range(16)])
     assert not reserved & {c.lower() for c in pools.values()}
-    assert not reserved & {c.lower() for c in F.KIND_COLORS.values()}
-    assert not set(pools.values()) & set(F.KIND_COLORS.values())
+    assert not reserved & {c.lower() for c in S.KIND_COLORS.values()}
+    assert not set(pools.values()) & set(S.KIND_COLORS.values())
 
 
 # --------------------------------------------------------------------------- 5: axes and text
@@ -186,7 +188,7 @@ def test_one_duration_unit_per_axis(max_hours: float, unit: str) -> None:
         {"pool_id": ["a", "b"], "versions": [3, 4], "wait_p50_hours": [0.04, max_hours / 3],
          "wait_p90_hours": [0.05, max_hours]},
     )  # fmt: skip
-    fig = F.queue_wait_figure(waits)
+    fig = D.queue_wait_figure(waits)
     assert fig.layout.yaxis.title.text == f"wait from creation to start ({unit})"
     assert fig.layout.yaxis.ticktext is None  # plotly's own ticks, all in that one unit
     per_hour = {"minutes": 60, "hours": 1, "days": 1 / 24}[unit]
@@ -197,7 +199,7 @@ def test_one_duration_unit_per_axis(max_hours: float, unit: str) -> None:
 
 def test_weekly_waits_are_small_multiples_of_the_longest_waits(df: pl.DataFrame) -> None:
     weekly = A.queue_wait(df, by="pool_id", every="1w", quantiles=(0.5, 0.9))
-    fig = F.queue_wait_figure(weekly, max_groups=3)
+    fig = D.queue_wait_figure(weekly, max_groups=3)
     legend = [t.name for t in fig.data if t.showlegend]
     assert legend == ["p50", "p90"]  # percentiles in the legend, not "pool p50" x pools
     panels = [a.text for a in fig.layout.annotations]
@@ -215,7 +217,7 @@ def test_weekly_waits_are_small_multiples_of_the_longest_waits(df: pl.DataFrame)
 
 def test_daily_utilization_is_one_panel_per_pool(df: pl.DataFrame) -> None:
     daily = A.utilization(df, capacity={"pool-a100-prod": 16, "pool-v100-batch": 16}, every="1d")
-    fig = F.utilization_figure(daily)
+    fig = T.utilization_figure(daily)
     areas = [t for t in fig.data if t.fill == "tozeroy"]
     assert [t.name for t in areas] == ["pool-a100-prod", "pool-v100-batch"]
     assert areas[0].yaxis != areas[1].yaxis
@@ -279,13 +281,13 @@ def test_an_unchanged_figure_is_not_sent_again(dash: Dashboard) -> None:
 def test_no_share_chart_link_anywhere(df: pl.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")  # as inside a kernel
     dash = Dashboard(df)
-    assert F.CONFIG["showSendToCloud"] is False
+    assert S.CONFIG["showSendToCloud"] is False
     for out in dash.outputs.values():
         assert out.figure["config"]["showSendToCloud"] is False
-    fig = F.usage_figure(A.usage(dash.selection, by="pool_id"))
+    fig = T.usage_figure(A.usage(dash.selection, by="pool_id"))
     bundle = fig._repr_mimebundle_()
     assert bundle[report.PLOTLY_MIMETYPE]["config"]["showSendToCloud"] is False
-    html = F.Figure(fig).to_html(include_plotlyjs=False, config=F.CONFIG)
+    html = S.Figure(fig).to_html(include_plotlyjs=False, config=S.CONFIG)
     assert '"showSendToCloud": false' in html
     assert report._figure_html({"data": [], "layout": {}}, "x").count('"showSendToCloud":false')
 

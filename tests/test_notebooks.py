@@ -162,7 +162,7 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
     nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
     sources = "\n".join("".join(c["source"]) for c in code_cells(nb))
     # One palette of all pools for every figure; shares drawn by the library's figure.
-    assert "COLORS = mt.figures.palette(" in sources and "colors=COLORS" in sources
+    assert "COLORS = mt.style.palette(" in sources and "colors=COLORS" in sources
     assert "failure_rate_figure(" in sources and "go.Bar" not in sources
     # Tables for people: every table output is a Great Table (HTML with its fixed id).
     tables = [

@@ -32,7 +32,7 @@ def test_import_creates_no_directory_and_opens_no_socket(tmp_path):
         "import os, socket\n"
         "def refuse(*a, **k): raise SystemExit('socket opened at import')\n"
         "socket.socket.connect = refuse\n"
-        "import mavtools, mavtools.views.figures, mavtools.views.widgets\n"
+        "import mavtools, mavtools.views.style, mavtools.views.timeseries, mavtools.views.widgets\n"
         "print(sorted(os.listdir(os.environ['HOME'])))\n"
     )
     cache = tmp_path / "home" / "cache"

@@ -350,13 +350,13 @@ def test_capacity_needed_says_when_allocation_cannot_show_demand():
 def test_what_if_figure_marks_today_and_the_chosen_size():
     df = frame([{"c": 0, "s": 0, "e": 60}, {"c": 0, "s": 0, "e": 60}, {"c": 0, "s": 60, "e": 120}])
     table = mt.what_if(df, pool_id="p1", sizes=[1, 2, 3])
-    fig = mt.figures.what_if_figure(table, current=2, selected=3)
+    fig = mt.decision.what_if_figure(table, current=2, selected=3)
     assert [t.name for t in fig.data] == ["p50", "p90", "p99"]
     assert list(fig.data[0].x) == [1, 2, 3]
     # On 1 GPU the waits are 0, 1 h, 2 h: the p50 is 1 h.
     assert list(fig.data[0].y) == [1.0, 0.0, 0.0]
     assert [s.x0 for s in fig.layout.shapes] == [2, 3]
-    assert "No versions" in mt.figures.what_if_figure(table.clear()).layout.annotations[0].text
+    assert "No versions" in mt.decision.what_if_figure(table.clear()).layout.annotations[0].text
 
 
 def test_running_versions_end_at_their_own_snapshot_when_rows_carry_observed_at():

@@ -18,7 +18,7 @@ import mavtools as mt
 from mavtools import analysis as A
 from mavtools.local.samples import sample_manifest
 from mavtools.views.aggregates import SHOWN_WHEN_SEVERAL, Aggregates, Selection
-from mavtools.views.figures import EMPTY_MESSAGE
+from mavtools.views.style import EMPTY_MESSAGE
 from mavtools.views.widgets import (
     FIGURE_NAMES,
     FILTER_LABELS,

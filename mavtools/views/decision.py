@@ -32,10 +32,10 @@ from plotly.subplots import make_subplots
 
 from mavtools.analysis.sizing import HOURS_PER_MONTH, sizing
 from mavtools.analysis.whatif import what_if
-from mavtools.views.figures import human_hours, what_if_figure
+from mavtools.views.style import Figure, _empty, _layout, _rounded, _unit, human_hours
 from mavtools.views.tables import table
 
-__all__ = ["WhatIfNodes", "forecast_figure"]
+__all__ = ["WhatIfNodes", "forecast_figure", "what_if_figure"]
 
 _GREY = "#555555"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -388,3 +388,63 @@ class WhatIfNodes:
 def _display(bundle: Any) -> dict[str, Any]:
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     return {"output_type": "display_data", "data": data, "metadata": {}}
+
+
+# ----------------------------------------------------------------------------------- what if
+
+
+def what_if_figure(
+    table: pl.DataFrame,
+    *,
+    current: int | None = None,
+    selected: int | None = None,
+    resource: str = "gpu",
+) -> go.Figure:
+    """Replayed wait quantiles against pool size, with today's size (and a chosen one) marked.
+
+    Args:
+        table: the result of :func:`mavtools.analysis.what_if` for one pool.
+        current: the pool's size today: a dashed vertical line.
+        selected: a size to compare with (for example a slider's value): a dotted line.
+        resource: ``"gpu"`` or ``"npu"``, for the axis title.
+
+    Example:
+        >>> what_if_figure(what_if(df, pool_id="p", sizes=range(8, 49, 4)), current=16)
+    """
+    unit = _unit(resource)
+    pools = table["pool_id"].unique().to_list() if "pool_id" in table.columns else []
+    title = f"Queue wait if {pools[0] if len(pools) == 1 else 'the pool'} had another size"
+    quantiles = [c for c in table.columns if c.startswith("wait_p")]
+    data = table.sort("units").drop_nulls(quantiles[:1]) if quantiles else table.clear()
+    if data.is_empty():
+        return _empty(title)
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash")
+    fig = Figure()
+    for i, q in enumerate(quantiles):
+        pname = q.removeprefix("wait_").removesuffix("_hours")
+        fig.add_trace(
+            go.Scatter(
+                x=data["units"].to_list(),
+                y=_rounded(data[q]),
+                customdata=[human_hours(v) for v in data[q].to_list()],
+                name=pname,
+                mode="lines+markers",
+                line={"dash": dashes[i % len(dashes)]},
+                hovertemplate=f"%{{x}} {unit}s<br>{pname} wait %{{customdata}}<extra></extra>",
+            )
+        )
+    for size, dash, text in ((current, "dash", "today"), (selected, "dot", "chosen")):
+        if size is not None:
+            fig.add_vline(
+                x=size,
+                line={"dash": dash, "color": "#555555"},
+                annotation_text=f"{text}: {size}",
+                annotation_position="top",
+            )
+    return _layout(
+        fig,
+        title,
+        f"{unit}s in the pool (replayed history, FIFO)",
+        "wait from creation to start (hours)",
+        legend_title="quantile",
+    )

@@ -25,7 +25,7 @@ from mavtools.analysis.queue import queue_length
 from mavtools.api.workloads import QueueNow
 from mavtools.errors import MavtoolsError
 from mavtools.views.aggregates import FILTER_COLUMNS
-from mavtools.views.figures import empty_spec
+from mavtools.views.style import empty_spec
 
 if TYPE_CHECKING:
     from mavtools.views.widgets import Dashboard

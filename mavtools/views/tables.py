@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
-from mavtools.views.figures import WORDS
-from mavtools.views.figures import human_hours as figures_human_hours
+from mavtools.views.style import WORDS
+from mavtools.views.style import human_hours as style_human_hours
 
 if TYPE_CHECKING:  # great_tables is imported when a table is made
     from great_tables import GT
@@ -63,7 +63,7 @@ def human_hours(hours: float | None) -> str:
         >>> human_hours(0.05), human_hours(4.8), human_hours(60)
         ('3 min', '4.8 h', '2.5 d')
     """
-    return figures_human_hours(hours, missing="–")
+    return style_human_hours(hours, missing="–")
 
 
 def _label(column: str) -> str:

@@ -83,7 +83,7 @@ import polars as pl
 
 from mavtools.provenance import provenance
 from mavtools.statuses import OUTCOMES
-from mavtools.views import figures
+from mavtools.views import distributions, style, timeseries
 from mavtools.views.aggregates import (
     FILTER_COLUMNS,
     FILTERS,
@@ -511,7 +511,7 @@ def _template(name: str) -> dict[str, Any]:
     return pio.templates[name].to_plotly_json()
 
 
-def _display_data(spec: figures.Spec, renderers: str | None = None) -> tuple[dict[str, Any], ...]:
+def _display_data(spec: style.Spec, renderers: str | None = None) -> tuple[dict[str, Any], ...]:
     """The display data of a figure spec as IPython would show its ``go.Figure``.
 
     The same bundle ``go.Figure._repr_mimebundle_`` builds with plotly's default renderer
@@ -523,12 +523,12 @@ def _display_data(spec: figures.Spec, renderers: str | None = None) -> tuple[dic
     if name and "template" not in layout:
         layout = {**layout, "template": _template(name)}
     # The config rides in the figure's JSON (plotly's mimetype renderer keeps it): no cloud link.
-    fig_dict = {"data": spec["data"], "layout": layout, "config": figures.CONFIG}
+    fig_dict = {"data": spec["data"], "layout": layout, "config": style.CONFIG}
     bundle = mime_bundle(fig_dict, renderers)  # plotly's renderers, by their public names
     return ({"output_type": "display_data", "data": bundle or {}, "metadata": {}},)
 
 
-def _plotly_json(spec: figures.Spec) -> dict[str, Any]:
+def _plotly_json(spec: style.Spec) -> dict[str, Any]:
     """The figure a :class:`~mavtools.views.plot.PlotView` shows: what ``go.Figure`` shows in a
     kernel (plotly's ``plotly_mimetype`` renderer), whatever the default renderer is."""
     (output,) = _display_data(spec, renderers="plotly_mimetype")
@@ -557,7 +557,7 @@ class Dashboard:
         outputs: figure name -> the :class:`~mavtools.views.plot.PlotView` showing it (its
             ``figure`` is the plotly JSON on screen).
         colors: pool -> colour, fixed for the dashboard (workspaces, users and flavors take one
-            colour per kind, :data:`~mavtools.views.figures.KIND_COLORS`).
+            colour per kind, :data:`~mavtools.views.style.KIND_COLORS`).
         redraws: how many figures were sent to the page so far (unchanged ones are not).
         widget: the whole dashboard (an ``HBox``: filters left, figures right).
 
@@ -582,8 +582,8 @@ class Dashboard:
         self.names = self.panel.names
         cells = self.panel.aggregates.cells
         # Pools have colours of their own; workspaces, users and flavors are named on their
-        # axis and drawn in one colour per kind (figures.KIND_COLORS): no colour means two things.
-        self.colors: dict[str, str] = figures.palette(
+        # axis and drawn in one colour per kind (style.KIND_COLORS): no colour means two things.
+        self.colors: dict[str, str] = style.palette(
             cells["pool_id"].cast(pl.String).unique().to_list()
         )
         lo, hi = df.select(lo=pl.col("create_time").min(), hi=pl.col("create_time").max()).row(0)
@@ -595,7 +595,7 @@ class Dashboard:
             style={"button_width": "90px"},
         )
         self.usage_by.add_class("mavtools-usage-by")
-        self.specs: dict[str, figures.Spec] = {}
+        self.specs: dict[str, style.Spec] = {}
         #: Figures sent to the page so far (each one a redraw in the browser).
         self.redraws = 0
         self.outputs = {name: _figure_view(name) for name in FIGURE_NAMES}
@@ -642,23 +642,23 @@ class Dashboard:
         }
         return {name: data[name]() for name in names}
 
-    def build_specs(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, figures.Spec]:
-        """The dashboard's figures for the current filters, as plain data (see figures.Spec)."""
+    def build_specs(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, style.Spec]:
+        """The dashboard's figures for the current filters, as plain data (see style.Spec)."""
         data, resource = self.figure_data(names), self.panel.resource.value
         state = self.panel.state()
         covered = self._covered
         if covered is not None and state.start is not None and state.end is not None:
             covered = (max(covered[0], state.start), min(covered[1], state.end))
         held, finished = self._empty_messages()
-        builders: dict[str, Callable[[pl.DataFrame], figures.Spec]] = {
-            "allocation": lambda d: figures.allocation_spec(
+        builders: dict[str, Callable[[pl.DataFrame], style.Spec]] = {
+            "allocation": lambda d: timeseries.allocation_spec(
                 d, self.capacity, resource=resource, colors=self.colors, empty=held
             ),
-            "usage": lambda d: figures.usage_spec(
+            "usage": lambda d: timeseries.usage_spec(
                 d, names=self._usage_names(), colors=self.colors, empty=held,
             ),
-            "versions": lambda d: figures.versions_spec(d, covered=covered),
-            "durations": lambda d: figures.durations_spec(d, empty=finished),
+            "versions": lambda d: timeseries.versions_spec(d, covered=covered),
+            "durations": lambda d: distributions.durations_spec(d, empty=finished),
         }  # fmt: skip
         return {name: builders[name](frame) for name, frame in data.items()}
 
@@ -666,7 +666,7 @@ class Dashboard:
         """What an empty figure says, from the selection: (no units held, nothing finished)."""
         summary, resource = self.summary, self.panel.resource.value
         if not summary.versions:
-            return figures.EMPTY_MESSAGE, figures.EMPTY_MESSAGE
+            return style.EMPTY_MESSAGE, style.EMPTY_MESSAGE
         n = f"{summary.versions:,} selected version" + ("s" if summary.versions > 1 else "")
         unit = RESOURCES[resource][2]
         others = [RESOURCES[r][2] for r in RESOURCES if r != resource and summary.unit_hours[r]]
@@ -688,7 +688,7 @@ class Dashboard:
     def figures(self) -> dict[str, go.Figure]:
         """Figure name (:data:`FIGURE_NAMES`) -> the ``go.Figure`` currently shown (built when
         read: updates only build the plain data)."""
-        return {name: figures.Figure(spec) for name, spec in self.specs.items()}
+        return {name: style.Figure(spec) for name, spec in self.specs.items()}
 
     def _update(self, names: Sequence[str] = FIGURE_NAMES) -> None:
         built = self.build_specs(names)
