@@ -32,7 +32,7 @@ from plotly.subplots import make_subplots
 
 from mavtools.analysis.sizing import HOURS_PER_MONTH, sizing
 from mavtools.analysis.whatif import what_if
-from mavtools.views.style import Figure, _empty, _layout, _rounded, _unit, human_hours
+from mavtools.views.style import Figure, _empty, _layout, _pname, _rounded, _unit, human_hours
 from mavtools.views.tables import table
 
 __all__ = ["WhatIfNodes", "forecast_figure", "what_if_figure"]
@@ -421,7 +421,7 @@ def what_if_figure(
     dashes = ("solid", "dash", "dot", "dashdot", "longdash")
     fig = Figure()
     for i, q in enumerate(quantiles):
-        pname = q.removeprefix("wait_").removesuffix("_hours")
+        pname = _pname(q)
         fig.add_trace(
             go.Scatter(
                 x=data["units"].to_list(),

@@ -200,24 +200,8 @@ def _layout_spec(title: str, x_title: str, y_title: str, **extra: Any) -> dict[s
 
 
 def _empty(title: str, message: str = EMPTY_MESSAGE) -> go.Figure:
-    fig = Figure()
-    fig.update_layout(
-        title=title,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[
-            {
-                "text": message,
-                "showarrow": False,
-                "font": {"size": 16},
-                "xref": "paper",
-                "yref": "paper",
-                "x": 0.5,
-                "y": 0.5,
-            }
-        ],
-    )
-    return fig
+    """:func:`empty_spec` as a :class:`Figure`."""
+    return Figure(empty_spec(title, message))
 
 
 def _groups(frame: pl.DataFrame) -> list[str]:
@@ -250,14 +234,8 @@ def _unit(resource: str) -> str:
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, **extra: Any) -> go.Figure:
-    fig.update_layout(
-        title=title,
-        xaxis_title=x_title,
-        yaxis_title=y_title,
-        hovermode="closest",
-        legend={"title": {"text": extra.pop("legend_title", "")}},
-        **extra,
-    )
+    """``fig`` with the layout of :func:`_layout_spec` merged in."""
+    fig.update_layout(_layout_spec(title, x_title, y_title, **extra))
     return fig
 
 
@@ -329,4 +307,5 @@ def duration_unit(max_hours: float) -> tuple[str, float]:
 
 
 def _pname(quantile_column: str) -> str:
+    """A quantile column's percentile: ``wait_p90_hours`` -> ``p90``."""
     return quantile_column.removeprefix("wait_").removesuffix("_hours")
