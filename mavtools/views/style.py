@@ -127,7 +127,7 @@ def palette(values: Sequence[Any]) -> dict[str, str]:
 
     Example:
         >>> palette(["pool-b", "pool-a"])
-        {'pool-a': '#4e79a7', 'pool-b': '#f28e2b'}
+        {'pool-a': '#76b7b2', 'pool-b': '#edc948'}
     """
     texts = sorted({"(none)" if v is None else str(v) for v in values})
     return {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(texts)}
@@ -141,7 +141,7 @@ def color_of(value: Any, colors: Mapping[str, str] | None = None) -> str:
 
     Example:
         >>> color_of("failed"), color_of("pool-a", palette(["pool-a", "pool-b"]))
-        ('#d62728', '#4e79a7')
+        ('#d62728', '#76b7b2')
     """
     text = "(none)" if value is None else str(value)
     if text in OUTCOME_COLORS:
@@ -256,23 +256,6 @@ def _duration_axis(values_hours: Sequence[float]) -> dict[str, Any]:
         "type": "log",
         "tickvals": [v for v, _ in ticks],
         "ticktext": [t for _, t in ticks],
-    }
-
-
-_LINEAR_STEPS: Final = (
-    1 / 60, 2 / 60, 5 / 60, 10 / 60, 0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720,
-)  # fmt: skip
-
-
-def _linear_duration_axis(max_hours: float) -> dict[str, Any]:
-    """A linear axis in hours whose ticks read as durations (0, 30 min, 1 h, ...)."""
-    step = next((s for s in _LINEAR_STEPS if max_hours / s <= 6), _LINEAR_STEPS[-1])
-    ticks = [k * step for k in range(int(max_hours / step) + 2)]
-    return {
-        "type": "linear",
-        "rangemode": "tozero",
-        "tickvals": [round(t, 6) for t in ticks],
-        "ticktext": ["0" if t == 0 else human_hours(t) for t in ticks],
     }
 
 
