@@ -64,6 +64,7 @@ def test_every_api_name_in_the_readme_exists():
     for name in set(re.findall(r"`mt\.([A-Za-z][A-Za-z_]*)", README)):
         views = ("decision", "distributions", "style", "tables", "timeseries", "widgets")
         assert name in mt.__all__ or name in views, name
+        assert getattr(mt, name) is not None, name  # a view module is imported when first used
 
 
 def test_architecture_names_every_module_of_the_package():
