@@ -53,5 +53,16 @@ def default_client(environ: Mapping[str, str] | None = None, *, many: bool = Fal
 
 @functools.wraps(cache.load_versions)
 def load_versions(client: Any = None, **options: Any) -> pl.DataFrame:
-    """See :func:`mavtools.store.cache.load_versions`; ``client=None`` is :func:`default_client`."""
-    return cache.load_versions(client if client is not None else default_client(), **options)
+    """See :func:`mavtools.store.cache.load_versions`; ``client=None`` is :func:`default_client`.
+
+    The bundled samples are read straight through, never cached: they are local already, and
+    frozen at their snapshot time, so outputs on them do not depend on the clock.
+    """
+    from mavtools.local.samples import SamplesClient
+
+    client = client if client is not None else default_client()
+    group = client if isinstance(client, list | tuple) else [client]
+    if group and all(isinstance(c, SamplesClient) for c in group):
+        cache_dir = options.pop("cache_dir", None)
+        return cache.VersionCache(cache_dir).load(client, direct="bundled samples", **options)
+    return cache.load_versions(client, **options)

@@ -145,8 +145,16 @@ class VersionCache:
         offline: bool = False,
         strict: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        direct: str = "",
     ) -> pl.DataFrame:
-        """See :func:`load_versions`."""
+        """See :func:`load_versions`.
+
+        ``direct`` (what the data are, for the note: ``"<direct>, not cached"``) reads every
+        client straight through and stores nothing, whatever ``max_age``, ``refresh`` or
+        ``offline`` say: for data that are local and frozen in time already, so the frame and its
+        provenance do not depend on the clock. Which sources those are is decided above the store
+        (:mod:`mavtools.load`).
+        """
         if refresh and offline:
             raise ConfigError("refresh=True and offline=True exclude each other; choose one.")
         age_limit = parse_max_age(max_age)
@@ -155,7 +163,7 @@ class VersionCache:
         group: list[VersionSource] = list(clients) if many else [clients]  # type: ignore[list-item, arg-type]
         if not group:
             raise ConfigError("No client given: pass a Client or a list of them.")
-        if any(getattr(c, "source", "live") != "samples" for c in group):
+        if not direct:
             self.store.drop_legacy()
         results: dict[str, _Project] = {}
         failed: dict[str, str] = {}
@@ -164,9 +172,12 @@ class VersionCache:
             label = _label(client)
             try:
                 with client.deadline_scope():  # one deadline for a project's whole load
-                    results[label] = self._project(
-                        client, query, age_limit, refresh, offline, strict, progress
-                    )
+                    if direct:
+                        results[label] = self._direct(client, query, direct, progress)
+                    else:
+                        results[label] = self._project(
+                            client, query, age_limit, refresh, offline, strict, progress
+                        )
             except MavtoolsError as exc:
                 if strict or len(group) == 1:
                     raise
@@ -186,6 +197,22 @@ class VersionCache:
 
     # -- one project ----------------------------------------------------------------------------
 
+    def _direct(
+        self,
+        client: VersionSource,
+        query: Query,
+        what: str,
+        progress: Callable[[int, int], None] | None,
+    ) -> _Project:
+        """A project read straight through, never cached (``load(direct=...)``)."""
+        workspace: Any = "*" if query.workspace_id == ["*"] else query.workspace_id
+        frame = client.list_versions(workspace_id=workspace, progress=progress)
+        info = provenance(frame)
+        fetched = info.fetched_at if info else self.clock()
+        part = _Part(frame, fetched, False, f"{what}, not cached")
+        read = sorted(set(frame["workspace_id"].cast(pl.String)))
+        return _Project(frame, dict.fromkeys(read, part), {})
+
     def _project(
         self,
         client: VersionSource,
@@ -196,15 +223,6 @@ class VersionCache:
         strict: bool,
         progress: Callable[[int, int], None] | None,
     ) -> _Project:
-        if getattr(client, "source", "live") == "samples":
-            # Local already, and notebook outputs must not depend on the clock: never cached.
-            workspace: Any = "*" if query.workspace_id == ["*"] else query.workspace_id
-            frame = client.list_versions(workspace_id=workspace, progress=progress)
-            info = provenance(frame)
-            fetched = info.fetched_at if info else self.clock()
-            part = _Part(frame, fetched, False, "bundled samples, not cached")
-            read = sorted(set(frame["workspace_id"].cast(pl.String)))
-            return _Project(frame, dict.fromkeys(read, part), {})
         workspaces, note = self._workspaces(client, query, age_limit, refresh, offline, strict)
         parts: dict[str, _Part] = {}
         refused: dict[str, str] = {}
