@@ -20,8 +20,8 @@ from typing import Any
 
 import polars as pl
 
-from mavtools.store import policy
-from mavtools.store.policy import scan_cache
+from mavtools.store import cache
+from mavtools.store.cache import scan_cache
 
 __all__ = ["default_client", "load_versions", "scan_cache"]
 
@@ -51,7 +51,18 @@ def default_client(environ: Mapping[str, str] | None = None, *, many: bool = Fal
     return Client.from_env(env, **options)
 
 
-@functools.wraps(policy.load_versions)
+@functools.wraps(cache.load_versions)
 def load_versions(client: Any = None, **options: Any) -> pl.DataFrame:
-    """See :func:`mavtools.store.policy.load_versions`; ``client=None`` is :func:`default_client`."""
-    return policy.load_versions(client if client is not None else default_client(), **options)
+    """See :func:`mavtools.store.cache.load_versions`; ``client=None`` is :func:`default_client`.
+
+    The bundled samples are read straight through, never cached: they are local already, and
+    frozen at their snapshot time, so outputs on them do not depend on the clock.
+    """
+    from mavtools.local.samples import SamplesClient
+
+    client = client if client is not None else default_client()
+    group = client if isinstance(client, list | tuple) else [client]
+    if group and all(isinstance(c, SamplesClient) for c in group):
+        cache_dir = options.pop("cache_dir", None)
+        return cache.VersionCache(cache_dir).load(client, direct="bundled samples", **options)
+    return cache.load_versions(client, **options)

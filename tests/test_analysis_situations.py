@@ -29,7 +29,7 @@ BERLIN = CLUSTER_TIMEZONE
 
 def fetch(server: Any, snapshot: datetime, **query: Any) -> pl.DataFrame:
     client = Client(server.url, PROJECT, allow_http=True, token=TOKEN, page_size=100)
-    client.snapshot = snapshot  # the fetch time, fixed so the numbers are reproducible
+    client.clock = lambda: snapshot  # the fetch time, fixed so the numbers are reproducible
     return client.list_versions(**query)
 
 

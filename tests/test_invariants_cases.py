@@ -283,7 +283,7 @@ def test_cluster_v2_jobs_read_over_http_give_the_hand_worked_numbers(
 
     server, _ = start_v2(start_server, cluster_records(), cluster_v2_jobs())
     client = mt.Client(server.url, PROJECT, token=TOKEN, allow_http=True)
-    client.snapshot = CLUSTER_SNAPSHOT
+    client.clock = lambda: CLUSTER_SNAPSHOT
     df = client.list_versions(api="v2")
     assert df.height == 4
     # Abnormal 1 h x 8 + Lost 2 h x 8 = 24 GPU-hours in pool-v2; the public job 3 h x 1.

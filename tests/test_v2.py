@@ -669,7 +669,7 @@ def test_both_listings_gone_fails_the_refresh_and_keeps_the_dataset(
 
 def test_create_time_windows_join_while_a_page_holds_them() -> None:
     """Hand-worked: cached jobs at 0..199; unfinished at 10, 12, 55, 140 and 141; pages of 50."""
-    from mavtools.store.policy import _windows
+    from mavtools.store.refresh import _windows
 
     created = list(range(200))
     # 10..12 holds 3 jobs; 10..55 would hold 46 (one page: joined); 10..140 would hold 131: a

@@ -112,7 +112,6 @@ def test_fake_workloads_body_is_the_sdk_list_workloads_response(start_server):
 
 def test_queue_now_reads_dedicated_pools_from_workloads_and_public_from_search(start_server):
     _, _, client = start(start_server)
-    client.snapshot = None
     now = client.queue_now()
     pools = {r["pool_id"]: r for r in now.pools.iter_rows(named=True)}
     assert set(pools) == {"pool-ded", "pool-npu", "pool-public"}
@@ -145,9 +144,10 @@ def test_queue_now_at_a_fixed_read_time_and_for_several_clients(start_server):
     _, _, client = start(start_server)
     from datetime import UTC, datetime
 
-    client.snapshot = datetime.fromtimestamp(NOW / 1000, UTC)
+    read_at = datetime.fromtimestamp(NOW / 1000, UTC)
+    client.clock = lambda: read_at
     now = mt.queue_now([client, client])
-    assert now.read_at == client.snapshot
+    assert now.read_at == read_at
     pub = now.waiting.filter(pl.col("pool_id") == "pool-public")
     # search rows: waited = read time - creation
     assert pub["waited"].to_list()[:2] == [timedelta(minutes=200), timedelta(minutes=100)]

@@ -110,7 +110,8 @@ class Client:
         verify: TLS certificate verification (on by default; a CA bundle path also works).
         session: a ``requests.Session`` to use (tests mount in-process transports on it).
         max_body_bytes: the largest answer accepted.
-        source: ``"live"`` or ``"samples"``, recorded in the frames' provenance.
+        clock: the time a fetch is stamped with (default: now, UTC); a recorded snapshot
+            freezes it, so its frames carry the same fetch time on every run.
         region: the region, a column of every frame and a level of the cache (default: named
             by the endpoint, see :func:`mavtools.api.config.region_of`).
         workspaces: workspace ids to read as "all workspaces" when listing workspaces is not
@@ -139,7 +140,7 @@ class Client:
         verify: bool | str = True,
         session: requests.Session | None = None,
         max_body_bytes: int = 1 << 30,
-        source: str = "live",
+        clock: Callable[[], datetime] | None = None,
         region: str | None = None,
         workspaces: Iterable[str] = (),
     ) -> None:
@@ -178,9 +179,8 @@ class Client:
         self.timeout = timeout
         self.retry = retry
         self.max_body_bytes = max_body_bytes
-        self.source = source
-        #: For sample data: the moment the samples were "fetched" (keeps outputs clock-free).
-        self.snapshot: datetime | None = None
+        #: The time a fetch is stamped with (provenance ``fetched_at``, ``observed_at``).
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._auth = auth
         self._transport = Transport(
             session,
@@ -435,9 +435,9 @@ class Client:
 
     def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
         """The provenance of a frame just fetched by this client."""
-        fetched = extra.pop("fetched_at", None) or self.snapshot or datetime.now(UTC)
+        fetched = extra.pop("fetched_at", None) or self.clock()
         return Provenance(
-            source=self.source,
+            source="live",
             endpoint=self.endpoint,
             project_id=self.project_id,
             query=dict(query),

@@ -28,7 +28,6 @@ class VersionSource(Protocol):
     endpoint: str
     project_id: str
     region: str
-    source: str
     offset_mode: str
     #: New-version training (job searches): read by the cache beside the v1 listing.
     v2: V2Api

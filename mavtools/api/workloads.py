@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -78,7 +78,7 @@ class QueueNow:
     Attributes:
         pools: one row per pool (:data:`POOL_COLUMNS`).
         waiting: every waiting workload (:data:`WAITING_COLUMNS`), per pool oldest first.
-        read_at: when it was read (the samples' snapshot time for sample data).
+        read_at: when it was read (``Client.clock``: the snapshot time of a recorded snapshot).
         notes: one sentence per source that refused or was not there.
     """
 
@@ -250,7 +250,7 @@ def _summarise(
 
 def client_queue_now(client: Client, pools: Iterable[str] | None = None) -> QueueNow:
     """:meth:`mavtools.api.client.Client.queue_now` (see there)."""
-    read_at = client.snapshot or datetime.now(UTC)
+    read_at = client.clock()
     read_ms = int(read_at.timestamp() * 1000)
     notes: list[str] = []
     sizes: dict[str, int] = {}

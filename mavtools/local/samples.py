@@ -15,10 +15,12 @@ Frames it returns say so in their provenance (``source="samples"``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
 import warnings
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -31,8 +33,10 @@ from mavtools.local.fake_api import FakeAdapter, FakeModelArts
 from mavtools.local.fake_v2 import FakeV2, PoolSpec
 from mavtools.local.fake_workloads import FakeWorkloads
 from mavtools.local.synth import FLAVORS
+from mavtools.provenance import Provenance
 
 __all__ = [
+    "SamplesClient",
     "sample_api",
     "sample_jobs",
     "sample_manifest",
@@ -154,7 +158,7 @@ def sample_api(*, pools_api: bool = True, **options: Any) -> FakeModelArts:
     return api
 
 
-def samples_client(**options: Any) -> Client:
+def samples_client(**options: Any) -> SamplesClient:
     """A client over the bundled sample responses; no credentials, no network.
 
     Example:
@@ -167,8 +171,19 @@ def samples_client(**options: Any) -> Client:
     api = sample_api(auth_required=False)
     session = requests.Session()
     session.mount(manifest["endpoint"], FakeAdapter(api))
-    client = Client(
-        manifest["endpoint"], manifest["project_id"], session=session, source="samples", **options
-    )
-    client.snapshot = datetime.fromisoformat(manifest["snapshot"])
-    return client
+    snapshot = datetime.fromisoformat(manifest["snapshot"])
+    # The samples' snapshot time, not the clock: outputs on the samples are the same every run.
+    options.setdefault("clock", lambda: snapshot)
+    return SamplesClient(manifest["endpoint"], manifest["project_id"], session=session, **options)
+
+
+class SamplesClient(Client):
+    """A :class:`~mavtools.api.client.Client` over the bundled samples (see :func:`samples_client`).
+
+    The same client in every way but one: the provenance of its frames says they are the bundled
+    samples (``source="samples"``), so nothing shown on them passes for an account's data.
+    """
+
+    def describe(self, query: Mapping[str, Any], rows: int, **extra: Any) -> Provenance:
+        """The provenance of a frame just read from the samples."""
+        return dataclasses.replace(super().describe(query, rows, **extra), source="samples")

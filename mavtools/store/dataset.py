@@ -52,6 +52,14 @@ import polars as pl
 
 from mavtools.errors import CacheError, ConfigError
 from mavtools.frame import ROW_KEY, VERSION_SCHEMA
+from mavtools.store.files import (
+    create_private,
+    fsync,
+    fsync_dir,
+    mkdirs,
+    unwritable,
+    write_atomic,
+)
 
 __all__ = [
     "PARTITIONS",
@@ -232,7 +240,7 @@ class CacheStore:
                 f"{self.lock_timeout:g} s; wait for it, or delete {path} if no process runs."
             ) from None
         except OSError as exc:
-            raise _unwritable(directory, exc) from None
+            raise unwritable(directory, exc) from None
         try:
             yield
         finally:
@@ -323,23 +331,23 @@ class CacheStore:
         temp = directory / f".part-{uuid.uuid4().hex[:12]}.tmp"  # never matched by *.parquet
         try:
             try:
-                _create_private(temp)
+                create_private(temp)
                 frame.drop(PARTITIONS).write_parquet(
                     temp, metadata={_META_KEY: json.dumps(doc)}, **_PARQUET_OPTIONS
                 )
-                _fsync(temp)
+                fsync(temp)
                 os.replace(temp, path)
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise
             self._retire(directory, dataset, keep=path)
-            _fsync_dir(directory)
+            fsync_dir(directory)
             for old in directory.glob(
                 ".part-*.tmp"
             ):  # leftovers of killed writers: we hold the lock
                 old.unlink(missing_ok=True)
         except OSError as exc:  # full disk, read-only file system, a directory in the way
-            raise _unwritable(directory, exc) from None
+            raise unwritable(directory, exc) from None
         snapshot = self.get(dataset)
         assert snapshot is not None
         return snapshot
@@ -412,9 +420,9 @@ class CacheStore:
         directory = self._make_dirs(DatasetId(region, project_id, "0")).parent
         doc = {"workspaces": ids, "listed_at": listed_at.astimezone(UTC).isoformat(), "note": note}
         try:
-            _write_atomic(directory / _WORKSPACES, json.dumps(doc).encode())
+            write_atomic(directory / _WORKSPACES, json.dumps(doc).encode())
         except OSError as exc:
-            raise _unwritable(directory, exc) from None
+            raise unwritable(directory, exc) from None
 
     # -- readers --------------------------------------------------------------------------------
 
@@ -432,7 +440,7 @@ class CacheStore:
         try:
             for snapshot in snapshots:
                 target = folder.joinpath(*snapshot.dataset.parts())
-                _mkdirs(target)
+                mkdirs(target)
                 try:
                     os.link(snapshot.data, target / snapshot.data.name)
                 except FileNotFoundError:
@@ -440,7 +448,7 @@ class CacheStore:
                 except OSError:  # a file system without hard links: copy instead
                     shutil.copyfile(snapshot.data, target / snapshot.data.name)
         except OSError as exc:
-            raise _unwritable(folder, exc) from None
+            raise unwritable(folder, exc) from None
         return folder
 
     def _retire(self, directory: Path, dataset: DatasetId, *, keep: Path) -> None:
@@ -456,7 +464,7 @@ class CacheStore:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         folder = self.root / _READERS / f"{stamp}-{_RETIRED}-{uuid.uuid4().hex[:8]}"
         target = folder.joinpath(*dataset.parts())
-        _mkdirs(target)
+        mkdirs(target)
         for path in old:
             try:
                 os.replace(path, target / path.name)
@@ -509,7 +517,7 @@ class CacheStore:
 
     def _make_dirs(self, dataset: DatasetId) -> Path:
         directory = self.directory(dataset)
-        _mkdirs(directory)
+        mkdirs(directory)
         return directory
 
 
@@ -533,40 +541,6 @@ def with_partitions(frame: pl.DataFrame | pl.LazyFrame, dataset: DatasetId) -> A
     return frame.with_columns(
         **{name: pl.lit(getattr(dataset, name)) for name in PARTITIONS}
     ).select([pl.col(name).cast(dtype) for name, dtype in VERSION_SCHEMA.items()])
-
-
-def _mkdirs(directory: Path) -> None:
-    """Create ``directory`` and missing parents with mode 0700, one clear error otherwise."""
-    missing = []
-    path = directory
-    while not path.is_dir():
-        missing.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir(mode=0o700)
-        except FileExistsError:
-            if path.is_dir():
-                continue
-            raise CacheError(
-                f"The cache directory {path} is a file, not a directory; remove it or set "
-                "MAVTOOLS_CACHE_DIR to a writable directory."
-            ) from None
-        except OSError as exc:
-            raise CacheError(
-                f"The cache directory {path} cannot be created ({exc.strerror}); set "
-                "MAVTOOLS_CACHE_DIR to a writable directory."
-            ) from None
-        os.chmod(path, 0o700)  # mkdir's mode is reduced by the umask
-
-
-def _unwritable(directory: Path, exc: OSError) -> CacheError:
-    return CacheError(
-        f"The cache cannot be written in {directory} ({exc.strerror or type(exc).__name__}); "
-        "free some space or set MAVTOOLS_CACHE_DIR to a writable directory."
-    )
 
 
 def _parse_meta(text: str | None, dataset: DatasetId, path: Path, size: int) -> Snapshot:
@@ -605,35 +579,3 @@ def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError
     return value
-
-
-def _create_private(path: Path) -> None:
-    """Create an empty file readable by its owner only (writers then truncate it, keeping 0600)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system can fsync a directory
-        _fsync(directory)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp = path.parent / f".{path.stem}-{uuid.uuid4().hex[:8]}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
