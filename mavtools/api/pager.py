@@ -402,8 +402,8 @@ class Pager:
     def _page(self, params: dict[str, str], where: str) -> Batch:
         endpoint = self.endpoint
         if endpoint.body is not None:
-            return self.transport.get_parsed(
-                endpoint.url, {}, where, endpoint.parse, json_body=endpoint.body(params)
+            return self.transport.post_parsed(
+                endpoint.url, endpoint.body(params), where, endpoint.parse
             )
         return self.transport.get_parsed(endpoint.url, params, where, endpoint.parse)
 

@@ -1,9 +1,10 @@
 """One request to ModelArts: sending, retries, time limits and error mapping.
 
-:meth:`Transport.get` is the one place that reaches the network. It retries 429, 5xx, connection
-failures, timeouts and damaged bodies with exponential backoff and jitter (honouring
-``Retry-After``), bounded in attempts and in total time, and turns what is left into the
-:mod:`mavtools.errors` tree (:func:`api_error` for answers with an error status).
+:meth:`Transport._request` (behind ``get``, ``get_parsed`` and ``post_parsed``) is the one place
+that reaches the network. It retries 429, 5xx, connection failures, timeouts and damaged bodies
+with exponential backoff and jitter (honouring ``Retry-After``), bounded in attempts and in total
+time, and turns what is left into the :mod:`mavtools.errors` tree (:func:`api_error` for answers
+with an error status).
 
 Why not urllib3's ``Retry``: it cannot retry failures that surface while the body is read or parsed
 (a truncated body, an HTML page with status 200), so one loop here covers all of them.
@@ -114,7 +115,7 @@ class _Reply:
 
 
 class Transport:
-    """Sends GET requests with retries and maps every failure to a :class:`MavtoolsError`.
+    """Sends GET and POST requests with retries and maps every failure to a :class:`MavtoolsError`.
 
     Args:
         session: the ``requests.Session`` (None: a new one with ``connections`` pooled sockets).
@@ -195,20 +196,34 @@ class Transport:
 
     def get(self, url: str, params: dict[str, str], where: str) -> bytes:
         """GET ``url`` with retries; the body of a successful answer, or raise."""
-        return self.get_parsed(url, params, where, None)  # type: ignore[arg-type]
+        return self._request("GET", url, params, where, None)  # type: ignore[arg-type]
 
     def get_parsed(
+        self, url: str, params: dict[str, str], where: str, parse: Callable[[bytes, str], T]
+    ) -> T:
+        """GET ``url`` with retries and return ``parse(body, where)``, or raise (:meth:`_request`)."""
+        return self._request("GET", url, params, where, parse)
+
+    def post_parsed(
+        self, url: str, json_body: Mapping[str, Any], where: str, parse: Callable[[bytes, str], T]
+    ) -> T:
+        """POST ``json_body`` as JSON to ``url`` with retries and return ``parse(body, where)``.
+
+        The v2 job search takes its offset, limit and filters so; retried like a GET (the
+        search only reads). See :meth:`_request`.
+        """
+        return self._request("POST", url, {}, where, parse, json_body)
+
+    def _request(
         self,
+        method: str,
         url: str,
         params: dict[str, str],
         where: str,
         parse: Callable[[bytes, str], T],
-        *,
         json_body: Mapping[str, Any] | None = None,
     ) -> T:
-        """GET ``url`` with retries and return ``parse(body, where)``, or raise.
-
-        With ``json_body`` the request is a POST of that JSON instead (the v2 job search).
+        """Send ``method`` to ``url`` with retries and return ``parse(body, where)``, or raise.
 
         ``parse`` raising a transient :class:`ResponseFormatError` (a damaged body) is retried like
         a failed request; :class:`NotSuccessful` becomes the :class:`ApiError` of the answer.
@@ -228,7 +243,7 @@ class Transport:
             failure: MavtoolsError
             try:
                 sent = time.monotonic()
-                reply = self._send(url, params, deadline_at, json_body)
+                reply = self._send(method, url, params, deadline_at, json_body)
                 for observe in list(self.observers):
                     observe(reply.status, time.monotonic() - sent, _retry_after(reply.headers))
             except TransportError as exc:
@@ -324,6 +339,7 @@ class Transport:
 
     def _send(
         self,
+        method: str,
         url: str,
         params: dict[str, str],
         deadline_at: float | None,
@@ -339,7 +355,7 @@ class Transport:
             cutoff = min(cutoff, deadline_at)
         try:
             response = self.session.request(
-                "GET" if json_body is None else "POST",
+                method,
                 url,
                 params=params,
                 json=json_body,

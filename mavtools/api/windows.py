@@ -183,7 +183,7 @@ class _Run:
         if filters:
             body["filters"] = filters
         where = f"window {lo}..{hi} of {self.label}"
-        page = self.r.transport.get_parsed(self.r.url, {}, where, _parse, json_body=body)
+        page = self.r.transport.post_parsed(self.r.url, body, where, _parse)
         self.progress.done()
         if page.total is None:
             raise ResponseFormatError(f"The API sent no 'count' for {where}.")
