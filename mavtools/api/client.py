@@ -97,7 +97,7 @@ class Client:
         token: an IAM token (header ``X-Auth-Token``).
         ak: access key, with ``sk``, for ``SDK-HMAC-SHA256`` request signing.
         sk: secret key.
-        auth: any ``requests`` auth object instead (for example :class:`mavtools.api.auth.PasswordAuth`).
+        auth: any ``requests`` auth object instead (for example :class:`mavtools.api.iam.PasswordAuth`).
         page_size: versions per request (``limit``).
         connections: the most pages fetched at once, over that many reused connections. How
             many are in flight adapts below it (:mod:`mavtools.api.concurrency`): a few at
