@@ -409,12 +409,7 @@ class _Guard:
             if self._state != "reading":
                 return
             self._state = "cut"
-            sock = _socket_of(self._response)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    # The plain socket method: SSLSocket.shutdown would also drop its TLS object
-                    # under the reading thread's feet.
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            cut_socket(self._response)
 
     def finish(self) -> bool:
         """Mark the body as read; False when the watchdog has already cut it."""
@@ -425,16 +420,36 @@ class _Guard:
             return True
 
 
-def _socket_of(response: requests.Response) -> Any:
-    """The socket a streamed response reads from (None for in-process transports)."""
-    raw = response.raw
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is None:
-        # "Connection: close" answers: http.client drops the connection's socket at once and
-        # only the response's file object still holds it.
-        fp = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+def cut_socket(response: requests.Response) -> bool:
+    """Shut down the socket a streamed response reads from, so a blocked read returns at once.
+
+    Neither requests nor urllib3 offers "the socket of a response"; the public way to it is its
+    file descriptor, io's ``fileno()``, which urllib3's ``HTTPResponse`` passes on to http.client's
+    socket file. It holds for ``Connection: close`` answers too (their connection object has
+    already let go of the socket; the response's file still holds it) and over TLS (the
+    descriptor is the TCP socket's). ``tests/test_transport_socket.py`` proves this over real
+    sockets, so a requests or urllib3 release that changes it fails a test, not a user.
+
+    Returns:
+        Whether a socket was found and shut down (False: an in-process transport, or the body
+        is already closed).
+    """
+    try:
+        # A duplicate descriptor: shutdown acts on the connection, so the read blocked on the
+        # original returns, and closing the duplicate leaves the original to its owner. The
+        # plain socket's shutdown: SSLSocket.shutdown would also drop its TLS object under the
+        # reading thread's feet.
+        duplicate = socket.dup(response.raw.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    try:
+        copy = socket.socket(fileno=duplicate)
+    except OSError:  # not a socket
+        os.close(duplicate)
+        return False
+    with copy, contextlib.suppress(OSError):
+        copy.shutdown(socket.SHUT_RDWR)
+    return True
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
