@@ -110,6 +110,7 @@ __all__ = [
     "status_labels",
     "to_schema",
     "to_time",
+    "unique_records",
     "unit_hours",
 ]
 
@@ -428,6 +429,24 @@ def check_values(versions: pl.DataFrame, where: str) -> None:
             lo, hi = _BOUNDS[column]
             value = versions.filter((pl.col(column) < lo) | (pl.col(column) > hi))[column][0]
             raise out_of_bounds(column, value, hi, where)
+
+
+def unique_records(
+    frames: Sequence[pl.DataFrame],
+    key: str | Sequence[str],
+    *,
+    empty: pl.DataFrame,
+    keep: str = "last",
+) -> pl.DataFrame:
+    """Concatenate frames, one row per ``key`` (``empty`` when there is nothing).
+
+    The one way records of several pages, windows or listings are joined: the pager keeps a
+    record's last copy (a later page's is the newer), the client a row's first.
+    """
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return empty
+    return pl.concat(frames, how="vertical").unique(key, keep=keep, maintain_order=True)  # type: ignore[arg-type]
 
 
 def empty_frame() -> pl.DataFrame:

@@ -56,6 +56,7 @@ from mavtools.frame import (
     json_object,
     parse_page,
     stamp,
+    unique_records,
 )
 from mavtools.provenance import Provenance, attach
 
@@ -558,11 +559,4 @@ class Client:
 
 def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Typed frames of several listings (a version is in one workspace, so keep either)."""
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return empty_frame()
-    if len(frames) == 1:
-        return frames[0]  # one listing is unique already (the pager de-duplicated it)
-    return pl.concat(frames, how="vertical").unique(
-        list(ROW_KEY), keep="first", maintain_order=True
-    )
+    return unique_records(frames, list(ROW_KEY), empty=empty_frame(), keep="first")

@@ -29,7 +29,7 @@ import polars as pl
 from mavtools.api.concurrency import Aimd
 from mavtools.api.transport import Transport
 from mavtools.errors import ConfigError, IncompleteError, ResponseFormatError
-from mavtools.frame import Batch
+from mavtools.frame import Batch, unique_records
 
 __all__ = [
     "MAX_TOTAL_COUNT",
@@ -38,7 +38,6 @@ __all__ = [
     "Listing",
     "Pager",
     "Progress",
-    "unique_records",
 ]
 
 log = logging.getLogger("mavtools")
@@ -87,19 +86,17 @@ class Endpoint:
 class Listing:
     """The records of one whole listing and what the server said about them.
 
-    The one result of reading a listing: the pager's (the wire records), the windowed v2 read's
-    (:mod:`mavtools.api.windows`) and the clients' (:meth:`mavtools.api.client.Client.fetch_listing`,
-    :meth:`~mavtools.api.v2.V2Api.read_jobs`: the same read as the typed frame). One page of it is
-    a :class:`~mavtools.frame.Batch`: a listing also says what the read cost and how it paged.
+    The one result of every listing read: the pager's, the v2 windows' and the clients' (the same
+    read, typed). A page of it is a :class:`~mavtools.frame.Batch`; a listing also says what the
+    read cost and how it paged.
 
     Attributes:
-        frame: the records, one row per record (wire fields from the pager and the windows, rows
-            of :data:`mavtools.frame.VERSION_SCHEMA` from the clients).
-        total_count: how many records the server says the listing holds (v1 ``total_count``, v2
-            ``count``).
+        frame: one row per record (wire fields from the pager and the windows, rows of
+            :data:`mavtools.frame.VERSION_SCHEMA` from ``Client`` and ``V2Api``).
+        total_count: the records the server says it holds (v1 ``total_count``, v2 ``count``).
         requests: requests the read sent, retries included.
-        offset_mode: how ``offset`` was read (:data:`OFFSET_MODES`), ``"windows"`` for a v2 read
-            by creation-time windows, ``""`` when not recorded (a newest-first read).
+        offset_mode: how ``offset`` was read (:data:`OFFSET_MODES`), ``"windows"`` (v2 windows),
+            ``""`` when not recorded (a newest-first read).
     """
 
     frame: pl.DataFrame
@@ -131,16 +128,6 @@ class Progress:
     def _emit(self) -> None:
         if self._callback is not None:
             self._callback(self.finished, self.planned)
-
-
-def unique_records(
-    frames: Sequence[pl.DataFrame], key: str, *, empty: pl.DataFrame, keep: str = "last"
-) -> pl.DataFrame:
-    """Concatenate frames, one row per ``key`` (``empty`` when there is nothing)."""
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return empty
-    return pl.concat(frames, how="vertical").unique(key, keep=keep, maintain_order=True)  # type: ignore[arg-type]
 
 
 class Pager:

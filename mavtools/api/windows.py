@@ -43,7 +43,7 @@ from mavtools.api.concurrency import Aimd
 from mavtools.api.pager import Listing, Progress
 from mavtools.api.transport import Transport
 from mavtools.errors import IncompleteError, ResponseFormatError
-from mavtools.frame import _MAX_EPOCH_MS, Batch
+from mavtools.frame import _MAX_EPOCH_MS, Batch, unique_records
 from mavtools.frame_v2 import V2_RAW_SCHEMA, parse_search_page
 
 __all__ = ["MAX_EPOCH_MS", "FilterIgnored", "WindowReader", "between"]
@@ -243,8 +243,7 @@ class _Run:
                 chains = self.ends(rest, windows)
             self.chains(chains, windows)
         windows = self.verify(windows)
-        records = pl.concat([w.jobs for w in windows], how="vertical")
-        records = records.unique("job_id", keep="last", maintain_order=True)
+        records = unique_records([w.jobs for w in windows], "job_id", empty=EMPTY)
         requests = self.r.transport.requests_made - self.requests_before
         log.info(
             "%s: %d jobs in %d windows, %d requests, %s",
