@@ -109,7 +109,7 @@ def bench_parse(n: int) -> None:
         started = time.perf_counter()
         # As the client reads a listing: pages parsed, then their values checked once.
         pages = [
-            parse_page(b, where=f"page {i}", check=False).versions for i, b in enumerate(bodies)
+            parse_page(b, where=f"page {i}", check=False).records for i, b in enumerate(bodies)
         ]
         check_values(pl.concat(pages), "the listing")
         frame = build_frame(pages, "0")

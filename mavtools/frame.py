@@ -98,6 +98,7 @@ __all__ = [
     "ROW_KEY",
     "VERSION_SCHEMA",
     "WIRE_FIELDS",
+    "Batch",
     "Page",
     "build_frame",
     "check_head",
@@ -109,6 +110,7 @@ __all__ = [
     "status_labels",
     "to_schema",
     "to_time",
+    "unique_records",
     "unit_hours",
 ]
 
@@ -192,22 +194,42 @@ _TO_INTEGERS: Final = [pl.col(_WIRE_INT_FIELDS).str.to_integer(strict=False)]
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    """One parsed response body.
+class Batch:
+    """One parsed page of a listing: its records and the count the server claims.
+
+    What every page reader returns (v1 :func:`parse_page`, v2
+    :func:`mavtools.frame_v2.parse_search_page`) and what :class:`mavtools.api.pager.Pager` pages
+    with; a whole listing read is a :class:`mavtools.api.pager.Listing` (it also says what the read
+    cost and how ``offset`` was read).
+
+    Attributes:
+        records: the page's records, one row each, with the wire field names (``RAW_SCHEMA``,
+            ``V2_RAW_SCHEMA``), in the order sent.
+        total_count: how many records match the query, as the server claims (v1 ``total_count``,
+            v2 ``count``); None when the body has none.
+    """
+
+    records: pl.DataFrame
+    total_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Batch):
+    """One parsed v1 body: a :class:`Batch` and the body's own success flag and error.
+
+    A type apart because a v1 body may say ``is_success: false`` with HTTP 200: the parser returns
+    it rather than raising, since only the caller knows the HTTP status and the URL that belong
+    in the error (v2 bodies carry no such flag).
 
     Attributes:
         is_success: the body's ``is_success`` (None when absent).
         error_code: ``ModelArts.NNNN`` of a failure body.
         error_message: the API's message of a failure body.
-        total_count: how many versions match the query, as the server claims.
-        versions: the records of this page with the wire field names (see ``_RAW_SCHEMA``).
     """
 
     is_success: bool | None
     error_code: str | None
     error_message: str | None
-    total_count: int | None
-    versions: pl.DataFrame
 
 
 def parse_page(body: bytes, *, where: str, check: bool = True) -> Page:
@@ -258,7 +280,7 @@ def parse_page(body: bytes, *, where: str, check: bool = True) -> Page:
         error_code=head["error_code"],
         error_message=head["error_message"],
         total_count=head["total_count"],
-        versions=versions,
+        records=versions,
     )
 
 
@@ -329,7 +351,7 @@ def _parse_slowly(body: bytes, where: str) -> Page:
         )
     records = [_record(item, i, where) for i, item in enumerate(raw_versions)]
     versions = pl.DataFrame(records, schema=_RAW_SCHEMA, orient="row")
-    return Page(is_success, error_code, error_message, total_count, versions)
+    return Page(versions, total_count, is_success, error_code, error_message)
 
 
 def _record(item: Any, index: int, where: str) -> list[Any]:
@@ -409,6 +431,24 @@ def check_values(versions: pl.DataFrame, where: str) -> None:
             raise out_of_bounds(column, value, hi, where)
 
 
+def unique_records(
+    frames: Sequence[pl.DataFrame],
+    key: str | Sequence[str],
+    *,
+    empty: pl.DataFrame,
+    keep: str = "last",
+) -> pl.DataFrame:
+    """Concatenate frames, one row per ``key`` (``empty`` when there is nothing).
+
+    The one way records of several pages, windows or listings are joined: the pager keeps a
+    record's last copy (a later page's is the newer), the client a row's first.
+    """
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return empty
+    return pl.concat(frames, how="vertical").unique(key, keep=keep, maintain_order=True)  # type: ignore[arg-type]
+
+
 def empty_frame() -> pl.DataFrame:
     """Return a frame with no versions and the full :data:`VERSION_SCHEMA`."""
     return pl.DataFrame(schema=VERSION_SCHEMA)
@@ -425,7 +465,7 @@ def build_frame(
     """Turn raw page records of one workspace into the typed frame.
 
     Args:
-        pages: ``Page.versions`` frames, all from the same workspace.
+        pages: ``Page.records`` frames, all from the same workspace.
         workspace_id: the workspace that was asked for; it tags every row.
         observed_at: the snapshot time of the fetch (default: now); it tags every row. A fetch of
             several listings re-stamps all rows with one time (see :func:`stamp`).

@@ -36,7 +36,6 @@ is built with :mod:`mavtools.frame`'s column rules (times, unit-hours, the statu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
@@ -44,6 +43,7 @@ import polars as pl
 from mavtools.errors import ResponseFormatError
 from mavtools.frame import (
     OUTCOME_DTYPE,
+    Batch,
     check_head,
     empty_frame,
     json_object,
@@ -78,7 +78,6 @@ __all__ = [
     "DEDICATED_FLAVOR_CARDS",
     "V2_RAW_SCHEMA",
     "Cards",
-    "SearchPage",
     "build_v2_frame",
     "parse_search_page",
 ]
@@ -112,25 +111,13 @@ DEDICATED_FLAVOR_CARDS: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    """One parsed v2 search answer.
+def parse_search_page(body: bytes, where: str) -> Batch:
+    """Parse one body of ``POST .../training-job-searches`` (an :attr:`Endpoint.parse
+    <mavtools.api.pager.Endpoint.parse>` as it is).
 
-    Attributes:
-        total: jobs matching the query as the server claims (``count``, else ``total``).
-        jobs: the flattened records (:data:`V2_RAW_SCHEMA`), in the order sent.
-    """
-
-    total: int | None
-    jobs: pl.DataFrame
-
-    @property
-    def ids(self) -> list[str]:
-        return self.jobs["job_id"].to_list()
-
-
-def parse_search_page(body: bytes, *, where: str) -> SearchPage:
-    """Parse one body of ``POST .../training-job-searches``.
+    Returns:
+        The flattened jobs (:data:`V2_RAW_SCHEMA`), in the order sent, and the server's ``count``
+        (else ``total``).
 
     Raises:
         ResponseFormatError: the body is not the documented JSON (transient when it looks cut or
@@ -145,7 +132,7 @@ def parse_search_page(body: bytes, *, where: str) -> SearchPage:
     if not isinstance(items, list):
         raise ResponseFormatError(f"The API sent 'items' that is not a list for {where}.")
     rows = [_flatten(item, i, where) for i, item in enumerate(items)]
-    return SearchPage(total, pl.DataFrame(rows, schema=V2_RAW_SCHEMA, orient="row"))
+    return Batch(pl.DataFrame(rows, schema=V2_RAW_SCHEMA, orient="row"), total)
 
 
 def _flatten(item: Any, index: int, where: str) -> tuple[Any, ...]:
@@ -292,7 +279,7 @@ def build_v2_frame(
     """Turn raw v2 records of one workspace into rows of :data:`VERSION_SCHEMA`.
 
     Args:
-        pages: ``SearchPage.jobs`` frames.
+        pages: ``Batch.records`` frames of :func:`parse_search_page`.
         workspace_id: the workspace asked for (used when a job does not name its own).
         flavor_cards: flavor id -> (gpu, npu) cards per node, for jobs without ``flavor_detail``.
         region: the region of the client that read them; it tags every row.

@@ -1,4 +1,5 @@
-"""mavtools.api.auth: the AK/SK signer against Huawei's reference signer, PasswordAuth over HTTP."""
+"""mavtools.api.auth and .iam: the AK/SK signer against Huawei's reference signer, PasswordAuth
+over HTTP."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ import requests
 
 from mavtools.api.auth import (
     AkSkAuth,
-    PasswordAuth,
     TokenAuth,
     _signature,
     sign_request,
     verify_request,
 )
+from mavtools.api.iam import PasswordAuth
 from mavtools.errors import AuthError, ConfigError, ResponseFormatError, TransportError
 
 AK = "HPUAEXAMPLEAK0000001"

@@ -481,7 +481,7 @@ def test_aksk_signed_requests_are_accepted_and_a_wrong_sk_refused(start_server, 
 
 
 def test_password_auth_renews_an_expired_token_once(start_server, records):
-    from mavtools.api.auth import PasswordAuth
+    from mavtools.api.iam import PasswordAuth
 
     server = start_server(records, token=None, users={("acme", "alice"): "pw-SECRET"})
     auth = PasswordAuth(server.url, "alice", "pw-SECRET", "acme", project_id=PROJECT)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mavtools.api.auth import AkSkAuth, PasswordAuth, TokenAuth
+from mavtools.api.auth import AkSkAuth, TokenAuth
 from mavtools.api.config import (
     DEFAULT_ENDPOINT_TEMPLATE,
     endpoint_for_region,
@@ -19,6 +19,7 @@ from mavtools.api.config import (
 )
 from mavtools.api.credentials import Credentials, Settings
 from mavtools.api.env import settings_from_env
+from mavtools.api.iam import PasswordAuth
 from mavtools.errors import ConfigError
 
 EP = "https://modelarts.eu-de.otc.t-systems.com"

@@ -33,7 +33,7 @@ def body(*versions, **head) -> bytes:
 
 def test_the_documented_sample_parses_to_the_documented_values():
     page = parse_page(body(GOOD, offset=20, limit=20), where="page 1")
-    df = build_frame([page.versions], "0")
+    df = build_frame([page.records], "0")
     assert page.total_count == 1 and page.is_success is True
     row = df.row(0, named=True)
     assert row["version_id"] == 1485
@@ -48,7 +48,7 @@ def test_the_documented_sample_parses_to_the_documented_values():
 def test_extra_keys_missing_keys_and_nulls_are_tolerated():
     sparse = {"version_id": 7, "status": None, "gpu_num": None, "new_field": {"x": [1, 2]}}
     page = parse_page(body(GOOD, sparse, surprise="yes"), where="page 1")
-    df = build_frame([page.versions], "0")
+    df = build_frame([page.records], "0")
     assert df.schema == VERSION_SCHEMA
     row = df.filter(pl.col("version_id") == 7).row(0, named=True)
     # A missing count is unknown (null), as for v2 jobs, not zero (mavtools.records).
@@ -61,7 +61,7 @@ def test_integral_floats_and_digit_strings_are_integers_on_both_paths():
 
     raw = body(dict(GOOD, create_time=1557473030000.0, gpu_num="2", status=1.2e1))
     for page in (parse_page(raw, where="p"), _parse_slowly(raw, "p")):
-        row = page.versions.row(0, named=True)
+        row = page.records.row(0, named=True)
         assert (row["create_time"], row["gpu_num"], row["status"]) == (1557473030000, 2, 12)
 
 
@@ -112,7 +112,7 @@ def test_empty_input_gives_the_full_schema():
     assert empty_frame().schema == VERSION_SCHEMA
     assert build_frame([], "0").schema == VERSION_SCHEMA
     page = parse_page(body(), where="p")
-    assert build_frame([page.versions], "0").height == 0
+    assert build_frame([page.records], "0").height == 0
 
 
 def test_failure_bodies_are_returned_for_the_caller_to_raise():
@@ -122,4 +122,4 @@ def test_failure_bodies_are_returned_for_the_caller_to_raise():
     )
     assert page.is_success is False
     assert page.error_code == "ModelArts.0105"
-    assert page.versions.height == 0
+    assert page.records.height == 0

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mavtools.api.client import Client, RetryPolicy
-from mavtools.api.query import Listing
+from mavtools.api.query import ListingQuery
 from mavtools.errors import IncompleteError
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile_support import wire_records
@@ -96,7 +96,7 @@ def test_a_version_created_during_the_probe_does_not_fool_it(start_server):
     server.api.before_request = create_at_probe
     client = _client(server, page_size=100, connections=1)
     with contextlib.suppress(IncompleteError):  # the read itself saw the listing change
-        client.read_newest(Listing("0"), 250)
+        client.read_newest(ListingQuery("0"), 250)
     assert client.offset_mode in ("record", "auto")
     server.api.before_request = None
     df = client.list_versions()

@@ -272,7 +272,7 @@ def check_parse(body: bytes) -> None:
         assert str(exc) and "\n" not in str(exc)
         assert not valid, f"a valid body was refused: {exc}"
         return
-    frame = build_frame([parsed.versions], "0")
+    frame = build_frame([parsed.records], "0")
     assert frame.schema == VERSION_SCHEMA
     assert parsed.total_count is None or parsed.total_count >= 0
     if valid:
@@ -285,7 +285,7 @@ def check_parse(body: bytes) -> None:
             "total_count": parsed.total_count,
         }
         assert got_head == head
-        assert parsed.versions.to_dicts() == records
+        assert parsed.records.to_dicts() == records
         assert frame["version_id"].to_list() == [r["version_id"] for r in records]
 
 

@@ -269,7 +269,7 @@ def test_v2_cards_stay_unknown_when_neither_detail_nor_list_knows() -> None:
     import json
 
     page = parse_search_page(json.dumps({"count": 3, "items": jobs}).encode(), where="page 1")
-    df = build_v2_frame([page.jobs], "0", {})
+    df = build_v2_frame([page.records], "0", {})
     assert df["gpu_num"].null_count() == 3 and df["npu_num"].null_count() == 3
 
 

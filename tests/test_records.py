@@ -33,7 +33,7 @@ def v1_readings(value: Any) -> list[int | None]:
     out: list[int | None] = []
     for parse in (lambda: parse_page(body, where="p"), lambda: _parse_slowly(body, "p")):
         try:
-            out.append(parse().versions["create_time"][0])
+            out.append(parse().records["create_time"][0])
         except ResponseFormatError as exc:
             assert "'create_time'" in str(exc)
             out.append(None)
@@ -43,7 +43,7 @@ def v1_readings(value: Any) -> list[int | None]:
 def v2_reading(value: Any) -> int | None:
     body = json.dumps({"count": 1, "items": [{"metadata": {"id": "a", "create_time": value}}]})
     try:
-        return parse_search_page(body.encode(), where="p").jobs["create_time"][0]
+        return parse_search_page(body.encode(), where="p").records["create_time"][0]
     except ResponseFormatError as exc:
         assert "'create_time'" in str(exc)
         return None
@@ -66,6 +66,6 @@ def test_a_missing_unit_count_is_unknown_in_both_apis():
         ).encode(),
         where="p",
     )
-    for frame in (build_frame([v1.versions], "0"), build_v2_frame([v2.jobs], "0")):
+    for frame in (build_frame([v1.records], "0"), build_v2_frame([v2.records], "0")):
         row = frame.row(0, named=True)
         assert (row["gpu_num"], row["npu_num"], row["gpu_hours"]) == (None, None, None)

@@ -125,7 +125,7 @@ def sdk_items(jobs: Iterable[JobResponse]) -> list[dict[str, Any]]:
 
 def frame_of(items: list[dict[str, Any]]) -> pl.DataFrame:
     body = json.dumps({"count": len(items), "items": items}).encode()
-    return build_v2_frame([parse_search_page(body, where="test").jobs], "0")
+    return build_v2_frame([parse_search_page(body, where="test").records], "0")
 
 
 # The hand-worked job: 8 GPUs, ran 10:00-12:00, a node failed, rescheduled after a 2 h gap, ran

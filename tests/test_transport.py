@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from mavtools.api.auth import AkSkAuth, PasswordAuth
+from mavtools.api.auth import AkSkAuth
 from mavtools.api.client import Client, RetryPolicy, Timeout
+from mavtools.api.iam import PasswordAuth
 from mavtools.errors import AuthError, ConfigError, TransportError
 from tests.conftest import PROJECT, TOKEN
 from tests.hostile_support import wire_records

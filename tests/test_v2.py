@@ -346,7 +346,7 @@ def test_npu_cards_sent_as_a_string_are_counted() -> None:
         job["spec"]["resource"]["flavor_detail"]["flavor_info"]["npu"]["unit_num"], str
     )
     page = parse_search_page(json.dumps({"count": 1, "items": [job]}).encode(), where="p")
-    assert build_v2_frame([page.jobs], "0")["npu_num"].to_list() == [24]
+    assert build_v2_frame([page.records], "0")["npu_num"].to_list() == [24]
 
 
 # -- the bundled samples: one migrated account ------------------------------------------------

@@ -8,8 +8,9 @@ Three ways in, one seam: every class here is a ``requests`` auth object, so the 
   ``SDK-HMAC-SHA256`` exactly as Huawei's official SDK (``huaweicloudsdkcore``) signs it.
   :func:`sign_request` and :func:`verify_request` are the pure functions behind it; the local fake
   server uses :func:`verify_request` to check requests.
-- :class:`PasswordAuth`: user name and password; a project-scoped token is fetched from IAM
-  (Keystone v3), kept in memory only, shared between threads and renewed before it expires.
+- :class:`~mavtools.api.iam.PasswordAuth` (in :mod:`mavtools.api.iam`): user name and password;
+  a project-scoped token is fetched from IAM (Keystone v3), kept in memory only, shared between
+  threads and renewed before it expires.
 
 Secrets never appear in ``repr``, log records or exception messages.
 
@@ -23,35 +24,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import logging
 import re
-import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import requests
 from requests.auth import AuthBase
 
-from mavtools.errors import AuthError, ConfigError, ResponseFormatError, TransportError
+from mavtools.errors import ConfigError
 
 __all__ = [
     "AkSkAuth",
-    "PasswordAuth",
     "TokenAuth",
     "sign_request",
     "verify_request",
 ]
 
-log = logging.getLogger("mavtools")
-
 ALGORITHM: Final = "SDK-HMAC-SHA256"
 DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 DEFAULT_MAX_SKEW: Final = timedelta(minutes=15)
-DEFAULT_RENEW_BEFORE: Final = timedelta(hours=1)
-DEFAULT_IAM_TIMEOUT: Final = 30.0
 
 _HEADER_DATE: Final = "X-Sdk-Date"
 _HEADER_CONTENT: Final = "X-Sdk-Content-Sha256"
@@ -76,12 +69,13 @@ _UNSIGNED: Final = frozenset(
         "upgrade",
     }
 )
-# What header values may hold: printable ASCII and tab, so requests never echoes a secret in an
-# "invalid header value" error.
-_HEADER_SAFE: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
+#: What header values may hold: printable ASCII and tab, so requests never echoes a secret in an
+#: "invalid header value" error.
+HEADER_SAFE: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """The current time in UTC (the default clock of the auth objects)."""
     return datetime.now(UTC)
 
 
@@ -90,7 +84,7 @@ def _mask(value: str, keep: int = 0) -> str:
 
 
 def _check_header_safe(value: str, what: str) -> None:
-    if not isinstance(value, str) or not _HEADER_SAFE.fullmatch(value) or value != value.strip():
+    if not isinstance(value, str) or not HEADER_SAFE.fullmatch(value) or value != value.strip():
         raise ConfigError(
             f"The {what} is empty or holds spaces or characters a HTTP header cannot carry: "
             "check that it was copied completely."
@@ -278,7 +272,7 @@ def verify_request(
         when = datetime.strptime(date, DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return False
-    if abs((now or _utcnow()) - when) > max_skew:
+    if abs((now or utcnow()) - when) > max_skew:
         return False
     body = body or b""
     declared = _get(headers, _HEADER_CONTENT)
@@ -351,7 +345,7 @@ class AkSkAuth(AuthBase):
         sk: str,
         *,
         project_id: str | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         _check_header_safe(ak, "access key (AK)")
         _check_header_safe(sk, "secret key (SK)")
@@ -398,220 +392,3 @@ class AkSkAuth(AuthBase):
 
     def __repr__(self) -> str:
         return f"AkSkAuth(ak={_mask(self._ak, 4)!r}, sk='***')"
-
-
-class PasswordAuth(AuthBase):
-    """Get a project-scoped token from IAM with a user name and password, and send it.
-
-    The token is fetched on the first request, kept in memory only, shared by all threads and
-    renewed when it is within ``renew_before`` of its expiry. After a 401 from the API, call
-    :meth:`invalidate` and retry once: the retry gets a fresh token.
-
-    Args:
-        iam_endpoint: IAM base URL, e.g. ``https://iam.eu-de.otc.t-systems.com`` (a trailing
-            ``/v3``, as in ``clouds.yaml``, is accepted).
-        username: the IAM user name.
-        password: the user's password.
-        domain_name: the user's domain (tenant) name.
-        project_id: scope the token to this project id ...
-        project_name: ... or to this project name (in ``domain_name``); the id is then learnt
-            from the token, see :attr:`project_id`.
-        session: the session that talks to IAM (default: a new one).
-        renew_before: renew a token this long before it expires.
-        clock: gives the current time (tests inject one).
-        timeout: seconds to wait for IAM.
-
-    Raises:
-        ConfigError: neither ``project_id`` nor ``project_name`` was given.
-
-    Example:
-        >>> auth = PasswordAuth("https://iam.eu-de.otc.t-systems.com", "alice", "pw",
-        ...                     "OTC-EU-DE-0001", project_name="eu-de")
-        >>> auth
-        PasswordAuth(user='alice@OTC-EU-DE-0001', project_name='eu-de', password='***')
-    """
-
-    kind = "password"
-
-    def __init__(
-        self,
-        iam_endpoint: str,
-        username: str,
-        password: str,
-        domain_name: str,
-        project_id: str | None = None,
-        project_name: str | None = None,
-        session: requests.Session | None = None,
-        renew_before: timedelta = DEFAULT_RENEW_BEFORE,
-        *,
-        clock: Callable[[], datetime] = _utcnow,
-        timeout: float = DEFAULT_IAM_TIMEOUT,
-    ) -> None:
-        if not project_id and not project_name:
-            raise ConfigError(
-                "PasswordAuth needs a project_id or a project_name to scope its IAM token."
-            )
-        base = iam_endpoint.rstrip("/")
-        if base.endswith("/v3"):
-            base = base[: -len("/v3")]
-        self._tokens_url = f"{base}/v3/auth/tokens"
-        self._username = username
-        self._password = password
-        self._domain_name = domain_name
-        self._project_id = project_id or None
-        self._project_name = None if project_id else project_name
-        self._session = session if session is not None else requests.Session()
-        self._renew_before = renew_before
-        self._clock = clock
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires_at: datetime | None = None
-
-    @property
-    def project_id(self) -> str | None:
-        """The project id: the one given, or the one IAM named in the token (None before it)."""
-        return self._project_id
-
-    @property
-    def expires_at(self) -> datetime | None:
-        """When the cached token expires (None when there is none)."""
-        return self._expires_at
-
-    def resolve_project_id(self) -> str:
-        """Return the project id, fetching a token first when it was scoped by name."""
-        if self._project_id is None:
-            self.token()
-        assert self._project_id is not None  # token() sets it or raises
-        return self._project_id
-
-    def token(self) -> str:
-        """Return a valid token, asking IAM only when none is cached or it is about to expire.
-
-        Raises:
-            AuthError: IAM refused the credentials (401/403).
-            TransportError: IAM could not be reached or failed.
-            ResponseFormatError: IAM's answer lacked the token or its expiry.
-        """
-        with self._lock:
-            now = self._clock()
-            if (
-                self._token is None
-                or self._expires_at is None
-                or self._expires_at - now <= self._renew_before
-            ):
-                self._token, self._expires_at = self._fetch()
-            return self._token
-
-    def invalidate(self, stale: str | None = None) -> None:
-        """Forget the cached token: the next request asks IAM for a new one.
-
-        Args:
-            stale: the token a refused request carried. When another thread has already
-                replaced it, nothing is forgotten, so concurrent 401s for one expired token
-                cause one IAM request (single flight), not one each.
-        """
-        with self._lock:
-            if stale is not None and stale != self._token:
-                return
-            self._token = None
-            self._expires_at = None
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["X-Auth-Token"] = self.token()
-        return r
-
-    def __repr__(self) -> str:
-        scope = (
-            f"project_id={self._project_id!r}"
-            if self._project_name is None
-            else f"project_name={self._project_name!r}"
-        )
-        return f"PasswordAuth(user='{self._username}@{self._domain_name}', {scope}, password='***')"
-
-    def _request_body(self) -> dict[str, Any]:
-        project: dict[str, Any]
-        if self._project_name is None:
-            project = {"id": self._project_id}
-        else:
-            project = {"name": self._project_name, "domain": {"name": self._domain_name}}
-        return {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": self._username,
-                            "password": self._password,
-                            "domain": {"name": self._domain_name},
-                        }
-                    },
-                },
-                "scope": {"project": project},
-            }
-        }
-
-    def _fetch(self) -> tuple[str, datetime]:
-        """Ask IAM for a token (called with the lock held)."""
-        who = f"{self._username}@{self._domain_name}"
-        url = self._tokens_url
-        log.debug("Asking IAM at %s for a token of %s", url, who)
-        try:
-            response = self._session.post(
-                url,
-                data=json.dumps(self._request_body()).encode("utf-8"),
-                headers={"Content-Type": "application/json;charset=utf8"},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise TransportError(
-                f"Could not reach IAM at {url} ({type(exc).__name__}): check the auth URL and "
-                "the network, then retry."
-            ) from None
-        with response:
-            status = response.status_code
-            if status in (401, 403):
-                raise AuthError(
-                    status,
-                    None,
-                    None,
-                    url,
-                    hint=(
-                        f"IAM refused the user name or password for {who}: check the user name, "
-                        "password and domain name, and that the user may access the project."
-                    ),
-                    service="IAM",
-                )
-            if not 200 <= status < 300:
-                raise TransportError(
-                    f"IAM at {url} answered HTTP {status} instead of a token: check the auth URL "
-                    "and retry later."
-                )
-            token = response.headers.get("X-Subject-Token", "")
-            try:
-                body = response.json()
-                expires_text = body["token"]["expires_at"]
-                project_id = (body["token"].get("project") or {}).get("id")
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise ResponseFormatError(
-                    f"IAM at {url} answered without token.expires_at in a JSON body."
-                ) from None
-        if not token or not _HEADER_SAFE.fullmatch(token):
-            raise ResponseFormatError(f"IAM at {url} answered without a usable X-Subject-Token.")
-        try:
-            expires_at = datetime.fromisoformat(str(expires_text))
-        except ValueError:
-            raise ResponseFormatError(
-                f"IAM at {url} sent an expiry that is not ISO 8601: {str(expires_text)[:40]!r}."
-            ) from None
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
-        if self._project_id is None:
-            if not isinstance(project_id, str) or not project_id:
-                raise ResponseFormatError(
-                    f"IAM at {url} answered without token.project.id for project "
-                    f"{self._project_name!r}."
-                )
-            self._project_id = project_id
-        log.debug("IAM token of %s obtained, expires at %s", who, expires_at.isoformat())
-        return token, expires_at

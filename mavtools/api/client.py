@@ -14,17 +14,17 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import polars as pl
 import requests
 
-from mavtools.api.pager import Batch, Endpoint, Pager, Progress
+from mavtools.api.pager import Endpoint, Listing, Pager, Progress
 from mavtools.api.query import (
     ALL_WORKSPACES,
-    Listing,
+    ListingQuery,
     as_list,
     check_id,
     check_order,
@@ -49,16 +49,18 @@ from mavtools.errors import (
 from mavtools.frame import (
     RAW_SCHEMA,
     ROW_KEY,
+    Batch,
     build_frame,
     check_values,
     empty_frame,
     json_object,
     parse_page,
     stamp,
+    unique_records,
 )
 from mavtools.provenance import Provenance, attach
 
-__all__ = ["ALL_WORKSPACES", "Client", "ListingResult", "RetryPolicy", "Timeout"]
+__all__ = ["ALL_WORKSPACES", "Client", "RetryPolicy", "Timeout"]
 
 DEFAULT_PAGE_SIZE: Final = 1000
 DEFAULT_CONNECTIONS: Final = 16
@@ -69,23 +71,12 @@ DEFAULT_RETRY: Final = RetryPolicy()
 VERSION_KEY: Final = "version_id"
 
 
-@dataclass
-class ListingResult:
-    """Records of one listing, as the typed frame, and what the server said about them."""
-
-    frame: pl.DataFrame
-    total_count: int
-    requests: int
-    offset_mode: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def parse_versions(body: bytes, where: str) -> Batch:
     """Parse one body of ``GET .../training-jobs/versions`` into a :class:`Batch`."""
     page = parse_page(body, where=where, check=False)  # values: once per listing (check_values)
     if page.is_success is False:
         raise NotSuccessful
-    return Batch(page.versions, page.total_count)
+    return page
 
 
 class Client:
@@ -97,7 +88,7 @@ class Client:
         token: an IAM token (header ``X-Auth-Token``).
         ak: access key, with ``sk``, for ``SDK-HMAC-SHA256`` request signing.
         sk: secret key.
-        auth: any ``requests`` auth object instead (for example :class:`mavtools.api.auth.PasswordAuth`).
+        auth: any ``requests`` auth object instead (for example :class:`mavtools.api.iam.PasswordAuth`).
         page_size: versions per request (``limit``).
         connections: the most pages fetched at once, over that many reused connections. How
             many are in flight adapts below it (:mod:`mavtools.api.concurrency`): a few at
@@ -451,7 +442,7 @@ class Client:
         status: int | str | Iterable[int | str] | None = None,
         pool_id: str | Iterable[str] | None = None,
         workspace_id: str | Iterable[str] = "0",
-    ) -> list[Listing]:
+    ) -> list[ListingQuery]:
         """The listings (one per workspace x status x pool) a query needs."""
         codes: list[int | None] = [*normalise_status(status)] or [None]
         pools: list[str | None] = [check_id(p, "pool_id") for p in as_list(pool_id)] or [None]
@@ -464,7 +455,7 @@ class Client:
             if not workspaces:
                 raise ConfigError("workspace_id names no workspace.")
         return [
-            Listing(ws, code, pool)
+            ListingQuery(ws, code, pool)
             for ws, code, pool in itertools.product(workspaces, codes, pools)
         ]
 
@@ -539,16 +530,16 @@ class Client:
 
     # -- listings (the cache's refresh primitives) ---------------------------------------------
 
-    def fetch_listing(self, listing: Listing, *, progress: Progress | None = None) -> ListingResult:
-        """Read one listing completely, oldest first, or raise :class:`IncompleteError`."""
+    def fetch_listing(self, listing: ListingQuery, *, progress: Progress | None = None) -> Listing:
+        """Read one listing completely, oldest first, as the typed frame, or raise
+        :class:`IncompleteError`."""
         with self.deadline_scope():
-            paged = self._pager.read(
+            read = self._pager.read(
                 listing.params(), listing.label(), volatile=listing.volatile, progress=progress
             )
-        frame = self._frame(paged.records, listing)
-        return ListingResult(frame, paged.total_count, paged.requests, paged.offset_mode)
+        return replace(read, frame=self._frame(read.frame, listing))
 
-    def read_newest(self, listing: Listing, depth: int | Callable[[int], int]) -> ListingResult:
+    def read_newest(self, listing: ListingQuery, depth: int | Callable[[int], int]) -> Listing:
         """Read the ``depth`` newest versions of a listing (newest first), for incremental refresh.
 
         ``depth`` may be a function of the server's ``total_count`` (known after the first page),
@@ -557,11 +548,10 @@ class Client:
         Returns the records read and the server's ``total_count``. The caller checks completeness.
         """
         with self.deadline_scope():
-            paged = self._pager.read_newest(listing.params(), listing.label(), depth)
-        frame = self._frame(paged.records, listing)
-        return ListingResult(frame, paged.total_count, paged.requests)
+            read = self._pager.read_newest(listing.params(), listing.label(), depth)
+        return replace(read, frame=self._frame(read.frame, listing))
 
-    def _frame(self, records: pl.DataFrame, listing: Listing) -> pl.DataFrame:
+    def _frame(self, records: pl.DataFrame, listing: ListingQuery) -> pl.DataFrame:
         return build_frame(
             [records], listing.workspace_id, region=self.region, project_id=self.project_id
         )
@@ -569,11 +559,4 @@ class Client:
 
 def _merge(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Typed frames of several listings (a version is in one workspace, so keep either)."""
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return empty_frame()
-    if len(frames) == 1:
-        return frames[0]  # one listing is unique already (the pager de-duplicated it)
-    return pl.concat(frames, how="vertical").unique(
-        list(ROW_KEY), keep="first", maintain_order=True
-    )
+    return unique_records(frames, list(ROW_KEY), empty=empty_frame(), keep="first")

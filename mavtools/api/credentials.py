@@ -106,9 +106,9 @@ class Credentials:
         """Return the ``requests`` auth object for these credentials.
 
         Args:
-            session: the session :class:`~mavtools.api.auth.PasswordAuth` talks to IAM with.
+            session: the session :class:`~mavtools.api.iam.PasswordAuth` talks to IAM with.
         """
-        from mavtools.api import auth  # keeps import of config light; auth needs no config
+        from mavtools.api import auth, iam  # keeps import of config light; auth needs no config
 
         if self.kind == "token":
             assert self.token is not None
@@ -117,7 +117,7 @@ class Credentials:
             assert self.ak is not None and self.sk is not None
             return auth.AkSkAuth(self.ak, self.sk)
         assert self.auth_url and self.username and self.password and self.domain_name
-        return auth.PasswordAuth(
+        return iam.PasswordAuth(
             self.auth_url,
             self.username,
             self.password,

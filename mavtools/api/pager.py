@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
@@ -29,16 +29,15 @@ import polars as pl
 from mavtools.api.concurrency import Aimd
 from mavtools.api.transport import Transport
 from mavtools.errors import ConfigError, IncompleteError, ResponseFormatError
+from mavtools.frame import Batch, unique_records
 
 __all__ = [
     "MAX_TOTAL_COUNT",
     "OFFSET_MODES",
-    "Batch",
     "Endpoint",
-    "Paged",
+    "Listing",
     "Pager",
     "Progress",
-    "unique_records",
 ]
 
 log = logging.getLogger("mavtools")
@@ -54,23 +53,15 @@ STABLE_READS: Final = 4
 
 
 @dataclass(frozen=True)
-class Batch:
-    """One parsed page: its records (one row each) and the ``total_count`` the server claims."""
-
-    records: pl.DataFrame
-    total_count: int | None
-
-
-@dataclass(frozen=True)
 class Endpoint:
     """One kind of paged listing: how to request a page, parse it and identify its records.
 
     Attributes:
         url: the listing's URL (without query).
-        parse: ``parse(body, where)`` -> :class:`Batch`; raises :class:`ResponseFormatError` or
+        parse: ``parse(body, where)`` -> :class:`~mavtools.frame.Batch`; raises :class:`ResponseFormatError` or
             :class:`~mavtools.api.transport.NotSuccessful`.
         key: the column that identifies a record (unique within the listing).
-        empty: the records frame of an empty listing (the schema of ``Batch.records``).
+        empty: the records frame of an empty listing (the schema of its pages' records).
         oldest_first: the query parameters that sort oldest first.
         newest_first: the query parameters that sort newest first.
         name: names the listing kind in messages ("versions").
@@ -92,14 +83,26 @@ class Endpoint:
 
 
 @dataclass
-class Paged:
-    """Records of one listing and what the server said about them."""
+class Listing:
+    """The records of one whole listing and what the server said about them.
 
-    records: pl.DataFrame
+    The one result of every listing read: the pager's, the v2 windows' and the clients' (the same
+    read, typed). A page of it is a :class:`~mavtools.frame.Batch`; a listing also says what the
+    read cost and how it paged.
+
+    Attributes:
+        frame: one row per record (wire fields from the pager and the windows, rows of
+            :data:`mavtools.frame.VERSION_SCHEMA` from ``Client`` and ``V2Api``).
+        total_count: the records the server says it holds (v1 ``total_count``, v2 ``count``).
+        requests: requests the read sent, retries included.
+        offset_mode: how ``offset`` was read (:data:`OFFSET_MODES`), ``"windows"`` (v2 windows),
+            ``""`` when not recorded (a newest-first read).
+    """
+
+    frame: pl.DataFrame
     total_count: int
     requests: int
     offset_mode: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class Progress:
@@ -125,16 +128,6 @@ class Progress:
     def _emit(self) -> None:
         if self._callback is not None:
             self._callback(self.finished, self.planned)
-
-
-def unique_records(
-    frames: Sequence[pl.DataFrame], key: str, *, empty: pl.DataFrame, keep: str = "last"
-) -> pl.DataFrame:
-    """Concatenate frames, one row per ``key`` (``empty`` when there is nothing)."""
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return empty
-    return pl.concat(frames, how="vertical").unique(key, keep=keep, maintain_order=True)  # type: ignore[arg-type]
 
 
 class Pager:
@@ -181,7 +174,7 @@ class Pager:
         *,
         volatile: bool = False,
         progress: Progress | None = None,
-    ) -> Paged:
+    ) -> Listing:
         """Read one listing completely, oldest first, or raise :class:`IncompleteError`.
 
         One pass is trusted when nothing can have shifted unseen: a listing that fits on one
@@ -209,7 +202,7 @@ class Pager:
                 raise
             finally:
                 progress = None  # only the first pass is shown
-            ids = set(result.records[self.endpoint.key])
+            ids = set(result.frame[self.endpoint.key])
             # Two passes agree when nothing was lost between them (records created meanwhile
             # land at the end); a status listing must list exactly the same records twice.
             agreed = previous is not None and (ids == previous if volatile else previous <= ids)
@@ -234,7 +227,7 @@ class Pager:
 
     def _read_once(
         self, query: Mapping[str, str], label: str, progress: Progress | None
-    ) -> tuple[Paged, bool]:
+    ) -> tuple[Listing, bool]:
         """One oldest-first pass over a listing, checked against ``total_count``.
 
         Returns the records and whether the pass alone is trustworthy (see :meth:`read`).
@@ -300,10 +293,10 @@ class Pager:
                 "the server does not page consistently."
             )
         trusted = len(pages) == 1 or plan.mode == "record"
-        paged = Paged(
+        listing = Listing(
             merged, max(totals), self.transport.requests_made - requests_before, offset_mode=mode
         )
-        return paged, trusted
+        return listing, trusted
 
     def _check_assumed(self, first: Batch, second: Batch, mode: str, label: str) -> None:
         """Verify the assumed offset meaning on what pages 1 and 2 hold.
@@ -346,7 +339,7 @@ class Pager:
 
     def read_newest(
         self, query: Mapping[str, str], label: str, depth: int | Callable[[int], int]
-    ) -> Paged:
+    ) -> Listing:
         """Read the ``depth`` newest records of a listing (newest first), for incremental refresh.
 
         ``depth`` may be a function of the server's ``total_count`` (known after the first page),
@@ -391,7 +384,7 @@ class Pager:
         merged = self._dedupe(frames)
         if self.endpoint.check is not None:
             self.endpoint.check(merged, label)
-        return Paged(merged, total, self.transport.requests_made - before)
+        return Listing(merged, total, self.transport.requests_made - before)
 
     # -- pages ----------------------------------------------------------------------------------
 
@@ -402,8 +395,8 @@ class Pager:
     def _page(self, params: dict[str, str], where: str) -> Batch:
         endpoint = self.endpoint
         if endpoint.body is not None:
-            return self.transport.get_parsed(
-                endpoint.url, {}, where, endpoint.parse, json_body=endpoint.body(params)
+            return self.transport.post_parsed(
+                endpoint.url, endpoint.body(params), where, endpoint.parse
             )
         return self.transport.get_parsed(endpoint.url, params, where, endpoint.parse)
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
-from mavtools.api.query import Listing
+from mavtools.api.query import ListingQuery
 from mavtools.provenance import Provenance
 
 if TYPE_CHECKING:
-    from mavtools.api.client import ListingResult
+    from mavtools.api.pager import Listing
     from mavtools.api.v2 import V2Api
 
 __all__ = ["VersionSource"]
@@ -58,10 +58,10 @@ class VersionSource(Protocol):
         status: Any = None,
         pool_id: Any = None,
         workspace_id: str | Iterable[str] = "0",
-    ) -> list[Listing]: ...
+    ) -> list[ListingQuery]: ...
 
-    def fetch_listing(self, listing: Listing) -> ListingResult: ...
+    def fetch_listing(self, listing: ListingQuery) -> Listing: ...
 
     def deadline_scope(self) -> contextlib.AbstractContextManager[None]: ...
 
-    def read_newest(self, listing: Listing, depth: int | Callable[[int], int]) -> ListingResult: ...
+    def read_newest(self, listing: ListingQuery, depth: int | Callable[[int], int]) -> Listing: ...

@@ -1,7 +1,7 @@
 """Listing queries: the one place that knows statuses, outcomes, ids and sort columns.
 
 A user's filters (status codes, names or outcomes; pools; workspaces) are turned here into
-validated, sorted, de-duplicated values, and a query is split into :class:`Listing` objects: one
+validated, sorted, de-duplicated values, and a query is split into :class:`ListingQuery` objects: one
 workspace, at most one status and at most one pool each, which is what one paged request of the
 versions API can express. The cache builds its keys from the same helpers, so a query means the
 same thing to the client and to the cache.
@@ -19,7 +19,7 @@ from mavtools.errors import ConfigError
 __all__ = [
     "ALL_WORKSPACES",
     "SORT_COLUMNS",
-    "Listing",
+    "ListingQuery",
     "as_list",
     "check_id",
     "check_order",
@@ -93,8 +93,11 @@ def check_order(order: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Listing:
-    """The query of one paged listing (one workspace, at most one status and one pool)."""
+class ListingQuery:
+    """The query of one paged listing (one workspace, at most one status and one pool).
+
+    What is asked; what comes back is a :class:`mavtools.api.pager.Listing`.
+    """
 
     workspace_id: str
     status: int | None = None

@@ -1,9 +1,10 @@
 """One request to ModelArts: sending, retries, time limits and error mapping.
 
-:meth:`Transport.get` is the one place that reaches the network. It retries 429, 5xx, connection
-failures, timeouts and damaged bodies with exponential backoff and jitter (honouring
-``Retry-After``), bounded in attempts and in total time, and turns what is left into the
-:mod:`mavtools.errors` tree (:func:`api_error` for answers with an error status).
+:meth:`Transport._request` (behind ``get``, ``get_parsed`` and ``post_parsed``) is the one place
+that reaches the network. It retries 429, 5xx, connection failures, timeouts and damaged bodies
+with exponential backoff and jitter (honouring ``Retry-After``), bounded in attempts and in total
+time, and turns what is left into the :mod:`mavtools.errors` tree (through
+:mod:`mavtools.api.http_errors`).
 
 Why not urllib3's ``Retry``: it cannot retry failures that surface while the body is read or parsed
 (a truncated body, an HTML page with status 200), so one loop here covers all of them.
@@ -12,53 +13,28 @@ Why not urllib3's ``Retry``: it cannot retry failures that surface while the bod
 from __future__ import annotations
 
 import contextlib
-import csv
-import email.utils
-import functools
 import logging
 import os
 import random
 import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import resources
 from typing import Any, Final, TypeVar
 
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 
-from mavtools.errors import (
-    ApiError,
-    AuthError,
-    MavtoolsError,
-    NotFoundError,
-    ResponseFormatError,
-    ServerError,
-    ThrottledError,
-    TransportError,
-)
-from mavtools.frame import json_object
+from mavtools.api.http_errors import api_error, auth_hint, connection_error, full_url, safe_url
+from mavtools.errors import MavtoolsError, ResponseFormatError, TransportError
 
-__all__ = [
-    "NotSuccessful",
-    "RetryPolicy",
-    "Timeout",
-    "Transport",
-    "api_error",
-    "safe_url",
-]
+__all__ = ["NotSuccessful", "RetryPolicy", "Timeout", "Transport"]
 
 log = logging.getLogger("mavtools")
 
 T = TypeVar("T")
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-#: How far the AK/SK signing clock may be from the gateway's (seconds) before it refuses.
-MAX_CLOCK_SKEW: Final = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -114,7 +90,7 @@ class _Reply:
 
 
 class Transport:
-    """Sends GET requests with retries and maps every failure to a :class:`MavtoolsError`.
+    """Sends GET and POST requests with retries and maps every failure to a :class:`MavtoolsError`.
 
     Args:
         session: the ``requests.Session`` (None: a new one with ``connections`` pooled sockets).
@@ -195,20 +171,34 @@ class Transport:
 
     def get(self, url: str, params: dict[str, str], where: str) -> bytes:
         """GET ``url`` with retries; the body of a successful answer, or raise."""
-        return self.get_parsed(url, params, where, None)  # type: ignore[arg-type]
+        return self._request("GET", url, params, where, None)  # type: ignore[arg-type]
 
     def get_parsed(
+        self, url: str, params: dict[str, str], where: str, parse: Callable[[bytes, str], T]
+    ) -> T:
+        """GET ``url`` with retries and return ``parse(body, where)``, or raise (:meth:`_request`)."""
+        return self._request("GET", url, params, where, parse)
+
+    def post_parsed(
+        self, url: str, json_body: Mapping[str, Any], where: str, parse: Callable[[bytes, str], T]
+    ) -> T:
+        """POST ``json_body`` as JSON to ``url`` with retries and return ``parse(body, where)``.
+
+        The v2 job search takes its offset, limit and filters so; retried like a GET (the
+        search only reads). See :meth:`_request`.
+        """
+        return self._request("POST", url, {}, where, parse, json_body)
+
+    def _request(
         self,
+        method: str,
         url: str,
         params: dict[str, str],
         where: str,
         parse: Callable[[bytes, str], T],
-        *,
         json_body: Mapping[str, Any] | None = None,
     ) -> T:
-        """GET ``url`` with retries and return ``parse(body, where)``, or raise.
-
-        With ``json_body`` the request is a POST of that JSON instead (the v2 job search).
+        """Send ``method`` to ``url`` with retries and return ``parse(body, where)``, or raise.
 
         ``parse`` raising a transient :class:`ResponseFormatError` (a damaged body) is retried like
         a failed request; :class:`NotSuccessful` becomes the :class:`ApiError` of the answer.
@@ -228,7 +218,7 @@ class Transport:
             failure: MavtoolsError
             try:
                 sent = time.monotonic()
-                reply = self._send(url, params, deadline_at, json_body)
+                reply = self._send(method, url, params, deadline_at, json_body)
                 for observe in list(self.observers):
                     observe(reply.status, time.monotonic() - sent, _retry_after(reply.headers))
             except TransportError as exc:
@@ -250,7 +240,11 @@ class Transport:
                     return body  # type: ignore[return-value]
                 if status >= 400:
                     failure = api_error(
-                        status, body, full_url(url, params), attempt, self._auth_hint(reply)
+                        status,
+                        body,
+                        full_url(url, params),
+                        attempt,
+                        auth_hint(self.auth, reply.status, reply.headers, reply.body),
                     )
                     if status not in RETRY_STATUSES:
                         raise failure
@@ -283,35 +277,6 @@ class Transport:
                 for gate in list(self.gates):
                     time.sleep(gate())  # a throttled request waits its turn like a new one
 
-    def _auth_hint(self, reply: _Reply) -> str | None:
-        """The hint of a 401/403 for the kind of credentials in use (None: the default one)."""
-        kind = getattr(self.auth, "kind", None)
-        if reply.status not in (401, 403) or kind is None:
-            return None
-        if kind == "aksk":
-            code = _error_code(reply.body)
-            if reply.status == 403 and code not in (None, "ModelArts.0206", "APIGW.0301"):
-                return None  # a permission problem, not the signature
-            hint = (
-                "The AK/SK signature was refused: check that the secret key (SK) belongs to the "
-                "access key (AK) and that both are active."
-            )
-            skew = _clock_skew(reply.headers, getattr(self.auth, "now", None))
-            if skew is not None and abs(skew) > MAX_CLOCK_SKEW:
-                ahead = "ahead of" if skew > 0 else "behind"
-                hint += (
-                    f" Your clock is {abs(skew) / 60:.0f} minutes {ahead} the server's (the "
-                    "gateway accepts 15): correct the system clock (enable NTP)."
-                )
-            return hint
-        if kind == "password" and reply.status == 401:
-            return (
-                "The token IAM issued for your user and password was refused even after renewing "
-                "it: check that the project it is scoped to (MODELARTS_PROJECT_ID, or the "
-                "project in clouds.yaml) is the endpoint's project."
-            )
-        return None
-
     def _proxies_for(self, url: str) -> dict[str, str]:
         """The environment's proxies for ``url`` (cached; explicit session proxies win)."""
         if not self._env_once:
@@ -324,6 +289,7 @@ class Transport:
 
     def _send(
         self,
+        method: str,
         url: str,
         params: dict[str, str],
         deadline_at: float | None,
@@ -339,7 +305,7 @@ class Transport:
             cutoff = min(cutoff, deadline_at)
         try:
             response = self.session.request(
-                "GET" if json_body is None else "POST",
+                method,
                 url,
                 params=params,
                 json=json_body,
@@ -418,78 +384,11 @@ class Transport:
             requests.exceptions.ConnectionError,
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
-            raise _connection_error(exc, url) from None
+            raise connection_error(exc, url) from None
         except requests.exceptions.RequestException as exc:
             raise TransportError(
                 f"The request to {safe_url(url)} failed ({type(exc).__name__}); retry later."
             ) from None
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and everything it wraps (causes, contexts, urllib3 reasons, exception args)."""
-    seen: set[int] = set()
-    pending = [exc]
-    while pending:
-        item = pending.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        inner = [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
-        pending.extend(x for x in inner if isinstance(x, BaseException))
-
-
-def _connection_error(exc: BaseException, url: str) -> TransportError:
-    """Name the cause of a failed connection: refused, DNS, or cut."""
-    chain = list(_causes(exc))
-    host = urllib.parse.urlsplit(url).netloc
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return TransportError(
-            f"The connection to {host} was refused (nothing accepts connections there); check "
-            "the endpoint's host and port.",
-            cause="refused",
-        )
-    if any(isinstance(e, socket.gaierror) for e in chain):
-        return TransportError(
-            f"The host name in {safe_url(url)} could not be resolved (DNS); check the endpoint, "
-            "your network or your proxy settings.",
-            cause="dns",
-        )
-    if any(isinstance(e, TimeoutError | urllib3.exceptions.ReadTimeoutError) for e in chain):
-        # A read timeout while the body streams surfaces as a ConnectionError.
-        return TransportError(
-            f"{safe_url(url)} stopped sending in the middle of its answer (timeout: a stalled "
-            "server); retry later.",
-            cause="stalled",
-        )
-    return TransportError(
-        f"The connection to {safe_url(url)} failed or was cut (reset); check the endpoint and "
-        "your network, then retry.",
-        cause="reset",
-    )
-
-
-def _error_code(body: bytes) -> str | None:
-    try:
-        code = json_object(body, "").get("error_code")
-    except ResponseFormatError:
-        return None
-    return str(code) if code is not None else None
-
-
-def _clock_skew(headers: Mapping[str, str], now: Callable[[], datetime] | None) -> float | None:
-    """Seconds the local (signing) clock is ahead of the server's ``Date`` header, if known."""
-    value = headers.get("Date")
-    if not value:
-        return None
-    try:
-        server = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if server.tzinfo is None:
-        server = server.replace(tzinfo=UTC)
-    local = now() if now is not None else datetime.now(UTC)
-    return (local - server).total_seconds()
 
 
 class _TooLong(Exception):
@@ -510,12 +409,7 @@ class _Guard:
             if self._state != "reading":
                 return
             self._state = "cut"
-            sock = _socket_of(self._response)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    # The plain socket method: SSLSocket.shutdown would also drop its TLS object
-                    # under the reading thread's feet.
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            cut_socket(self._response)
 
     def finish(self) -> bool:
         """Mark the body as read; False when the watchdog has already cut it."""
@@ -526,26 +420,36 @@ class _Guard:
             return True
 
 
-def _socket_of(response: requests.Response) -> Any:
-    """The socket a streamed response reads from (None for in-process transports)."""
-    raw = response.raw
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is None:
-        # "Connection: close" answers: http.client drops the connection's socket at once and
-        # only the response's file object still holds it.
-        fp = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+def cut_socket(response: requests.Response) -> bool:
+    """Shut down the socket a streamed response reads from, so a blocked read returns at once.
 
+    Neither requests nor urllib3 offers "the socket of a response"; the public way to it is its
+    file descriptor, io's ``fileno()``, which urllib3's ``HTTPResponse`` passes on to http.client's
+    socket file. It holds for ``Connection: close`` answers too (their connection object has
+    already let go of the socket; the response's file still holds it) and over TLS (the
+    descriptor is the TCP socket's). ``tests/test_transport_socket.py`` proves this over real
+    sockets, so a requests or urllib3 release that changes it fails a test, not a user.
 
-def full_url(url: str, params: Mapping[str, str]) -> str:
-    """The URL with its query, for error messages (built only when an error needs it)."""
-    return requests.Request("GET", url, params=dict(params)).prepare().url or url
-
-
-def safe_url(url: str) -> str:
-    """The URL without its query string (shorter in messages; never carries secrets anyway)."""
-    return url.split("?", 1)[0]
+    Returns:
+        Whether a socket was found and shut down (False: an in-process transport, or the body
+        is already closed).
+    """
+    try:
+        # A duplicate descriptor: shutdown acts on the connection, so the read blocked on the
+        # original returns, and closing the duplicate leaves the original to its owner. The
+        # plain socket's shutdown: SSLSocket.shutdown would also drop its TLS object under the
+        # reading thread's feet.
+        duplicate = socket.dup(response.raw.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    try:
+        copy = socket.socket(fileno=duplicate)
+    except OSError:  # not a socket
+        os.close(duplicate)
+        return False
+    with copy, contextlib.suppress(OSError):
+        copy.shutdown(socket.SHUT_RDWR)
+    return True
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -556,77 +460,3 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(float(value), 0.0)
     except ValueError:
         return None
-
-
-@functools.cache
-def _documented_errors() -> dict[str, str]:
-    with resources.files("mavtools").joinpath("error_codes.csv").open(encoding="utf-8") as fh:
-        return {row["error_code"]: row["message"] for row in csv.DictReader(fh)}
-
-
-def api_error(
-    status: int, body: bytes, url: str, attempt: int, auth_hint: str | None = None
-) -> ApiError:
-    """Build the error for an answer with an error status or ``is_success: false``."""
-    code = message = None
-    try:
-        doc = json_object(body, url)
-    except ResponseFormatError:
-        doc = {}
-    raw_code = doc.get("error_code")
-    raw_message = doc.get("error_message", doc.get("error_msg"))
-    if isinstance(doc.get("error"), dict):  # Keystone style
-        raw_message = doc["error"].get("message")
-    code = str(raw_code)[:64] if raw_code is not None else None
-    message = str(raw_message)[:300] if raw_message is not None else None
-    if message is None and code is not None:
-        message = _documented_errors().get(code)
-    tries = f" after {attempt} attempts" if attempt > 1 else ""
-    if status in (401, 403) and auth_hint:
-        return AuthError(status, code, message, url, auth_hint)
-    if status == 401:
-        return AuthError(
-            status,
-            code,
-            message,
-            url,
-            "The token is missing, expired or for another project: get a new token (or use "
-            "AK/SK or a password) and check MODELARTS_PROJECT_ID.",
-        )
-    if status == 403:
-        hint = (
-            "The AK/SK pair was refused: check both keys."
-            if code == "ModelArts.0206"
-            else "The credentials are not allowed here: check that the project id matches the "
-            "token's project and your IAM permissions for ModelArts."
-        )
-        return AuthError(status, code, message, url, hint)
-    if status == 404:
-        return NotFoundError(
-            status,
-            code,
-            message,
-            url,
-            "Check the endpoint (https://modelarts.<region>.otc.t-systems.com) and the project id.",
-        )
-    if status == 429:
-        return ThrottledError(
-            status,
-            code,
-            message,
-            url,
-            f"The API kept throttling{tries}; wait a minute, or lower `connections`.",
-        )
-    if status >= 500:
-        return ServerError(
-            status, code, message, url, f"ModelArts kept failing{tries}; retry later."
-        )
-    if status == 400:
-        return ApiError(
-            status,
-            code,
-            message,
-            url,
-            "A query parameter was refused: check the status, pool and workspace values.",
-        )
-    return ApiError(status, code, message, url, "")

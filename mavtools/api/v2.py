@@ -31,14 +31,14 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import polars as pl
 
-from mavtools.api.pager import Batch, Endpoint, Pager, Progress
-from mavtools.api.query import Listing
+from mavtools.api.pager import Endpoint, Listing, Pager, Progress
+from mavtools.api.query import ListingQuery
 from mavtools.api.transport import Transport
 from mavtools.api.windows import MAX_EPOCH_MS, FilterIgnored, WindowReader
 from mavtools.errors import (
@@ -58,7 +58,6 @@ __all__ = [
     "POOL_SCHEMA",
     "JobSearch",
     "V2Api",
-    "V2Result",
     "optional_note",
     "pool_sizes",
     "searches_for",
@@ -129,17 +128,7 @@ class JobSearch:
         return ", ".join(parts)
 
 
-@dataclass
-class V2Result:
-    """The typed rows of one search, the server's count and the requests spent."""
-
-    frame: pl.DataFrame
-    total: int
-    requests: int
-    offset_mode: str
-
-
-def searches_for(listings: Iterable[Listing]) -> list[JobSearch]:
+def searches_for(listings: Iterable[ListingQuery]) -> list[JobSearch]:
     """The v2 searches answering the same query as v1 listings (one per workspace).
 
     v1 plans one listing per workspace x status x pool; a v2 search takes all statuses of a
@@ -188,7 +177,7 @@ class V2Api:
             transport,
             Endpoint(
                 url=f"{endpoint}/v2/{project_id}/training-job-searches",
-                parse=_parse_batch,
+                parse=parse_search_page,
                 key="job_id",
                 empty=pl.DataFrame(schema=V2_RAW_SCHEMA),
                 oldest_first={"order": "asc"},
@@ -212,11 +201,11 @@ class V2Api:
         self._cards: dict[str, Cards] | None = None
         self._lock = threading.Lock()
 
-    def read_jobs(self, search: JobSearch, progress: Progress | None = None) -> V2Result:
+    def read_jobs(self, search: JobSearch, progress: Progress | None = None) -> Listing:
         """Read every job of ``search`` completely, as typed rows, or raise IncompleteError."""
         before = self.transport.requests_made
         if search.phases == []:  # the statuses asked for are v1-only: nothing to ask the server
-            return V2Result(empty_frame(), 0, 0, self.pager.offset_mode)
+            return Listing(empty_frame(), 0, 0, self.pager.offset_mode)
         if self.filters_time is not False:
             try:
                 got = self.windows.read(
@@ -240,33 +229,27 @@ class V2Api:
                 self.filters_time = False
             else:
                 self.filters_time = True
-                frame = self._typed(got.records, search)
-                requests = self.transport.requests_made - before
-                return V2Result(frame, got.count, requests, "windows")
+                return self._result(got, search, before)
         paged = self.pager.read(
             search.params(), search.label(), volatile=search.filtered, progress=progress
         )
-        frame = self._typed(paged.records, search)
-        requests = self.transport.requests_made - before
-        return V2Result(frame, paged.total_count, requests, paged.offset_mode)
+        return self._result(paged, search, before)
 
-    def read_newest(self, search: JobSearch, depth: int | Callable[[int], int]) -> V2Result:
+    def read_newest(self, search: JobSearch, depth: int | Callable[[int], int]) -> Listing:
         """The ``depth`` newest jobs of ``search`` (whole pages, newest first), for refreshes.
 
         ``depth`` may be a function of the server's ``count`` (known after the first page), as
         for :meth:`mavtools.api.client.Client.read_newest`. The caller checks completeness
-        against :attr:`V2Result.total`.
+        against :attr:`Listing.total_count <mavtools.api.pager.Listing.total_count>`.
         """
         before = self.transport.requests_made
         paged = self.pager.read_newest(search.params(), search.label(), depth)
-        frame = self._typed(paged.records, search)
-        requests = self.transport.requests_made - before
-        return V2Result(frame, paged.total_count, requests, self.pager.offset_mode)
+        return self._result(replace(paged, offset_mode=self.pager.offset_mode), search, before)
 
     def _paged_window(self, workspace_id: str, lo: int, hi: int) -> pl.DataFrame:
         """Raw rows of one creation-time window read by offset paging (a crowded instant)."""
         search = JobSearch(workspace_id, created_from_ms=lo, created_to_ms=hi)
-        return self.pager.read(search.params(), search.label()).records
+        return self.pager.read(search.params(), search.label()).frame
 
     @property
     def offset_mode(self) -> str:
@@ -281,6 +264,11 @@ class V2Api:
     def page_size(self) -> int:
         """Jobs per search page."""
         return self.pager.page_size
+
+    def _result(self, read: Listing, search: JobSearch, before: int) -> Listing:
+        """``read`` with its records typed and every request since ``before`` counted."""
+        frame = self._typed(read.frame, search)  # may ask for the flavor list: count it too
+        return replace(read, frame=frame, requests=self.transport.requests_made - before)
 
     def _typed(self, records: pl.DataFrame, search: JobSearch) -> pl.DataFrame:
         cards = self.flavor_cards() if _needs_cards(records) else {}
@@ -330,11 +318,6 @@ class V2Api:
     def get(self, path: str, params: dict[str, str], where: str) -> dict[str, Any]:
         body = self.transport.get(f"{self.endpoint}{path}", params, where)
         return json_object(body, where)
-
-
-def _parse_batch(body: bytes, where: str) -> Batch:
-    page = parse_search_page(body, where=where)
-    return Batch(page.jobs, page.total)
 
 
 def _search_body(params: Mapping[str, str]) -> dict[str, Any]:

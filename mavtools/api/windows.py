@@ -40,13 +40,13 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.api.concurrency import Aimd
-from mavtools.api.pager import Progress
+from mavtools.api.pager import Listing, Progress
 from mavtools.api.transport import Transport
 from mavtools.errors import IncompleteError, ResponseFormatError
-from mavtools.frame import _MAX_EPOCH_MS
-from mavtools.frame_v2 import V2_RAW_SCHEMA, SearchPage, parse_search_page
+from mavtools.frame import _MAX_EPOCH_MS, Batch, unique_records
+from mavtools.frame_v2 import V2_RAW_SCHEMA, parse_search_page
 
-__all__ = ["MAX_EPOCH_MS", "FilterIgnored", "WindowReader", "Windowed", "between"]
+__all__ = ["MAX_EPOCH_MS", "FilterIgnored", "WindowReader", "between"]
 
 log = logging.getLogger("mavtools")
 
@@ -72,16 +72,6 @@ class _Window:
     lo: int
     hi: int
     jobs: pl.DataFrame
-
-
-@dataclass
-class Windowed:
-    """The jobs of a windowed read (raw :data:`V2_RAW_SCHEMA` rows) and what it cost."""
-
-    records: pl.DataFrame
-    count: int
-    requests: int
-    windows: int
 
 
 class WindowReader:
@@ -121,7 +111,7 @@ class WindowReader:
         hi: int = MAX_EPOCH_MS,
         filters: list[dict[str, Any]] | None = None,
         progress: Progress | None = None,
-    ) -> Windowed:
+    ) -> Listing:
         """Every job of the workspace created in ``[lo, hi]`` (and matching ``filters``, for
         example ``phase in [...]``), or raise.
 
@@ -169,7 +159,7 @@ class _Run:
 
     # -- requests ---------------------------------------------------------------------------------
 
-    def ask(self, lo: int, hi: int, order: str, limit: int) -> SearchPage:
+    def ask(self, lo: int, hi: int, order: str, limit: int) -> Batch:
         """One search of the window ``[lo, hi]``, checked to lie in it and to be sorted."""
         timed = (lo, hi) != (0, MAX_EPOCH_MS)
         body: dict[str, Any] = {
@@ -183,20 +173,20 @@ class _Run:
         if filters:
             body["filters"] = filters
         where = f"window {lo}..{hi} of {self.label}"
-        page = self.r.transport.get_parsed(self.r.url, {}, where, _parse, json_body=body)
+        page = self.r.transport.post_parsed(self.r.url, body, where, parse_search_page)
         self.progress.done()
-        if page.total is None:
+        if page.total_count is None:
             raise ResponseFormatError(f"The API sent no 'count' for {where}.")
-        created = page.jobs["create_time"]
+        created = page.records["create_time"]
         if created.null_count():
             raise ResponseFormatError(f"The API sent a job without 'create_time' for {where}.")
-        if page.jobs.height:
+        if page.records.height:
             if timed and (created.min() < lo or created.max() > hi):  # type: ignore[operator]
                 raise FilterIgnored(f"a job outside {where}")
             ordered = created.is_sorted(descending=order == "desc")
             if not ordered:
                 raise FilterIgnored(f"jobs not sorted by create_time in {where}")
-        if page.jobs.height > page.total:
+        if page.records.height > page.total_count:
             raise FilterIgnored(f"more jobs than 'count' in {where}")
         return page
 
@@ -238,13 +228,13 @@ class _Run:
 
     # -- the read ---------------------------------------------------------------------------------
 
-    def read(self) -> Windowed:
+    def read(self) -> Listing:
         size = self.r.page_size
         first = self.ask(self.lo, self.hi, "asc", size)
-        self.progress.plan(max(math.ceil(first.total / size), 1) if first.total else 1)  # type: ignore[operator]
+        self.progress.plan(max(math.ceil(first.total_count / size), 1) if first.total_count else 1)  # type: ignore[operator]
         windows: list[_Window] = []
-        if first.jobs.height >= first.total:  # type: ignore[operator]
-            windows.append(_Window(self.lo, self.hi, first.jobs))
+        if first.records.height >= first.total_count:  # type: ignore[operator]
+            windows.append(_Window(self.lo, self.hi, first.records))
         else:
             done, rest = self.step(self.lo, self.hi, first)
             windows.extend(done)
@@ -253,8 +243,7 @@ class _Run:
                 chains = self.ends(rest, windows)
             self.chains(chains, windows)
         windows = self.verify(windows)
-        records = pl.concat([w.jobs for w in windows], how="vertical")
-        records = records.unique("job_id", keep="last", maintain_order=True)
+        records = unique_records([w.jobs for w in windows], "job_id", empty=EMPTY)
         requests = self.r.transport.requests_made - self.requests_before
         log.info(
             "%s: %d jobs in %d windows, %d requests, %s",
@@ -264,7 +253,7 @@ class _Run:
             requests,
             self.aimd.summary(),
         )
-        return Windowed(records, records.height, requests, len(windows))
+        return Listing(records, records.height, requests, "windows")
 
     def ends(
         self, rest: tuple[int, int, int], windows: list[_Window]
@@ -272,37 +261,37 @@ class _Run:
         """The newest page as a window of its own; the span left between, as chain starts."""
         lo, hi, remaining = rest
         last = self.ask(lo, hi, "desc", self.r.page_size)
-        if last.jobs.height >= last.total:  # type: ignore[operator]
-            windows.append(_Window(lo, hi, last.jobs))
+        if last.records.height >= last.total_count:  # type: ignore[operator]
+            windows.append(_Window(lo, hi, last.records))
             return []
-        t_b = int(last.jobs["create_time"].min())  # type: ignore[arg-type]
+        t_b = int(last.records["create_time"].min())  # type: ignore[arg-type]
         top_lo = max(t_b + 1, lo)
         if top_lo <= hi:
-            top = last.jobs.filter(pl.col("create_time") >= top_lo)
+            top = last.records.filter(pl.col("create_time") >= top_lo)
             windows.append(_Window(top_lo, hi, top))
-            remaining = max(last.total - top.height, 0)  # type: ignore[operator]
+            remaining = max(last.total_count - top.height, 0)  # type: ignore[operator]
         if lo > min(t_b, hi):
             return []
         return self.split(lo, min(t_b, hi), remaining, 2 * self.r.connections)
 
     def step(
-        self, lo: int, hi: int, page: SearchPage
+        self, lo: int, hi: int, page: Batch
     ) -> tuple[list[_Window], tuple[int, int, int] | None]:
         """The windows a page of ``[lo, hi]`` completes, and the remainder (lo, hi, count)."""
-        count = page.total or 0
-        if page.jobs.height >= count:
-            return [_Window(lo, hi, page.jobs)], None
-        if page.jobs.is_empty():
+        count = page.total_count or 0
+        if page.records.height >= count:
+            return [_Window(lo, hi, page.records)], None
+        if page.records.is_empty():
             raise IncompleteError(
                 f"The API counted {count} v2 jobs created in {lo}..{hi} for {self.label} but "
                 "sent none; it pages inconsistently. Fetch again later."
             )
-        last = int(page.jobs["create_time"].max())  # type: ignore[arg-type]
+        last = int(page.records["create_time"].max())  # type: ignore[arg-type]
         if last == lo:  # more than a page created in one millisecond: page that instant
             jobs = self.r.paged(self.workspace_id, lo, lo)
             rest = (lo + 1, hi, max(count - jobs.height, 0)) if lo < hi else None
             return [_Window(lo, lo, jobs)], rest
-        kept = page.jobs.filter(pl.col("create_time") < last)
+        kept = page.records.filter(pl.col("create_time") < last)
         return [_Window(lo, last - 1, kept)], (last, hi, count - kept.height)
 
     def split(self, lo: int, hi: int, count: int, pieces: int) -> list[tuple[int, int, int]]:
@@ -336,7 +325,7 @@ class _Run:
         def task(lo: int, hi: int) -> tuple[Callable[[], Any], Any]:
             return (lambda: self.ask(lo, hi, "asc", size)), (lo, hi)
 
-        def handle(context: tuple[int, int], page: SearchPage) -> list[Any]:
+        def handle(context: tuple[int, int], page: Batch) -> list[Any]:
             lo, hi = context
             done, rest = self.step(lo, hi, page)
             windows.extend(done)
@@ -366,9 +355,9 @@ class _Run:
             lo, hi = windows[i].lo, windows[j - 1].hi
             return (lambda: self.ask(lo, hi, "asc", 1)), (i, j)
 
-        def handle(context: tuple[int, int], page: SearchPage) -> list[Any]:
+        def handle(context: tuple[int, int], page: Batch) -> list[Any]:
             i, j = context
-            if page.total == prefix[j] - prefix[i]:
+            if page.total_count == prefix[j] - prefix[i]:
                 return []
             if j - i == 1:
                 changed.append(i)
@@ -388,9 +377,11 @@ class _Run:
             if len(windows) == 1 and windows[0].lo == self.lo and windows[0].hi == self.hi:
                 return windows  # one request read the whole listing: nothing to add up
             root = self.ask(self.lo, self.hi, "desc", 1)
-            if root.total == held:
+            if root.total_count == held:
                 return windows
-            log.debug("%s: windows hold %d jobs, the listing %s", self.label, held, root.total)
+            log.debug(
+                "%s: windows hold %d jobs, the listing %s", self.label, held, root.total_count
+            )
             changed = self.changed(windows)
             if not changed:
                 continue  # the counts moved while they were taken: count again
@@ -402,10 +393,6 @@ class _Run:
             f"The v2 jobs of {self.label} kept changing while mavtools read them "
             f"({VERIFY_ROUNDS} counts disagreed with the windows read); fetch again."
         )
-
-
-def _parse(body: bytes, where: str) -> SearchPage:
-    return parse_search_page(body, where=where)
 
 
 EMPTY: Final = pl.DataFrame(schema=V2_RAW_SCHEMA)

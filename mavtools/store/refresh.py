@@ -20,7 +20,7 @@ import polars as pl
 
 from mavtools import statuses
 from mavtools.api.protocol import VersionSource
-from mavtools.api.query import Listing
+from mavtools.api.query import ListingQuery
 from mavtools.api.v2 import JobSearch, V2Api
 from mavtools.errors import IncompleteError, MavtoolsError, NotFoundError
 from mavtools.frame import empty_frame
@@ -102,7 +102,9 @@ def refresh_dataset(
     return merged, note, skipped
 
 
-def _refresh_listing(client: VersionSource, listing: Listing, cached: pl.DataFrame) -> pl.DataFrame:
+def _refresh_listing(
+    client: VersionSource, listing: ListingQuery, cached: pl.DataFrame
+) -> pl.DataFrame:
     """Refresh one unfiltered listing from its newest versions."""
     mine = newest_first(cached)
     unfinished = mine.select(
@@ -179,9 +181,11 @@ def _refresh_v2(v2: V2Api, workspace: str, cached: pl.DataFrame) -> pl.DataFrame
         fresh.select(keys), on=keys, how="anti", nulls_equal=True
     )
     merged = pl.concat([fresh, kept], how="vertical")
-    if merged.height != newest.total:
-        raise _Unproven(f"{merged.height} v2 jobs after merging, the server lists {newest.total}")
-    if 0 < read.height < newest.total:
+    if merged.height != newest.total_count:
+        raise _Unproven(
+            f"{merged.height} v2 jobs after merging, the server lists {newest.total_count}"
+        )
+    if 0 < read.height < newest.total_count:
         oldest_read = newest_first(read).select(keys).tail(1)
         if oldest_read.join(mine.select(keys), on=keys, how="semi").height == 0:
             raise _Unproven("the newest v2 jobs read do not overlap the cached ones")
