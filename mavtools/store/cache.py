@@ -87,7 +87,7 @@ def _label(client: VersionSource) -> str:
 
 
 @dataclass
-class _Part:
+class _ServedDataset:
     """One dataset as served: its frame and how it was obtained."""
 
     frame: pl.DataFrame
@@ -98,11 +98,11 @@ class _Part:
 
 
 @dataclass
-class _Project:
-    """What one client contributed."""
+class _ProjectRead:
+    """What one client (one project) contributed: its frame, each dataset as served, and what it refused."""
 
     frame: pl.DataFrame
-    parts: dict[str, _Part]
+    parts: dict[str, _ServedDataset]
     refused: dict[str, str]
     workspace_note: str = ""
 
@@ -165,7 +165,7 @@ class VersionCache:
             raise ConfigError("No client given: pass a Client or a list of them.")
         if not direct:
             self.store.drop_legacy()
-        results: dict[str, _Project] = {}
+        results: dict[str, _ProjectRead] = {}
         failed: dict[str, str] = {}
         first_error: MavtoolsError | None = None
         for client in group:
@@ -203,15 +203,15 @@ class VersionCache:
         query: Query,
         what: str,
         progress: Callable[[int, int], None] | None,
-    ) -> _Project:
+    ) -> _ProjectRead:
         """A project read straight through, never cached (``load(direct=...)``)."""
         workspace: Any = "*" if query.workspace_id == ["*"] else query.workspace_id
         frame = client.list_versions(workspace_id=workspace, progress=progress)
         info = provenance(frame)
         fetched = info.fetched_at if info else self.clock()
-        part = _Part(frame, fetched, False, f"{what}, not cached")
+        part = _ServedDataset(frame, fetched, False, f"{what}, not cached")
         read = sorted(set(frame["workspace_id"].cast(pl.String)))
-        return _Project(frame, dict.fromkeys(read, part), {})
+        return _ProjectRead(frame, dict.fromkeys(read, part), {})
 
     def _project(
         self,
@@ -222,9 +222,9 @@ class VersionCache:
         offline: bool,
         strict: bool,
         progress: Callable[[int, int], None] | None,
-    ) -> _Project:
+    ) -> _ProjectRead:
         workspaces, note = self._workspaces(client, query, age_limit, refresh, offline, strict)
-        parts: dict[str, _Part] = {}
+        parts: dict[str, _ServedDataset] = {}
         refused: dict[str, str] = {}
         first_refusal: AuthError | None = None
         for ws in workspaces:
@@ -248,7 +248,7 @@ class VersionCache:
             )
         frames = [p.frame for p in parts.values()]
         frame = pl.concat(frames, how="vertical") if frames else empty_frame()
-        return _Project(frame, parts, refused, note)
+        return _ProjectRead(frame, parts, refused, note)
 
     def _workspaces(
         self,
@@ -299,7 +299,7 @@ class VersionCache:
         refresh: bool,
         offline: bool,
         progress: Callable[[int, int], None] | None,
-    ) -> _Part:
+    ) -> _ServedDataset:
         """One workspace's versions: served, refreshed or fetched (then written atomically)."""
         started = self.clock()
         problem = ""
@@ -363,7 +363,7 @@ class VersionCache:
                 skipped=skipped,
                 v2_offset_mode=client.v2.offset_mode,
             )
-        return _Part(frame, new.fetched_at, False, note, skipped)
+        return _ServedDataset(frame, new.fetched_at, False, note, skipped)
 
     def _current(
         self, client: VersionSource, dataset: DatasetId
@@ -384,16 +384,16 @@ class VersionCache:
     def _age(self, snapshot: Snapshot) -> timedelta:
         return max(self.clock() - snapshot.fetched_at, timedelta(0))
 
-    def _served(self, snapshot: Snapshot, frame: pl.DataFrame, how: str) -> _Part:
+    def _served(self, snapshot: Snapshot, frame: pl.DataFrame, how: str) -> _ServedDataset:
         note = f"{how}: cached, {snapshot.note}" if how else f"cached: {snapshot.note}"
-        return _Part(frame, snapshot.fetched_at, True, note, snapshot.skipped)
+        return _ServedDataset(frame, snapshot.fetched_at, True, note, snapshot.skipped)
 
     # -- provenance -----------------------------------------------------------------------------
 
     def _provenance(
         self,
         group: list[VersionSource],
-        results: dict[str, _Project],
+        results: dict[str, _ProjectRead],
         failed: dict[str, str],
         query: Query,
         rows: int,
