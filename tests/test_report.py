@@ -26,10 +26,10 @@ from mavtools.views.report import (
     PLOTLY_MIMETYPE,
     WIDGET_NOTE,
     WIDGET_STATE_MIMETYPE,
-    execute_notebook,
     external_resources,
     report_html,
 )
+from mavtools.views.report_run import execute_notebook
 from tests.browser_util import artifact, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
