@@ -116,7 +116,7 @@ def test_explore_shows_the_dashboard_and_static_figures() -> None:
     assert "str</" not in html and "f64" not in html
     # The instruction that needs a kernel is tagged, so reports leave it out.
     tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
-    assert len(tagged) == 2 and "Run All" in "".join(tagged[0]["source"])
+    assert len(tagged) == 5 and "Run All" in "".join(tagged[0]["source"])
     assert "model not found" in "".join(tagged[1]["source"])  # how to bring a reloaded one back
     # Several projects in one frame (issue 11): a CLIENTS setting, passed to load_versions.
     config, load_cell = ("".join(c["source"]) for c in code_cells(nb)[:2])
