@@ -174,10 +174,12 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
         html = "".join(data["text/html"])
         assert '<div id="' in html and "shape:" not in html and "f64" not in html
     # The instruction to type pool sizes needs a kernel: the report leaves it out.
-    tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
-    assert len(tagged) == 2 and "fill the marked dictionary" in "".join(tagged[0]["source"])
+    tagged = [
+        "".join(c["source"]) for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])
+    ]
+    assert len(tagged) == 5 and any("fill the marked dictionary" in t for t in tagged)
     # The what-if picker needs a kernel too: a report shows the configured pool's figure once.
-    assert "WhatIfNodes" in "".join(tagged[1]["source"])
+    assert any("WhatIfNodes" in t for t in tagged)
 
 
 def test_capacity_decision_gives_the_replays_answer_once_per_pool() -> None:
