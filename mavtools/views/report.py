@@ -16,7 +16,8 @@ Decisions:
 
 * Figures: each one comes from the kernel as a small ``application/vnd.plotly.v1+json`` output
   (see :mod:`mavtools.views.report_run`). nbconvert drops that mimetype; each one becomes a
-  ``text/html`` output: a ``<div>`` plus a ``Plotly.newPlot(...)`` call, with ids numbered in
+  ``text/html`` output: a ``<div>`` plus a ``Plotly.newPlot(...)`` call (its modebar saves a PNG
+  or an SVG: :mod:`mavtools.views.modebar`), with ids numbered in
   document order (``mavtools-plot-1``...) instead of random UUIDs, so reports of the same data are
   byte-identical (set ``SOURCE_DATE_EPOCH`` to fix the generation time too).
 * plotly.js comes from the installed plotly package (:func:`plotly.offline.get_plotlyjs`) and is
@@ -80,7 +81,8 @@ WIDGET_STATE_MIMETYPE: Final = "application/vnd.jupyter.widget-state+json"
 #: Shown where the notebook displayed a widget.
 WIDGET_NOTE: Final = "Interactive filters need a running kernel; figures below show the notebook's default selection."
 #: plotly.js config of every figure of a report: no "Share chart" button (plotly.js 4 shows it
-#: unless told not to, and it uploads the chart to Plotly's cloud), PNG export at 2x.
+#: unless told not to, and it uploads the chart to Plotly's cloud), PNG export at 2x; the SVG
+#: button is added in the page (:data:`mavtools.views.modebar.SVG_BUTTON_JS`).
 _PLOTLY_CONFIG: Final = {
     "responsive": True,
     "displaylogo": False,
@@ -113,6 +115,7 @@ _TEMPLATE: Final = """{%- extends 'lab/index.html.j2' -%}
 </style>
 <script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>
 <script type="text/javascript">{{ resources.mavtools.plotly_js }}</script>
+<script type="text/javascript">{{ resources.mavtools.modebar_js }}</script>
 {%- endblock html_head_css -%}
 {%- block body_header -%}
 {{ super() }}
@@ -218,6 +221,8 @@ def report_html(
     from nbconvert import HTMLExporter
     from plotly.offline import get_plotlyjs
 
+    from mavtools.views.modebar import SVG_BUTTON_JS
+
     notebook = copy.deepcopy(notebook)
     notebook.cells = [
         c for c in notebook.cells if KERNEL_ONLY_TAG not in c.get("metadata", {}).get("tags", ())
@@ -242,7 +247,7 @@ def report_html(
         f"Workspaces: {', '.join(workspaces)}." if workspaces else "",
         f"Generated {generated:%Y-%m-%d %H:%M} UTC by executing {name} (mavtools report"
         + (f" --filter {selection}" if selection else "")
-        + "). Figures are interactive and work offline; the modebar saves a PNG.",
+        + "). Figures are interactive and work offline; the modebar saves a PNG or an SVG.",
     ]
     exporter = HTMLExporter(
         template_name="lab",
@@ -259,6 +264,7 @@ def report_html(
             "lines": lines,
             "footer": [line for line in footer if line],
             "plotly_js": get_plotlyjs(),
+            "modebar_js": SVG_BUTTON_JS,
         },
     }
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
@@ -387,11 +393,12 @@ def _figure_html(figure: dict[str, Any], div_id: str) -> str:
     # An offline report never offers the upload, whatever config the figure came with.
     config = {**_PLOTLY_CONFIG, **(figure.get("config") or {}), "showSendToCloud": False}
     args = ", ".join(
-        _script_json(part) for part in (figure.get("data", []), figure.get("layout", {}), config)
+        _script_json(part) for part in (figure.get("data", []), figure.get("layout", {}))
     )
     return (
         f'<div id="{div_id}" class="mavtools-plot"></div>\n'
-        f'<script type="text/javascript">Plotly.newPlot("{div_id}", {args});</script>'
+        f'<script type="text/javascript">Plotly.newPlot("{div_id}", {args}, '
+        f"mavtoolsModebar(Plotly, {_script_json(config)}));</script>"
     )
 
 
