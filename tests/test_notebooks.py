@@ -61,7 +61,7 @@ def test_opens_with_introduction_configuration_and_provenance(path: Path) -> Non
     # Without credentials the samples' warning is a visible, deterministic line under the origin
     # (issue 14: the workspaces read and refused follow).
     lines = first_output.splitlines()
-    assert lines[1].startswith("Note: No ModelArts credentials were found")
+    assert lines[1].startswith("Setup: No ModelArts credentials were found")
     assert lines[2].startswith("workspaces read: eu-de/0a1b2c3d4e5f60718293a4b5c6d7e8f9/0, ")
     assert lines[3] == "workspaces refused: none"
     assert "1,511 v1, 1,489 v2" in lines[4]  # jobs of both APIs, counted

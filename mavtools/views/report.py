@@ -457,7 +457,9 @@ def _drop_provenance_outputs(notebook: nbformat.NotebookNode) -> None:
     """The load cell's printout (origin, workspace ids) goes to the footer instead.
 
     Its notes stay (``Note: ...``, a skipped listing): they say what is missing and why, which a
-    reader of the report needs as much as the notebook's user.
+    reader of the report needs as much as the notebook's user. Other lines go, such as the
+    notebooks' ``Setup: ...`` (no credentials found: what to set, for whoever runs the notebook;
+    the footer says where the data came from).
     """
     for cell in notebook.cells:
         outputs = cell.get("outputs", ())
