@@ -22,7 +22,7 @@ NOTEBOOKS = ("capacity.ipynb", "explore.ipynb")
 INSTRUCTIONS = re.compile(
     r"help\(|configuration cell|configuration's|marked (?:cell|dictionary)|run (?:all|its|the) cells?"
     r"|re-run|Run All|kernel|widget below|type (?:your|its)|client=|restart"
-    r"|(?-i:_OVERRIDE|WHAT_IF_POOL|WAIT_TARGET|WAIT_QUANTILE|HORIZON|TIMEZONE|TOP_POOLS)\b",
+    r"|(?-i:_OVERRIDE|WHAT_IF_POOL|WAIT_TARGET|WAIT_QUANTILE|HORIZON|TIMEZONE|TOP_POOLS|RATES|POOL_SIZES)\b",
     re.IGNORECASE,
 )
 
