@@ -20,7 +20,7 @@ from plotly.offline import get_plotlyjs
 import mavtools as mt
 from mavtools.views.modebar import SVG_TITLE
 from mavtools.views.report import report_html
-from tests.browser_util import artifact, chromium
+from tests.browser_util import artifact, offline_page
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_TITLE = "Download plot as a PNG"  # plotly.js's camera, format png
@@ -55,12 +55,7 @@ def test_report_figures_save_png_and_svg_from_the_modebar() -> None:
     assert plots > 0
     path = artifact("export-report.html")
     path.write_text(body, encoding="utf-8")
-    with chromium() as (context, blocked):
-        context.set_offline(True)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(path.as_uri())
+    with offline_page(path) as (page, blocked):
         page.wait_for_function(
             "n => document.querySelectorAll('.js-plotly-plot .modebar-container').length === n",
             arg=plots,
@@ -72,7 +67,6 @@ def test_report_figures_save_png_and_svg_from_the_modebar() -> None:
         assert page.locator('.modebar-btn[data-title="Share chart..."]').count() == 0
         _check(_downloads(page, page.locator(".js-plotly-plot").first))
         assert blocked == [], f"the report tried to load {blocked}"
-        assert errors == [], errors
 
 
 def test_notebook_renderer_figures_save_png_and_svg_from_the_modebar(
@@ -90,17 +84,11 @@ def test_notebook_renderer_figures_save_png_and_svg_from_the_modebar(
         f"</head><body>{html}</body></html>",
         encoding="utf-8",
     )
-    with chromium() as (context, blocked):
-        context.set_offline(True)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(path.as_uri())
+    with offline_page(path) as (page, blocked):
         plot = page.locator(".js-plotly-plot")
         page.wait_for_selector(f'.modebar-btn[data-title="{SVG_TITLE}"]', state="attached")
         assert page.locator('.modebar-btn[data-title="Share chart..."]').count() == 0
         _check(_downloads(page, plot.first))
-        assert errors == [], errors
     # plotly's notebook renderer asks for MathJax from a CDN (its own choice, not mavtools'):
     # the page works without it; the figure itself loads nothing.
     assert all("mathjax" in url.lower() for url in blocked), blocked
