@@ -398,7 +398,7 @@ def _run_serve_samples(args: argparse.Namespace) -> int:
 
 
 def _configure_report(parser: argparse.ArgumentParser) -> None:
-    from mavtools.views.report import DEFAULT_TIMEOUT
+    from mavtools.views.report_run import DEFAULT_TIMEOUT
 
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="the .ipynb to execute")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
@@ -421,7 +421,8 @@ def _configure_report(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from mavtools.views.report import ReportFilter, render_report
+    from mavtools.views.report import render_report
+    from mavtools.views.report_filter import ReportFilter
 
     report = render_report(
         args.notebook, args.output, timeout=args.timeout, show_code=args.show_code,

@@ -110,3 +110,19 @@ def http_status(url: str, token: str | None = None, *, method: str = "GET") -> i
         return exc.code
     except OSError:
         return 0
+
+
+@contextmanager
+def offline_page(path: Path) -> Iterator[tuple[Any, list[str]]]:
+    """``(page, blocked URLs)``: the file ``path`` open in an offline chromium.
+
+    Fails on leaving when the page raised a JavaScript error.
+    """
+    with chromium() as (context, blocked):
+        context.set_offline(True)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(path.as_uri())
+        yield page, blocked
+        assert errors == [], errors

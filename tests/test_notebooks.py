@@ -61,7 +61,7 @@ def test_opens_with_introduction_configuration_and_provenance(path: Path) -> Non
     # Without credentials the samples' warning is a visible, deterministic line under the origin
     # (issue 14: the workspaces read and refused follow).
     lines = first_output.splitlines()
-    assert lines[1].startswith("Note: No ModelArts credentials were found")
+    assert lines[1].startswith("Setup: No ModelArts credentials were found")
     assert lines[2].startswith("workspaces read: eu-de/0a1b2c3d4e5f60718293a4b5c6d7e8f9/0, ")
     assert lines[3] == "workspaces refused: none"
     assert "1,511 v1, 1,489 v2" in lines[4]  # jobs of both APIs, counted
@@ -116,7 +116,7 @@ def test_explore_shows_the_dashboard_and_static_figures() -> None:
     assert "str</" not in html and "f64" not in html
     # The instruction that needs a kernel is tagged, so reports leave it out.
     tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
-    assert len(tagged) == 2 and "Run All" in "".join(tagged[0]["source"])
+    assert len(tagged) == 5 and "Run All" in "".join(tagged[0]["source"])
     assert "model not found" in "".join(tagged[1]["source"])  # how to bring a reloaded one back
     # Several projects in one frame (issue 11): a CLIENTS setting, passed to load_versions.
     config, load_cell = ("".join(c["source"]) for c in code_cells(nb)[:2])
@@ -174,10 +174,12 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
         html = "".join(data["text/html"])
         assert '<div id="' in html and "shape:" not in html and "f64" not in html
     # The instruction to type pool sizes needs a kernel: the report leaves it out.
-    tagged = [c for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])]
-    assert len(tagged) == 2 and "fill the marked dictionary" in "".join(tagged[0]["source"])
+    tagged = [
+        "".join(c["source"]) for c in nb["cells"] if "kernel-only" in c["metadata"].get("tags", [])
+    ]
+    assert len(tagged) == 5 and any("fill the marked dictionary" in t for t in tagged)
     # The what-if picker needs a kernel too: a report shows the configured pool's figure once.
-    assert "WhatIfNodes" in "".join(tagged[1]["source"])
+    assert any("WhatIfNodes" in t for t in tagged)
 
 
 def test_capacity_decision_gives_the_replays_answer_once_per_pool() -> None:

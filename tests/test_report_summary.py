@@ -12,7 +12,8 @@ import pytest
 import mavtools as mt
 from mavtools.errors import ConfigError
 from mavtools.views.headline import capacity_headline, explore_headline, show_headline
-from mavtools.views.report import ReportFilter, report_html
+from mavtools.views.report import report_html
+from mavtools.views.report_filter import ReportFilter
 
 VISION = "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b"
 

@@ -8,14 +8,16 @@ writes a single HTML file that opens without a network or a kernel::
     Report(path=PosixPath('explore.html'), plots=3, provenance='bundled sample data ...')
 
 The steps are public so a test or another tool can inspect the executed notebook before it is
-converted: :func:`execute_notebook`, then :func:`report_html`.
+converted: :func:`mavtools.views.report_run.execute_notebook` (the kernel, and the cells a
+``--filter`` selection, :mod:`mavtools.views.report_filter`, and the headline add), then
+:func:`report_html` (this module).
 
 Decisions:
 
-* Figures: the kernel runs with ``PLOTLY_RENDERER=plotly_mimetype`` (the in-kernel default anyway,
-  forced so a user's environment cannot change it), so each figure is a small
-  ``application/vnd.plotly.v1+json`` output. nbconvert drops that mimetype; each one becomes a
-  ``text/html`` output: a ``<div>`` plus a ``Plotly.newPlot(...)`` call, with ids numbered in
+* Figures: each one comes from the kernel as a small ``application/vnd.plotly.v1+json`` output
+  (see :mod:`mavtools.views.report_run`). nbconvert drops that mimetype; each one becomes a
+  ``text/html`` output: a ``<div>`` plus a ``Plotly.newPlot(...)`` call (its modebar saves a PNG
+  or an SVG: :mod:`mavtools.views.modebar`), with ids numbered in
   document order (``mavtools-plot-1``...) instead of random UUIDs, so reports of the same data are
   byte-identical (set ``SOURCE_DATE_EPOCH`` to fix the generation time too).
 * plotly.js comes from the installed plotly package (:func:`plotly.offline.get_plotlyjs`) and is
@@ -33,8 +35,6 @@ Decisions:
   selection after the dashboard is not repeated.
 * The report is for readers of the results: code cells' input is left out unless
   ``show_code`` (``--show-code``), and cells tagged :data:`KERNEL_ONLY_TAG` are left out always.
-* The kernel talks to nbclient over IPC (Unix sockets in a private temporary folder), not TCP on
-  localhost: no other process can connect, and the kernel prints no warning on stderr.
 * Provenance: the header repeats the first output line that reads like ``str(Provenance)``
   (``... | project ... | fetched ...``), found in the executed notebook's stdout, plain-text
   outputs or widget labels. Scanning the outputs needs no knowledge of the notebook's variable
@@ -48,36 +48,30 @@ import html
 import json
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mavtools.errors import ConfigError, MavtoolsError
+from mavtools.views.report_run import DEFAULT_TIMEOUT, execute_notebook
 
 if TYPE_CHECKING:  # nbformat takes about 2 s to import: only when a report is made
     import nbformat
 
+    from mavtools.views.report_filter import ReportFilter
+
 __all__ = [
-    "DEFAULT_TIMEOUT",
-    "FILTER_KEYS",
-    "INJECTED_TAG",
     "KERNEL_ONLY_TAG",
     "PLOTLY_MIMETYPE",
     "WIDGET_NOTE",
     "Report",
-    "ReportFilter",
-    "execute_notebook",
     "external_resources",
     "render_report",
     "report_html",
 ]
 
-#: Seconds one cell may run before the execution is abandoned.
-DEFAULT_TIMEOUT: Final = 600
 PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
 #: Cell tag of cells that only make sense with a kernel (for example "enter your pool sizes in the
 #: marked cell"): the report leaves them out.
@@ -87,7 +81,8 @@ WIDGET_STATE_MIMETYPE: Final = "application/vnd.jupyter.widget-state+json"
 #: Shown where the notebook displayed a widget.
 WIDGET_NOTE: Final = "Interactive filters need a running kernel; figures below show the notebook's default selection."
 #: plotly.js config of every figure of a report: no "Share chart" button (plotly.js 4 shows it
-#: unless told not to, and it uploads the chart to Plotly's cloud), PNG export at 2x.
+#: unless told not to, and it uploads the chart to Plotly's cloud), PNG export at 2x; the SVG
+#: button is added in the page (:data:`mavtools.views.modebar.SVG_BUTTON_JS`).
 _PLOTLY_CONFIG: Final = {
     "responsive": True,
     "displaylogo": False,
@@ -120,6 +115,7 @@ _TEMPLATE: Final = """{%- extends 'lab/index.html.j2' -%}
 </style>
 <script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>
 <script type="text/javascript">{{ resources.mavtools.plotly_js }}</script>
+<script type="text/javascript">{{ resources.mavtools.modebar_js }}</script>
 {%- endblock html_head_css -%}
 {%- block body_header -%}
 {{ super() }}
@@ -154,107 +150,6 @@ class Report:
     path: Path
     plots: int
     provenance: str
-
-
-#: ``--filter`` keys and the frame column each one selects on.
-FILTER_KEYS: Final = {"pool": "pool_id", "workspace": "workspace_id", "user": "user_name"}
-#: Tag of the cells :func:`execute_notebook` adds (a selection, the headline numbers).
-INJECTED_TAG: Final = "mavtools-injected"
-
-
-@dataclass(frozen=True)
-class ReportFilter:
-    """The selection a report is made of (``mavtools report --filter key=value``).
-
-    Attributes:
-        values: ``"pool"``, ``"workspace"`` (id or name), ``"user"`` -> the values kept.
-        start, end: days ``YYYY-MM-DD``: versions that ran (or were created) in
-            ``[start, end)`` (as :func:`mavtools.overlapping`); None: no bound.
-    """
-
-    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    start: str | None = None
-    end: str | None = None
-
-    @classmethod
-    def parse(cls, items: Iterable[str]) -> ReportFilter:
-        """``["workspace=vision-team", "pool=a,b", "start=2026-09-01"]`` -> a filter.
-
-        Raises:
-            ConfigError: an item is not ``key=value`` with a known key, or a day is not a date.
-        """
-        values: dict[str, tuple[str, ...]] = {}
-        days: dict[str, str] = {}
-        for item in items:
-            key, sep, value = item.partition("=")
-            key = key.strip().lower()
-            if not sep or not value.strip() or key not in (*FILTER_KEYS, "start", "end"):
-                raise ConfigError(
-                    f"--filter {item!r} is not key=value with key pool, workspace, user, start "
-                    "or end (e.g. --filter workspace=vision-team --filter start=2026-09-01)."
-                )
-            if key in ("start", "end"):
-                try:
-                    datetime.strptime(value.strip(), "%Y-%m-%d")
-                except ValueError:
-                    raise ConfigError(
-                        f"--filter {key}={value} is not a day: write YYYY-MM-DD."
-                    ) from None
-                days[key] = value.strip()
-            else:
-                values[key] = (*values.get(key, ()), *(v.strip() for v in value.split(",") if v))
-        return cls(values, days.get("start"), days.get("end"))
-
-    def __bool__(self) -> bool:
-        return bool(self.values or self.start or self.end)
-
-    def describe(self) -> str:
-        """The selection in words, for the report's title: ``workspace vision-team; from ...``."""
-        parts = [f"{key} {', '.join(v)}" for key, v in self.values.items()]
-        if self.start or self.end:
-            parts.append(f"{self.start or 'start'} to {self.end or 'end'}")
-        return "; ".join(parts)
-
-    def code(self) -> str:
-        """The cell that narrows the notebook's ``versions`` (and ``history``) to the selection."""
-        lines = [
-            "# Added by mavtools report --filter: the report shows this selection only.",
-            "import polars as _pl",
-            "import mavtools as _mt",
-            "from datetime import datetime as _dt",
-            "try:",
-            "    _names = client.workspace_names()",
-            "except Exception:  # names are optional: ids still match",
-            "    _names = {}",
-            "",
-            "def _selected(_df):",
-        ]
-        for key, values in self.values.items():
-            column = FILTER_KEYS[key]
-            wanted = list(values)
-            if key == "workspace":
-                lines.append(
-                    f"    _ids = [i for i, n in _names.items() if n in {wanted!r}] + {wanted!r}"
-                )
-                lines.append(
-                    f"    _df = _df.filter(_pl.col({column!r}).cast(_pl.String).is_in(_ids))"
-                )
-            else:
-                lines.append(
-                    f"    _df = _df.filter(_pl.col({column!r}).cast(_pl.String).is_in({wanted!r}))"
-                )
-        if self.start or self.end:
-            start = f"_dt.fromisoformat({self.start!r})" if self.start else "None"
-            end = f"_dt.fromisoformat({self.end!r})" if self.end else "None"
-            lines.append(f"    _df = _mt.overlapping(_df, start={start}, end={end})")
-        lines += [
-            "    return _df",
-            "",
-            "versions = _selected(versions)",
-            "if 'history' in globals():",
-            "    history = _selected(history)",
-        ]
-        return "\n".join(lines)
 
 
 def render_report(
@@ -300,79 +195,6 @@ def render_report(
     return Report(target, plots, origin)
 
 
-def execute_notebook(
-    notebook_path: str | os.PathLike[str],
-    *,
-    timeout: int = DEFAULT_TIMEOUT,
-    selection: ReportFilter | None = None,
-    headline: bool = True,
-) -> nbformat.NotebookNode:
-    """Run every cell of a notebook in a fresh kernel and return the executed notebook.
-
-    The widget state at the end of the run is kept in the notebook's metadata, as JupyterLab's
-    "save widget state" does. With ``selection``, a cell that narrows the frame is added after
-    the cell that loads it (the first calling ``mt.load_versions(``); with ``headline``, a last
-    cell shows :func:`mavtools.views.headline.show_headline` (tagged :data:`HEADLINE_TAG`, so a
-    report puts it first). Added cells are tagged :data:`INJECTED_TAG`.
-
-    Raises:
-        ConfigError: the notebook cannot be read.
-        MavtoolsError: a cell failed or timed out.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
-    path = Path(notebook_path)
-    try:
-        notebook = nbformat.read(path, as_version=4)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"Cannot read the notebook {path}: {exc}.") from None
-    _inject(notebook, selection, headline)
-    _NotebookClient = _lost_reply_tolerant(NotebookClient)
-    running = [1]  # the number of the cell being executed (markdown cells count), for errors
-
-    def started(cell: Any, cell_index: int) -> None:
-        running[:] = [cell_index + 1]
-
-    # IPC (Unix sockets in a private folder) instead of TCP on localhost: nothing else on the
-    # machine can connect, and the kernel does not print its "TCP without encryption" warning.
-    from traitlets.config import Config
-
-    sockets = Path(tempfile.mkdtemp(prefix="mavtools-kernel-"))
-    config = Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
-    client = _NotebookClient(
-        notebook,
-        config=config,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.resolve().parent)}},
-        store_widget_state=True,
-        on_cell_start=started,
-    )
-    env = {**os.environ, "PLOTLY_RENDERER": "plotly_mimetype"}
-    try:
-        client.execute(env=env)
-    except CellTimeoutError:
-        raise MavtoolsError(
-            f"Cell {running[0]} of {path.name} ran longer than {timeout} s; raise --timeout or "
-            "run the notebook in JupyterLab (mavtools lab) to see where it hangs."
-        ) from None
-    except DeadKernelError:
-        raise MavtoolsError(
-            f"The kernel died while running cell {running[0]} of {path.name} (out of memory?); "
-            "run the notebook in JupyterLab (mavtools lab) to see where."
-        ) from None
-    except CellExecutionError as exc:
-        raise MavtoolsError(
-            f"Cell {running[0]} of {path.name} failed: {exc.ename}: {exc.evalue} (run it in "
-            "JupyterLab, mavtools lab, to see the traceback)."
-        ) from None
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
-    return notebook
-
-
 def report_html(
     notebook: nbformat.NotebookNode, *, name: str, show_code: bool = False, selection: str = ""
 ) -> tuple[str, int, str]:
@@ -399,6 +221,8 @@ def report_html(
     from nbconvert import HTMLExporter
     from plotly.offline import get_plotlyjs
 
+    from mavtools.views.modebar import SVG_BUTTON_JS
+
     notebook = copy.deepcopy(notebook)
     notebook.cells = [
         c for c in notebook.cells if KERNEL_ONLY_TAG not in c.get("metadata", {}).get("tags", ())
@@ -423,7 +247,7 @@ def report_html(
         f"Workspaces: {', '.join(workspaces)}." if workspaces else "",
         f"Generated {generated:%Y-%m-%d %H:%M} UTC by executing {name} (mavtools report"
         + (f" --filter {selection}" if selection else "")
-        + "). Figures are interactive and work offline; the modebar saves a PNG.",
+        + "). Figures are interactive and work offline; the modebar saves a PNG or an SVG.",
     ]
     exporter = HTMLExporter(
         template_name="lab",
@@ -440,6 +264,7 @@ def report_html(
             "lines": lines,
             "footer": [line for line in footer if line],
             "plotly_js": get_plotlyjs(),
+            "modebar_js": SVG_BUTTON_JS,
         },
     }
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
@@ -455,71 +280,6 @@ def report_html(
 def external_resources(text: str) -> list[str]:
     """The URLs of scripts, styles, images or frames an HTML page would fetch from a network."""
     return _EXTERNAL.findall(text)
-
-
-# ------------------------------------------------------------------------------------- helpers
-
-#: How long to wait for a cell's execute_reply once the kernel said it is idle again.
-REPLY_GRACE_S: Final = 5.0
-
-
-def _lost_reply_tolerant(base: type) -> type:
-    """``NotebookClient`` that does not wait forever for an execute_reply the kernel lost.
-
-    Measured here: about one run in fifteen, ipykernel 7.4 finishes a cell that opens widget
-    comms (outputs, then status ``idle`` on IOPub) but the ``execute_reply`` never reaches the
-    shell channel; nbclient then waits until the cell timeout. Once IOPub said idle, the reply is
-    given :data:`REPLY_GRACE_S` seconds; after that one is made from what IOPub delivered (status
-    ``error`` when the cell shows an error). This overrides nbclient's private
-    ``_async_poll_for_reply`` (checked against nbclient 0.10 and 0.11); if a future nbclient
-    renames it, the override is simply not called.
-    """
-    import asyncio
-
-    class Tolerant(base):  # type: ignore[misc, valid-type]
-        async def _async_poll_for_reply(  # type: ignore[override]
-            self,
-            msg_id: str,
-            cell: Any,
-            timeout: Any,
-            task_poll_output_msg: Any,
-            task_poll_kernel_alive: Any,
-        ) -> dict[str, Any]:
-            reply = asyncio.ensure_future(
-                super()._async_poll_for_reply(
-                    msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive
-                )
-            )
-            await asyncio.wait({reply, task_poll_output_msg}, return_when=asyncio.FIRST_COMPLETED)
-            if not reply.done() and _succeeded(task_poll_output_msg):
-                await asyncio.wait({reply}, timeout=REPLY_GRACE_S)
-            if reply.done() or not _succeeded(task_poll_output_msg):
-                return await reply
-            reply.cancel()
-            task_poll_kernel_alive.cancel()
-            # Recovered in full (the outputs are IOPub's, the same the reply would have kept), and
-            # nothing for the user to do: said at info level (shown with -v), not as a warning on
-            # every report's stderr.
-            self.log.info("No execute_reply after the kernel went idle; using IOPub's outputs.")
-            errors = [o for o in cell.get("outputs", ()) if o.get("output_type") == "error"]
-            content: dict[str, Any] = {
-                "status": "ok",
-                "execution_count": cell.get("execution_count"),
-            }
-            if errors:
-                content.update(
-                    status="error",
-                    ename=errors[0].get("ename", ""),
-                    evalue=errors[0].get("evalue", ""),
-                    traceback=errors[0].get("traceback", []),
-                )
-            return {"content": content, "parent_header": {"msg_id": msg_id}}
-
-    return Tolerant
-
-
-def _succeeded(task: Any) -> bool:
-    return bool(task.done() and not task.cancelled() and task.exception() is None)
 
 
 class _Counter:
@@ -633,11 +393,12 @@ def _figure_html(figure: dict[str, Any], div_id: str) -> str:
     # An offline report never offers the upload, whatever config the figure came with.
     config = {**_PLOTLY_CONFIG, **(figure.get("config") or {}), "showSendToCloud": False}
     args = ", ".join(
-        _script_json(part) for part in (figure.get("data", []), figure.get("layout", {}), config)
+        _script_json(part) for part in (figure.get("data", []), figure.get("layout", {}))
     )
     return (
         f'<div id="{div_id}" class="mavtools-plot"></div>\n'
-        f'<script type="text/javascript">Plotly.newPlot("{div_id}", {args});</script>'
+        f'<script type="text/javascript">Plotly.newPlot("{div_id}", {args}, '
+        f"mavtoolsModebar(Plotly, {_script_json(config)}));</script>"
     )
 
 
@@ -670,37 +431,6 @@ def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
 
-def _inject(
-    notebook: nbformat.NotebookNode, selection: ReportFilter | None, headline: bool
-) -> None:
-    from nbformat import v4
-
-    from mavtools.views.headline import HEADLINE_TAG
-
-    if selection:
-        loads = [
-            i for i, c in enumerate(notebook.cells)
-            if c.cell_type == "code" and "mt.load_versions(" in c.source
-        ]  # fmt: skip
-        if not loads:
-            raise ConfigError(
-                "--filter needs a notebook that loads its data with mt.load_versions( (in a "
-                "code cell); this one does not."
-            )
-        cell = v4.new_code_cell(selection.code(), metadata={"tags": [INJECTED_TAG]})
-        cell.id = "mavtools-selection"  # fixed: reports of the same data are byte-identical
-        notebook.cells.insert(loads[0] + 1, cell)
-    if headline:
-        text = selection.describe() if selection else ""
-        source = (
-            "from mavtools.views.headline import show_headline as _show_headline\n"
-            f"_show_headline(globals(), selection={text!r})"
-        )
-        cell = v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG, HEADLINE_TAG]})
-        cell.id = "mavtools-headline"
-        notebook.cells.append(cell)
-
-
 def _tags(cell: Any) -> tuple[str, ...]:
     return tuple(cell.get("metadata", {}).get("tags", ()))
 
@@ -727,7 +457,9 @@ def _drop_provenance_outputs(notebook: nbformat.NotebookNode) -> None:
     """The load cell's printout (origin, workspace ids) goes to the footer instead.
 
     Its notes stay (``Note: ...``, a skipped listing): they say what is missing and why, which a
-    reader of the report needs as much as the notebook's user.
+    reader of the report needs as much as the notebook's user. Other lines go, such as the
+    notebooks' ``Setup: ...`` (no credentials found: what to set, for whoever runs the notebook;
+    the footer says where the data came from).
     """
     for cell in notebook.cells:
         outputs = cell.get("outputs", ())

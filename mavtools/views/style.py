@@ -102,13 +102,19 @@ class Figure(go.Figure):
 
     def show(self, *args: Any, **kwargs: Any) -> None:
         """As ``go.Figure.show``, with ``config=CONFIG`` unless given."""
+        from mavtools.views.modebar import svg_post_script  # SVG button (HTML renderers)
+
         kwargs.setdefault("config", CONFIG)
+        kwargs.setdefault("post_script", svg_post_script(kwargs["config"]))
         super().show(*args, **kwargs)
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None, validate: bool = True, **kwargs: Any
     ) -> dict[str, Any]:
+        from mavtools.views.modebar import svg_post_script  # SVG button (HTML renderers)
+
         kwargs.setdefault("config", CONFIG)
+        kwargs.setdefault("post_script", svg_post_script(kwargs["config"]))
         return super()._repr_mimebundle_(include, exclude, validate, **kwargs)  # type: ignore[no-any-return]
 
     def _ipython_display_(self) -> None:
