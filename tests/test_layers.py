@@ -124,3 +124,16 @@ def test_the_cycle_finder_finds_a_cycle():
     edges = {"a": {"b": ["x:1"]}, "b": {"c": ["x:2"]}, "c": {"a": ["x:3"]}, "d": {"a": ["x:4"]}}
     assert cycles(edges) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b": []}, "b": {}}) == []
+
+
+#: A module a newcomer can read in one sitting (issue 21); split along a seam past it.
+MAX_LINES = 600
+
+
+def test_every_module_fits_in_one_sitting():
+    too_long = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
