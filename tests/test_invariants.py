@@ -268,7 +268,7 @@ zones = st.sampled_from(ZONES)
 
 
 @st.composite
-def some_window(
+def frame_and_window(
     draw: st.DrawFn, *, consistent: bool | None = None, maybe: bool = False
 ) -> tuple[pl.DataFrame, datetime | None, datetime | None, bool]:
     """``(df, start, end, consistent)``: a frame and a window around it (with ``maybe``, half of
@@ -282,7 +282,7 @@ def some_window(
 
 #: The frame of every shape (tests/strategies.py), and a window inside it that cuts runs.
 SHAPED = every_shape()
-SHAPED_WINDOWS = ((None, None), (BASES[1] + timedelta(hours=3), BASES[1] + timedelta(hours=23)))
+SHAPED_WINDOWS = ((None, None), (BASES[1] + timedelta(hours=1), BASES[1] + timedelta(hours=23)))
 
 
 def inv_unit_hours(
@@ -335,7 +335,7 @@ def inv_unit_hours(
 
 test_unit_hours_agree, test_unit_hours_agree_heavy = both(
     inv_unit_hours,
-    some_window(maybe=True),
+    frame_and_window(maybe=True),
     resources,
     everies,
     zones,
@@ -388,7 +388,7 @@ def inv_peaks(
 
 test_peaks_and_demand, test_peaks_and_demand_heavy = both(
     inv_peaks,
-    some_window(consistent=False),
+    frame_and_window(consistent=False),
     resources,
     zones,
     examples=tuple(
