@@ -80,7 +80,8 @@ Segment = dict[str, Any]
 NodePoint = dict[str, int]
 
 
-def _list(doc: Mapping[str, Any], name: str, place: str) -> list[Any] | None:
+def _items(doc: Mapping[str, Any], name: str, place: str) -> list[tuple[str, Any]] | None:
+    """The items of the list ``name``, each with where it is (for messages); None when not sent."""
     value = doc.get(name)
     if value is None:
         return None
@@ -88,7 +89,9 @@ def _list(doc: Mapping[str, Any], name: str, place: str) -> list[Any] | None:
         raise ResponseFormatError(
             f"The API sent '{name}' as {type(value).__name__}, not a list, in {place}."
         )
-    return value or None  # an empty list says as little as none
+    if not value:  # an empty list says as little as none
+        return None
+    return [(f"{name}[{i}] of {place}", item) for i, item in enumerate(value)]
 
 
 def read_running_records(status: Mapping[str, Any], place: str) -> list[Segment] | None:
@@ -98,12 +101,11 @@ def read_running_records(status: Mapping[str, Any], place: str) -> list[Segment]
         ResponseFormatError: a record that is not an object, a time that is not an epoch in
             seconds, or an end before its start.
     """
-    records = _list(status, "running_records", place)
+    records = _items(status, "running_records", place)
     if records is None:
         return None
     out: list[Segment] = []
-    for i, record in enumerate(records):
-        where = f"running_records[{i}] of {place}"
+    for where, record in records:
         if not isinstance(record, dict):
             raise ResponseFormatError(f"The API sent {where} as {type(record).__name__}.")
         start = read_int(record.get("start_at"), "start_at", where, _MAX_EPOCH_S)
@@ -122,12 +124,11 @@ def read_running_records(status: Mapping[str, Any], place: str) -> list[Segment]
 def read_node_counts(status: Mapping[str, Any], place: str) -> list[NodePoint] | None:
     """``status.node_count_metrics`` as ``{time (epoch ms), nodes}`` in time order; None when
     not sent."""
-    points = _list(status, "node_count_metrics", place)
+    points = _items(status, "node_count_metrics", place)
     if points is None:
         return None
     out: list[NodePoint] = []
-    for i, point in enumerate(points):
-        where = f"node_count_metrics[{i}] of {place}"
+    for where, point in points:
         if not isinstance(point, list) or len(point) != 2:
             raise ResponseFormatError(f"The API sent {where} that is not a [time, nodes] pair.")
         time = read_int(point[0], "time", where, _MAX_EPOCH_MS)

@@ -51,7 +51,8 @@ FLAVORS = {"gpu.8": (8, 0), "gpu.1": (1, 0), "npu.4": (0, 4), "cpu": (0, 0)}
 
 # Strategies built once (building them per draw costs more than drawing).
 _APIS = st.sampled_from(("v1", "v2"))
-_OUTCOMES = st.sampled_from(tuple(CODES))
+# "unknown" twice: its rows have the most shapes (with or without a duration, v1 or v2)
+_OUTCOMES = st.sampled_from((*CODES, "unknown"))
 _CODES = {outcome: st.sampled_from(codes) for outcome, codes in CODES.items()}
 # Times on a 30-minute grid half of the time: ties between creations, starts and ends.
 _MOMENT = st.one_of(st.integers(0, SPAN_MIN // 30).map(lambda k: k * 30), st.integers(0, SPAN_MIN))
@@ -74,6 +75,7 @@ _PRIORITY = st.sampled_from((1, 2, 3, None))
 _PREEMPTIBLE = st.sampled_from((True, False, None))
 _SEGMENT_COUNT = st.sampled_from((None, 0, 1, 2, 2, 3, 3))  # None: no running_records
 _RECOVER = st.sampled_from((None, None, "", "proc_restart", "job_reschedule"))
+_PAST = st.sampled_from((0, 90, 600, 600))  # minutes segments may run past the row's end
 _REASON = st.sampled_from((None, "Completed", "NodeFault", "OOM"))
 _STEPS = st.lists(
     st.tuples(st.integers(-180, 2 * 24 * 60 + 180), st.sampled_from((0, 1, 2, 3))),
@@ -248,8 +250,8 @@ def _row(
         if detail.get("segments"):
             last = detail["segments"][-1]["end"]
             # frame_v2: a finished job ends where its last segment ended; a frame built by hand
-            # (not consistent) may keep an end before its segments' (one row in ten).
-            keep_end = not consistent and end is not None and draw(_TENTH) == 0
+            # (not consistent) may keep an end before its segments' (three rows in ten).
+            keep_end = not consistent and end is not None and draw(_TENTH) < 3
             if outcome in ("succeeded", "failed", "canceled") and last is not None and not keep_end:
                 end = (last - base) // timedelta(minutes=1)
     return version(
@@ -296,7 +298,7 @@ def _run_detail(
     if count is not None:
         held_end = end if end is not None else start + (duration or 0)
         # Not consistent: segments may run on past the row's end and its snapshot.
-        reach = held_end if consistent else held_end + draw(st.sampled_from((0, 0, 90, 600)))
+        reach = held_end if consistent else held_end + draw(_PAST)
         reach = max(reach, start)
         points = sorted(
             draw(st.lists(st.integers(start, reach), min_size=2 * count, max_size=2 * count))
@@ -376,3 +378,123 @@ def windows(draw: st.DrawFn, df: pl.DataFrame) -> tuple[datetime | None, datetim
     if start is not None and end is not None and end <= start:
         start, end = end, start + timedelta(hours=1) if end == start else start
     return start, end
+
+
+def _segment(start: datetime, end: datetime | None, recover: str | None = None) -> dict[str, Any]:
+    return {
+        "start": start,
+        "end": end,
+        "start_type": "init_or_rescheduled",
+        "end_reason": None,
+        "end_recover": recover,
+    }
+
+
+def every_shape() -> pl.DataFrame:
+    """One frame with a row of every shape :func:`frames` draws (built by hand, not drawn).
+
+    The invariants run on it besides the frames hypothesis draws, so each of them sees every
+    shape however few examples it draws. Base: 2026-03-28 12:00 UTC (Berlin springs forward on
+    the 29th); two snapshot times, two rows created at the same minute.
+    """
+    base = BASES[1]
+
+    def t(minutes: int) -> datetime:
+        return base + timedelta(minutes=minutes)
+
+    snap, early = t(2880), t(2000)
+    v2: dict[str, Any] = {"api": "v2", "user_name": "ana", "node_count": 1, "observed": snap}
+    rows = [
+        # v1: succeeded; canceled before starting on a public pool (same creation: a tie);
+        # pending without a create time or workspace at the earlier snapshot.
+        version(ident=1, create=t(0), start=t(30), end=t(90), gpu=8, observed=snap),
+        version(
+            ident=2, status=12, create=t(0), end=t(20), pool=None, flavor="gpu.1", observed=snap
+        ),
+        version(ident=3, status=1, create=None, workspace=None, observed=early),
+        # unknown without a duration, 0 units on a GPU flavor, no snapshot time
+        version(ident=4, status=6, create=t(100), start=t(110), duration=timedelta(0), gpu=0),
+        # failed, ending after the snapshot; its duration unknown (patched below)
+        version(ident=5, status=11, create=t(200), start=t(210), end=t(3000), observed=snap),
+        # a flavor found nowhere: no unit counts
+        version(
+            ident=6,
+            create=t(300),
+            start=t(300),
+            end=t(400),
+            flavor=None,
+            gpu=None,
+            npu=None,
+            observed=snap,
+        ),
+        # running on NPUs, created on the DST day
+        version(
+            ident=7,
+            status=8,
+            create=t(1500),
+            start=t(1510),
+            duration=snap - t(1510),
+            flavor="npu.4",
+            gpu=0,
+            npu=4,
+            observed=snap,
+        ),
+        # v2: Abnormal with a duration, no segments; failed before starting; empty segments
+        version(
+            ident=8,
+            status=0,
+            create=t(500),
+            start=t(510),
+            duration=timedelta(hours=1),
+            priority=1,
+            preemptible=True,
+            **v2,
+        ),
+        version(ident=9, status=11, create=t(600), priority=2, preemptible=False, **v2),
+        version(ident=10, create=t(700), start=t(700), end=t(800), priority=3, segments=[], **v2),
+        # one segment, no priority
+        version(
+            ident=11,
+            create=t(900),
+            start=t(900),
+            end=t(1000),
+            restarts=0,
+            segments=[_segment(t(900), t(1000))],
+            **v2,
+        ),
+        # a fault, a gap, a segment past the row's end; node counts before the start, 0 nodes,
+        # a point after the end
+        version(
+            ident=12,
+            status=11,
+            create=t(1100),
+            start=t(1100),
+            end=t(1300),
+            gpu=16,
+            restarts=1,
+            priority=2,
+            preemptible=False,
+            segments=[_segment(t(1100), t(1150), "job_reschedule"), _segment(t(1200), t(1400))],
+            node_counts=[
+                {"time": t(1050), "nodes": 2},
+                {"time": t(1250), "nodes": 0},
+                {"time": t(1500), "nodes": 1},
+            ],
+            **(v2 | {"node_count": 2}),
+        ),
+        # running at the earlier snapshot, a segment past it, the last one open
+        version(
+            ident=13,
+            status=8,
+            create=t(1800),
+            start=t(1800),
+            duration=early - t(1800),
+            restarts=1,
+            segments=[_segment(t(1800), t(2100)), _segment(t(2100), None)],
+            **(v2 | {"observed": early}),
+        ),
+    ]
+    rows[4]["duration"] = None
+    for row in rows[1::2]:  # two projects, for splitting by project
+        row["project_id"] = "proj-b"
+    return frame_of(rows)

@@ -4,7 +4,12 @@ Frames come from :func:`tests.strategies.frames` (v1 and v2 rows, all outcomes, 
 pools, ends after the snapshot, several snapshots, DST days, and v2 run segments and node counts
 of every shape). The brute force below is written from the rules in the :mod:`mavtools.analysis`
 docstring and docs/semantics.md ("Run segments and node counts"), in plain Python over each
-version, without polars. Each invariant runs 200 seeded examples by default and 2,000 under ``-m heavy``.
+version, without polars.
+
+Each invariant runs first on the frame of every shape (:func:`tests.strategies.every_shape`, built
+by hand), then on drawn frames: 100 seeded examples by default (50 for the two that call every
+analysis several times per frame, to keep the default run near a minute), 2,000 random ones under
+``-m heavy``. Each run checks that the frames it ran on showed every shape of :data:`SHAPES`.
 """
 
 from __future__ import annotations
@@ -12,21 +17,21 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import mavtools as mt
 from mavtools import analysis as A
 from mavtools.statuses import FINISHED_OUTCOMES
-from tests.strategies import BASES, ZONES, frames, windows
+from tests.strategies import BASES, ZONES, every_shape, frames, windows
 
 FAST = settings(
-    max_examples=200,
+    max_examples=100,  # besides the explicit examples on the frame of every shape
     derandomize=True,
     deadline=None,
     database=None,
@@ -38,11 +43,59 @@ UNITS = {"gpu": "gpu_num", "npu": "npu_num"}
 HOURS = {"gpu": "gpu_hours", "npu": "npu_hours"}
 
 
-def both(fn: Callable[..., None], *strategies: Any) -> tuple[Any, Any]:
-    """The invariant as a default test (200 seeded examples) and a heavy one (2,000)."""
-    fast = FAST(given(*strategies)(fn))
-    heavy = pytest.mark.heavy(HEAVY(given(*strategies)(fn)))
-    return fast, heavy
+#: What the frames an invariant ran on showed: rows per shape of :data:`SHAPES`, and frames with
+#: several snapshot times, ties and DST days.
+SEEN: dict[str, int] = {}
+
+
+def saw(df: pl.DataFrame) -> pl.DataFrame:
+    """Count the shapes of a frame an invariant runs on (see :func:`both`)."""
+    counts = df.select(**{k: e.fill_null(False).sum() for k, e in SHAPES.items()}).row(0)
+    for name, count in zip(SHAPES, counts, strict=True):
+        SEEN[name] = SEEN.get(name, 0) + count
+    if df.height:
+        SEEN["several snapshots"] = SEEN.get("several snapshots", 0) + (
+            df["observed_at"].n_unique() > 1
+        )
+        SEEN["ties"] = SEEN.get("ties", 0) + (df.height > df["create_time"].n_unique())
+        SEEN["a DST day"] = SEEN.get("a DST day", 0) + bool(
+            df["create_time"].dt.date().is_in([datetime(2026, 3, 29).date()]).any()
+        )
+    return df
+
+
+def both(
+    fn: Callable[..., None],
+    *strategies: Any,
+    examples: tuple[tuple[Any, ...], ...] = (),
+    never: tuple[str, ...] = (),
+    drawn: int = FAST.max_examples,
+) -> tuple[Any, Any]:
+    """The invariant as a default test (``drawn`` seeded examples) and a heavy one (2,000).
+
+    Both run ``examples`` first: calls on :data:`SHAPED`, the frame of every shape. Each run then
+    checks that the frames the invariant ran on showed every shape of :data:`SHAPES` (those in
+    ``never`` excepted: what its frames cannot have), so a default run of few drawn examples
+    still checks the invariant on every shape.
+    """
+
+    def checked(options: settings) -> Callable[[], None]:
+        run = given(*strategies)(fn)
+        for args in examples:
+            run = example(*args)(run)
+        run = options(run)
+
+        def test() -> None:
+            SEEN.clear()
+            run()
+            unseen = [k for k in (*SHAPES, *FRAME_SHAPES) if not SEEN.get(k) and k not in never]
+            assert unseen == [NEVER], f"{fn.__name__} never ran on: {unseen}"
+            assert SEEN[NEVER] == 0
+
+        test.__doc__ = fn.__doc__
+        return test
+
+    return checked(settings(FAST, max_examples=drawn)), pytest.mark.heavy(checked(HEAVY))
 
 
 # -- the brute force ---------------------------------------------------------------------------
@@ -214,12 +267,34 @@ zones = st.sampled_from(ZONES)
 # -- unit-hours ---------------------------------------------------------------------------------
 
 
-def inv_unit_hours(data: st.DataObject, resource: str, every: str, tz: str) -> None:
+@st.composite
+def frame_and_window(
+    draw: st.DrawFn, *, consistent: bool | None = None, maybe: bool = False
+) -> tuple[pl.DataFrame, datetime | None, datetime | None, bool]:
+    """``(df, start, end, consistent)``: a frame and a window around it (with ``maybe``, half of
+    the time none); ``consistent`` None draws it."""
+    if consistent is None:
+        consistent = draw(st.booleans())
+    df = draw(frames(consistent=consistent))
+    start, end = draw(windows(df)) if not maybe or draw(st.booleans()) else (None, None)
+    return df, start, end, consistent
+
+
+#: The frame of every shape (tests/strategies.py), and a window inside it that cuts runs.
+SHAPED = every_shape()
+SHAPED_WINDOWS = ((None, None), (BASES[1] + timedelta(hours=1), BASES[1] + timedelta(hours=23)))
+
+
+def inv_unit_hours(
+    case: tuple[pl.DataFrame, datetime | None, datetime | None, bool],
+    resource: str,
+    every: str,
+    tz: str,
+) -> None:
     """usage = sum of allocation mean x coverage x bin hours = cost's billed unit-hours (every
     idle mode) = the brute force, with and without a window."""
-    consistent = data.draw(st.booleans())
-    df = data.draw(frames(consistent=consistent))
-    start, end = data.draw(windows(df)) if data.draw(st.booleans()) else (None, None)
+    df, start, end, consistent = case
+    saw(df)
     spans = intervals(df, resource)
     expected = brute_unit_hours(spans, window_of(spans, start, end))
     alloc = mt.allocation(df, every=every, by=None, start=start, end=end, tz=tz, resource=resource)
@@ -259,18 +334,30 @@ def inv_unit_hours(data: st.DataObject, resource: str, every: str, tz: str) -> N
 
 
 test_unit_hours_agree, test_unit_hours_agree_heavy = both(
-    inv_unit_hours, st.data(), resources, everies, zones
+    inv_unit_hours,
+    frame_and_window(maybe=True),
+    resources,
+    everies,
+    zones,
+    examples=tuple(
+        ((SHAPED, *w, False), r, e, z)
+        for w, (r, e, z) in itertools.product(
+            SHAPED_WINDOWS, (("gpu", "1h", "Europe/Berlin"), ("npu", "1d", "UTC"))
+        )
+    ),
 )
 
 
 # -- peaks and demand ---------------------------------------------------------------------------
 
 
-def inv_peaks(data: st.DataObject, resource: str, tz: str) -> None:
+def inv_peaks(
+    case: tuple[pl.DataFrame, datetime | None, datetime | None, bool], resource: str, tz: str
+) -> None:
     """capacity_needed(q=1) = its peak = the allocation's peak = the brute-force peak; demand
     (include_queued) >= allocation in every bin."""
-    df = data.draw(frames())
-    start, end = data.draw(windows(df))
+    df, start, end, _ = case
+    saw(df)
     spans = intervals(df, resource)
     window = window_of(spans, start, end)
     need = mt.capacity_needed(df, by=None, q=1.0, start=start, end=end, tz=tz, resource=resource)
@@ -299,7 +386,16 @@ def inv_peaks(data: st.DataObject, resource: str, tz: str) -> None:
     assert bad.height == 0, bad
 
 
-test_peaks_and_demand, test_peaks_and_demand_heavy = both(inv_peaks, st.data(), resources, zones)
+test_peaks_and_demand, test_peaks_and_demand_heavy = both(
+    inv_peaks,
+    frame_and_window(consistent=False),
+    resources,
+    zones,
+    examples=tuple(
+        ((SHAPED, *w, False), r, "Europe/Berlin")
+        for w, r in itertools.product(SHAPED_WINDOWS, ("gpu", "npu"))
+    ),
+)
 
 
 # -- replays ------------------------------------------------------------------------------------
@@ -308,6 +404,7 @@ test_peaks_and_demand, test_peaks_and_demand_heavy = both(inv_peaks, st.data(), 
 def inv_replays(df: pl.DataFrame, resource: str) -> None:
     """At a size nobody waits for, every replayed version starts when it was created; under
     FIFO more units never raise a wait quantile."""
+    saw(df)
     units = UNITS[resource]
     for pool in df["pool_id"].drop_nulls().cast(pl.String).unique().to_list():
         mine = df.filter((pl.col("pool_id").cast(pl.String) == pool) & (pl.col(units) > 0))
@@ -338,7 +435,9 @@ def inv_replays(df: pl.DataFrame, resource: str) -> None:
         assert table[-1, "wait_p100_hours"] == pytest.approx(0.0)
 
 
-test_replays, test_replays_heavy = both(inv_replays, frames(), resources)
+test_replays, test_replays_heavy = both(
+    inv_replays, frames(), resources, examples=((SHAPED, "gpu"), (SHAPED, "npu"))
+)
 
 
 # -- every analysis accepts every frame --------------------------------------------------------
@@ -374,6 +473,7 @@ CALLS: dict[str, Callable[[pl.DataFrame, str], Any]] = {
 
 
 def inv_accepts(df: pl.DataFrame, resource: str) -> None:
+    saw(df)
     for name, call in CALLS.items():
         try:
             call(df, resource)
@@ -389,7 +489,7 @@ def inv_accepts(df: pl.DataFrame, resource: str) -> None:
 
 
 test_every_analysis_accepts_every_frame, test_every_analysis_accepts_every_frame_heavy = both(
-    inv_accepts, frames(), resources
+    inv_accepts, frames(), resources, examples=((SHAPED, "gpu"), (SHAPED, "npu")), drawn=50
 )
 
 
@@ -440,9 +540,9 @@ def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
     return out.sort(out.columns, nulls_last=True)
 
 
-def inv_split(data: st.DataObject) -> None:
-    df = data.draw(frames(observed=True))
-    shuffled = df.sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 99)))
+def inv_split(df: pl.DataFrame, seed: int) -> None:
+    saw(df)
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=seed)
     projects = df["project_id"].unique().to_list()
     for name, call in _split_calls(df).items():
         # The whole frame shuffled against its parts in their original order: sorting,
@@ -457,11 +557,25 @@ def inv_split(data: st.DataObject) -> None:
         assert_frame_equal(joined, whole, check_exact=False, abs_tol=1e-9, check_dtypes=False)
 
 
-test_split_by_project, test_split_by_project_heavy = both(inv_split, st.data())
+test_split_by_project, test_split_by_project_heavy = both(
+    inv_split,
+    frames(observed=True),
+    st.integers(0, 99),
+    # The frame of every shape, read by a client: every row carries its snapshot time.
+    examples=((SHAPED.with_columns(pl.col("observed_at").fill_null(BASES[2])), 7),),
+    never=("no observed_at",),
+    drawn=50,
+)
 
 
-# -- the generator itself -----------------------------------------------------------------------
+# -- the shapes every invariant runs on ---------------------------------------------------------
 
+#: A shape the generator must never produce.
+NEVER: Final = "v1 with run detail (must stay 0)"
+#: Shapes of whole frames, counted by :func:`saw` besides :data:`SHAPES`.
+FRAME_SHAPES: Final = ("several snapshots", "ties", "a DST day")
+#: Shapes of rows (tests/strategies.py's module docstring): each invariant's frames must show
+#: every one (:func:`both`).
 SHAPES: dict[str, pl.Expr] = {
     "v1": pl.col("api") == "v1",
     "v2": pl.col("api") == "v2",
@@ -519,31 +633,9 @@ SHAPES: dict[str, pl.Expr] = {
     "not preemptible": ~pl.col("preemptible"),
     "v2 preemptible unknown": (pl.col("api") == "v2") & pl.col("preemptible").is_null(),
     # v1 rows never carry them
-    "v1 with run detail (must stay 0)": (pl.col("api") == "v1")
+    NEVER: (pl.col("api") == "v1")
     & pl.any_horizontal(
         pl.col(c).is_not_null()
         for c in ("segments", "node_counts", "restarts", "priority", "preemptible")
     ),
 }
-
-
-def test_the_generator_produces_every_shape() -> None:
-    seen: dict[str, int] = dict.fromkeys(SHAPES, 0)
-    snapshots = ties = dst = 0
-
-    @FAST
-    @given(frames())
-    def collect(df: pl.DataFrame) -> None:
-        nonlocal snapshots, ties, dst
-        counts = df.select(**{k: e.fill_null(False).sum() for k, e in SHAPES.items()}).row(0)
-        for name, count in zip(SHAPES, counts, strict=True):
-            seen[name] += count
-        snapshots += df["observed_at"].n_unique() > 1
-        ties += df.height > df["create_time"].n_unique()
-        dst += df["create_time"].dt.date().is_in([datetime(2026, 3, 29).date()]).any()
-
-    collect()
-    must_be_zero = "v1 with run detail (must stay 0)"
-    assert seen.pop(must_be_zero) == 0
-    assert all(seen.values()), {k: v for k, v in seen.items() if not v}
-    assert snapshots and ties and dst

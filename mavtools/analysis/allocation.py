@@ -27,6 +27,7 @@ from mavtools.analysis.timeline import (
     time_bins,
     to_ms,
     units_column,
+    with_frame_now,
 )
 
 __all__ = ["allocation", "overlapping", "usage", "utilization", "weekly_profile"]
@@ -156,11 +157,14 @@ def overlapping(
     in it. ``allocation(overlapping(df, start=a, end=b), start=a, end=b)`` equals
     ``allocation(df, start=a, end=b)``. A version that never started (or holds nothing) is kept
     when its creation lies in the window, so counts of queued or canceled versions still see it.
+    Rows without ``observed_at`` (frames built by hand) come back with the whole frame's "now"
+    (the latest moment ``df`` vouches for) as their ``observed_at``: the subset alone vouches
+    for less, and a version still running would stop holding at the subset's latest timestamp.
 
     Example:
         >>> chosen = overlapping(df, start=datetime(2026, 9, 24), end=datetime(2026, 10, 1))
     """
-    check_tz(tz)
+    df = with_frame_now(df, check_tz(tz))
     lo = pl.lit(to_ms(start, tz) if start is not None else None, dtype=pl.Int64)
     hi = pl.lit(to_ms(end, tz) if end is not None else None, dtype=pl.Int64)
     s, e, c = (

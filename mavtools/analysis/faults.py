@@ -25,8 +25,8 @@ from mavtools.analysis.timeline import (
     Resource,
     group_keys,
     held_intervals,
-    now_ms_expr,
     sorted_by,
+    with_frame_now,
 )
 from mavtools.frame import VERSION_SCHEMA
 
@@ -98,12 +98,9 @@ def fault_hours(
             segments=pl.lit(None, dtype=VERSION_SCHEMA["segments"]),
             restarts=pl.lit(None, dtype=pl.Int32),
         )
-    if now is None and df["observed_at"].null_count():
-        # Rows without a snapshot time hold until the latest moment the *whole* frame vouches
-        # for: stamp it before taking the faulted rows apart, which alone vouch for less.
-        df = df.with_columns(
-            observed_at=now_ms_expr(df, None, tz).cast(VERSION_SCHEMA["observed_at"])
-        )
+    # Rows without a snapshot time hold until the latest moment the *whole* frame vouches for,
+    # not the faulted rows alone.
+    df = with_frame_now(df, tz)
     total = _unit_hours(df, keys, resource, start, end, now, tz, "unit_hours")
     lost = _unit_hours(df, keys, resource, start, end, now, tz, "fault_unit_hours", True)
     counts = overlapping(df, start=start, end=end, now=now, tz=tz).select(

@@ -182,6 +182,18 @@ def now_ms_expr(df: pl.DataFrame, now: datetime | None, tz: str = DEFAULT_TZ) ->
     return pl.coalesce(epoch_ms(pl.col("observed_at")), pl.lit(fallback, dtype=pl.Int64))
 
 
+def with_frame_now(df: pl.DataFrame, tz: str = DEFAULT_TZ) -> pl.DataFrame:
+    """``df`` with the frame's "now" written into every row that has no ``observed_at``.
+
+    Rows without a snapshot time hold until the latest moment the *whole* frame vouches for
+    (:func:`now_ms_expr`); a subset of them vouches for less. Stamp them before taking rows
+    apart, so a subset is analysed as it was in the frame.
+    """
+    if not df["observed_at"].null_count():
+        return df
+    return df.with_columns(observed_at=now_ms_expr(df, None, tz).cast(TIME))
+
+
 def using(df: pl.DataFrame, resource: Resource | None) -> pl.DataFrame:
     """Versions that ask for ``resource`` (all versions when it is None)."""
     return df if resource is None else df.filter(pl.col(units_column(resource)) > 0)

@@ -85,95 +85,76 @@ def forecast_figure(
     rows = {r["pool_id"]: r for r in decision.iter_rows(named=True)}
     legend: set[str] = set()  # each kind of line in the legend once, from its first panel
 
-    def first(kind: str) -> bool:
-        new = kind not in legend
+    def add(panel: int, kind: str, **trace: Any) -> None:
+        fig.add_trace(
+            go.Scatter(legendgroup=kind, showlegend=kind not in legend, **trace), row=panel, col=1
+        )
         legend.add(kind)
-        return new
 
     for i, pool in enumerate(pools, start=1):
         part = forecast.filter(pl.col("pool_id") == pool).sort("time")
         hist = part.filter(pl.col("unit_hours").is_not_null())
         ahead = part.filter(pl.col("forecast").is_not_null())
         unit = "GPU" if rows[pool]["resource"] == "gpu" else "NPU"
-        fig.add_trace(
-            go.Scatter(
-                x=hist["time"].to_list(),
-                y=[round(v, 1) for v in hist["unit_hours"].to_list()],
-                name="demand (incl. queued)",
-                mode="lines",
-                line={"color": "#1f77b4"},
-                legendgroup="demand",
-                showlegend=first("demand"),
-                hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y}} {unit}-hours<extra></extra>",
-            ),
-            row=i,
-            col=1,
+        add(
+            i,
+            "demand",
+            x=hist["time"].to_list(),
+            y=[round(v, 1) for v in hist["unit_hours"].to_list()],
+            name="demand (incl. queued)",
+            mode="lines",
+            line={"color": "#1f77b4"},
+            hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y}} {unit}-hours<extra></extra>",
         )
         shown = pool in skill and skill[pool]["skill"] and ahead.height
         if shown:
             x = ahead["time"].to_list()
-            fig.add_trace(
-                go.Scatter(
-                    x=x + x[::-1],
-                    y=[round(v, 1) for v in ahead["high"].to_list() + ahead["low"].to_list()[::-1]],
-                    fill="toself",
-                    fillcolor="rgba(255,127,14,0.2)",
-                    line={"width": 0},
-                    name="80% interval",
-                    legendgroup="interval",
-                    showlegend=first("interval"),
-                    hoverinfo="skip",
-                ),
-                row=i,
-                col=1,
+            add(
+                i,
+                "interval",
+                x=x + x[::-1],
+                y=[round(v, 1) for v in ahead["high"].to_list() + ahead["low"].to_list()[::-1]],
+                fill="toself",
+                fillcolor="rgba(255,127,14,0.2)",
+                line={"width": 0},
+                name="80% interval",
+                hoverinfo="skip",
             )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=[round(v, 1) for v in ahead["forecast"].to_list()],
-                    name="forecast",
-                    mode="lines",
-                    line={"color": "#ff7f0e"},
-                    legendgroup="forecast",
-                    showlegend=first("forecast"),
-                ),
-                row=i,
-                col=1,
+            add(
+                i,
+                "forecast",
+                x=x,
+                y=[round(v, 1) for v in ahead["forecast"].to_list()],
+                name="forecast",
+                mode="lines",
+                line={"color": "#ff7f0e"},
             )
         # The sizes run to the horizon's end whether or not the forecast is shown.
         end = part["time"].to_list()[-1]
         start = hist["time"].to_list()[0]
         today = rows[pool]["units_now"] * period_hours
-        fig.add_trace(
-            go.Scatter(
-                x=[start, end],
-                y=[today, today],
-                name="today's size",
-                mode="lines",
-                line={"color": _GREY, "dash": "dash", "shape": "hv"},
-                legendgroup="today",
-                showlegend=first("today"),
-                hovertemplate=f"today: {rows[pool]['units_now']} {unit}s<extra></extra>",
-            ),
-            row=i,
-            col=1,
+        add(
+            i,
+            "today",
+            x=[start, end],
+            y=[today, today],
+            name="today's size",
+            mode="lines",
+            line={"color": _GREY, "dash": "dash", "shape": "hv"},
+            hovertemplate=f"today: {rows[pool]['units_now']} {unit}s<extra></extra>",
         )
         if rows[pool]["units"] is not None:
             rec = rows[pool]["units"] * period_hours
             since = hist["time"].to_list()[-1]
-            fig.add_trace(
-                go.Scatter(
-                    x=[since, end if end > since else since + timedelta(days=1)],
-                    y=[rec, rec],
-                    name="recommended size",
-                    mode="lines",
-                    line={"color": "#2ca02c", "shape": "hv"},
-                    legendgroup="recommended",
-                    showlegend=first("recommended"),
-                    hovertemplate=f"recommended: {rows[pool]['units']} {unit}s<extra></extra>",
-                ),
-                row=i,
-                col=1,
+            add(
+                i,
+                "recommended",
+                x=[since, end if end > since else since + timedelta(days=1)],
+                y=[rec, rec],
+                name="recommended size",
+                mode="lines",
+                line={"color": "#2ca02c", "shape": "hv"},
+                hovertemplate=f"recommended: {rows[pool]['units']} {unit}s<extra></extra>",
             )
         fig.update_yaxes(title_text=f"{unit}-hours/day", row=i, col=1)
     fig.update_layout(
