@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mavtools.frame import WIRE_FIELDS
 from mavtools.local import synth
-from mavtools.local.fake_api import _GATEWAY_PAGE
+from mavtools.local.fake.server import _GATEWAY_PAGE
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "samples"
 PAGE_SIZE = 500

@@ -206,7 +206,7 @@ def cluster_v2_jobs() -> list[dict[str, Any]]:
     Example:
         >>> FakeV2(cluster_v2_jobs()).attach(server.api)
     """
-    from mavtools.local.fake_v2 import v2_job
+    from mavtools.local.fake import v2_job
 
     def uuid(n: int) -> str:
         return f"00000000-0000-4000-8000-{n:012d}"

@@ -1,6 +1,6 @@
 """The new-version (v2) training API of the local ModelArts stand-in: job searches, pools, flavors.
 
-:class:`FakeV2` plugs into a :class:`~mavtools.local.fake_api.FakeModelArts` with :meth:`FakeV2.attach`
+:class:`FakeV2` plugs into a :class:`~mavtools.local.fake.server.FakeModelArts` with :meth:`FakeV2.attach`
 (routes of its own); the listings are answered through ``FakeModelArts.counted``, so every switch
 of the v1 server (credentials, latency, faults, ``before_request``, the request count) applies
 alike:
@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mavtools.local.fake_api import Answer, FakeModelArts, Handler, Request
+from mavtools.local.fake.server import Answer, FakeModelArts, Handler, Request
 
 __all__ = ["MAX_LIMIT", "FakeV2", "PoolSpec", "v2_job"]
 

@@ -386,7 +386,7 @@ class FakeModelArts:
 
         Counts it (``requests``, ``request_log``, ``before_request``), checks credentials and the
         project, answers an injected or random fault instead when one is due, and adds latency.
-        Extensions (``mavtools.local.fake_v2``) serve their listings through it.
+        Extensions (``mavtools.local.fake.v2``) serve their listings through it.
         """
         with self._lock:
             self.requests += 1
