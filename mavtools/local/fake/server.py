@@ -1,17 +1,17 @@
-"""A local stand-in for the ModelArts versions API, for tests, demos and the bundled samples.
+"""The stand-in ModelArts server: routing, credentials, faults, IAM and workspaces.
 
-:class:`FakeModelArts` holds versions in memory and answers ``GET /v1/{project}/training-jobs/versions``
-the way the documented API does: paging (``offset`` as a record offset or, switchable, as a page
-index), filters (``status``, ``pool_id``, ``workspace_id``), ``sort_by`` and ``order``, ``limit=0``,
-token and AK/SK checks, documented error bodies, and faults on demand. It also answers the IAM call
-``POST /v3/auth/tokens`` so password authentication can be tested end to end. Extra tokens with
-narrowed :class:`Permissions` (``grants=``) stand in for least-privilege IAM users: one that may
-not list workspaces, one refused in a given workspace (403 ``ModelArts.0108``).
+:class:`FakeModelArts` answers ``GET /v1/{project}/training-jobs/versions`` from versions held in
+memory (the listing itself is :class:`~mavtools.local.fake.v1.Versions`), with token and AK/SK
+checks, documented error bodies, and faults on demand. It also answers the IAM call
+``POST /v3/auth/tokens`` so password authentication can be tested end to end, and
+``GET /v1/{project}/workspaces``. Extra tokens with narrowed :class:`Permissions` (``grants=``)
+stand in for least-privilege IAM users: one that may not list workspaces, one refused in a given
+workspace (403 ``ModelArts.0108``). Other APIs plug in with :meth:`FakeModelArts.route` and answer
+through :meth:`FakeModelArts.counted` (``v2``, ``workloads``).
 
-It is reached two ways, through one :meth:`FakeModelArts.handle`:
-
-* :func:`serve` runs it as a real HTTP server on 127.0.0.1 (never another interface);
-* :class:`FakeAdapter` mounts it on a ``requests.Session`` in-process (the bundled samples use this).
+It is reached two ways, through one :meth:`FakeModelArts.handle` (see ``frontends``): a real HTTP
+server on 127.0.0.1 (:func:`~mavtools.local.fake.frontends.serve`), or in-process on a
+``requests.Session`` (:class:`~mavtools.local.fake.frontends.FakeAdapter`).
 
 Faults (:meth:`FakeModelArts.inject` for the next requests, or ``fault_rate`` for random ones):
 ``429`` (with ``Retry-After``), ``429-bare`` (without), ``500``, ``502`` (an HTML gateway page),
@@ -23,39 +23,31 @@ body, one every ``every`` seconds for ``trickle_for`` seconds, then silence for 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import random
 import re
-import socket
-import ssl
 import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
-import requests
-from requests.adapters import BaseAdapter
+from mavtools.local.fake.v1 import Versions
+from mavtools.local.fake.wire import (
+    GATEWAY_PAGE,
+    NOT_FOUND,
+    Answer,
+    Handler,
+    Request,
+    error,
+    not_authorized,
+)
 
-from mavtools.frame import WIRE_FIELDS
-
-__all__ = [
-    "FAULT_KINDS",
-    "Answer",
-    "FakeAdapter",
-    "FakeModelArts",
-    "Permissions",
-    "Request",
-    "RunningServer",
-    "serve",
-]
+__all__ = ["FAULT_KINDS", "FakeModelArts", "Permissions"]
 
 FAULT_KINDS: Final = (
     "429",
@@ -71,48 +63,6 @@ FAULT_KINDS: Final = (
     "endless",
     "trickle",
 )
-_SORT_FIELDS: Final = {
-    "create_time": "create_time",
-    "job_desc": "version_desc",
-    "status": "status",
-    "duration": "duration",
-    "job_name": "version_name",
-}
-_GATEWAY_PAGE: Final = (
-    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
-    b"</center><hr><center>nginx</center></body></html>"
-)
-
-
-@dataclass
-class Answer:
-    """What :meth:`FakeModelArts.handle` decided to send.
-
-    ``action`` is ``"send"`` for a normal answer, or one of the socket-level faults ``"reset"``,
-    ``"timeout"``, ``"truncate"``, ``"endless"`` that only the HTTP front end can act out.
-    """
-
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    action: str = "send"
-    delay: float = 0.0
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request as a route handler sees it (``query`` parsed, blank values kept)."""
-
-    method: str
-    target: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Mapping[str, str]
-    body: bytes
-
-
-#: A route handler: the request and the match of its path pattern -> the answer.
-Handler = Callable[[Request, "re.Match[str]"], Answer]
 
 
 @dataclass(frozen=True)
@@ -132,18 +82,7 @@ class Permissions:
     list_flavors: bool = True
 
 
-def _not_authorized(action: str) -> Answer:
-    return _error(
-        403, "ModelArts.0108", f"You are not authorized to perform the ({action}) operation."
-    )
-
-
-def _error(status: int, code: str, message: str, extra: Mapping[str, str] | None = None) -> Answer:
-    body = json.dumps({"is_success": False, "error_code": code, "error_message": message}).encode()
-    return Answer(status, body, {"Content-Type": "application/json", **(extra or {})})
-
-
-class FakeModelArts:
+class FakeModelArts(Versions):
     """An in-memory ModelArts versions API.
 
     Args:
@@ -246,38 +185,6 @@ class FakeModelArts:
         self.route("GET", r"/v1/(?P<project>[^/]+)/training-jobs/versions", self._route_versions)
         self.add_versions(records)
 
-    # -- data -----------------------------------------------------------------------------------
-
-    def add_versions(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Add (or replace) versions; each record needs ``version_id`` and ``workspace_id``."""
-        with self._lock:
-            for record in records:
-                rec = dict(record)
-                rec.setdefault("workspace_id", "0")
-                vid = int(rec["version_id"])
-                self._records[vid] = rec
-                self._encoded.pop(vid, None)
-            self._views.clear()
-
-    def update_version(self, version_id: int, **fields: Any) -> None:
-        """Change fields of one version (for example finish it)."""
-        with self._lock:
-            self._records[version_id].update(fields)
-            self._encoded.pop(version_id, None)
-            self._views.clear()
-
-    def remove_version(self, version_id: int) -> None:
-        with self._lock:
-            self._records.pop(version_id)
-            self._encoded.pop(version_id, None)
-            self._views.clear()
-
-    @property
-    def versions(self) -> list[dict[str, Any]]:
-        """A copy of every stored record."""
-        with self._lock:
-            return [dict(r) for r in self._records.values()]
-
     # -- faults ---------------------------------------------------------------------------------
 
     def inject(self, kind: str, times: int = 1, **params: Any) -> None:
@@ -298,15 +205,15 @@ class FakeModelArts:
     def _fault_answer(self, kind: str, params: Mapping[str, Any]) -> Answer:
         if kind == "429":
             retry_after = str(params.get("retry_after", self.retry_after))
-            return _error(429, "ModelArts.0120", "Too many requests.", {"Retry-After": retry_after})
+            return error(429, "ModelArts.0120", "Too many requests.", {"Retry-After": retry_after})
         if kind == "429-bare":
-            return _error(429, "APIGW.0308", "The throttling threshold has been reached.")
+            return error(429, "APIGW.0308", "The throttling threshold has been reached.")
         if kind in ("500", "503"):
-            return _error(int(kind), "ModelArts.0010", "Internal error.")
+            return error(int(kind), "ModelArts.0010", "Internal error.")
         if kind == "502":
-            return Answer(502, _GATEWAY_PAGE, {"Content-Type": "text/html"})
+            return Answer(502, GATEWAY_PAGE, {"Content-Type": "text/html"})
         if kind == "html":
-            return Answer(200, _GATEWAY_PAGE, {"Content-Type": "text/html"})
+            return Answer(200, GATEWAY_PAGE, {"Content-Type": "text/html"})
         if kind == "slow":
             return Answer(0, b"", action="slow", delay=float(params.get("stall", self.stall)))
         if kind == "trickle":
@@ -350,13 +257,7 @@ class FakeModelArts:
             match = pattern.fullmatch(request.path)
             if match is not None and route_method == method:
                 return handler(request, match)
-        body_404 = json.dumps(
-            {
-                "error_code": "APIGW.0101",
-                "error_msg": "The API does not exist or has not been published in the environment",
-            }
-        ).encode()
-        return Answer(404, body_404, {"Content-Type": "application/json"})
+        return Answer(404, NOT_FOUND, {"Content-Type": "application/json"})
 
     def authorise(self, request: Request, project: str | None = None) -> Answer | None:
         """The refusal of a request with bad credentials or another project's id, else None."""
@@ -364,7 +265,7 @@ class FakeModelArts:
         if denied is not None:
             return denied
         if project is not None and urllib.parse.unquote(project) != self.project_id:
-            return _error(
+            return error(
                 403, "ModelArts.0210", "The project id in the request URL does not match the token."
             )
         return None
@@ -375,7 +276,7 @@ class FakeModelArts:
     def _route_workspaces(self, request: Request, match: re.Match[str]) -> Answer:
         denied = self.authorise(request)
         if denied is None and not self._grant(request.headers).list_workspaces:
-            denied = _not_authorized("modelarts:workspace:list")
+            denied = not_authorized("modelarts:workspace:list")
         return denied or self._workspaces(request.query)
 
     def _route_versions(self, request: Request, match: re.Match[str]) -> Answer:
@@ -405,7 +306,7 @@ class FakeModelArts:
             return denied
         workspace = (request.query.get("workspace_id") or ["0"])[-1]
         if workspace in self._grant(request.headers).refused_workspaces:
-            return _not_authorized("modelarts:trainJob:list")
+            return not_authorized("modelarts:trainJob:list")
         fault = self._next_fault()
         answer = self._fault_answer(*fault) if fault else respond()
         if self.latency:
@@ -425,46 +326,12 @@ class FakeModelArts:
         self._bucket = (tokens, now)
         self.throttled += 1
         wait = max(1, math.ceil((1 - tokens) / self.rate_limit))
-        return _error(
+        return error(
             429,
             "APIGW.0308",
             "The request is throttled.",
             {"Retry-After": str(wait)},
         )
-
-    def churn(
-        self, at: int, *, deleted: int = 30, created: int = 30, seed: int = 0, oldest: bool = False
-    ) -> None:
-        """Just before listing request ``at``: delete ``deleted`` random versions of workspace
-        "0" and create ``created`` newer ones (an ordinary day on a busy project).
-
-        ``oldest=True`` deletes every other one of the ``2 * deleted`` oldest instead, where an
-        oldest-first reader has already been (the first page, the offset probe).
-        """
-        rng = random.Random(seed)
-
-        def change() -> None:
-            with self._lock:
-                mine = sorted(
-                    (v for v, r in self._records.items() if r["workspace_id"] == "0"),
-                    key=lambda v: (self._records[v].get("create_time") or 0, v),
-                )
-                newest = max(self._records.values(), key=lambda r: r.get("create_time") or 0)
-                top = max(self._records)
-                gone = mine[: 2 * deleted : 2] if oldest else rng.sample(mine, deleted)
-                for vid in gone:
-                    self.remove_version(vid)
-                self.add_versions(
-                    dict(newest)
-                    | {
-                        "version_id": top + 1 + i,
-                        "job_id": top + 1 + i,
-                        "create_time": (newest.get("create_time") or 0) + 1 + i,
-                    }
-                    for i in range(created)
-                )
-
-        self.at_request.setdefault(at, []).append(change)
 
     def _check_auth(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
@@ -480,7 +347,7 @@ class FakeModelArts:
                 return None
             if token in self.grants:
                 return None
-            return _error(401, "ModelArts.0203", "Invalid token.")
+            return error(401, "ModelArts.0203", "Invalid token.")
         if lower.get("authorization", "").startswith("SDK-HMAC-SHA256") and self.aksk:
             from mavtools.api.auth import (
                 verify_request,  # the server checks signatures like the gateway
@@ -489,12 +356,12 @@ class FakeModelArts:
             url = f"http://{lower.get('host', 'localhost')}{target}"
             now = datetime.now(UTC) + timedelta(seconds=self.clock_skew)
             if not verify_request(method, url, dict(headers), body, self.aksk.get, now=now):
-                return _error(403, "ModelArts.0206", "Invalid AK/SK.")
+                return error(403, "ModelArts.0206", "Invalid AK/SK.")
             if self.sub_project and lower.get("x-project-id") != self.project_id:
                 # An IAM sub-project: AK/SK calls must name the project (the SDK always does).
-                return _error(403, "ModelArts.0210", "X-Project-Id is missing or wrong.")
+                return error(403, "ModelArts.0210", "X-Project-Id is missing or wrong.")
             return None
-        return _error(401, "ModelArts.0203", "Invalid token.")
+        return error(401, "ModelArts.0203", "Invalid token.")
 
     def grant(self, headers: Mapping[str, str]) -> Permissions:
         """What the token of a request may do (extensions check their own actions)."""
@@ -564,271 +431,3 @@ class FakeModelArts:
         ]
         body = json.dumps({"total_count": len(ids), "workspaces": items}).encode()
         return Answer(200, body, {"Content-Type": "application/json"})
-
-    def _list(self, query: Mapping[str, list[str]]) -> Answer:
-        def one(name: str, default: str | None = None) -> str | None:
-            values = query.get(name)
-            return values[-1] if values else default
-
-        try:
-            offset = int(one("offset", "0") or 0)
-            limit = int(one("limit", "20") or 20)
-            if offset < 0 or limit < 0:
-                raise ValueError
-        except ValueError:
-            return _error(400, "ModelArts.0104", "Parameter error.")
-        served = limit if not self.max_limit or 0 < limit <= self.max_limit else self.max_limit
-        sort_by = one("sort_by", "create_time") or "create_time"
-        order = one("order", "desc") or "desc"
-        if sort_by not in _SORT_FIELDS or order not in ("asc", "desc"):
-            return _error(400, "ModelArts.0104", "Parameter error.")
-        status = one("status")
-        if status is not None and not status.lstrip("-").isdigit():
-            return _error(400, "ModelArts.0104", "Parameter error.")
-        key = (one("workspace_id", "0"), status, one("pool_id"), sort_by, order)
-        with self._lock:
-            ids = self._views.get(key)
-            if ids is None:
-                ids = self._select(*key)
-                self._views[key] = ids
-            total = len(ids)
-            if served == 0:
-                chunk = ids
-            else:
-                start = {
-                    "record": offset,
-                    "page": offset * served,
-                    "page1": max(offset - 1, 0) * served,
-                }[self.offset_mode]
-                chunk = ids[start : start + served]
-            encoded = [self._encode(vid) for vid in chunk]
-        head = f'{{"is_success":true,"total_count":{total},"offset":{offset},"limit":{limit},"versions":['
-        body = head.encode() + b",".join(encoded) + b"]}"
-        return Answer(200, body, {"Content-Type": "application/json"})
-
-    def _select(
-        self,
-        workspace_id: str | None,
-        status: str | None,
-        pool_id: str | None,
-        sort_by: str,
-        order: str,
-    ) -> list[int]:
-        rows = [
-            r
-            for r in self._records.values()
-            if r.get("workspace_id", "0") == workspace_id
-            and (status is None or r.get("status") == int(status))
-            and (pool_id is None or r.get("pool_id") == pool_id)
-        ]
-        field_name = _SORT_FIELDS[sort_by]
-        rows.sort(
-            key=lambda r: (
-                (r.get(field_name) is not None, r.get(field_name) or 0, r["version_id"])
-                if field_name not in ("version_desc", "version_name")
-                else (r.get(field_name) is not None, r.get(field_name) or "", r["version_id"])
-            ),
-            reverse=order == "desc",
-        )
-        return [r["version_id"] for r in rows]
-
-    def _encode(self, vid: int) -> bytes:
-        data = self._encoded.get(vid)
-        if data is None:
-            rec = self._records[vid]
-            data = json.dumps({k: rec.get(k) for k in WIRE_FIELDS if k in rec}).encode()
-            self._encoded[vid] = data
-        return data
-
-
-# -- HTTP front end ---------------------------------------------------------------------------
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # see setup(): no delayed-ACK wait on two-write answers
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in two writes; with Nagle's algorithm the body then waits for
-        # the client's delayed ACK (~40 ms per answer), which real gateways do not add.
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        """The ``Date`` header, on the server's (possibly skewed) clock."""
-        now = time.time() if timestamp is None else timestamp
-        return super().date_time_string(now + self.server.api.clock_skew)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        answer = self.server.api.handle(self.command, self.path, dict(self.headers.items()), body)
-        if answer.delay and answer.action in ("send", "slow"):
-            time.sleep(answer.delay)
-        if answer.action == "slow":
-            answer = self.server.api._list(
-                urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-            )
-        if answer.action == "reset":
-            self._reset()
-            return
-        if answer.action == "timeout":
-            self.server.sleep(answer.delay)
-            self._reset()
-            return
-        if answer.action == "endless":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"is_success":true,"versions":[')
-            deadline = time.monotonic() + answer.delay
-            with contextlib.suppress(OSError):
-                while time.monotonic() < deadline and not self.server.stopping.is_set():
-                    self.wfile.write(b'{"version_id":1},' * 64)
-                    time.sleep(0.001)
-            self._reset()
-            return
-        if answer.action == "trickle":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            every, until = answer.headers["every"], answer.headers["trickle_for"]
-            deadline = time.monotonic() + float(until)
-            with contextlib.suppress(OSError):
-                self.wfile.write(b'{"is_success":true,')
-                self.wfile.flush()
-                while time.monotonic() < deadline and not self.server.stopping.is_set():
-                    self.server.sleep(float(every))
-                    self.wfile.write(b" ")
-                    self.wfile.flush()
-            self.server.sleep(answer.delay)
-            self._reset()
-            return
-        if answer.action == "truncate":
-            full = self.server.api._list(
-                urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-            ).body
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(full)))
-            self.end_headers()
-            self.wfile.write(full[: len(full) // 2])
-            self._reset()
-            return
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    def _reset(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-            )
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.close()
-
-    do_GET = _serve
-    do_POST = _serve
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, api: FakeModelArts, port: int) -> None:
-        self.api = api
-        self.stopping = threading.Event()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def sleep(self, seconds: float) -> None:
-        self.stopping.wait(seconds)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up (timeouts, faults, tests ending) are expected: no traceback."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)
-
-
-@dataclass
-class RunningServer:
-    """A :class:`FakeModelArts` listening on 127.0.0.1; stop it with :meth:`stop` or ``with``."""
-
-    api: FakeModelArts
-    url: str
-    _server: _Server
-    _thread: threading.Thread
-
-    def stop(self) -> None:
-        self._server.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> RunningServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def serve(api: FakeModelArts, port: int = 0, *, tls: ssl.SSLContext | None = None) -> RunningServer:
-    """Start ``api`` on 127.0.0.1 (``port=0``: a free port) in a background thread.
-
-    ``tls``: a server-side context (with its certificate loaded) to answer over HTTPS instead.
-    """
-    server = _Server(api, port)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, name="fake-modelarts", daemon=True)
-    thread.start()
-    host, bound = server.server_address[:2]
-    host = host.decode() if isinstance(host, bytes) else host
-    scheme = "https" if tls is not None else "http"
-    return RunningServer(api, f"{scheme}://{host}:{bound}", server, thread)
-
-
-# -- in-process front end ---------------------------------------------------------------------
-
-
-class FakeAdapter(BaseAdapter):
-    """A ``requests`` transport adapter answering from a :class:`FakeModelArts` in-process.
-
-    Only plain answers are supported (socket-level faults need :func:`serve`).
-    """
-
-    def __init__(self, api: FakeModelArts) -> None:
-        super().__init__()
-        self.api = api
-
-    def send(  # type: ignore[override]  # the transport options do not apply in-process
-        self, request: requests.PreparedRequest, **kwargs: Any
-    ) -> requests.Response:
-        parts = urllib.parse.urlsplit(request.url or "")
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        raw_body = request.body or b""
-        body = raw_body.encode() if isinstance(raw_body, str) else raw_body
-        answer = self.api.handle(request.method or "GET", target, dict(request.headers), body)
-        response = requests.Response()
-        response.status_code = answer.status
-        response.headers.update(answer.headers)
-        response.raw = io.BytesIO(answer.body)  # requests reads .content from it (public API)
-        response.url = request.url or ""
-        response.request = request
-        response.encoding = "utf-8"
-        return response
-
-    def close(self) -> None:
-        pass

@@ -34,17 +34,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mavtools.local.fake.server import Answer, FakeModelArts, Handler, Request
+from mavtools.local.fake.server import FakeModelArts
+from mavtools.local.fake.wire import NOT_FOUND, Answer, Handler, Request
 
 __all__ = ["MAX_LIMIT", "FakeV2", "PoolSpec", "v2_job"]
 
 MAX_LIMIT: Final = 50
-_NOT_FOUND: Final = json.dumps(
-    {
-        "error_code": "APIGW.0101",
-        "error_msg": "The API does not exist or has not been published in the environment",
-    }
-).encode()
 
 
 def v2_job(
@@ -310,9 +305,7 @@ class FakeV2:
             self._api.route(
                 "GET",
                 r"/v1/(?P<project>[^/]+)/training-jobs/versions",
-                lambda request, match: Answer(
-                    404, _NOT_FOUND, {"Content-Type": "application/json"}
-                ),
+                lambda request, match: Answer(404, NOT_FOUND, {"Content-Type": "application/json"}),
             )
 
     def _handler(self, answer: Callable[[Request], tuple[int, bytes]]) -> Handler:

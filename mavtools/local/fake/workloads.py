@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from mavtools.local.fake.server import Answer, FakeModelArts, Request
+from mavtools.local.fake.server import FakeModelArts
 from mavtools.local.fake.v2 import FakeV2
+from mavtools.local.fake.wire import Answer, Request
 
 __all__ = ["FakeWorkloads"]
 
