@@ -4,6 +4,7 @@ Modules (each one concern):
 
 * ``server``: :class:`FakeModelArts`, the gateway: routes, credentials, faults, IAM, workspaces;
 * ``v1``: the versions it holds and the v1 versions listing;
+* ``paging``: how every listing reads ``offset`` and ``limit`` (one rule, values per API);
 * ``frontends``: :func:`serve` (real HTTP on 127.0.0.1) and :class:`FakeAdapter` (in-process);
 * ``wire``: the request and answer types and the error bodies the routes share;
 * ``v2``: :class:`FakeV2`, the v2 training API (job searches, pools, flavors);

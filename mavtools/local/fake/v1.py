@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from mavtools.frame import WIRE_FIELDS
+from mavtools.local.fake.paging import Paging, PagingError
 from mavtools.local.fake.wire import Answer, error
 
 __all__ = ["Versions"]
@@ -116,14 +117,15 @@ class Versions:
             values = query.get(name)
             return values[-1] if values else default
 
+        # The documented default 20 and limit=0 for all; the cap is a gateway's, silent.
+        paging = Paging(
+            default_limit=20, max_limit=self.max_limit or None, offset_mode=self.offset_mode
+        )
         try:
-            offset = int(one("offset", "0") or 0)
-            limit = int(one("limit", "20") or 20)
-            if offset < 0 or limit < 0:
-                raise ValueError
+            offset = int(one("offset") or 0)
+            limit = int(one("limit") or paging.default_limit)
         except ValueError:
             return error(400, "ModelArts.0104", "Parameter error.")
-        served = limit if not self.max_limit or 0 < limit <= self.max_limit else self.max_limit
         sort_by = one("sort_by", "create_time") or "create_time"
         order = one("order", "desc") or "desc"
         if sort_by not in _SORT_FIELDS or order not in ("asc", "desc"):
@@ -138,16 +140,11 @@ class Versions:
                 ids = self._select(*key)
                 self._views[key] = ids
             total = len(ids)
-            if served == 0:
-                chunk = ids
-            else:
-                start = {
-                    "record": offset,
-                    "page": offset * served,
-                    "page1": max(offset - 1, 0) * served,
-                }[self.offset_mode]
-                chunk = ids[start : start + served]
-            encoded = [self._encode(vid) for vid in chunk]
+            try:
+                window = paging.window(offset, limit, total)
+            except PagingError:
+                return error(400, "ModelArts.0104", "Parameter error.")
+            encoded = [self._encode(ids[i]) for i in window]
         head = f'{{"is_success":true,"total_count":{total},"offset":{offset},"limit":{limit},"versions":['
         body = head.encode() + b",".join(encoded) + b"]}"
         return Answer(200, body, {"Content-Type": "application/json"})
