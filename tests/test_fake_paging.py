@@ -137,3 +137,23 @@ def test_v2_pages_of_a_time_window_are_the_brute_force_slices(
         assert items == expected[page * 20 : page * 20 + 20]
         seen += items
     assert seen == expected
+
+
+def test_v1_workspaces_offset_is_a_page_index(start_server: Callable[..., RunningServer]) -> None:
+    records = synth.simulate(300, seed=11)
+    server = start_server(records)
+    url = f"{server.url}/v1/{PROJECT}/workspaces"
+    headers = {"X-Auth-Token": TOKEN}
+    every = sorted({r["workspace_id"] for r in records} | {"0"})
+    assert len(every) >= 3
+
+    def ids(**params: Any) -> list[str]:
+        doc = requests.get(url, params=params, headers=headers, timeout=10).json()
+        assert doc["total_count"] == len(every)
+        return [w["id"] for w in doc["workspaces"]]
+
+    assert ids() == every  # the documented default limit, 1000
+    assert ids(offset=1, limit=2) == every[2:4]  # the second page of two
+    assert ids(offset=0, limit=0) == every
+    refused = requests.get(url, params={"offset": -1}, headers=headers, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error_code"] == "ModelArts.0104"

@@ -18,12 +18,19 @@ What each real API does, and so what the stand-in does (decided from the API ref
   ``limit`` is documented as 1-50, a constraint of the API itself, which validates its request
   body: a ``limit`` of 0 or over 50 is **refused** (400 ``ModelArts.2701``), never capped. No
   default is documented; the stand-in's is 10.
+* **v1 workspaces** (``GET /v1/{project}/workspaces``, ``modelarts-api.md`` and the SDK's
+  ``ListWorkspaceRequest``): ``offset`` is the start *page*, ``limit`` defaults to 1000; ``0``
+  reads as all, as in the versions listing (before this helper: all on page 0, nothing after).
+  A negative or non-numeric ``offset``/``limit`` is now the v1 400 (it was a server error).
+* The pool workloads (``workloads``) keep their own ``offset``/``limit`` slice: the SDK documents
+  ``limit`` 0-500 (default 500) but not what the API does with 0 or more, so there is nothing to
+  decide from yet.
 * ``offset`` is a record offset or a page index (quirk 1 of both references): ``offset_mode`` is
   ``"record"``, ``"page"`` (0-based) or ``"page1"`` (1-based, v1 only); a page index counts pages
   of the size served (after a cap), as a gateway that caps pages before the API counts them.
 
 Both behaviours were already the stand-in's (a silent cap in the v1 listing, a 400 in the v2
-search); they are kept, and are now two values of one rule.
+search); they are kept, and are now two values of one rule (three, with the workspaces).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from mavtools.local.fake.paging import Paging
 from mavtools.local.fake.v1 import Versions
 from mavtools.local.fake.wire import (
     GATEWAY_PAGE,
@@ -421,9 +422,13 @@ class FakeModelArts(Versions):
             for more in self.workspace_sources:
                 known.update(more())
             ids = sorted(known)
-        page = int((query.get("offset") or ["0"])[-1])
-        limit = int((query.get("limit") or ["1000"])[-1]) or len(ids)
-        chunk = ids[page * limit : (page + 1) * limit]
+        paging = Paging(default_limit=1000, offset_mode="page")  # documented: limit 1000, pages
+        try:
+            page = int((query.get("offset") or ["0"])[-1])
+            limit = int((query.get("limit") or [""])[-1] or paging.default_limit)
+            chunk = [ids[i] for i in paging.window(page, limit, len(ids))]
+        except ValueError:
+            return error(400, "ModelArts.0104", "Parameter error.")
         default = {"0": "default"}
         items = [
             {"id": w, "name": self.workspace_names.get(w) or default.get(w, f"ws-{w[:6]}")}
