@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from mavtools.local.fake.paging import Paging
+from mavtools.local.fake.paging import OFFSET_MODES, Paging
 from mavtools.local.fake.v1 import Versions
 from mavtools.local.fake.wire import (
     GATEWAY_PAGE,
@@ -103,7 +103,8 @@ class FakeModelArts(Versions):
             to change data while a client pages.
         auth_required: when False (the bundled samples) requests need no credentials.
         max_limit: like many API gateways, silently serve at most this many versions per page
-            (the body still echoes the ``limit`` asked for, and the true ``total_count``).
+            (the body still echoes the ``limit`` asked for, and the true ``total_count``; see
+            :mod:`~mavtools.local.fake.paging` for why the v1 cap is silent).
         clock_skew: seconds added to the server's clock in the ``Date`` header and in the AK/SK
             signature check (a gateway whose clock, or rather the user's, is off).
         workspace_names: workspace id -> name served by ``GET /v1/{project}/workspaces``
@@ -141,7 +142,7 @@ class FakeModelArts(Versions):
         grants: Mapping[str, Permissions] | None = None,
         rate_limit: float | None = None,
     ) -> None:
-        if offset_mode not in ("record", "page", "page1"):
+        if offset_mode not in OFFSET_MODES:
             raise ValueError("offset_mode is 'record', 'page' (0-based) or 'page1' (1-based)")
         self.project_id = project_id
         self.token = token
