@@ -1,9 +1,9 @@
 """The new-version (v2) training API of the local ModelArts stand-in: job searches, pools, flavors.
 
 :class:`FakeV2` plugs into a :class:`~mavtools.local.fake.server.FakeModelArts` with
-:meth:`FakeV2.attach` (routes of its own); the listings are answered through ``FakeModelArts.counted``, so every switch
-of the v1 server (credentials, latency, faults, ``before_request``, the request count) applies
-alike:
+:meth:`FakeV2.attach` (routes of its own); the listings are answered through
+``FakeModelArts.counted``, so every switch of the v1 server (credentials, latency, faults,
+``before_request``, the request count) applies alike:
 
 * ``POST /v2/{project}/training-job-searches``: body ``{offset, limit, sort_by, order, filters,
   workspace_id}``; ``limit`` outside 1-50 is refused (400), ``offset`` is a record offset or a
