@@ -1,4 +1,4 @@
-"""How the stand-in's listings read ``offset`` and ``limit``: one helper, each listing's rules as data.
+"""How the stand-in's listings read ``offset`` and ``limit``: one rule, each listing's as data.
 
 Every listing of the stand-in turns its ``offset`` and ``limit`` into the positions it sends with
 :meth:`Paging.window`; what differs between the APIs is a :class:`Paging` value, not code.

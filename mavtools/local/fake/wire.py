@@ -77,6 +77,6 @@ def not_authorized(action: str) -> Answer:
 
 
 def error(status: int, code: str, message: str, extra: Mapping[str, str] | None = None) -> Answer:
-    """A v1 error body (``is_success``, ``error_code``, ``error_message``) with ``extra`` headers."""
+    """A v1 error body (``is_success``, ``error_code``, ``error_message``), ``extra`` headers."""
     body = json.dumps({"is_success": False, "error_code": code, "error_message": message}).encode()
     return Answer(status, body, {"Content-Type": "application/json", **(extra or {})})
