@@ -32,7 +32,7 @@ from polars.testing import assert_frame_equal
 from mavtools.api.client import Client
 from mavtools.frame import build_frame
 from mavtools.local import synth
-from mavtools.local.fake_api import FakeModelArts, serve
+from mavtools.local.fake import FakeModelArts, serve
 from mavtools.provenance import provenance
 from mavtools.store import CacheStore, DatasetId, load_versions, scan_cache
 

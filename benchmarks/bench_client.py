@@ -22,7 +22,7 @@ import time
 SERVER = """
 import sys, time
 from mavtools.local import synth
-from mavtools.local.fake_api import FakeModelArts, serve
+from mavtools.local.fake import FakeModelArts, serve
 records = [dict(r, workspace_id="0") for r in synth.bulk({n}).to_dicts()]
 api = FakeModelArts(records, project_id="0123456789abcdef", token="bench-token", latency=0.05)
 api._list({{"limit": ["0"], "order": ["asc"]}})  # encode every record once, before timing

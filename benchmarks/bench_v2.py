@@ -27,8 +27,7 @@ PROJECT = "0123456789abcdef"
 SERVER = """
 import sys
 from mavtools.local import synth
-from mavtools.local.fake_api import FakeModelArts, serve
-from mavtools.local.fake_v2 import FakeV2
+from mavtools.local.fake import FakeModelArts, FakeV2, serve
 api = FakeModelArts((), project_id="{project}", token="bench-token", latency=0.05,
                     rate_limit={rate})
 flavors = {{f.code: (f.gpu, f.npu) for f in synth.FLAVORS.values()}}

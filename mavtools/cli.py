@@ -364,7 +364,7 @@ def _run_serve_samples(args: argparse.Namespace) -> int:
     import secrets
     import threading
 
-    from mavtools.local.fake_api import serve
+    from mavtools.local.fake import serve
     from mavtools.local.samples import sample_api
 
     if not 0 <= args.port <= 65535:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mavtools.frame import WIRE_FIELDS
 from mavtools.local import synth
-from mavtools.local.fake_api import _GATEWAY_PAGE
+from mavtools.local.fake.wire import GATEWAY_PAGE
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "samples"
 PAGE_SIZE = 500
@@ -106,7 +106,7 @@ def main() -> None:
     }
     for name, doc in errors.items():
         write_json(OUT / "errors" / name, doc)
-    (OUT / "errors" / "502-gateway.html").write_bytes(_GATEWAY_PAGE + b"\n")
+    (OUT / "errors" / "502-gateway.html").write_bytes(GATEWAY_PAGE + b"\n")
     write_json(
         OUT / "manifest.json",
         {

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mavtools.local import synth
-from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local.fake import FakeModelArts, RunningServer, serve
 from tests.ci_guard import pytest_runtest_makereport  # noqa: F401  (a hook: CI fails on missing deps)
 
 PROJECT = "0123456789abcdef0123456789abcdef"

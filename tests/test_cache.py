@@ -40,7 +40,7 @@ from mavtools.errors import (
 from mavtools.frame import VERSION_SCHEMA, build_frame
 from mavtools.load import default_client
 from mavtools.local import synth
-from mavtools.local.fake_api import RunningServer
+from mavtools.local.fake import RunningServer
 from mavtools.provenance import provenance
 from mavtools.store import (
     NEVER_EXPIRE,

@@ -16,7 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mavtools import cli
-from mavtools.local.fake_api import RunningServer, serve
+from mavtools.local.fake import RunningServer, serve
 from mavtools.local.samples import sample_api, sample_manifest
 
 TOKEN = "tok-SECRET-cli-5c2e"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from mavtools.api.client import Client, RetryPolicy, Timeout
 from mavtools.errors import MavtoolsError, ResponseFormatError
 from mavtools.frame import VERSION_SCHEMA, build_frame, parse_page
-from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local.fake import FakeModelArts, RunningServer, serve
 from tests.conftest import PROJECT, TOKEN
 
 GOOD = {

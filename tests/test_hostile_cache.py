@@ -1,6 +1,6 @@
 """Trials 4-6: the cache killed mid-write, shared by processes, damaged on disk.
 
-Each trial runs real processes against a real local server (``mavtools.local.fake_api.serve``).
+Each trial runs real processes against a real local server (``mavtools.local.fake.serve``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from polars.testing import assert_frame_equal
 from mavtools.api.client import Client, RetryPolicy
 from mavtools.errors import CacheError
 from mavtools.frame import VERSION_SCHEMA
-from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local.fake import FakeModelArts, RunningServer, serve
 from mavtools.store import CacheStore, DatasetId, load_versions
 from mavtools.store.dataset import SCHEMA_VERSION
 from tests.conftest import PROJECT, TOKEN

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from mavtools.api.client import Client, RetryPolicy, Timeout
 from mavtools.errors import ConfigError, MavtoolsError, TransportError
-from mavtools.local.fake_api import FakeModelArts, RunningServer, serve
+from mavtools.local.fake import FakeModelArts, RunningServer, serve
 from mavtools.store import load_versions
 from tests.conftest import PROJECT
 from tests.hostile_support import wire_records

@@ -17,7 +17,7 @@ import pytest
 import mavtools as mt
 from mavtools.frame import stamp
 from mavtools.local import synth
-from mavtools.local.fake_api import RunningServer
+from mavtools.local.fake import RunningServer
 from mavtools.store import load_versions
 from tests.conftest import PROJECT, TOKEN
 from tests.strategies import frame_of, version

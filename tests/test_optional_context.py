@@ -18,7 +18,7 @@ import pytest
 
 import mavtools as mt
 from mavtools.errors import AccessWarning, AuthError, NotFoundError
-from mavtools.local.fake_api import Permissions, serve
+from mavtools.local.fake import Permissions, serve
 from mavtools.local.samples import sample_api
 from tests.test_permissions import cli_for
 

@@ -20,7 +20,7 @@ import pytest
 import mavtools as mt
 from mavtools.errors import AccessWarning, AuthError
 from mavtools.local import synth
-from mavtools.local.fake_api import Permissions, RunningServer, serve
+from mavtools.local.fake import Permissions, RunningServer, serve
 from mavtools.local.samples import sample_api
 from mavtools.provenance import provenance
 from tests.conftest import PROJECT

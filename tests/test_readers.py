@@ -14,7 +14,7 @@ import pytest
 import mavtools as mt
 from mavtools.frame import VERSION_SCHEMA
 from mavtools.local import synth
-from mavtools.local.fake_api import RunningServer
+from mavtools.local.fake import RunningServer
 from mavtools.store.dataset import PARTITIONS
 from tests.conftest import PROJECT, TOKEN
 

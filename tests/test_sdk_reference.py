@@ -36,8 +36,15 @@ from huaweicloudsdkmodelarts.v1 import ModelArtsClient
 
 import mavtools as mt
 from mavtools.api.auth import AkSkAuth
-from mavtools.local.fake_api import Answer, FakeModelArts, RunningServer, serve
-from mavtools.local.fake_v2 import FakeV2, PoolSpec, v2_job
+from mavtools.local.fake import (
+    Answer,
+    FakeModelArts,
+    FakeV2,
+    PoolSpec,
+    RunningServer,
+    serve,
+    v2_job,
+)
 from mavtools.local.samples import FLAVORS, SAMPLE_WORKSPACE_NAMES, sample_jobs, sample_pools
 from mavtools.statuses import v2_status_code
 

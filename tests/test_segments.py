@@ -37,8 +37,7 @@ import mavtools as mt
 from mavtools.errors import ResponseFormatError
 from mavtools.frame import typed
 from mavtools.frame_v2 import build_v2_frame, parse_search_page
-from mavtools.local.fake_api import RunningServer
-from mavtools.local.fake_v2 import FakeV2
+from mavtools.local.fake import FakeV2, RunningServer
 from tests.conftest import PROJECT, TOKEN
 
 T = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)  # 08:00; every time below is a whole minute after it

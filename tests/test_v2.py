@@ -17,8 +17,7 @@ from mavtools.api.v2 import JobSearch
 from mavtools.frame import ROW_KEY
 from mavtools.frame_v2 import build_v2_frame, parse_search_page
 from mavtools.local import synth
-from mavtools.local.fake_api import Answer, RunningServer
-from mavtools.local.fake_v2 import FakeV2, PoolSpec, v2_job
+from mavtools.local.fake import Answer, FakeV2, PoolSpec, RunningServer, v2_job
 from tests.conftest import PROJECT, TOKEN
 
 T0 = 1_780_000_000_000
@@ -355,7 +354,7 @@ def test_npu_cards_sent_as_a_string_are_counted() -> None:
 def test_samples_serve_both_kinds_with_known_pool_sizes(
     start_server: Callable[..., RunningServer],
 ) -> None:
-    from mavtools.local.fake_api import serve
+    from mavtools.local.fake import serve
     from mavtools.local.samples import sample_api, sample_jobs, sample_manifest, sample_records
 
     manifest = sample_manifest()

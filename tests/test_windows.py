@@ -20,8 +20,7 @@ import mavtools as mt
 from mavtools.api.concurrency import Aimd
 from mavtools.api.transport import RetryPolicy
 from mavtools.local import synth
-from mavtools.local.fake_api import RunningServer
-from mavtools.local.fake_v2 import FakeV2
+from mavtools.local.fake import FakeV2, RunningServer
 from tests.conftest import PROJECT, TOKEN
 from tests.test_v2 import FLAVORS, make_jobs
 

@@ -12,9 +12,7 @@ import pytest
 from huaweicloudsdkmodelarts.v1 import model as sdk
 
 import mavtools as mt
-from mavtools.local.fake_api import RunningServer
-from mavtools.local.fake_v2 import FakeV2, PoolSpec, v2_job
-from mavtools.local.fake_workloads import FakeWorkloads
+from mavtools.local.fake import FakeV2, FakeWorkloads, PoolSpec, RunningServer, v2_job
 from tests.conftest import PROJECT, TOKEN
 
 T0 = 1_780_000_000_000

@@ -25,6 +25,7 @@ tests can run on it against independent computations:
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -69,53 +70,23 @@ def cluster_records() -> list[dict[str, Any]]:
     snapshot = int(CLUSTER_SNAPSHOT.timestamp()) * _S
     out: list[dict[str, Any]] = []
     burst = _ms("2026-10-24T08:00:00")  # 300 versions in this one second
-    flavor = "modelarts.p3.large.public"
+    # One pool, one flavor, one GPU, one creation second: the status and times tell them apart.
+    script = functools.partial(
+        _version, pool="pool-script", flavor="modelarts.p3.large.public", gpus=1, create=burst
+    )
     for i in range(300):
         vid = 5_000 + i
         if i < 60:  # ran one after another in pairs, each 1 h 30 min, completed
             start = burst + (i // 2) * 600 * _S + 7 * _S
             end = start + 5400 * _S
-            out.append(
-                _version(
-                    vid,
-                    "pool-script",
-                    flavor,
-                    1,
-                    10,
-                    create=burst,
-                    start=start,
-                    end=end,
-                    duration=end - start,
-                )
-            )
+            out.append(script(vid, status=10, start=start, end=end, duration=end - start))
         elif i < 100:  # running at the snapshot
             start = burst + (i - 60) * 900 * _S + 13 * _S
-            out.append(
-                _version(
-                    vid,
-                    "pool-script",
-                    flavor,
-                    1,
-                    8,
-                    create=burst,
-                    start=start,
-                    duration=snapshot - start,
-                )
-            )
+            out.append(script(vid, status=8, start=start, duration=snapshot - start))
         elif i < 200:  # waited for hours, canceled without starting
-            out.append(
-                _version(
-                    vid,
-                    "pool-script",
-                    flavor,
-                    1,
-                    13,
-                    create=burst,
-                    end=burst + (3 + i % 7) * 3600 * _S,
-                )
-            )
+            out.append(script(vid, status=13, end=burst + (3 + i % 7) * 3600 * _S))
         else:  # still waiting
-            out.append(_version(vid, "pool-script", flavor, 1, 7, create=burst))
+            out.append(script(vid, status=7))
     solo_start = _ms("2026-10-24T20:00:00")
     out.append(
         _version(
@@ -130,72 +101,23 @@ def cluster_records() -> list[dict[str, Any]]:
         )
     )
     lost = _ms("2026-10-23T10:00:00")
+    # The same pool, flavor and 8 GPUs; only the status and the times tell the cases apart.
+    noend = functools.partial(
+        _version, pool="pool-noend", flavor="modelarts.p3.8xlarge", gpus=8, create=lost
+    )
     out += [
-        _version(
-            6_100,
-            "pool-noend",
-            "modelarts.p3.8xlarge",
-            8,
-            14,
-            create=lost - 60 * _S,
-            start=lost,
-            duration=3600 * _S,
-        ),
-        _version(
-            6_101,
-            "pool-noend",
-            "modelarts.p3.8xlarge",
-            8,
-            11,
-            create=lost,
-            start=lost + 600 * _S,
-            duration=0,
-        ),
-        _version(
-            6_102,
-            "pool-noend",
-            "modelarts.p3.8xlarge",
-            8,
-            10,
-            create=lost,
-            start=lost + 3600 * _S,
-            duration=7200 * _S,
-        ),
-        _version(
-            6_103,
-            "pool-noend",
-            "modelarts.p3.8xlarge",
-            8,
-            10,
-            create=lost,
-            start=lost + 1800 * _S,
-            end=lost + 5400 * _S,
-            duration=3600 * _S,
-        ),
+        noend(6_100, status=14, create=lost - 60 * _S, start=lost, duration=3600 * _S),
+        noend(6_101, status=11, start=lost + 600 * _S, duration=0),
+        noend(6_102, status=10, start=lost + 3600 * _S, duration=7200 * _S),
+        noend(6_103, status=10, start=lost + 1800 * _S, end=lost + 5400 * _S, duration=3600 * _S),
     ]
     zero = _ms("2026-10-24T21:15:00")
+    zero_gpus = functools.partial(
+        _version, pool="pool-zero", flavor="modelarts.vm.gpu.t4", gpus=0, create=zero
+    )
     out += [
-        _version(
-            6_200,
-            "pool-zero",
-            "modelarts.vm.gpu.t4",
-            0,
-            10,
-            create=zero,
-            start=zero + 30 * _S,
-            end=zero + 3630 * _S,
-            duration=3600 * _S,
-        ),
-        _version(
-            6_201,
-            "pool-zero",
-            "modelarts.vm.gpu.t4",
-            0,
-            8,
-            create=zero,
-            start=zero + 45 * _S,
-            duration=snapshot - zero - 45 * _S,
-        ),
+        zero_gpus(6_200, status=10, start=zero + 30 * _S, end=zero + 3630 * _S, duration=3600 * _S),
+        zero_gpus(6_201, status=8, start=zero + 45 * _S, duration=snapshot - zero - 45 * _S),
     ]
     return out
 
@@ -206,7 +128,7 @@ def cluster_v2_jobs() -> list[dict[str, Any]]:
     Example:
         >>> FakeV2(cluster_v2_jobs()).attach(server.api)
     """
-    from mavtools.local.fake_v2 import v2_job
+    from mavtools.local.fake import v2_job
 
     def uuid(n: int) -> str:
         return f"00000000-0000-4000-8000-{n:012d}"
@@ -215,20 +137,20 @@ def cluster_v2_jobs() -> list[dict[str, Any]]:
     lost = _ms("2026-10-23T14:00:00")
     create_failed = _ms("2026-10-24T09:00:00")
     public = _ms("2026-10-24T10:00:00")
+    # The three 8-GPU jobs of the ops team on the dedicated pool share all but their story.
+    ops_job = functools.partial(
+        v2_job, pool_id="pool-v2", user_name="ops", flavor_id="modelarts.p3.8xlarge", gpu=8
+    )
     return [
-        v2_job(
+        ops_job(
             uuid(1),
             name="abnormal-8gpu",
             create_time=abnormal - 300 * _S,
             phase="Abnormal",
             start_time=abnormal,
             duration=3600 * _S,
-            pool_id="pool-v2",
-            user_name="ops",
-            flavor_id="modelarts.p3.8xlarge",
-            gpu=8,
         ),
-        v2_job(
+        ops_job(
             uuid(2),
             name="lost-8gpu",
             create_time=lost - 60 * _S,
@@ -236,21 +158,13 @@ def cluster_v2_jobs() -> list[dict[str, Any]]:
             secondary_phase="Lost",
             start_time=lost,
             duration=7200 * _S,
-            pool_id="pool-v2",
-            user_name="ops",
-            flavor_id="modelarts.p3.8xlarge",
-            gpu=8,
         ),
-        v2_job(
+        ops_job(
             uuid(3),
             name="create-failed",
             create_time=create_failed,
             phase="Failed",
             secondary_phase="CreateFailed",
-            pool_id="pool-v2",
-            user_name="ops",
-            flavor_id="modelarts.p3.8xlarge",
-            gpu=8,
         ),
         v2_job(
             uuid(4),

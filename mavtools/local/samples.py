@@ -29,9 +29,7 @@ import requests
 
 from mavtools.api.client import Client
 from mavtools.errors import SamplesWarning
-from mavtools.local.fake_api import FakeAdapter, FakeModelArts
-from mavtools.local.fake_v2 import FakeV2, PoolSpec
-from mavtools.local.fake_workloads import FakeWorkloads
+from mavtools.local.fake import FakeAdapter, FakeModelArts, FakeV2, FakeWorkloads, PoolSpec
 from mavtools.local.synth import FLAVORS
 from mavtools.provenance import Provenance
 

@@ -200,7 +200,7 @@ def simulate_migrated(
     both kinds. v2 jobs on 8-card flavors sometimes span two nodes (their cards count twice).
 
     Returns:
-        (v1 wire records with ``workspace_id``, v2 search items as :func:`fake_v2.v2_job` builds).
+        (v1 wire records with ``workspace_id``, v2 search items as :func:`fake.v2.v2_job` builds).
     """
     return _simulate(n_jobs, days, seed, migration)
 
@@ -342,7 +342,7 @@ def _running_records(job: dict[str, Any]) -> list[dict[str, Any]] | None:
     pool is ever over-allocated. Drawn from the job's own id: the rest of the simulation is
     unchanged.
     """
-    from mavtools.local.fake_v2 import two_segments
+    from mavtools.local.fake import two_segments
 
     if job["status"] not in (8, 10, 11) or job["duration"] < 2 * _HOUR_MS:
         return None
@@ -370,7 +370,7 @@ def _as_v2_item(job: dict[str, Any], end_ms: int) -> dict[str, Any]:
     """The finished simulation record of a v2 job as a search item."""
     import uuid
 
-    from mavtools.local.fake_v2 import v2_job
+    from mavtools.local.fake import v2_job
 
     phase, secondary = job.get("_phase") or _V2_PHASES[job["status"]]
     return v2_job(
@@ -533,7 +533,7 @@ def bulk_v2(
     For benchmarks and load tests of the v2 search; every fifth job runs on a dedicated pool
     (no ``flavor_detail``).
     """
-    from mavtools.local.fake_v2 import v2_job
+    from mavtools.local.fake import v2_job
 
     rng = random.Random(seed)
     end_ms = int(end.timestamp() * 1000)

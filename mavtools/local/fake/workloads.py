@@ -5,7 +5,7 @@
 ``Workload`` with the SDK's JSON keys (``jobName``, ``jobUUID``, ``resourceRequirement`` with
 ``nvidia.com/gpu`` ..., ``pendingPosition``, ``pendingDuration``/``runningDuration`` in seconds,
 ``createTime`` in epoch ms, ...). The workloads are the pending and running jobs of a
-:class:`~mavtools.local.fake_v2.FakeV2` on that pool, read at the server's clock ``now_ms``:
+:class:`~mavtools.local.fake.v2.FakeV2` on that pool, read at the server's clock ``now_ms``:
 pending ones in ``Pending`` with positions by creation, running ones in ``Running``.
 
 Only pools named in ``dedicated`` answer; any other pool is a public pool, whose workloads the API
@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from mavtools.local.fake_api import Answer, FakeModelArts, Request
-from mavtools.local.fake_v2 import FakeV2
+from mavtools.local.fake.server import FakeModelArts
+from mavtools.local.fake.v2 import FakeV2
+from mavtools.local.fake.wire import Answer, Request
 
 __all__ = ["FakeWorkloads"]
 

@@ -1,14 +1,15 @@
 """The new-version (v2) training API of the local ModelArts stand-in: job searches, pools, flavors.
 
-:class:`FakeV2` plugs into a :class:`~mavtools.local.fake_api.FakeModelArts` with :meth:`FakeV2.attach`
-(routes of its own); the listings are answered through ``FakeModelArts.counted``, so every switch
-of the v1 server (credentials, latency, faults, ``before_request``, the request count) applies
-alike:
+:class:`FakeV2` plugs into a :class:`~mavtools.local.fake.server.FakeModelArts` with
+:meth:`FakeV2.attach` (routes of its own); the listings are answered through
+``FakeModelArts.counted``, so every switch of the v1 server (credentials, latency, faults,
+``before_request``, the request count) applies alike:
 
 * ``POST /v2/{project}/training-job-searches``: body ``{offset, limit, sort_by, order, filters,
-  workspace_id}``; ``limit`` above 50 is refused (400), ``offset`` is a record offset or a page
-  index (``offset_mode``), ``filters`` support ``phase`` (``in``/``not``), ``create_time``
-  (``between``, epoch ms as strings), ``user_name``/``user_id`` (``in``).
+  workspace_id}``; ``limit`` outside 1-50 is refused (400), ``offset`` is a record offset or a
+  page index (``offset_mode``; both through :mod:`~mavtools.local.fake.paging`), ``filters``
+  support ``phase`` (``in``/``not``), ``create_time`` (``between``, epoch ms as strings),
+  ``user_name``/``user_id`` (``in``).
   Answers ``{total, count, limit, offset, sort_by, order, workspace_id, items}``;
 * ``GET /v2/{project}/training-job-flavors``: the public flavor list with card counts;
 * ``GET /v2/{project}/pools?workspaceId=`` (the pools bound to that workspace, ``"0"`` by
@@ -34,17 +35,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mavtools.local.fake_api import Answer, FakeModelArts, Handler, Request
+from mavtools.local.fake.paging import Paging
+from mavtools.local.fake.server import FakeModelArts
+from mavtools.local.fake.wire import NOT_FOUND, Answer, Handler, Request
 
 __all__ = ["MAX_LIMIT", "FakeV2", "PoolSpec", "v2_job"]
 
 MAX_LIMIT: Final = 50
-_NOT_FOUND: Final = json.dumps(
-    {
-        "error_code": "APIGW.0101",
-        "error_msg": "The API does not exist or has not been published in the environment",
-    }
-).encode()
 
 
 def v2_job(
@@ -310,9 +307,7 @@ class FakeV2:
             self._api.route(
                 "GET",
                 r"/v1/(?P<project>[^/]+)/training-jobs/versions",
-                lambda request, match: Answer(
-                    404, _NOT_FOUND, {"Content-Type": "application/json"}
-                ),
+                lambda request, match: Answer(404, NOT_FOUND, {"Content-Type": "application/json"}),
             )
 
     def _handler(self, answer: Callable[[Request], tuple[int, bytes]]) -> Handler:
@@ -330,14 +325,23 @@ class FakeV2:
     # -- answers --------------------------------------------------------------------------------
 
     def _search(self, request: Request) -> tuple[int, bytes]:
+        # limit is documented as 1-50 and the API validates it: refused (400), never capped.
+        paging = Paging(
+            default_limit=10,
+            min_limit=1,
+            max_limit=MAX_LIMIT,
+            over_max="refuse",
+            offset_mode=self.offset_mode,
+        )
         try:
             doc = json.loads(request.body or b"{}")
             offset = int(doc.get("offset", 0))
-            limit = int(doc.get("limit", 10))
+            limit = int(doc.get("limit", paging.default_limit))
             order = doc.get("order", "desc")
             filters = doc.get("filters") or []
             workspace = str(doc.get("workspace_id", "0"))
-            if not offset >= 0 or not 1 <= limit <= MAX_LIMIT or order not in ("asc", "desc"):
+            paging.window(offset, limit, 0)  # refuses a limit outside 1-50 (400)
+            if order not in ("asc", "desc"):
                 raise ValueError
             if doc.get("sort_by", "create_time") != "create_time":
                 raise ValueError
@@ -373,12 +377,11 @@ class FakeV2:
                     lo = max(lo, bisect.bisect_left(times, start_ms))
                     hi = min(hi, bisect.bisect_right(times, end_ms))
             count = max(hi - lo, 0)
-            start = offset if self.offset_mode == "record" else offset * limit
+            window = paging.window(offset, limit, count)  # positions in the order asked
             if order == "asc":
-                page = chosen[lo + start : lo + min(start + limit, count)] if start < count else []
+                page = chosen[lo + window.start : lo + window.stop]
             else:
-                top = hi - start
-                page = chosen[max(top - limit, lo) : top][::-1] if start < count else []
+                page = chosen[hi - window.stop : hi - window.start][::-1]
             answer = {
                 "total": in_workspace,
                 "count": count,
