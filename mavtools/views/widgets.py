@@ -367,7 +367,8 @@ class FilterPanel:
                 *(f.widget for f in self.filters.values()),
                 reset,
             ],
-            layout=w.Layout(width="330px", min_width="300px"),
+            # A fixed width (no flex): the figures' side does not trade width with the panel.
+            layout=w.Layout(width="330px", min_width="300px", flex="0 0 auto"),
         )
         self.widget.add_class("mavtools-filter-panel")
         for multi in self.filters.values():
@@ -606,7 +607,10 @@ class Dashboard:
                 self.usage_by,
                 *(self.outputs[n] for n in FIGURE_NAMES[1:]),
             ],
-            layout=w.Layout(flex="1 1 auto", width="auto", min_width="0"),
+            # Basis 0, not auto: with auto the plots' own width was the basis, so a change of
+            # the panel (options hidden) shrank them, which shrank the basis, and so on: every
+            # figure redrew five more times, a few pixels narrower each time.
+            layout=w.Layout(flex="1 1 0%", width="auto", min_width="0"),
         )
         self.widget = w.HBox([self.panel.widget, right], layout=w.Layout(width="100%"))
         self.widget.add_class("mavtools-dashboard")
