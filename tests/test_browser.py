@@ -330,6 +330,16 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         # No "Share chart" (upload to Plotly's cloud) in any modebar.
         assert dashboard.locator(".modebar-btn[data-title*='Share']").count() == 0
         assert allocation.evaluate("p => p._context.showSendToCloud") is False
+        # Every figure's modebar downloads PNG and SVG, named after the figure (issue 25).
+        allocation.hover()
+        with page.expect_download() as svg:
+            allocation.locator(".modebar-btn[data-title='Download plot as SVG']").click()
+        assert svg.value.suggested_filename == "mavtools-allocation.svg"
+        assert "<svg" in Path(svg.value.path()).read_text(encoding="utf-8")[:300]
+        with page.expect_download() as png:
+            allocation.locator(".modebar-btn[data-title*='png' i]").click()
+        assert png.value.suggested_filename == "mavtools-allocation.png"
+        assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         layout_title = allocation.evaluate("p => p.layout.title.text")
         assert layout_title.startswith("NPUs allocated by pool"), layout_title
         dashboard.evaluate("e => e.scrollIntoView({block: 'start'})")

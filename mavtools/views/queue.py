@@ -239,10 +239,9 @@ class QueueView:
 
     def __init__(self, dashboard: Dashboard, live: Any = None) -> None:
         self.dashboard = dashboard
-        from mavtools.views.plot import PlotView
+        from mavtools.views.widgets import _figure_view
 
-        self.output = PlotView(layout=w.Layout(width="100%"))  # redrawn in place, as the others
-        self.output.add_class("mavtools-figure-queue")
+        self.output = _figure_view("queue")  # redrawn in place, as the others
         self.now = NowPanel(live) if live is not None else None
         right = dashboard.widget.children[1]
         children = list(right.children)

@@ -100,7 +100,7 @@ _PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
 
 
 def _figure_view(name: str) -> PlotView:
-    view = PlotView(layout=w.Layout(width="100%"))
+    view = PlotView(layout=w.Layout(width="100%"), filename=f"mavtools-{name}")
     view.add_class(f"mavtools-figure-{name}")
     return view
 
