@@ -293,7 +293,8 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         assert box is not None and box["y"] + 0.75 * box["height"] <= SCREEN[1], box
 
         # The usage view names workspaces (ids are in the hover text).
-        usage = json.loads(page.evaluate(_FIGURE_OF, "usage"))
+        initial = {n: page.evaluate(_FIGURE_OF, n) for n in ("usage", "versions", "durations")}
+        usage = json.loads(initial["usage"])
         assert {"default", "vision-team", "speech-lab"} <= set(usage[0]["y"]), usage[0]["y"]
 
         summary = dashboard.locator(".mavtools-summary")
@@ -319,8 +320,16 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         assert max(y for y in npu_view[0]["y"] if y is not None) > 0
         # Every bin is drawn, zero where nothing ran: no slope across an idle stretch.
         assert 0 in npu_view[0]["y"] and npu_view[0]["connectgaps"] is False
+        # The figures below the window are brought up to date as they come into view: the
+        # NPU pool's, neither empty nor the whole selection's.
         for name in ("usage", "versions", "durations"):
-            assert page.evaluate(_FIGURE_OF, name) not in ("", "[]"), name
+            dashboard.locator(f".mavtools-figure-{name}").scroll_into_view_if_needed()
+            page.wait_for_function(
+                f"([b]) => !['', '[]', b].includes(({_FIGURE_OF})('{name}'))",
+                arg=[initial[name]],
+                timeout=UI_TIMEOUT_MS,
+            )
+        dashboard.evaluate("e => e.scrollIntoView({block: 'start'})")
         # Options narrow to the selection, with counts: no GPU flavor is listed for Ascend.
         flavors = dashboard.locator(".mavtools-flavor-filter .widget-checkbox")
         shown = flavors.evaluate_all(
