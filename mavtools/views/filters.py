@@ -399,9 +399,11 @@ class FilterPanel:
             finally:
                 self._holding = False
         self.summary_label.value = str(self._summary)
-        self._show_option_counts(state)
         for hook in self._hooks:
             hook()
+        # After the figures: the page handles messages in order, and the figures are what a
+        # click is for (the counts follow a few milliseconds later).
+        self._show_option_counts(state)
         for callback in self._listeners:
             callback(self.selection)
 

@@ -293,12 +293,15 @@ class Dashboard:
         return {name: figures.Figure(spec) for name, spec in self.specs.items()}
 
     def _update(self, names: Sequence[str] = FIGURE_NAMES) -> None:
-        built = self.build_specs(names)
-        # Only a figure whose data changed is sent: the browser redraws nothing else.
-        changed = {n: spec for n, spec in built.items() if self.specs.get(n) != spec}
-        self.specs = {**self.specs, **changed}
-        self.redraws += len(changed)
-        for name, spec in changed.items():
+        # One figure at a time, built then sent: the page draws the first (on screen) while
+        # the kernel builds the next.
+        for name in names:
+            (spec,) = self.build_specs((name,)).values()
+            # Only a figure whose data changed is sent: the browser redraws nothing else.
+            if self.specs.get(name) == spec:
+                continue
+            self.specs = {**self.specs, name: spec}
+            self.redraws += 1
             self.outputs[name].figure = _plotly_json(spec)  # one Plotly.react in the page
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
