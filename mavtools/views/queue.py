@@ -251,8 +251,8 @@ class QueueView:
         right.children = tuple(children)
         self.spec: Spec = {}
         self._cells: dict[str, pl.DataFrame] = {}
-        dashboard.panel.on_state(self.update)
-        dashboard.panel.resource.observe(lambda _c: self.update(), names="value")
+        # The dashboard updates it with its own figures (after the allocation figure, the
+        # other one on screen), on every filter and resource change.
         self.update()
 
     def _per_cell(self, resource: str) -> pl.DataFrame:

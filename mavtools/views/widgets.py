@@ -74,7 +74,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import ipywidgets as w
 import plotly.graph_objects as go
@@ -86,6 +86,9 @@ from mavtools.views.aggregates import FILTERS, NULL_LABELS, RESOURCES, Summary, 
 from mavtools.views.filters import NONE_LABEL, FilterPanel
 from mavtools.views.mime import mime_bundle
 from mavtools.views.plot import PlotView
+
+if TYPE_CHECKING:
+    from mavtools.views.queue import QueueView
 
 __all__ = ["FIGURE_NAMES", "Dashboard", "Summary", "summarize"]
 
@@ -212,6 +215,7 @@ class Dashboard:
         )
         self.widget = w.HBox([self.panel.widget, right], layout=w.Layout(width="100%"))
         self.widget.add_class("mavtools-dashboard")
+        self.queue: QueueView | None = None
         self.panel.on_state(self._update)  # the resource toggle refreshes the panel too
         self.usage_by.observe(lambda _c: self._update(("usage",)), names="value")
         self._update()
@@ -298,11 +302,12 @@ class Dashboard:
         for name in names:
             (spec,) = self.build_specs((name,)).values()
             # Only a figure whose data changed is sent: the browser redraws nothing else.
-            if self.specs.get(name) == spec:
-                continue
-            self.specs = {**self.specs, name: spec}
-            self.redraws += 1
-            self.outputs[name].figure = _plotly_json(spec)  # one Plotly.react in the page
+            if self.specs.get(name) != spec:
+                self.specs = {**self.specs, name: spec}
+                self.redraws += 1
+                self.outputs[name].figure = _plotly_json(spec)  # one Plotly.react in the page
+            if name == "allocation" and self.queue is not None:
+                self.queue.update()  # right below it, on screen too: before the others
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(**kwargs)
