@@ -74,7 +74,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import ipywidgets as w
 import plotly.graph_objects as go
@@ -86,9 +86,6 @@ from mavtools.views.aggregates import FILTERS, NULL_LABELS, RESOURCES, Summary, 
 from mavtools.views.filters import NONE_LABEL, FilterPanel
 from mavtools.views.mime import mime_bundle
 from mavtools.views.plot import PlotView
-
-if TYPE_CHECKING:
-    from mavtools.views.queue import QueueView
 
 __all__ = ["FIGURE_NAMES", "Dashboard", "Summary", "summarize"]
 
@@ -215,13 +212,12 @@ class Dashboard:
         )
         self.widget = w.HBox([self.panel.widget, right], layout=w.Layout(width="100%"))
         self.widget.add_class("mavtools-dashboard")
-        self.queue: QueueView | None = None
         self.panel.on_state(self._update)  # the resource toggle refreshes the panel too
         self.usage_by.observe(lambda _c: self._update(("usage",)), names="value")
-        self._update()
         from mavtools.views.queue import QueueView  # queue length beside allocation, Now on top
 
-        self.queue = QueueView(self, live)
+        self.queue = QueueView(self, live)  # draws its figure: _update sends it no more
+        self._update()
 
     @property
     def selection(self) -> pl.DataFrame:
@@ -306,7 +302,7 @@ class Dashboard:
                 self.specs = {**self.specs, name: spec}
                 self.redraws += 1
                 self.outputs[name].figure = _plotly_json(spec)  # one Plotly.react in the page
-            if name == "allocation" and self.queue is not None:
+            if name == "allocation":
                 self.queue.update()  # right below it, on screen too: before the others
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
