@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,13 +71,19 @@ _FIGURE_DATA = """() => Object.fromEntries(
 # Every plotly_afterplot of every figure (plotly.js assigns gd.emit when it sets a plot up).
 _AFTERPLOT_HOOK = """
 window.__afterplots = [];
+window.__drawn = [];  // [time, figure's CSS class] of each draw
 Object.defineProperty(HTMLElement.prototype, 'emit', {
   configurable: true,
   get() { return undefined; },
   set(fn) {
     Object.defineProperty(this, 'emit', {configurable: true, writable: true,
       value: function (event, data) {
-        if (event === 'plotly_afterplot') window.__afterplots.push(performance.now());
+        if (event === 'plotly_afterplot') {
+          window.__afterplots.push(performance.now());
+          const view = this.closest('[class*="mavtools-figure-"]');
+          const name = view ? [...view.classList].find(c => c.startsWith('mavtools-figure-')) : '';
+          window.__drawn.push([performance.now(), name]);
+        }
         return fn.call(this, event, data);
       }});
   },
@@ -84,16 +91,17 @@ Object.defineProperty(HTMLElement.prototype, 'emit', {
 """
 
 
-def _draws_since(page: Any, t0: float) -> int:
-    """How many times the figures were drawn after ``t0`` (page time), once none has been
-    drawn for 1.5 s."""
+def _draws_since(page: Any, t0: float) -> Counter[str]:
+    """How many times each figure (by CSS class) was drawn after ``t0`` (page time), once none
+    has been drawn for 1.5 s."""
     page.wait_for_function(
         "t0 => { const a = window.__afterplots.filter(t => t > t0);"
         " return a.length > 0 && performance.now() - a[a.length - 1] > 1500; }",
         arg=t0,
         timeout=UI_TIMEOUT_MS,
     )
-    return int(page.evaluate("t0 => window.__afterplots.filter(t => t > t0).length", t0))
+    names = page.evaluate("t0 => window.__drawn.filter(([t]) => t > t0).map(([, n]) => n)", t0)
+    return Counter(names)
 
 
 def _unused_port() -> int:
@@ -365,16 +373,18 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
 
         # All after None: the workspaces filter selects everything again. None empties every
         # figure, and each is drawn once (they drew 6 times each while the figures' column
-        # took its flex basis from the plots' own width and shrank step by step).
+        # took its flex basis from the plots' own width and shrank step by step, in the
+        # benchmark's dashboard of synthetic versions: benchmarks/bench_browser.py counts them;
+        # with the samples here the column kept its width).
         workspaces = dashboard.locator(".mavtools-workspace-filter")
         page.wait_for_timeout(1500)  # the figures of the previous step are drawn
         t0 = page.evaluate("() => performance.now()")
         workspaces.locator(".mavtools-filter-none").click()
         expect(workspaces.locator(".mavtools-filter-count")).to_have_text("0 of 3 workspaces")
         expect(summary).to_have_text(re.compile(r"^No versions match"))
-        n_figures = dashboard.locator('[class*="mavtools-figure-"]').count()
         draws = _draws_since(page, t0)
-        assert 0 < draws <= n_figures, f"None drew {draws} times ({n_figures} figures)"
+        # Each figure on screen once (those below are drawn when scrolled to).
+        assert draws and set(draws.values()) == {1}, f"None drew {dict(draws)}"
         workspaces.locator(".mavtools-filter-all").click()
         expect(workspaces.locator(".mavtools-filter-count")).to_have_text("all 3 workspaces")
         expect(summary).to_have_text(summary_all)
@@ -387,7 +397,7 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         dashboard.locator(".mavtools-filter-panel > button", has_text="Reset all filters").click()
         expect(summary).to_have_text(summary_all)
         draws = _draws_since(page, t0)
-        assert 0 < draws <= n_figures, f"Reset drew {draws} times ({n_figures} figures)"
+        assert draws and set(draws.values()) == {1}, f"Reset drew {dict(draws)}"
 
         if news.is_visible():
             news.get_by_role("button", name="No", exact=True).click()
