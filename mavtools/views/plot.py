@@ -26,8 +26,9 @@ Decisions:
   synced dict: ipywidgets walks a synced dict element by element looking for binary values
   (about 40% of the kernel's time per filter click at a million versions) and the kernel's
   message encoder walks it again; ``json.dumps`` once is a few milliseconds.
-* A changed figure out of sight (more than 200 px beyond the window) is redrawn when it comes
-  near the window (an ``IntersectionObserver``), not at once: a filter click waits only for
+* A changed figure out of sight is redrawn when it comes into view (an
+  ``IntersectionObserver``; 200 px ahead where the window itself scrolls, at the edge where a
+  panel scrolls, as JupyterLab's notebook does), not at once: a filter click waits only for
   the figures on screen (on a 1280x800 screen, the allocation figure and the top of the
   queue's), and a figure below is brought up to date, in one draw, as the page scrolls to it.
 * The plot is created when the view has a width (JupyterLab attaches the view after
