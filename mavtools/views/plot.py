@@ -78,7 +78,9 @@ function render({ model, el }) {
       ...given,
       responsive: false,
       // The PNG button (plotly's own "toImage") and an SVG one, both named after the figure.
-      toImageButtonOptions: { ...(given.toImageButtonOptions || {}), filename: model.get("filename") },
+      toImageButtonOptions: {
+        ...(given.toImageButtonOptions || {}), filename: model.get("filename"),
+      },
       modeBarButtonsToAdd: [
         ...(given.modeBarButtonsToAdd || []).filter(b => b.name !== svg.name), svg,
       ],

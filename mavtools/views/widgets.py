@@ -5,7 +5,8 @@ versions by outcome, pool, workspace, flavor and user, and by region and project
 frame holds several (check-box lists, all checked at first, each with All / None / Reset and a
 count such as "4 of 6 pools"), and by a window of whole days (UTC) that selects every version
 whose life overlaps it. A summary line (versions, GPU- and NPU-hours in the window, failed and
-canceled shares of finished versions) follows the selection. :class:`Dashboard` adds figures that are rebuilt whenever a filter changes::
+canceled shares of finished versions) follows the selection. :class:`Dashboard` adds figures
+that are rebuilt whenever a filter changes::
 
     >>> import mavtools as mt
     >>> df = mt.load_versions(workspace_id=mt.ALL_WORKSPACES)
