@@ -104,6 +104,34 @@ def _draws_since(page: Any, t0: float) -> Counter[str]:
     return Counter(names)
 
 
+def lab_page(context: Any) -> tuple[Any, list[str]]:
+    """A new page with the suite's timeout that records page errors and answers JupyterLab's
+    "official Jupyter news" toast whenever it shows (it may cover the buttons).
+
+    Returns:
+        ``(page, errors)``: the Playwright page and the page errors seen so far.
+    """
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
+    page.add_locator_handler(
+        news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
+    )
+    return page, errors
+
+
+def run_notebook(page: Any, lab: LabCommand, notebook: str) -> None:
+    """Open ``notebook`` in a fresh workspace and run all its cells to the end."""
+    from playwright.sync_api import expect
+
+    _open(page, lab, notebook)
+    expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
+    _run_all_cells(page)
+    page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
+
+
 def _unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -241,15 +269,8 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
     started = time.monotonic()
     with chromium(allow_hosts=("127.0.0.1",), viewport=SCREEN) as (context, blocked):
         context.add_init_script(_AFTERPLOT_HOOK)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        # The "official Jupyter news" toast may cover the buttons: answer it whenever it shows.
+        page, errors = lab_page(context)
         news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
-        page.add_locator_handler(
-            news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
-        )
         # The capacity notebook's first screen, as stored (no kernel needed to look at it).
         _open(page, lab, CAPACITY.name)
         expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)

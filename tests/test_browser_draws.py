@@ -21,13 +21,11 @@ from mavtools.views.lab import LabCommand
 from tests.browser_util import chromium, require_chromium
 from tests.test_browser import (
     _AFTERPLOT_HOOK,
-    _ALL_RUN,
-    RUN_TIMEOUT_MS,
     SCREEN,
     UI_TIMEOUT_MS,
     _draws_since,
-    _open,
-    _run_all_cells,
+    lab_page,
+    run_notebook,
     serve_lab,
 )
 
@@ -64,18 +62,8 @@ def test_each_figure_on_screen_is_drawn_once_per_click(synthetic_lab: LabCommand
     expect.set_options(timeout=UI_TIMEOUT_MS)
     with chromium(allow_hosts=("127.0.0.1",), viewport=SCREEN) as (context, blocked):
         context.add_init_script(_AFTERPLOT_HOOK)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
-        page.add_locator_handler(
-            news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
-        )
-        _open(page, synthetic_lab, synthetic_lab.notebook)
-        expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
-        _run_all_cells(page)
-        page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
+        page, errors = lab_page(context)
+        run_notebook(page, synthetic_lab, synthetic_lab.notebook)
         dashboard = page.locator(".mavtools-dashboard")
         for name in ("allocation", "queue"):  # the two figures on screen are drawn
             plot = dashboard.locator(f".mavtools-figure-{name} .js-plotly-plot .main-svg")
