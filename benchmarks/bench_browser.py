@@ -13,6 +13,10 @@ fires one after every draw, including the resize redraw JupyterLab's renderer ad
 considered settled when no figure has redrawn for 0.7 s). Every ``.emit`` plotly.js installs on a
 plot's ``<div>`` is wrapped by an init script, so figures created after a click are timed too.
 
+A figure out of sight is redrawn when it comes near the window (``views/plot.py``), so a
+click's redraws are those of the figures on screen (the dashboard is scrolled to the top of the
+window, 1280x800): the "redraws" column counts them.
+
 Each filter kind is clicked to a narrower value and back, ``repeats`` times: a pool check box, an
 outcome check box, a flavor check box, the workspace filter's *None* and *All*, the GPU/NPU
 toggle, and *Reset all filters* after narrowing pools and outcomes. Rows give median, p90 and

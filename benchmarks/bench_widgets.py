@@ -78,7 +78,7 @@ def main(n: int = 1_000_000, repeats: int = 15) -> int:
         for _ in range(repeats):
             for name, change in changes[pair : pair + 2]:
                 update = timed(change)
-                data = [out.outputs for out in dash.outputs.values()]
+                data = [out.figure for out in dash.outputs.values()]
                 encode = timed(lambda data=data: json.dumps(data))
                 totals[name].append(update + encode)
                 encodes[name].append(encode)

@@ -17,12 +17,10 @@ import pytest
 from mavtools.views.lab import LabCommand
 from tests.browser_util import artifact, chromium, require_chromium
 from tests.test_browser import (
-    _ALL_RUN,
-    RUN_TIMEOUT_MS,
     SCREEN,
     UI_TIMEOUT_MS,
-    _open,
-    _run_all_cells,
+    lab_page,
+    run_notebook,
     serve_lab,
 )
 
@@ -50,18 +48,8 @@ def test_what_if_widget_follows_the_picked_pool(capacity_lab: LabCommand) -> Non
 
     expect.set_options(timeout=UI_TIMEOUT_MS)
     with chromium(allow_hosts=("127.0.0.1",), viewport=SCREEN) as (context, blocked):
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
-        page.add_locator_handler(
-            news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
-        )
-        _open(page, capacity_lab, capacity_lab.notebook)
-        expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
-        _run_all_cells(page)
-        page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
+        page, errors = lab_page(context)
+        run_notebook(page, capacity_lab, capacity_lab.notebook)
         error = page.locator(".jp-OutputArea-output[data-mime-type*='error']")
         assert not error.count(), error.first.inner_text()
 

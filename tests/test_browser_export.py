@@ -1,7 +1,7 @@
 """Every figure saves a PNG and an SVG from its modebar, one click each (issue 25), offline.
 
 In headless Debian chromium: the report's HTML file opened directly, and a figure as plotly's
-``notebook`` renderer shows it (``mt.figures.Figure``'s display, plotly.js inlined beside it).
+``notebook`` renderer shows it (``mt.style.Figure``'s display, plotly.js inlined beside it).
 Each modebar offers the camera (PNG) and the SVG button; clicking each downloads that file, made
 in the page: no request leaves it.
 """
@@ -72,7 +72,7 @@ def test_report_figures_save_png_and_svg_from_the_modebar() -> None:
 def test_notebook_renderer_figures_save_png_and_svg_from_the_modebar(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fig = mt.figures.Figure(go.Bar(x=["pool-a", "pool-b"], y=[3, 5]))
+    fig = mt.style.Figure(go.Bar(x=["pool-a", "pool-b"], y=[3, 5]))
     fig.update_layout(title="GPU-hours by pool")
     monkeypatch.setattr(pio.renderers, "default", "notebook")
     # What the notebook shows: the figure's display with plotly's notebook renderer (plotly.js

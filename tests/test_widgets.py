@@ -18,15 +18,9 @@ import mavtools as mt
 from mavtools import analysis as A
 from mavtools.local.samples import sample_manifest
 from mavtools.views.aggregates import SHOWN_WHEN_SEVERAL, Aggregates, Selection
+from mavtools.views.filters import FILTER_LABELS, FilterPanel
 from mavtools.views.style import EMPTY_MESSAGE
-from mavtools.views.widgets import (
-    FIGURE_NAMES,
-    FILTER_LABELS,
-    Dashboard,
-    FilterPanel,
-    Summary,
-    summarize,
-)
+from mavtools.views.widgets import FIGURE_NAMES, Dashboard, Summary, summarize
 
 NAMES = {"0": "default", "7f3a8c6e1b2d4e5f9a0b1c2d3e4f5a6b": "vision-team"}
 

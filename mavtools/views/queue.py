@@ -239,10 +239,9 @@ class QueueView:
 
     def __init__(self, dashboard: Dashboard, live: Any = None) -> None:
         self.dashboard = dashboard
-        from mavtools.views.plot import PlotView
+        from mavtools.views.widgets import _figure_view
 
-        self.output = PlotView(layout=w.Layout(width="100%"))  # redrawn in place, as the others
-        self.output.add_class("mavtools-figure-queue")
+        self.output = _figure_view("queue")  # redrawn in place, as the others
         self.now = NowPanel(live) if live is not None else None
         right = dashboard.widget.children[1]
         children = list(right.children)
@@ -252,8 +251,8 @@ class QueueView:
         right.children = tuple(children)
         self.spec: Spec = {}
         self._cells: dict[str, pl.DataFrame] = {}
-        dashboard.panel.on_state(self.update)
-        dashboard.panel.resource.observe(lambda _c: self.update(), names="value")
+        # The dashboard updates it with its own figures (after the allocation figure, the
+        # other one on screen), on every filter and resource change.
         self.update()
 
     def _per_cell(self, resource: str) -> pl.DataFrame:
