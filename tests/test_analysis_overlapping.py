@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 import mavtools as mt
 from mavtools.frame import stamp
+from mavtools.views.aggregates import Selection, select
 from tests.test_analysis import at, frame
 
 #: A version running since 00:00, and one that ran 10:00-12:00: the frame vouches for 12:00.
@@ -52,3 +53,18 @@ def test_chosen_subset_keeps_the_snapshot_times_it_had():
     hourly = mt.allocation(chosen, every="1h", by=None, start=START, end=END)
     assert hourly["allocated_mean"].to_list() == [1.0] * 5 + [None] * 3
     assert hourly["coverage"].to_list() == [1.0] * 5 + [0.0] * 3
+
+
+def test_dashboard_selection_by_pool_holds_until_the_frames_now():
+    # The running version in pool-a, the one that ran 10:00-12:00 in pool-b: choosing pool-a alone
+    # must not end the running version at its own start (the subset's latest timestamp).
+    df = frame([{**ROWS[0], "pool": "pool-a"}, {**ROWS[1], "pool": "pool-b"}])
+    for selection in (
+        Selection({"pool_id": ["pool-a"]}),  # no window: the filter alone
+        Selection({"pool_id": ["pool-a"]}, START.date(), START.date()),  # the whole first day
+    ):
+        chosen = select(df, selection)
+        assert chosen["version_id"].to_list() == [1]
+        # By hand: 1 GPU from 00:00 to the frame's now, 12:00.
+        hourly = mt.allocation(chosen, every="1h", by=None)
+        assert (hourly["allocated_mean"] * hourly["coverage"]).sum() == 12.0

@@ -33,7 +33,7 @@ from typing import Final, Literal
 import polars as pl
 
 from mavtools import analysis
-from mavtools.analysis.timeline import held_until
+from mavtools.analysis.timeline import held_until, with_frame_now
 
 __all__ = [
     "FILTERS",
@@ -200,9 +200,15 @@ def _member(column: str, chosen: Sequence[str | None]) -> pl.Expr:
 def select(df: pl.DataFrame, selection: Selection, now: datetime | None = None) -> pl.DataFrame:
     """The versions of ``selection`` in a versions frame (the window as :func:`mavtools.overlapping`).
 
+    Without ``now``, rows that have no ``observed_at`` (a frame built by hand) come back stamped
+    with the whole frame's "now", as :func:`mavtools.overlapping` does, so the selection is
+    analysed as it was in the frame.
+
     Example:
         >>> select(df, Selection({"pool_id": ["pool-a"]}, date(2026, 9, 1), date(2026, 9, 30)))
     """
+    if now is None:  # rows without a snapshot time keep the whole frame's "now", not the subset's
+        df = with_frame_now(df)
     parts = [_member(c, values) for c, values in selection.chosen.items()]
     chosen = df.filter(pl.all_horizontal(parts)) if parts else df
     if selection.start is None or selection.end is None:
