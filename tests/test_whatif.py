@@ -337,14 +337,34 @@ def test_capacity_needed_says_when_allocation_cannot_show_demand():
     assert out["share_queued"].to_list() == pytest.approx([590 / 660, 0.0])
     assert out["summary"].to_list() == [
         "p needs 2 GPUs to cover 95% of hours; it peaked at 2. Saturated: versions waited over "
-        "10 min in 89% of hours and the allocation sat at its peak in 100% of hours, so it cannot "
-        "show demand (include_queued=True shows demand, mt.what_if waits at other sizes)",
+        "10 min in 89% of hours and the allocation sat at its peak in 100% of hours, so the "
+        "allocation understates demand; the demand with queued versions and the waits at other "
+        "sizes show what more units would do",
         "q needs 4 GPUs to cover 95% of hours; it peaked at 4",
     ]
     demand = mt.capacity_needed(df, q=1.0, include_queued=True)
     assert demand["summary"][0] == (
         "p needs 4 GPUs to cover 100% of hours without queueing; it peaked at 4"
     )
+
+
+def test_capacity_needed_names_only_the_reasons_for_saturation_that_hold():
+    # Pool r: v1 holds 1 GPU 0-600 min, v2 holds 2 GPUs 0-60 (the peak of 3, 60 of 600 min: 10%,
+    # under the 25% that would make it saturated), v3 is created at 0 and waits until 300.
+    df = frame(
+        [
+            {"c": 0, "s": 0, "e": 600, "g": 1, "pool": "r"},
+            {"c": 0, "s": 0, "e": 60, "g": 2, "pool": "r"},
+            {"c": 0, "s": 300, "e": 600, "g": 1, "pool": "r"},
+        ]
+    )
+    out = mt.capacity_needed(df, q=0.95)
+    assert out["share_at_peak"].item() == pytest.approx(60 / 600)
+    queued = out["share_queued"].item()
+    assert queued >= 0.05 and out["saturated"].item()
+    summary = out["summary"].item()
+    assert f"versions waited over 10 min in {round(queued * 100)}% of hours" in summary
+    assert "at its peak" not in summary  # a reason that does not hold is not said
 
 
 def test_what_if_figure_marks_today_and_the_chosen_size():

@@ -113,8 +113,9 @@ def capacity_needed(
     A full pool's ``needed`` only restates its size. Such a pool is marked ``saturated``: versions
     waited more than 10 minutes during at least 5% of the hours, or the allocation sat at its peak
     for at least 25% of them (a pool whose large versions block can queue below its peak). Its
-    summary then says that allocation cannot show demand and points to ``include_queued=True``
-    and :func:`~mavtools.analysis.what_if` (queue waits at other sizes); for how many whole nodes
+    summary then names the reasons that hold and says the allocation understates demand, in words
+    for a report's reader; the demand is ``include_queued=True`` and the waits at other sizes
+    :func:`~mavtools.analysis.what_if`; for how many whole nodes
     such a pool needs, use :func:`~mavtools.analysis.sizing`. Print the summaries
     (``for line in t["summary"]: print(line)``): a table display cuts long strings.
 
@@ -229,17 +230,32 @@ def capacity_needed(
         )
     )
     if not include_queued:
+        # Only the reasons that hold are said ("sat at its peak in 0% of hours" helps nobody), in
+        # words a reader of a report acts on, not keyword arguments.
+        reasons = pl.concat_str(
+            pl.when(pl.col("share_queued") >= SATURATED_QUEUED).then(
+                pl.format(
+                    "versions waited over 10 min in {}% of hours",
+                    (pl.col("share_queued") * 100).round(0).cast(pl.Int64),
+                )
+            ),
+            pl.when(pl.col("share_at_peak") >= SATURATED_AT_PEAK).then(
+                pl.format(
+                    "the allocation sat at its peak in {}% of hours",
+                    (pl.col("share_at_peak") * 100).round(0).cast(pl.Int64),
+                )
+            ),
+            separator=" and ",
+            ignore_nulls=True,
+        )
         out = out.with_columns(
             summary=pl.when("saturated")
             .then(
                 pl.format(
-                    # Two short sentences, not one run-on ("at its peak 0% of hours").
-                    "{}. Saturated: versions waited over 10 min in {}% of hours and the "
-                    "allocation sat at its peak in {}% of hours, so it cannot show demand "
-                    "(include_queued=True shows demand, mt.what_if waits at other sizes)",
+                    "{}. Saturated: {}, so the allocation understates demand; the demand with "
+                    "queued versions and the waits at other sizes show what more units would do",
                     pl.col("summary"),
-                    (pl.col("share_queued") * 100).round(0).cast(pl.Int64),
-                    (pl.col("share_at_peak") * 100).round(0).cast(pl.Int64),
+                    reasons,
                 )
             )
             .otherwise(pl.col("summary"))
