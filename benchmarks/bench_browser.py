@@ -30,7 +30,6 @@ import contextlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,8 +43,14 @@ sys.path.insert(0, str(ROOT))
 
 from mavtools.frame import build_frame  # noqa: E402
 from mavtools.local.synth import bulk  # noqa: E402
-from mavtools.views.lab import LabCommand, lab_command  # noqa: E402
-from tests.browser_util import chromium, http_status  # noqa: E402
+from mavtools.views.lab import LabCommand  # noqa: E402
+from tests.browser_util import (  # noqa: E402
+    chromium,
+    lab_page,
+    open_notebook,
+    run_all_cells,
+    serve_lab,
+)
 
 TARGETS_MS = {100_000: 250.0, 1_000_000: 400.0}
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -116,55 +121,6 @@ CLICKS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
-def _start_lab(folder: Path, notebook: Path) -> tuple[subprocess.Popen[bytes], LabCommand]:
-    command = lab_command(notebook, open_browser=False)
-    env = {**os.environ, **command.env}
-    for name in ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
-                 "IPYTHONDIR"):  # fmt: skip
-        (folder / name.lower()).mkdir()
-        env[name] = str(folder / name.lower())
-    log = (folder / "jupyterlab.log").open("wb")
-    process = subprocess.Popen(
-        command.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + 90
-    while http_status(f"{command.base_url}/api/status", command.token) != 200:
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"JupyterLab did not start: see {folder / 'jupyterlab.log'}")
-        time.sleep(0.2)  # polling a socket: there is nothing to wait on
-    return process, command
-
-
-def _stop_lab(process: subprocess.Popen[bytes], command: LabCommand) -> None:
-    http_status(f"{command.base_url}/api/shutdown", command.token, method="POST")
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
-        process.wait(timeout=10)
-
-
-def _run_all(page: Any) -> None:
-    """Run -> Run All Cells, until the cell's prompt shows it started (a dialog or toast can
-    swallow a click; the test suite's browser test does the same)."""
-    import re
-
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    started = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-        .some(p => /\\[(\\*|\\d+)\\]:/.test(p.textContent))"""
-    for _ in range(5):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            page.wait_for_function(started, timeout=15_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    raise SystemExit("Run -> Run All Cells did not start the notebook (5 tries)")
-
-
 def _click(page: Any, selector: str) -> tuple[float, int]:
     t0 = page.evaluate(_CLICK, selector)
     page.wait_for_function(_SETTLED, arg=[t0, QUIET_MS], timeout=CLICK_TIMEOUT_MS, polling=50)
@@ -183,11 +139,11 @@ def measure(n: int, repeats: int, height: int = 800) -> dict[str, list[tuple[flo
         notebook.metadata["kernelspec"] = KERNELSPEC  # no "Select Kernel" dialog
         nbformat.write(notebook, folder / "bench.ipynb")
         print(f"\n{n:,} versions (frame written in {time.perf_counter() - t0:.1f} s)")
-        process, command = _start_lab(folder, folder / "bench.ipynb")
-        try:
+        lab = contextlib.contextmanager(serve_lab)
+        with lab(
+            folder / "bench.ipynb", folder, "jupyterlab-bench.log", start_timeout_s=90
+        ) as command:
             return _clicks(command, repeats, height)
-        finally:
-            _stop_lab(process, command)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -195,17 +151,9 @@ def measure(n: int, repeats: int, height: int = 800) -> dict[str, list[tuple[flo
 def _clicks(command: LabCommand, repeats: int, height: int) -> dict[str, list[tuple[float, int]]]:
     with chromium(allow_hosts=("127.0.0.1",), viewport=(1280, height)) as (context, _blocked):
         context.add_init_script(_HOOK)
-        page = context.new_page()
+        page, _errors = lab_page(context)
         page.set_default_timeout(120_000)
-        news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
-        page.add_locator_handler(
-            news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
-        )
-        workspace = f"bench-{os.getpid()}-{time.monotonic_ns()}"
-        page.goto(
-            f"{command.base_url}/lab/workspaces/{workspace}/tree/bench.ipynb?reset"
-            f"&token={command.token}"
-        )
+        open_notebook(page, command, "bench.ipynb")
         dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
         page.add_locator_handler(
             dialog, lambda d: d.get_by_role("button", name="Select", exact=True).click()
@@ -215,7 +163,7 @@ def _clicks(command: LabCommand, repeats: int, height: int) -> dict[str, list[tu
             state="attached"
         )
         t0 = time.perf_counter()
-        _run_all(page)
+        run_all_cells(page, tries=5)
         try:
             page.wait_for_function(
                 _ALL_DRAWN,

@@ -9,8 +9,14 @@ Without chromium the tests are skipped with the command that installs it, except
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import signal
+import socket
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
+
+from mavtools.views.lab import LabCommand, lab_command
 
 CHROMIUM = os.environ.get("MAVTOOLS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -126,3 +135,145 @@ def offline_page(path: Path) -> Iterator[tuple[Any, list[str]]]:
         page.goto(path.as_uri())
         yield page, blocked
         assert errors == [], errors
+
+
+# -- JupyterLab, started as `mavtools lab` starts it, for the browser tests and benchmark --
+
+START_TIMEOUT_S = 60
+UI_TIMEOUT_MS = 30_000
+
+# Some code cell left "[ ]:": Run All has started.
+_STARTED = """() => [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
+    .some(p => p.textContent.trim() !== '[ ]:' && p.textContent.trim() !== '')"""
+
+
+def lab_page(context: Any) -> tuple[Any, list[str]]:
+    """A new page with the suite's timeout that records page errors and answers JupyterLab's
+    "official Jupyter news" toast whenever it shows (it may cover the buttons).
+
+    Returns:
+        ``(page, errors)``: the Playwright page and the page errors seen so far.
+    """
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
+    page.add_locator_handler(
+        news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
+    )
+    return page, errors
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes (recursively) of ``pid``, read from /proc (kernels have their own group)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def _stop(process: subprocess.Popen[bytes], command: LabCommand) -> None:
+    """Ask JupyterLab to shut down (it stops its kernels); kill whatever is left."""
+    children = _descendants(process.pid)
+    http_status(f"{command.base_url}/api/shutdown", command.token, method="POST")
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    for pid in children:  # kernels run in their own session: not reached by killpg
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _wait_until_up(
+    process: subprocess.Popen[bytes], command: LabCommand, log: Path, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"JupyterLab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        if http_status(f"{command.base_url}/api/status", command.token) == 200:
+            return
+        time.sleep(0.1)  # polling a socket: there is nothing to wait on
+    pytest.fail(f"JupyterLab did not answer in {timeout_s:g} s:\n{log.read_text()[-3000:]}")
+
+
+def run_all_cells(page: Any, tries: int = 3) -> None:
+    """Run -> Run All Cells, until a prompt shows the run started (a click can be lost when the
+    news toast is answered between opening the menu and choosing the item)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(tries):
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            page.wait_for_function(_STARTED, timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")  # close the menu if it is still open
+    pytest.fail(f"Run -> Run All Cells did not start the notebook ({tries} tries)")
+
+
+def cleared_copy(notebook: Path, folder: Path) -> Path:
+    """A copy of ``notebook`` in ``folder`` without outputs or saved widget state, so what the
+    page shows comes from this run."""
+    copy = nbformat.read(notebook, as_version=4)
+    for cell in copy.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    copy.metadata.pop("widgets", None)
+    nbformat.write(copy, folder / notebook.name)
+    return folder / notebook.name
+
+
+def serve_lab(
+    notebook: Path, tmp_path: Path, log_name: str, start_timeout_s: float = START_TIMEOUT_S
+) -> Iterator[LabCommand]:
+    """JupyterLab on ``notebook`` with temporary Jupyter folders, in its own process group;
+    stopped afterwards, its log kept as the artifact ``log_name`` (a generator: ``yield from``
+    it in a fixture, or wrap it in :func:`contextlib.contextmanager`)."""
+    command = lab_command(notebook, port=_unused_port(), open_browser=False)
+    env = {**os.environ, **command.env}
+    for name, folder in (
+        ("HOME", "home"),
+        ("JUPYTER_CONFIG_DIR", "jupyter-config"),
+        ("JUPYTER_DATA_DIR", "jupyter-data"),
+        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+        ("IPYTHONDIR", "ipython"),
+    ):
+        (tmp_path / folder).mkdir()
+        env[name] = str(tmp_path / folder)
+    log = tmp_path / "jupyterlab.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command.argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_until_up(process, command, log, start_timeout_s)
+        yield command
+    finally:
+        _stop(process, command)
+        shutil.copy(log, artifact(log_name))
+
+
+def open_notebook(page: Any, lab: LabCommand, notebook: str) -> None:
+    """Open ``notebook`` in a fresh JupyterLab workspace (no tabs left from an earlier run)."""
+    workspace = f"mavtools-test-{os.getpid()}-{time.monotonic_ns()}"
+    page.goto(f"{lab.base_url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={lab.token}")

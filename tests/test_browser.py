@@ -13,27 +13,31 @@ may only talk to 127.0.0.1; any other request is aborted and fails the test.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from mavtools import ALL_WORKSPACES
 from mavtools.local.samples import samples_client
-from mavtools.views.lab import LabCommand, lab_command
-from tests.browser_util import artifact, chromium, http_status, require_chromium
+from mavtools.views.lab import LabCommand
+from tests.browser_util import (
+    UI_TIMEOUT_MS,
+    artifact,
+    chromium,
+    cleared_copy,
+    lab_page,
+    open_notebook,
+    require_chromium,
+    run_all_cells,
+    serve_lab,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -42,9 +46,7 @@ CAPACITY = NOTEBOOK.with_name("capacity.ipynb")
 #: Pools the samples' versions name, the public-pool job without a pool id as one more.
 POOLS = samples_client().list_versions(workspace_id=ALL_WORKSPACES)["pool_id"].n_unique()
 SCREEN = (1280, 800)  # the small laptop screen the issue asks the allocation figure to fit
-START_TIMEOUT_S = 60
 RUN_TIMEOUT_MS = 120_000
-UI_TIMEOUT_MS = 30_000
 
 # Every code cell shows "[n]:" and the kernel is idle: Run All has finished.
 _ALL_RUN = """() => {
@@ -54,10 +56,6 @@ _ALL_RUN = """() => {
     return idle !== null && prompts.length > 0
         && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
 }"""
-# Some code cell left "[ ]:": Run All has started.
-_STARTED = """() => [...document.querySelectorAll(
-    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
-    .some(p => p.textContent.trim() !== '[ ]:' && p.textContent.trim() !== '')"""
 # The plotly data of each dashboard figure, by CSS class ("" while a figure is not drawn).
 _FIGURE_DATA = """() => Object.fromEntries(
     [...document.querySelectorAll('.mavtools-dashboard [class*="mavtools-figure-"]')].map(out => {
@@ -104,95 +102,14 @@ def _draws_since(page: Any, t0: float) -> Counter[str]:
     return Counter(names)
 
 
-def lab_page(context: Any) -> tuple[Any, list[str]]:
-    """A new page with the suite's timeout that records page errors and answers JupyterLab's
-    "official Jupyter news" toast whenever it shows (it may cover the buttons).
-
-    Returns:
-        ``(page, errors)``: the Playwright page and the page errors seen so far.
-    """
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
-    page.add_locator_handler(
-        news, lambda toast: toast.get_by_role("button", name="No", exact=True).click()
-    )
-    return page, errors
-
-
 def run_notebook(page: Any, lab: LabCommand, notebook: str) -> None:
     """Open ``notebook`` in a fresh workspace and run all its cells to the end."""
     from playwright.sync_api import expect
 
-    _open(page, lab, notebook)
+    open_notebook(page, lab, notebook)
     expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
-    _run_all_cells(page)
+    run_all_cells(page)
     page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
-
-
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _descendants(pid: int) -> list[int]:
-    """Child processes (recursively) of ``pid``, read from /proc (kernels have their own group)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
-
-
-def _stop(process: subprocess.Popen[bytes], command: LabCommand) -> None:
-    """Ask JupyterLab to shut down (it stops its kernels); kill whatever is left."""
-    children = _descendants(process.pid)
-    http_status(f"{command.base_url}/api/shutdown", command.token, method="POST")
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    for pid in children:  # kernels run in their own session: not reached by killpg
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], command: LabCommand, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"JupyterLab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        if http_status(f"{command.base_url}/api/status", command.token) == 200:
-            return
-        time.sleep(0.1)  # polling a socket: there is nothing to wait on
-    pytest.fail(f"JupyterLab did not answer in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
-def _run_all_cells(page: Any) -> None:
-    """Run -> Run All Cells, until a prompt shows the run started (a click can be lost when the
-    news toast is answered between opening the menu and choosing the item)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for _ in range(3):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            page.wait_for_function(_STARTED, timeout=15_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")  # close the menu if it is still open
-    pytest.fail("Run -> Run All Cells did not start the notebook (3 tries)")
 
 
 @pytest.fixture
@@ -203,53 +120,16 @@ def lab(tmp_path: Path) -> Iterator[LabCommand]:
         pytest.fail(f"{NOTEBOOK} is missing")
     root = tmp_path / "root"
     root.mkdir()
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    notebook.metadata.pop("widgets", None)
-    nbformat.write(notebook, root / NOTEBOOK.name)
+    cleared_copy(NOTEBOOK, root)
     shutil.copy(CAPACITY, root / CAPACITY.name)  # with its stored outputs: only looked at
 
     yield from serve_lab(root / NOTEBOOK.name, tmp_path, "jupyterlab.log")
-
-
-def serve_lab(notebook: Path, tmp_path: Path, log_name: str) -> Iterator[LabCommand]:
-    """JupyterLab on ``notebook`` with temporary Jupyter folders, in its own process group;
-    stopped afterwards, its log kept as the artifact ``log_name``."""
-    command = lab_command(notebook, port=_unused_port(), open_browser=False)
-    env = {**os.environ, **command.env}
-    for name, folder in (
-        ("HOME", "home"),
-        ("JUPYTER_CONFIG_DIR", "jupyter-config"),
-        ("JUPYTER_DATA_DIR", "jupyter-data"),
-        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
-        ("IPYTHONDIR", "ipython"),
-    ):
-        (tmp_path / folder).mkdir()
-        env[name] = str(tmp_path / folder)
-    log = tmp_path / "jupyterlab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command.argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        _wait_until_up(process, command, log)
-        yield command
-    finally:
-        _stop(process, command)
-        shutil.copy(log, artifact(log_name))
 
 
 _FIGURE_OF = """name => {
     const plot = document.querySelector(`.mavtools-dashboard .mavtools-figure-${name} .js-plotly-plot`);
     return plot && plot.data ? JSON.stringify(plot.data) : '';
 }"""
-
-
-def _open(page: Any, lab: LabCommand, notebook: str) -> None:
-    workspace = f"mavtools-test-{os.getpid()}-{time.monotonic_ns()}"
-    page.goto(f"{lab.base_url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={lab.token}")
 
 
 def _wait_changed(page: Any, name: str, before: str) -> str:
@@ -272,16 +152,16 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         page, errors = lab_page(context)
         news = page.locator(".jp-Notification-Toast-default", has_text="official Jupyter news")
         # The capacity notebook's first screen, as stored (no kernel needed to look at it).
-        _open(page, lab, CAPACITY.name)
+        open_notebook(page, lab, CAPACITY.name)
         expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)
         heading = page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h1").first
         expect(heading).to_be_visible(timeout=UI_TIMEOUT_MS)
         page.screenshot(path=artifact("capacity-first-screen.png"))
 
-        _open(page, lab, lab.notebook)
+        open_notebook(page, lab, lab.notebook)
         expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=UI_TIMEOUT_MS)
         expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_attached()
-        _run_all_cells(page)
+        run_all_cells(page)
         try:
             page.wait_for_function(_ALL_RUN, timeout=RUN_TIMEOUT_MS)
         except PlaywrightTimeout:

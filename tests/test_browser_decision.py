@@ -11,18 +11,19 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from mavtools.views.lab import LabCommand
-from tests.browser_util import artifact, chromium, require_chromium
-from tests.test_browser import (
-    SCREEN,
+from tests.browser_util import (
     UI_TIMEOUT_MS,
+    artifact,
+    chromium,
+    cleared_copy,
     lab_page,
-    run_notebook,
+    require_chromium,
     serve_lab,
 )
+from tests.test_browser import SCREEN, run_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -35,12 +36,7 @@ def capacity_lab(tmp_path: Path) -> Iterator[LabCommand]:
     require_chromium()
     root = tmp_path / "root"
     root.mkdir()
-    notebook = nbformat.read(CAPACITY, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    nbformat.write(notebook, root / CAPACITY.name)
-    yield from serve_lab(root / CAPACITY.name, tmp_path, "jupyterlab-capacity.log")
+    yield from serve_lab(cleared_copy(CAPACITY, root), tmp_path, "jupyterlab-capacity.log")
 
 
 def test_what_if_widget_follows_the_picked_pool(capacity_lab: LabCommand) -> None:

@@ -18,16 +18,8 @@ import pytest
 from mavtools.frame import build_frame
 from mavtools.local.synth import bulk
 from mavtools.views.lab import LabCommand
-from tests.browser_util import chromium, require_chromium
-from tests.test_browser import (
-    _AFTERPLOT_HOOK,
-    SCREEN,
-    UI_TIMEOUT_MS,
-    _draws_since,
-    lab_page,
-    run_notebook,
-    serve_lab,
-)
+from tests.browser_util import UI_TIMEOUT_MS, chromium, lab_page, require_chromium, serve_lab
+from tests.test_browser import _AFTERPLOT_HOOK, SCREEN, _draws_since, run_notebook
 
 pytestmark = pytest.mark.browser
 
