@@ -27,6 +27,7 @@ import pytest
 from mavtools import ALL_WORKSPACES
 from mavtools.local.samples import samples_client
 from mavtools.views.lab import LabCommand
+from mavtools.views.modebar import SVG_TITLE
 from tests.browser_util import (
     UI_TIMEOUT_MS,
     artifact,
@@ -251,7 +252,7 @@ def test_explore_dashboard_in_a_browser(lab: LabCommand) -> None:
         # Every figure's modebar downloads PNG and SVG, named after the figure (issue 25).
         allocation.hover()
         with page.expect_download() as svg:
-            allocation.locator(".modebar-btn[data-title='Download plot as SVG']").click()
+            allocation.locator(f".modebar-btn[data-title='{SVG_TITLE}']").click()
         assert svg.value.suggested_filename == "mavtools-allocation.svg"
         assert "<svg" in Path(svg.value.path()).read_text(encoding="utf-8")[:300]
         with page.expect_download() as png:

@@ -10,7 +10,8 @@ script:
   drawn with ``mavtoolsModebar(Plotly, config)``;
 * plotly.py's HTML renderers (``notebook``, ``iframe``, ``browser``): :func:`svg_post_script`,
   which :class:`mavtools.views.style.Figure` passes as ``post_script``;
-* the dashboard's ``PlotView`` can evaluate :data:`SVG_BUTTON_JS` the same way.
+* the dashboard's ``PlotView`` (:mod:`mavtools.views.plot`): :data:`SVG_BUTTON_JS` in its module,
+  one ``mavtoolsSvgButton`` per view.
 
 JupyterLab's own plotly renderer (the ``plotly_mimetype`` output the committed notebooks hold)
 draws the figure from JSON only and runs no script of ours: there the camera saves the PNG, and
@@ -27,24 +28,33 @@ __all__ = ["SVG_BUTTON_JS", "SVG_TITLE", "svg_post_script"]
 
 #: The SVG button's tooltip (plotly.js names the camera "Download plot as a PNG").
 SVG_TITLE: Final = "Download plot as an SVG"
-#: Defines ``window.mavtoolsModebar(Plotly, config)``: the config plus the SVG button (once per
-#: page; evaluating it again is harmless). The SVG keeps the camera's file name and size.
+#: Defines, once per page (evaluating it again is harmless):
+#:
+#: * ``window.mavtoolsSvgButton(Plotly, image)``: the SVG button; ``image()`` gives the camera's
+#:   ``toImageButtonOptions`` when clicked, so the SVG keeps the camera's file name and size. A
+#:   view that redraws with ``Plotly.react`` makes one button for its life (react compares the
+#:   config by reference and would build a new plot for a new button);
+#: * ``window.mavtoolsModebar(Plotly, config)``: ``config`` plus that button, for a page drawn once.
 SVG_BUTTON_JS: Final = """(function () {
   if (window.mavtoolsModebar) return;
-  window.mavtoolsModebar = function (Plotly, config) {
-    config = config || {};
-    var image = config.toImageButtonOptions || {};
-    var svg = {
+  window.mavtoolsSvgButton = function (Plotly, image) {
+    return {
       name: "downloadSvg",
       title: __TITLE__,
       icon: Plotly.Icons["camera-retro"],
       click: function (gd) {
-        var options = {format: "svg", filename: image.filename || "newplot"};
-        if (image.width) options.width = image.width;
-        if (image.height) options.height = image.height;
+        var given = image() || {};
+        var options = {format: "svg", filename: given.filename || "newplot"};
+        if (given.width) options.width = given.width;
+        if (given.height) options.height = given.height;
         return Plotly.downloadImage(gd, options);
       }
     };
+  };
+  window.mavtoolsModebar = function (Plotly, config) {
+    config = config || {};
+    var image = config.toImageButtonOptions || {};
+    var svg = window.mavtoolsSvgButton(Plotly, function () { return image; });
     var added = (config.modeBarButtonsToAdd || []).filter(function (b) {
       return b.name !== svg.name;
     });

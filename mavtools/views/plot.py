@@ -20,8 +20,9 @@ Decisions:
   CDN, so the dashboard works offline. The module is about 5 MB per figure when the dashboard is
   first shown (as with ``go.FigureWidget``); filter changes send only the figure's JSON.
 * The modebar downloads the figure as PNG (plotly's own button, at the scale the figure's
-  config asks) and as SVG (a button added here: plotly.js has none by name, and a button with a
-  ``click`` function cannot travel in the figure's JSON). Both files are named after the figure.
+  config asks) and as SVG (:mod:`mavtools.views.modebar`'s button, the report's: plotly.js has
+  none by name, and a button with a ``click`` function cannot travel in the figure's JSON). Both
+  files are named after the figure.
 * The figure travels as JSON text in one binary buffer (:attr:`PlotView._json`), not as a
   synced dict: ipywidgets walks a synced dict element by element looking for binary values
   (two ``isinstance`` calls per number) and the kernel's message encoder walks it again;
@@ -45,6 +46,8 @@ from typing import Any
 import anywidget
 import traitlets
 
+from mavtools.views.modebar import SVG_BUTTON_JS
+
 __all__ = ["PlotView"]
 
 # plotly.min.js, evaluated in the page's global scope, sets window.Plotly (its UMD wrapper finds
@@ -64,23 +67,20 @@ function render({ model, el }) {
   el.appendChild(div);
   let drawn = false;
   // One button object for the view's life: Plotly.react compares the config by reference and
-  // would build a new plot for a new button on every change.
-  const svg = {
-    name: "Download plot as SVG",
-    icon: Plotly.Icons.camera,
-    click: gd => Plotly.downloadImage(gd, { format: "svg", filename: model.get("filename") }),
-  };
+  // would build a new plot for a new button on every change. It reads the camera's options of
+  // the figure drawn last.
+  let image = {};
+  const svg = window.mavtoolsSvgButton(Plotly, () => image);
   const draw = () => {
     const bytes = model.get("_json");
     const fig = bytes && bytes.byteLength ? JSON.parse(new TextDecoder().decode(bytes)) : {};
     const given = fig.config || {};
+    // The PNG button (plotly's own "toImage") and the SVG one, both named after the figure.
+    image = { ...(given.toImageButtonOptions || {}), filename: model.get("filename") };
     const config = {
       ...given,
       responsive: false,
-      // The PNG button (plotly's own "toImage") and an SVG one, both named after the figure.
-      toImageButtonOptions: {
-        ...(given.toImageButtonOptions || {}), filename: model.get("filename"),
-      },
+      toImageButtonOptions: image,
       modeBarButtonsToAdd: [
         ...(given.modeBarButtonsToAdd || []).filter(b => b.name !== svg.name), svg,
       ],
@@ -129,7 +129,7 @@ export default { render };
 @functools.cache
 def _module() -> str:
     plotly_js = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_text()
-    return f"const PLOTLY_JS = {json.dumps(plotly_js)};\n{_RENDER}"
+    return f"const PLOTLY_JS = {json.dumps(plotly_js)};\n{SVG_BUTTON_JS}\n{_RENDER}"
 
 
 class PlotView(anywidget.AnyWidget):  # type: ignore[misc]
