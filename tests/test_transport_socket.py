@@ -99,6 +99,7 @@ def test_cutting_the_socket_ends_a_read_blocked_on_a_held_body(held: HeldBody, c
             pass  # how the cut read ends (an incomplete body) is the transport's to name
         finally:
             timer.cancel()
+            timer.join()  # the cut ends the read before cut_socket returns: wait for its answer
             response.close()
         elapsed = time.monotonic() - started
     assert found == [True], "cut_socket found no socket to shut down"
