@@ -18,7 +18,6 @@ import argparse
 import errno
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,10 +70,6 @@ class _Parser(argparse.ArgumentParser):
 
 # -- values: each flag's value is checked by argparse, so errors name the flag -------------------
 
-# The client's id rule (mavtools.api.client), repeated here so a bad id is a usage error naming
-# its flag; once the rule is public (api/query.py) use it from there.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
 
 def _status_value(text: str) -> str:
     """An outcome (failed), a status name (RUNNING) or a documented code (0-21)."""
@@ -117,7 +112,10 @@ def _older_than_value(text: str) -> str:
 
 def _id_value(kind: str, *, allow_all: bool = False) -> Callable[[str], str]:
     def check(text: str) -> str:
-        if (allow_all and text == "*") or _ID.fullmatch(text):
+        # The client's own id rule, checked here so a bad id is a usage error naming its flag.
+        from mavtools.api.query import ID_PATTERN
+
+        if (allow_all and text == "*") or ID_PATTERN.fullmatch(text):
             return text
         extra = " or '*' for every workspace" if allow_all else ""
         raise argparse.ArgumentTypeError(

@@ -81,8 +81,8 @@ from mavtools.records import (
     _DURATION,
     _MAX_EPOCH_MS,  # noqa: F401  # api/v2.py imports it from here (issue 22 edits that file)
     _MAX_INT64,
-    _TIME,
     INT,
+    TIME,
     V1_FIELDS,
     out_of_bounds,
     raw_schema,
@@ -124,9 +124,9 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
         "status": pl.Int16,
         "status_name": pl.Categorical(),
         "outcome": OUTCOME_DTYPE,
-        "create_time": _TIME,
-        "start_time": _TIME,
-        "end_time": _TIME,
+        "create_time": TIME,
+        "start_time": TIME,
+        "end_time": TIME,
         "duration": _DURATION,
         "queue_wait": _DURATION,
         "pool_id": pl.Categorical(),
@@ -136,7 +136,7 @@ VERSION_SCHEMA: Final[pl.Schema] = pl.Schema(
         "gpu_hours": pl.Float64,
         "npu_hours": pl.Float64,
         "workspace_id": pl.Categorical(),
-        "observed_at": _TIME,
+        "observed_at": TIME,
         "api": pl.String,
         "job_id": pl.String,
         "user_name": pl.String,
@@ -497,7 +497,7 @@ def stamp(frame: pl.DataFrame, observed_at: datetime) -> pl.DataFrame:
     """
     if observed_at.tzinfo is None:
         observed_at = observed_at.replace(tzinfo=UTC)
-    return frame.with_columns(observed_at=pl.lit(observed_at.astimezone(UTC)).cast(_TIME))
+    return frame.with_columns(observed_at=pl.lit(observed_at.astimezone(UTC)).cast(TIME))
 
 
 _MS_PER_HOUR: Final = 3_600_000.0
@@ -505,7 +505,7 @@ _MS_PER_HOUR: Final = 3_600_000.0
 
 def to_time(expr: pl.Expr) -> pl.Expr:
     """An epoch in ms as a UTC time; 0 (the APIs' "not yet") and null read null."""
-    return pl.when(expr > 0).then(expr).cast(_TIME)
+    return pl.when(expr > 0).then(expr).cast(TIME)
 
 
 def unit_hours(units: pl.Expr, held_ms: pl.Expr) -> pl.Expr:
@@ -541,7 +541,7 @@ def typed(raw: pl.DataFrame) -> pl.DataFrame:
     ``duration`` 0, and null unit counts stay null (unknown, not zero).
     """
     if "observed_at" not in raw.columns:
-        raw = raw.with_columns(observed_at=pl.lit(None, dtype=_TIME))
+        raw = raw.with_columns(observed_at=pl.lit(None, dtype=TIME))
     raw = raw.with_columns(
         pl.lit(None, dtype=pl.String).alias(name)
         for name in ("region", "project_id")

@@ -57,7 +57,7 @@ from mavtools.records import (
     _MAX_CARDS,
     _MAX_INT64,
     _MAX_NODES,
-    _TIME,
+    TIME,
     V2_FIELDS,
     raw_schema,
     read_int,
@@ -348,7 +348,7 @@ def build_v2_frame(
             workspace_id=pl.coalesce("job_workspace", pl.lit(workspace_id)),
             api=pl.lit("v2"),
             job_id=pl.col("job_id"),
-            observed_at=pl.lit(None, dtype=_TIME),  # stamped per fetch
+            observed_at=pl.lit(None, dtype=TIME),  # stamped per fetch
             region=pl.lit(region, dtype=pl.String),
             project_id=pl.lit(project_id, dtype=pl.String),
         )
@@ -365,10 +365,10 @@ def build_v2_frame(
             npu_hours=held_unit_hours("npu_cards", "npu_num"),
             restarts=pl.col("segments").list.len() - 1,
             segments=pl.col("segments").list.eval(
-                pl.element().struct.with_fields(pl.field(["start", "end"]).cast(_TIME))
+                pl.element().struct.with_fields(pl.field(["start", "end"]).cast(TIME))
             ),
             node_counts=pl.col("node_counts").list.eval(
-                pl.element().struct.with_fields(pl.field("time").cast(_TIME))
+                pl.element().struct.with_fields(pl.field("time").cast(TIME))
             ),
         )
     )

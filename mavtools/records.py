@@ -45,6 +45,7 @@ from mavtools.errors import ResponseFormatError
 __all__ = [
     "INT",
     "TEXT",
+    "TIME",
     "V1_FIELDS",
     "V2_FIELDS",
     "Field",
@@ -56,7 +57,8 @@ __all__ = [
     "read_text",
 ]
 
-_TIME: Final = pl.Datetime("ms", "UTC")
+#: The frame's time type: epoch milliseconds, in UTC.
+TIME: Final = pl.Datetime("ms", "UTC")
 _DURATION: Final = pl.Duration("ms")
 _MAX_EPOCH_S: Final = 253_402_300_799  # 9999-12-31
 _MAX_EPOCH_MS: Final = _MAX_EPOCH_S * 1000

@@ -34,7 +34,7 @@ from typing import Any, Final
 import polars as pl
 
 from mavtools.errors import ResponseFormatError
-from mavtools.records import _MAX_EPOCH_MS, _MAX_EPOCH_S, _MAX_NODES, _TIME, read_int, read_text
+from mavtools.records import _MAX_EPOCH_MS, _MAX_EPOCH_S, _MAX_NODES, TIME, read_int, read_text
 
 __all__ = [
     "NODE_COUNT",
@@ -50,15 +50,15 @@ __all__ = [
 #: One run segment in the frame: ``end`` null while it runs.
 SEGMENT: Final = pl.Struct(
     {
-        "start": _TIME,
-        "end": _TIME,
+        "start": TIME,
+        "end": TIME,
         "start_type": pl.String,
         "end_reason": pl.String,
         "end_recover": pl.String,
     }
 )
 #: One point of an elastic job's node count: ``nodes`` from ``time`` on.
-NODE_COUNT: Final = pl.Struct({"time": _TIME, "nodes": pl.Int32})
+NODE_COUNT: Final = pl.Struct({"time": TIME, "nodes": pl.Int32})
 #: The same as read from the wire (epoch ms as integers), before :func:`build_v2_frame` types it.
 SEGMENTS_RAW: Final = pl.List(
     pl.Struct(

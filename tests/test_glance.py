@@ -24,6 +24,7 @@ from mavtools.views import distributions as D
 from mavtools.views import report
 from mavtools.views import style as S
 from mavtools.views import timeseries as T
+from mavtools.views.mime import PLOTLY_MIMETYPE
 from mavtools.views.widgets import Dashboard
 
 ASCEND = "pool-ascend-910"
@@ -286,7 +287,7 @@ def test_no_share_chart_link_anywhere(df: pl.DataFrame, monkeypatch: pytest.Monk
         assert out.figure["config"]["showSendToCloud"] is False
     fig = T.usage_figure(A.usage(dash.selection, by="pool_id"))
     bundle = fig._repr_mimebundle_()
-    assert bundle[report.PLOTLY_MIMETYPE]["config"]["showSendToCloud"] is False
+    assert bundle[PLOTLY_MIMETYPE]["config"]["showSendToCloud"] is False
     html = S.Figure(fig).to_html(include_plotlyjs=False, config=S.CONFIG)
     assert '"showSendToCloud": false' in html
     assert report._figure_html({"data": [], "layout": {}}, "x").count('"showSendToCloud":false')
@@ -311,7 +312,7 @@ def test_every_table_downloads_as_csv(df: pl.DataFrame) -> None:
 def test_committed_notebooks_carry_a_png_beside_each_figure(name: str) -> None:
     nb = json.loads((Path(__file__).parent.parent / "notebooks" / name).read_text())
     outputs = [o for c in nb["cells"] for o in c.get("outputs", []) if "data" in o]
-    plots = [o["data"] for o in outputs if report.PLOTLY_MIMETYPE in o["data"]]
+    plots = [o["data"] for o in outputs if PLOTLY_MIMETYPE in o["data"]]
     assert plots
     for data in plots:
         png = base64.b64decode(data["image/png"])

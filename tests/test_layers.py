@@ -137,3 +137,43 @@ def test_every_module_fits_in_one_sitting():
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+def constants_of(path: Path) -> Iterator[tuple[str, str]]:
+    """A module's constants (UPPER_CASE names bound at module level), with their source text."""
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id.lstrip("_").isupper():
+            yield target.id, ast.unparse(value)
+
+
+#: The stand-in server keeps its own reading of the API (paging modes, sort fields) on purpose:
+#: were it to import the client's, a misreading would be shared and no test could catch it.
+OWN_READING = "local/fake/"
+
+
+def test_no_constant_is_defined_twice():
+    """Issue 21: one definition per constant, by name for private ones and by value for all.
+
+    Values compared are strings, patterns and types (numbers coincide by accident: 1000 is a page
+    size and a millisecond count); empty containers are registries, not constants.
+    """
+    names: dict[str, list[str]] = {}
+    values: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = str(path.relative_to(PACKAGE))
+        for name, value in constants_of(path):
+            if name.startswith("_") and not name.startswith("__"):
+                names.setdefault(name, []).append(where)
+            numeric = value.replace("_", "").replace(" * ", "").isdigit()
+            if not where.startswith(OWN_READING) and not numeric and value not in ("{}", "[]"):
+                values.setdefault(value, []).append(f"{where}:{name}")
+    twice = {n: w for n, w in names.items() if len(w) > 1}
+    assert not twice, f"private constants defined in two modules: {twice}"
+    same = {v: w for v, w in values.items() if len(w) > 1 and len(v) > 5}
+    assert not same, f"one value defined as two constants: {same}"

@@ -21,9 +21,9 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from mavtools.errors import MavtoolsError
+from mavtools.views.mime import PLOTLY_MIMETYPE
 from mavtools.views.report import (
     KERNEL_ONLY_TAG,
-    PLOTLY_MIMETYPE,
     WIDGET_NOTE,
     WIDGET_STATE_MIMETYPE,
     external_resources,

@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from mavtools.analysis.timeline import (
+    DAY_MS,
     DEFAULT_TZ,
     HOUR_MS,
     Resource,
@@ -56,7 +57,6 @@ from mavtools.analysis.timeline import (
 __all__ = ["backtest_start", "predict_start"]
 
 PoolSize = int | Mapping[str, int] | pl.DataFrame
-DAY_MS: Final = 24 * HOUR_MS
 _SIZE_WORDS: Final = {
     "given": "as given",
     "pools table": "from the pools table",

@@ -16,14 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from mavtools.records import TIME
 from mavtools.statuses import FINISHED_OUTCOMES
 
 Resource = Literal["gpu", "npu"]
 By = str | Sequence[str] | None
 Every = str | timedelta
 
-TIME: Final = pl.Datetime("ms", "UTC")
 HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 24 * HOUR_MS
 UNITS: Final[dict[str, str]] = {"gpu": "gpu_num", "npu": "npu_num"}
 HOURS: Final[dict[str, str]] = {"gpu": "gpu_hours", "npu": "npu_hours"}
 #: The time zone bins and times of day are in unless ``tz=`` says otherwise.

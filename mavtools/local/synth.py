@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from mavtools.analysis.timeline import DAY_MS, HOUR_MS
 from mavtools.frame import WIRE_FIELDS
 
 __all__ = [
@@ -50,8 +51,6 @@ __all__ = [
 
 #: The moment the bundled samples were "fetched": every sample timestamp lies before it.
 SNAPSHOT: Final = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
-_HOUR_MS: Final = 3_600_000
-_DAY_MS: Final = 24 * _HOUR_MS
 
 #: Workspace id -> share of the jobs. "0" is the default workspace.
 WORKSPACES: Final[dict[str, float]] = {
@@ -210,7 +209,7 @@ def _simulate(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rng = random.Random(seed)
     end_ms = int(SNAPSHOT.timestamp() * 1000)
-    start_ms = end_ms - days * _DAY_MS
+    start_ms = end_ms - days * DAY_MS
     # Arrivals by thinning a Poisson process against the daily/weekly weight.
     arrivals: list[int] = []
     while len(arrivals) < n_versions:
@@ -229,7 +228,7 @@ def _simulate(
         flavor = FLAVORS[rng.choices(list(pool.flavors), list(pool.flavors.values()))[0]]
         project = rng.choice(_PROJECTS)
         hours = flavor.median_hours * math.exp(rng.gauss(0.0, 1.0))
-        run_ms = int(min(hours, 96.0) * _HOUR_MS) + rng.randrange(60_000)
+        run_ms = int(min(hours, 96.0) * HOUR_MS) + rng.randrange(60_000)
         roll = rng.random()
         if roll < 0.015:
             fate = rng.choice((3, 5))  # image or submission failed: never starts
@@ -344,7 +343,7 @@ def _running_records(job: dict[str, Any]) -> list[dict[str, Any]] | None:
     """
     from mavtools.local.fake import two_segments
 
-    if job["status"] not in (8, 10, 11) or job["duration"] < 2 * _HOUR_MS:
+    if job["status"] not in (8, 10, 11) or job["duration"] < 2 * HOUR_MS:
         return None
     rng = random.Random(job["_uuid"])
     if rng.random() >= RESTARTED_SHARE:
@@ -466,7 +465,7 @@ def bulk(
     (the newest ones) are still queued or running. Used by benchmarks and load tests.
     """
     end_ms = int(end.timestamp() * 1000)
-    span = days * _DAY_MS
+    span = days * DAY_MS
     flavors = list(FLAVORS.values())
     pools = [p.pool_id for p in POOLS]
     i = pl.int_range(n_versions, dtype=pl.UInt64, eager=True)
@@ -476,7 +475,7 @@ def bulk(
 
     create = end_ms - span + (i * span // max(n_versions, 1)).cast(pl.Int64)
     wait = (rand(1) % 3_600_000).cast(pl.Int64)
-    run = (rand(2) % (12 * _HOUR_MS) + 60_000).cast(pl.Int64)
+    run = (rand(2) % (12 * HOUR_MS) + 60_000).cast(pl.Int64)
     flavor_idx = (rand(3) % len(flavors)).cast(pl.Int64)
     pool_idx = (rand(4) % len(pools)).cast(pl.Int64)
     roll = (rand(5) % 100).cast(pl.Int64)
@@ -537,14 +536,14 @@ def bulk_v2(
 
     rng = random.Random(seed)
     end_ms = int(end.timestamp() * 1000)
-    span = days * _DAY_MS
+    span = days * DAY_MS
     flavors = list(FLAVORS.values())
     jobs = []
     for i in range(n_jobs):
         created = end_ms - span + i * span // max(n_jobs, 1)
         flavor = flavors[rng.randrange(len(flavors))]
         start = created + rng.randrange(3_600_000)
-        run = rng.randrange(60_000, 12 * _HOUR_MS)
+        run = rng.randrange(60_000, 12 * HOUR_MS)
         if start > end_ms:
             phase, start, run = "Pending", 0, 0
         elif start + run > end_ms:

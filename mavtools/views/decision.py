@@ -32,13 +32,13 @@ from plotly.subplots import make_subplots
 
 from mavtools.analysis.sizing import HOURS_PER_MONTH, sizing
 from mavtools.analysis.whatif import what_if
+from mavtools.views.mime import PLOTLY_MIMETYPE
 from mavtools.views.style import Figure, _empty, _layout, _pname, _rounded, _unit, human_hours
 from mavtools.views.tables import table
 
 __all__ = ["WhatIfNodes", "forecast_figure", "what_if_figure"]
 
 _GREY = "#555555"
-PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
 def forecast_figure(
@@ -362,7 +362,7 @@ class WhatIfNodes:
             replay, current=now_units, selected=self.nodes.value * upn, resource=self.resource
         )
         # Outside a kernel plotly's default renderer builds nothing: show the same mimetype.
-        bundle = fig._repr_mimebundle_() or {PLOTLY_MIME: fig.to_plotly_json()}
+        bundle = fig._repr_mimebundle_() or {PLOTLY_MIMETYPE: fig.to_plotly_json()}
         self.figure_out.outputs = (_display(bundle),)
 
 

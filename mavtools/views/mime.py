@@ -10,12 +10,15 @@ that are not mimetype renderers (``browser``) add nothing, as in plotly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import plotly.io as pio
 from plotly.io.base_renderers import MimetypeRenderer
 
-__all__ = ["mime_bundle"]
+__all__ = ["PLOTLY_MIMETYPE", "mime_bundle"]
+
+#: The mimetype of a plotly figure's JSON in display data (notebooks, the report, the dashboard).
+PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
 
 
 def mime_bundle(fig_dict: dict[str, Any], renderers: str | None = None) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mavtools.errors import ConfigError, MavtoolsError
+from mavtools.views.mime import PLOTLY_MIMETYPE
 from mavtools.views.report_run import DEFAULT_TIMEOUT, execute_notebook
 
 if TYPE_CHECKING:  # nbformat takes about 2 s to import: only when a report is made
@@ -64,7 +65,6 @@ if TYPE_CHECKING:  # nbformat takes about 2 s to import: only when a report is m
 
 __all__ = [
     "KERNEL_ONLY_TAG",
-    "PLOTLY_MIMETYPE",
     "WIDGET_NOTE",
     "Report",
     "external_resources",
@@ -72,7 +72,6 @@ __all__ = [
     "report_html",
 ]
 
-PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
 #: Cell tag of cells that only make sense with a kernel (for example "enter your pool sizes in the
 #: marked cell"): the report leaves them out.
 KERNEL_ONLY_TAG: Final = "kernel-only"

@@ -85,7 +85,7 @@ import polars as pl
 from mavtools.views import distributions, style, timeseries
 from mavtools.views.aggregates import FILTERS, NULL_LABELS, RESOURCES, Summary, summarize
 from mavtools.views.filters import NONE_LABEL, FilterPanel
-from mavtools.views.mime import mime_bundle
+from mavtools.views.mime import PLOTLY_MIMETYPE, mime_bundle
 from mavtools.views.plot import PlotView
 
 __all__ = ["FIGURE_NAMES", "Dashboard", "Summary", "summarize"]
@@ -94,7 +94,6 @@ __all__ = ["FIGURE_NAMES", "Dashboard", "Summary", "summarize"]
 FIGURE_NAMES: Final = ("allocation", "usage", "versions", "durations")
 #: Usage figure choices: label -> filter column (every filter but the outcome).
 USAGE_BY: Final = {singular: c for c, (_, singular, _) in FILTERS.items() if c != "outcome"}
-_PLOTLY_MIMETYPE: Final = "application/vnd.plotly.v1+json"
 
 
 # ----------------------------------------------------------------------------------- dashboard
@@ -132,7 +131,7 @@ def _plotly_json(spec: style.Spec) -> dict[str, Any]:
     """The figure a :class:`~mavtools.views.plot.PlotView` shows: what ``go.Figure`` shows in a
     kernel (plotly's ``plotly_mimetype`` renderer), whatever the default renderer is."""
     (output,) = _display_data(spec, renderers="plotly_mimetype")
-    figure: dict[str, Any] = output["data"][_PLOTLY_MIMETYPE]
+    figure: dict[str, Any] = output["data"][PLOTLY_MIMETYPE]
     return figure
 
 
