@@ -41,6 +41,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.percentile import percentile  # noqa: E402
 from mavtools.frame import build_frame  # noqa: E402
 from mavtools.local.synth import bulk  # noqa: E402
 from mavtools.views.lab import LabCommand  # noqa: E402
@@ -197,14 +198,14 @@ def report(n: int, results: dict[str, list[tuple[float, int]]]) -> bool:
     for name, rows in results.items():
         times = sorted(ms for ms, _ in rows)
         every += times
-        p90 = times[int(0.9 * (len(times) - 1))]
+        p90 = percentile(times, 90)
         redraws = statistics.median(r for _, r in rows)
         print(
             f"  {name:36} {statistics.median(times):10.0f} {p90:7.0f} {times[-1]:9.0f} "
             f"{redraws:8.0f}"
         )
     every.sort()
-    p90_all = every[int(0.9 * (len(every) - 1))]
+    p90_all = percentile(every, 90)
     verdict = ""
     if target is not None:
         verdict = f" (target <= {target:.0f} ms: {'met' if p90_all <= target else 'MISSED'})"

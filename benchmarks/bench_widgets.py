@@ -17,11 +17,15 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import plotly.io as pio
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.percentile import percentile
 from mavtools import analysis as A
 from mavtools.frame import build_frame
 from mavtools.local.synth import bulk
@@ -85,7 +89,7 @@ def main(n: int = 1_000_000, repeats: int = 15) -> int:
                 size[name] = len(json.dumps(data)) / 1024
         for name, times in totals.items():
             times.sort()
-            med, p90 = statistics.median(times), times[int(0.9 * (len(times) - 1))]
+            med, p90 = statistics.median(times), percentile(times, 90)
             ok &= p90 <= target
             print(
                 f"{name:36} {med * 1000:10.1f} {p90 * 1000:7.1f} {times[-1] * 1000:9.1f} "
