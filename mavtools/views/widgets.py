@@ -73,7 +73,7 @@ Stable CSS classes, for browser tests and custom styling:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -83,7 +83,14 @@ import plotly.io as pio
 import polars as pl
 
 from mavtools.views import distributions, style, timeseries
-from mavtools.views.aggregates import FILTERS, NULL_LABELS, RESOURCES, Summary, summarize
+from mavtools.views.aggregates import (
+    FILTERS,
+    NULL_LABELS,
+    RESOURCES,
+    Selection,
+    Summary,
+    summarize,
+)
 from mavtools.views.filters import NONE_LABEL, FilterPanel
 from mavtools.views.mime import PLOTLY_MIMETYPE, mime_bundle
 from mavtools.views.plot import PlotView
@@ -235,19 +242,27 @@ class Dashboard:
 
     def figure_data(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, pl.DataFrame]:
         """The aggregated rows each figure shows, for the current filters."""
-        agg, state, resource = self.panel.aggregates, self.panel.state(), self.panel.resource.value
+        return dict(self._data(names, self.panel.state()))
+
+    def _data(self, names: Sequence[str], state: Selection) -> Iterator[tuple[str, pl.DataFrame]]:
+        agg, resource = self.panel.aggregates, self.panel.resource.value
         data = {
             "allocation": lambda: agg.allocation(state, resource=resource),
             "usage": lambda: agg.usage(state, by=self.usage_by.value, resource=resource),
             "versions": lambda: agg.version_counts(state, by="outcome"),
             "durations": lambda: agg.duration_histogram(state, by="outcome"),
         }
-        return {name: data[name]() for name in names}
+        for name in names:
+            yield name, data[name]()
 
     def build_specs(self, names: Sequence[str] = FIGURE_NAMES) -> dict[str, style.Spec]:
         """The dashboard's figures for the current filters, as plain data (see style.Spec)."""
-        data, resource = self.figure_data(names), self.panel.resource.value
-        state = self.panel.state()
+        return dict(self._specs(names))
+
+    def _specs(self, names: Sequence[str]) -> Iterator[tuple[str, style.Spec]]:
+        """The figures one at a time (each built when asked for), what they share computed once:
+        the filters' state, the window the data cover and what an empty figure says."""
+        resource, state = self.panel.resource.value, self.panel.state()
         covered = self._covered
         if covered is not None and state.start is not None and state.end is not None:
             covered = (max(covered[0], state.start), min(covered[1], state.end))
@@ -262,7 +277,8 @@ class Dashboard:
             "versions": lambda d: timeseries.versions_spec(d, covered=covered),
             "durations": lambda d: distributions.durations_spec(d, empty=finished),
         }  # fmt: skip
-        return {name: builders[name](frame) for name, frame in data.items()}
+        for name, frame in self._data(names, state):
+            yield name, builders[name](frame)
 
     def _empty_messages(self) -> tuple[str, str]:
         """What an empty figure says, from the selection: (no units held, nothing finished)."""
@@ -295,8 +311,7 @@ class Dashboard:
     def _update(self, names: Sequence[str] = FIGURE_NAMES) -> None:
         # One figure at a time, built then sent: the page draws the first (on screen) while
         # the kernel builds the next.
-        for name in names:
-            (spec,) = self.build_specs((name,)).values()
+        for name, spec in self._specs(names):
             # Only a figure whose data changed is sent: the browser redraws nothing else.
             if self.specs.get(name) != spec:
                 self.specs = {**self.specs, name: spec}
