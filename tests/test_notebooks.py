@@ -165,9 +165,15 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
     assert "COLORS = mt.style.palette(" in sources and "colors=COLORS" in sources
     assert "failure_rate_figure(" in sources and "go.Bar" not in sources
     # Tables for people: every table output is a Great Table (HTML with its fixed id).
-    tables = [
+    html_outputs = [
         o["data"] for c in code_cells(nb) for o in c["outputs"] if "text/html" in o.get("data", {})
     ]
+    # The verdicts are the one HTML output that is a list of sentences, not a table.
+    verdicts = [d for d in html_outputs if "mavtools-sentences" in "".join(d["text/html"])]
+    tables = [d for d in html_outputs if d not in verdicts]
+    assert len(verdicts) == 1 and "<li><b>pool-a100-prod</b>: add 1 node" in "".join(
+        verdicts[0]["text/html"]
+    )
     # 9, the Decision section (verdicts, backtest, two chargebacks), the queue now (pools, waiting)
     assert len(tables) == 15
     for data in tables:
@@ -185,8 +191,10 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
 def test_capacity_decision_gives_the_replays_answer_once_per_pool() -> None:
     nb = load(next(p for p in NOTEBOOKS if p.name == "capacity.ipynb"))
     cell = next(c for c in code_cells(nb) if "decision = mt.sizing(" in "".join(c["source"]))
-    printed = "".join(t for o in cell["outputs"] if o["output_type"] == "stream" for t in o["text"])
-    table = next(o["data"] for o in cell["outputs"] if "text/html" in o.get("data", {}))
+    printed = "".join(
+        next(o for o in cell["outputs"] if o["output_type"] == "display_data")["data"]["text/plain"]
+    )
+    table = next(o["data"] for o in cell["outputs"] if o["output_type"] == "execute_result")
     shown = "".join(table["text/plain"])
     pools = ["pool-a100-prod", "pool-a100-research", "pool-ascend-910", "pool-v100-batch",
              "pool-v100-shared"]  # fmt: skip

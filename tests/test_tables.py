@@ -83,3 +83,20 @@ def test_chargeback_amounts_and_sizing_utilization_read_as_numbers_and_percentag
     )
     html = table(frame, table_id="c").gt.as_raw_html()
     assert cells(html) == ["1,234.6", "50.0", "65.9%", "80.0%", "42.1 h"]
+
+
+def test_verdicts_read_as_a_list_with_their_subject_in_bold_and_as_lines_in_plain_text():
+    lines = [
+        "pool-a: add 1 node (8 GPUs): p90 wait 11 h -> 1.2 h",
+        "pool-b in 13w (forecast demand x1.68): add 3 nodes",
+        "A sentence with no subject, and <markup> to escape.",
+    ]
+    bundle = mt.tables.sentences(lines, title="What to change")._repr_mimebundle_()
+    assert bundle["text/plain"] == "What to change\n" + "\n".join(lines)
+    items = re.findall(r"<li>(.*?)</li>", bundle["text/html"])
+    assert items == [
+        "<b>pool-a</b>: add 1 node (8 GPUs): p90 wait 11 h -&gt; 1.2 h",
+        "<b>pool-b in 13w (forecast demand x1.68)</b>: add 3 nodes",
+        "A sentence with no subject, and &lt;markup&gt; to escape.",
+    ]
+    assert "<pre" not in bundle["text/html"]  # the page's font, wrapped at spaces

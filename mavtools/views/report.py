@@ -108,6 +108,7 @@ _TEMPLATE: Final = """{%- extends 'lab/index.html.j2' -%}
 .mavtools-widget-note { padding: 8px 12px; border: 1px dashed #999; background: #fffbe6;
   font-family: var(--jp-ui-font-family); }
 .mavtools-plot { width: 100%; min-height: 450px; }
+.jp-OutputArea-output pre { word-break: normal; overflow-wrap: break-word; }
 .mavtools-report-footer { margin: 32px 0 16px; padding: 8px 16px; border-top: 1px solid #ccc;
   color: #555; font-family: var(--jp-ui-font-family); font-size: 12px; line-height: 1.4; }
 .mavtools-report-footer p { margin: 2px 0; }

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
@@ -34,7 +34,7 @@ from mavtools.views.style import human_hours as style_human_hours
 if TYPE_CHECKING:  # great_tables is imported when a table is made
     from great_tables import GT
 
-__all__ = ["Table", "csv_text", "human_hours", "table"]
+__all__ = ["Sentences", "Table", "csv_text", "human_hours", "sentences", "table"]
 
 _UNIT_HOURS: Final = ("gpu_hours", "npu_hours")
 _PERCENT: Final = ("share", "failure_rate", "utilization", "peak_utilization", "coverage")
@@ -194,3 +194,42 @@ def table(
     if integers:
         style = style.fmt_integer(columns=integers, use_seps=True)
     return Table(style.sub_missing(missing_text="–"), frame, title or "", table_id)
+
+
+class Sentences:
+    """Sentences as a notebook shows them: a list in the page's font, the lines as plain text.
+
+    A verdict such as :func:`mavtools.sizing`'s reads as a list item, its subject ("pool-a: ...")
+    in bold, where ``print`` gave a block of fixed-width text that the report wrapped mid-word.
+
+    Attributes:
+        lines: the sentences, in order.
+        title: a heading above them, or "".
+    """
+
+    def __init__(self, lines: Sequence[str], title: str = "") -> None:
+        self.lines, self.title = tuple(lines), title
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        items = []
+        for line in self.lines:
+            subject, colon, rest = line.partition(": ")
+            if colon and len(subject) <= 60:  # "pool-a100-prod: add 1 node ..."
+                items.append(f"<li><b>{html.escape(subject)}</b>: {html.escape(rest)}</li>")
+            else:
+                items.append(f"<li>{html.escape(line)}</li>")
+        heading = f"<p><b>{html.escape(self.title)}</b></p>" if self.title else ""
+        text = "\n".join(self.lines)
+        return {
+            "text/html": f'<div class="mavtools-sentences">{heading}<ul>{"".join(items)}</ul></div>',
+            "text/plain": f"{self.title}\n{text}" if self.title else text,
+        }
+
+
+def sentences(lines: Iterable[str], *, title: str | None = None) -> Sentences:
+    """Sentences shown as a list (HTML) with the lines as the plain text.
+
+    Example:
+        >>> sentences(mt.sizing(df, pools=pools)["verdict"], title="What to change")
+    """
+    return Sentences(tuple(lines), title or "")
