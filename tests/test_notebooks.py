@@ -168,16 +168,18 @@ def test_capacity_tables_figures_and_kernel_only_instruction() -> None:
     html_outputs = [
         o["data"] for c in code_cells(nb) for o in c["outputs"] if "text/html" in o.get("data", {})
     ]
-    # Three HTML outputs are lists of sentences, not tables: the sizing verdicts, then the
-    # summaries of capacity needed and of demand with queued versions.
-    lists = [d for d in html_outputs if "mavtools-sentences" in "".join(d["text/html"])]
-    tables = [d for d in html_outputs if d not in lists]
-    assert len(lists) == 3 and "<li><b>pool-a100-prod</b>: add 1 node" in "".join(
-        lists[0]["text/html"]
-    )
-    assert "pool-a100-prod needs 34 GPUs to cover 95% of hours without queueing" in "".join(
-        lists[2]["text/plain"]
-    )
+    # Four HTML outputs are lists of sentences, not tables: the sizing verdicts, the pools with
+    # no forecast shown, the summaries of capacity needed and of demand with queued versions.
+    lists = [
+        "".join(d["text/html"])
+        for d in html_outputs
+        if "mavtools-sentences" in "".join(d["text/html"])
+    ]
+    tables = [d for d in html_outputs if "mavtools-sentences" not in "".join(d["text/html"])]
+    assert len(lists) == 4
+    assert "<li><b>pool-a100-prod</b>: add 1 node" in lists[0]
+    assert "<li><b>pool-a100-prod</b>: no forecast shown" in lists[1]
+    assert "pool-a100-prod needs 34 GPUs to cover 95% of hours without queueing" in lists[3]
     # 9, the Decision section (verdicts, backtest, two chargebacks), the queue now (pools, waiting)
     assert len(tables) == 15
     for data in tables:
