@@ -72,3 +72,16 @@ def test_months_add_up_to_the_whole_span_and_outcomes_split(samples):
     # The change is this month's hours minus last month's, per workspace.
     ws = bill.filter(pl.col("workspace_id") == "0")
     assert ws["change"][1] == pytest.approx(ws["unit_hours"][1] - ws["unit_hours"][0])
+
+
+@pytest.mark.parametrize("by", ["workspace_id", ["workspace_id", "user_name"]])
+def test_a_selection_that_used_none_of_the_resource_keeps_the_columns(samples, by):
+    """A report for one GPU pool bills NPUs too, of nothing: the GPU and NPU bills still stack
+    (mavtools report --filter pool=pool-a100-research failed on pl.concat of the two)."""
+    df, sizes = samples
+    one_pool = df.filter(pl.col("pool_id") == "pool-a100-research")
+    gpu = mt.chargeback(one_pool, by=by, rates=RATES, pool_sizes=sizes)
+    npu = mt.chargeback(one_pool, by=by, resource="npu", pool_sizes={"pool-ascend-910": 12})
+    assert gpu.height > 0 and npu.height == 0
+    assert npu.schema == gpu.schema
+    assert pl.concat([gpu, npu]).height == gpu.height

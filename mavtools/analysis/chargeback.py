@@ -121,8 +121,13 @@ def chargeback(
         period = pl.Series([start]).dt.convert_time_zone(tz).dt.truncate(every)[0]
         hours = (end - start).total_seconds() / 3600
         parts.append(bill.with_columns(period=pl.lit(period), hours=pl.lit(hours)))
-    schema = {"period": pl.Datetime("ms", tz)} | {k: pl.String for k in keys}
-    if not parts:
+    if not parts:  # nothing used: the same columns, no rows (callers concatenate resources)
+        amounts = ("unit_hours", "failed_unit_hours", "canceled_unit_hours", "idle_unit_hours")
+        schema: dict[str, pl.DataType] = {"period": pl.Datetime("ms", tz), "hours": pl.Float64()}
+        schema |= dict.fromkeys(keys, pl.String())
+        schema |= dict.fromkeys(
+            (*amounts, "cost", "idle_cost", "total_cost", "change"), pl.Float64()
+        )
         return pl.DataFrame(schema=schema)
     out = pl.concat(parts, how="vertical_relaxed").with_columns(
         canceled_unit_hours=pl.col("canceled_unit_hours").fill_null(0.0)
