@@ -99,3 +99,20 @@ def test_headline_first_and_provenance_in_a_footer_with_names() -> None:
     assert "Workspaces: vision-team." in footer and "fetched 2026-10-01 15:00 UTC" in footer
     assert VISION not in page  # neither the query nor the "workspaces read" ids
     assert "Selection: workspace vision-team." in page and origin.startswith("bundled")
+
+
+def test_a_value_no_version_has_is_refused_with_the_values_there_are(
+    client: mt.Client, df: pl.DataFrame
+) -> None:
+    names = client.workspace_names()
+    ReportFilter.parse(["workspace=vision-team", f"workspace={VISION}"]).check(df, names)
+    with pytest.raises(ValueError, match="workspace=visoin-team matches no version") as info:
+        ReportFilter.parse(["workspace=visoin-team"]).check(df, names)
+    assert "its workspaces: " in str(info.value) and "vision-team" in str(info.value)
+    assert VISION not in str(info.value)  # named, not by id
+    with pytest.raises(ValueError, match=r"pool=pool-h100 matches no version.*pool-a100-prod"):
+        ReportFilter.parse(["pool=pool-a100-prod,pool-h100"]).check(df, names)
+    # A window that holds nothing is a selection, not a typo.
+    empty = ReportFilter.parse(["end=2026-01-01"])
+    empty.check(df, names)
+    assert empty.select(df, names).height == 0

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+import polars as pl
+
 from mavtools.errors import ConfigError
 
 __all__ = ["FILTER_KEYS", "ReportFilter"]
@@ -76,43 +78,58 @@ class ReportFilter:
             parts.append(f"{self.start or 'start'} to {self.end or 'end'}")
         return "; ".join(parts)
 
+    def check(self, df: pl.DataFrame, names: Mapping[str, str] | None = None) -> None:
+        """Refuse a value that no version of ``df`` has: a typo, not an empty selection.
+
+        Args:
+            df: all the versions the notebook loaded (before any window).
+            names: workspace id -> name; a workspace is chosen by either.
+
+        Raises:
+            ValueError: naming the values that match nothing and the values there are.
+        """
+        names = names or {}
+        for key, wanted in self.values.items():
+            known = set(df[FILTER_KEYS[key]].cast(pl.String).drop_nulls().unique().to_list())
+            shown = (
+                sorted({names.get(k, k) for k in known}) if key == "workspace" else sorted(known)
+            )
+            unknown = [v for v in wanted if v not in known | set(shown)]
+            if unknown:
+                raise ValueError(
+                    f"--filter {key}={','.join(unknown)} matches no version of the data; "
+                    f"its {key}s: {', '.join(shown)}"
+                )
+
+    def select(self, df: pl.DataFrame, names: Mapping[str, str] | None = None) -> pl.DataFrame:
+        """The versions of ``df`` in the selection (workspaces by id or by name)."""
+        from mavtools.analysis import overlapping
+
+        for key, wanted in self.values.items():
+            chosen = list(wanted)
+            if key == "workspace":
+                chosen += [i for i, n in (names or {}).items() if n in wanted]
+            df = df.filter(pl.col(FILTER_KEYS[key]).cast(pl.String).is_in(chosen))
+        if self.start or self.end:
+            day = lambda text: datetime.fromisoformat(text) if text else None  # noqa: E731
+            df = overlapping(df, start=day(self.start), end=day(self.end))
+        return df
+
     def code(self) -> str:
         """The cell that narrows the notebook's ``versions`` (and ``history``) to the selection."""
-        lines = [
-            "# Added by mavtools report --filter: the report shows this selection only.",
-            "import polars as _pl",
-            "import mavtools as _mt",
-            "from datetime import datetime as _dt",
-            "try:",
-            "    _names = client.workspace_names()",
-            "except Exception:  # names are optional: ids still match",
-            "    _names = {}",
-            "",
-            "def _selected(_df):",
-        ]
-        for key, values in self.values.items():
-            column = FILTER_KEYS[key]
-            wanted = list(values)
-            if key == "workspace":
-                lines.append(
-                    f"    _ids = [i for i, n in _names.items() if n in {wanted!r}] + {wanted!r}"
-                )
-                lines.append(
-                    f"    _df = _df.filter(_pl.col({column!r}).cast(_pl.String).is_in(_ids))"
-                )
-            else:
-                lines.append(
-                    f"    _df = _df.filter(_pl.col({column!r}).cast(_pl.String).is_in({wanted!r}))"
-                )
-        if self.start or self.end:
-            start = f"_dt.fromisoformat({self.start!r})" if self.start else "None"
-            end = f"_dt.fromisoformat({self.end!r})" if self.end else "None"
-            lines.append(f"    _df = _mt.overlapping(_df, start={start}, end={end})")
-        lines += [
-            "    return _df",
-            "",
-            "versions = _selected(versions)",
-            "if 'history' in globals():",
-            "    history = _selected(history)",
-        ]
-        return "\n".join(lines)
+        values = {key: tuple(v) for key, v in self.values.items()}
+        return "\n".join(
+            [
+                "# Added by mavtools report --filter: the report shows this selection only.",
+                "from mavtools.views.report_filter import ReportFilter as _ReportFilter",
+                f"_filter = _ReportFilter({values!r}, {self.start!r}, {self.end!r})",
+                "try:",
+                "    _names = client.workspace_names()",
+                "except Exception:  # names are optional: ids still match",
+                "    _names = {}",
+                "_filter.check(history if 'history' in globals() else versions, _names)",
+                "versions = _filter.select(versions, _names)",
+                "if 'history' in globals():",
+                "    history = _filter.select(history, _names)",
+            ]
+        )
