@@ -41,7 +41,7 @@ def shown(notebook) -> str:
             ],
         ),
         (
-            ["pool=cpu-public"],
+            ["pool=pool-cpu-public"],
             [
                 "there is no pool to replay.",
                 "No prediction: no pool of a known size to ask about",
