@@ -17,6 +17,7 @@ from typing import Final
 
 import polars as pl
 
+from mavtools.analysis import overlapping
 from mavtools.errors import ConfigError
 
 __all__ = ["FILTER_KEYS", "ReportFilter"]
@@ -94,7 +95,8 @@ class ReportFilter:
             shown = (
                 sorted({names.get(k, k) for k in known}) if key == "workspace" else sorted(known)
             )
-            unknown = [v for v in wanted if v not in known | set(shown)]
+            known.update(shown)  # a workspace by its id or its name
+            unknown = [v for v in wanted if v not in known]
             if unknown:
                 raise ValueError(
                     f"--filter {key}={','.join(unknown)} matches no version of the data; "
@@ -103,16 +105,15 @@ class ReportFilter:
 
     def select(self, df: pl.DataFrame, names: Mapping[str, str] | None = None) -> pl.DataFrame:
         """The versions of ``df`` in the selection (workspaces by id or by name)."""
-        from mavtools.analysis import overlapping
-
         for key, wanted in self.values.items():
             chosen = list(wanted)
             if key == "workspace":
                 chosen += [i for i, n in (names or {}).items() if n in wanted]
             df = df.filter(pl.col(FILTER_KEYS[key]).cast(pl.String).is_in(chosen))
         if self.start or self.end:
-            day = lambda text: datetime.fromisoformat(text) if text else None  # noqa: E731
-            df = overlapping(df, start=day(self.start), end=day(self.end))
+            start = datetime.fromisoformat(self.start) if self.start else None
+            end = datetime.fromisoformat(self.end) if self.end else None
+            df = overlapping(df, start=start, end=end)
         return df
 
     def code(self) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
@@ -207,7 +207,7 @@ class Sentences:
         title: a heading above them, or "".
     """
 
-    def __init__(self, lines: Sequence[str], title: str = "") -> None:
+    def __init__(self, lines: Iterable[str], title: str = "") -> None:
         self.lines, self.title = tuple(lines), title
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
@@ -232,4 +232,4 @@ def sentences(lines: Iterable[str], *, title: str | None = None) -> Sentences:
     Example:
         >>> sentences(mt.sizing(df, pools=pools)["verdict"], title="What to change")
     """
-    return Sentences(tuple(lines), title or "")
+    return Sentences(lines, title or "")
