@@ -37,6 +37,10 @@ def shown(notebook) -> str:
                 "Note: pool-a100-research ran no GPU or NPU job of these data; "
                 "the what-if replays pool-ascend-910 instead.",
                 "pool-ascend-910 replayed at other sizes",
+                # whole nodes of 4 NPUs beside today's 12 (sizes once started at 12 // 2 = 6)
+                "What if: pool-ascend-910: 12 NPUs today, p90 wait",
+                "; with 16, ",
+                "; with 20, ",
                 "job submitted now (2026-10-01 15:00 UTC) on pool-ascend-910",
             ],
         ),
