@@ -17,7 +17,14 @@ from typing import Final
 import polars as pl
 
 from mavtools.analysis.cost import IDLE_ROW, cost
-from mavtools.analysis.timeline import DEFAULT_TZ, By, Resource, group_keys, units_column
+from mavtools.analysis.timeline import (
+    DEFAULT_TZ,
+    By,
+    Resource,
+    group_keys,
+    units_column,
+    with_frame_now,
+)
 from mavtools.analysis.whatif import PoolSizes
 
 __all__ = ["chargeback"]
@@ -86,6 +93,9 @@ def chargeback(
         >>> chargeback(df, rates={"pool-a100-prod": 2.9}, pool_sizes={"pool-a100-prod": 16})
     """
     keys = group_keys(by)
+    # Rows without a snapshot time hold until the whole frame's "now" (the used rows alone vouch
+    # for less), and the last period ends there.
+    df = with_frame_now(df, tz)
     used = df.filter(pl.col(units_column(resource)) > 0)
     priced = dict(rates) if rates is not None else None
     if priced is None:  # unit-hours only: any price makes the same hours
